@@ -20,7 +20,7 @@ layout falls back to the generic recursive codec, which is the single source of 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, Final
@@ -400,7 +400,8 @@ def decode_data_exact(data: Buffer, offset: int = 0) -> DataValue:
     value, end = _decode(data, offset, 0)
     if end != len(data):
         raise DecodeError(f"{len(data) - end} bytes after the data value", end, "end of input")
-    return value
+    result: DataValue = value
+    return result
 
 
 def _decode(data: Buffer, offset: int, depth: int) -> tuple[Any, int]:
@@ -443,7 +444,7 @@ def _sequence(data: Buffer, offset: int, depth: int, structure: bool) -> tuple[A
         fast = _decode_rows(data, offset, count)
         if fast is not None:
             return fast
-    items = []
+    items: list[Any] = []
     append = items.append
     decode = _decode
     depth += 1
@@ -585,144 +586,159 @@ for _tag, _cls in INT_TYPES.items():
 
 _FAST_MIN: Final = 8
 
-Converter = Callable[[list[Any]], Iterable[Any]]
+Converter = Callable[[Sequence[Any]], Iterable[Any]]
 
 
-def _ints_of(cls: type[TypedInt]) -> Converter:
-    def convert(column: list[Any]) -> Iterable[Any]:
-        return map(int.__new__, repeat(cls, len(column)), column)
-
-    return convert
-
-
-def _identity(column: list[Any]) -> Iterable[Any]:
-    return column
-
-
-def _to_bool(column: list[Any]) -> Iterable[Any]:
-    return map(bool, column)
-
-
-def _to_float32(column: list[Any]) -> Iterable[Any]:
+def _to_float32(column: Sequence[Any]) -> Iterable[Any]:
     return map(float.__new__, repeat(Float32, len(column)), column)
 
 
-def _to_visible(column: list[Any]) -> Iterable[Any]:
+def _to_visible(column: Sequence[Any]) -> Iterable[Any]:
     return map(bytes.decode, column, repeat("latin-1", len(column)))
 
 
-def _to_date_time(column: list[Any]) -> Iterable[Any]:
+def _to_date_time(column: Sequence[Any]) -> Iterable[Any]:
     return map(CosemDateTime.from_bytes, column)
 
 
-_INT_CONVERTERS: dict[int, Converter] = {int(tag): _ints_of(cls) for tag, cls in INT_TYPES.items()}
-
-
 class _Layout:
-    __slots__ = ("const_expected", "const_getter", "fmt", "n_fields", "tree")
+    """Byte layout of one array element: constant bytes to check and value fields to extract."""
+
+    __slots__ = ("consts", "size")
 
     def __init__(self) -> None:
-        self.fmt: list[str] = [">"]
-        self.n_fields = 0
-        self.tree: Any = None
-        self.const_getter: Callable[[Any], Any] | None = None
-        self.const_expected: Any = None
+        self.size = 0
+        self.consts: list[tuple[int, int]] = []  # (position in row, expected byte)
 
-    def field(self, code: str) -> int:
-        self.fmt.append(code)
-        self.n_fields += 1
-        return self.n_fields - 1
+    def const(self, byte: int) -> None:
+        self.consts.append((self.size, byte))
+        self.size += 1
+
+    def field(self, width: int) -> int:
+        position = self.size
+        self.size += width
+        return position
 
 
-def _compile_from_bytes(
-    data: Buffer, offset: int, layout: _Layout, consts: list[tuple[int, int]], depth: int
-) -> tuple[Any, int] | None:
-    """Read one element's layout at ``offset``; None when it has no fixed layout."""
+def _compile_from_bytes(data: bytes, offset: int, layout: _Layout, depth: int) -> tuple[Any, int] | None:
+    """Read one element's layout at ``offset``; None when it has no fixed layout.
+
+    Returns a tree describing how to rebuild the value from columns:
+    ``("int", position, cls)``, ``("bytes", position, width, converter)``, ``("struct", [children])``,
+    ``("const", value)``.
+    """
     if offset >= len(data) or depth > 4:
         return None
     tag = data[offset]
-    consts.append((layout.field("B"), tag))
+    layout.const(tag)
     offset += 1
     cls = INT_TYPES.get(tag)  # type: ignore[call-overload]
     if cls is not None:
-        return ("leaf", layout.field(cls.struct_code), _INT_CONVERTERS[tag]), offset + cls.size
+        return ("int", layout.field(cls.size), cls), offset + cls.size
     if tag == 9 or tag == 10:
         if offset >= len(data) or data[offset] >= 0x80:
             return None
         n = data[offset]
-        consts.append((layout.field("B"), n))
-        conv = _identity if tag == 9 else _to_visible
-        return ("leaf", layout.field(f"{n}s"), conv), offset + 1 + n
+        layout.const(n)
+        conv = None if tag == 9 else _to_visible
+        return ("bytes", layout.field(n), n, conv), offset + 1 + n
     if tag == 2:
         if offset >= len(data) or data[offset] >= 0x80:
             return None
         n = data[offset]
-        consts.append((layout.field("B"), n))
+        layout.const(n)
         offset += 1
         children = []
         for _ in range(n):
-            child = _compile_from_bytes(data, offset, layout, consts, depth + 1)
+            child = _compile_from_bytes(data, offset, layout, depth + 1)
             if child is None:
                 return None
             node, offset = child
             children.append(node)
         return ("struct", children), offset
     if tag == 3:
-        return ("leaf", layout.field("B"), _to_bool), offset + 1
+        return ("bool", layout.field(1)), offset + 1
     if tag == 24:
-        return ("leaf", layout.field("d"), _identity), offset + 8
+        return ("float", layout.field(8), "d", None), offset + 8
     if tag == 23:
-        return ("leaf", layout.field("f"), _to_float32), offset + 4
+        return ("float", layout.field(4), "f", _to_float32), offset + 4
     if tag == 25:
-        return ("leaf", layout.field("12s"), _to_date_time), offset + 12
+        return ("bytes", layout.field(12), 12, _to_date_time), offset + 12
     if tag == 0:
-        return ("none",), offset
+        return ("const", None), offset
     if tag == 255:
-        return ("dontcare",), offset
+        return ("const", DONT_CARE), offset
     return None
 
 
-def _build_column(node: Any, rows: list[tuple[Any, ...]], n: int) -> Iterable[Any]:
+_SPLITTERS: dict[tuple[int, int], struct.Struct] = {}
+
+
+def _splitter(width: int, n: int) -> struct.Struct:
+    """A Struct that cuts ``n`` items of ``width`` bytes into a tuple of bytes (cached)."""
+    key = (width, n)
+    s = _SPLITTERS.get(key)
+    if s is None:
+        if len(_SPLITTERS) > 64:
+            _SPLITTERS.clear()
+        s = _SPLITTERS[key] = struct.Struct(f"{width}s" * n)
+    return s
+
+
+def _gather(data: bytes, start: int, end: int, row: int, position: int, width: int) -> bytes | bytearray:
+    """The ``width``-byte field at ``position`` of every row, concatenated."""
+    if width == 1:
+        return data[start + position : end : row]
+    n = (end - start) // row
+    column = bytearray(n * width)
+    for k in range(width):
+        column[k::width] = data[start + position + k : end : row]
+    return column
+
+
+def _build_column(node: Any, data: bytes, start: int, end: int, row: int, n: int) -> Any:
     kind = node[0]
-    if kind == "leaf":
-        return node[2](list(map(itemgetter(node[1]), rows)))
+    if kind == "int":
+        cls = node[2]
+        raw = _gather(data, start, end, row, node[1], cls.size)
+        values = struct.unpack(f">{n}{cls.struct_code}", raw)
+        return list(map(int.__new__, repeat(cls, n), values))
+    if kind == "bytes":
+        width = node[2]
+        if width == 0:
+            items: Any = [b""] * n
+        else:
+            items = _splitter(width, n).unpack(_gather(data, start, end, row, node[1], width))
+        return items if node[3] is None else list(node[3](items))
     if kind == "struct":
-        children = [_build_column(child, rows, n) for child in node[1]]
-        if not children:
-            return [()] * n
-        return zip(*children, strict=True)
-    if kind == "none":
-        return [None] * n
-    return [DONT_CARE] * n
+        children = [_build_column(child, data, start, end, row, n) for child in node[1]]
+        return zip(*children, strict=True) if children else [()] * n
+    if kind == "bool":
+        return list(map(bool, data[start + node[1] : end : row]))
+    if kind == "float":
+        raw = _gather(data, start, end, row, node[1], struct.calcsize(node[2]))
+        values = struct.unpack(f">{n}{node[2]}", raw)
+        return values if node[3] is None else list(node[3](values))
+    return [node[1]] * n
 
 
 def _decode_rows(data: Buffer, offset: int, count: int) -> tuple[list[Any], int] | None:
-    """Decode ``count`` array elements at ``offset`` in one pass, or None to use the generic path."""
+    """Decode ``count`` array elements at ``offset`` in one columnar pass, or None for the generic path."""
     layout = _Layout()
-    consts: list[tuple[int, int]] = []
-    compiled = _compile_from_bytes(data, offset, layout, consts, 0)
+    raw = data if type(data) is bytes else bytes(data)
+    compiled = _compile_from_bytes(raw, offset, layout, 0)
     if compiled is None:
         return None
     tree, first_end = compiled
-    row_size = first_end - offset
-    end = offset + row_size * count
-    if end > len(data) or row_size <= 0:
+    row = first_end - offset
+    end = offset + row * count
+    if end > len(raw) or row != layout.size:
         return None
+    for position, byte in layout.consts:
+        if raw[offset + position : end : row] != bytes((byte,)) * count:
+            return None
     try:
-        row_struct = struct.Struct("".join(layout.fmt))
-        if row_struct.size != row_size:
-            return None
-        rows = list(row_struct.iter_unpack(memoryview(data)[offset:end]))
-        idx = [i for i, _ in consts]
-        expected = tuple(v for _, v in consts)
-        getter = itemgetter(*idx)
-        got = list(map(getter, rows))
-        if len(idx) == 1:
-            if got.count(expected[0]) != count:
-                return None
-        elif got.count(expected) != count:
-            return None
-        return list(_build_column(tree, rows, count)), end
+        return list(_build_column(tree, raw, offset, end, row, count)), end
     except (struct.error, DecodeError, ValueError):
         return None
 
@@ -775,15 +791,14 @@ class _RowWriter:
     def write(self, out: bytearray) -> None:
         width = self.width
         base = len(out)
+        end = base + width * self.n
         out += bytes(width * self.n)
-        view = memoryview(out)[base:]
         for pos, packed, item_width in self.columns:
             if item_width == 1:
-                view[pos::width] = packed
+                out[base + pos : end : width] = packed
             else:
                 for k in range(item_width):
-                    view[pos + k :: width] = packed[k::item_width]
-        view.release()
+                    out[base + pos + k : end : width] = packed[k::item_width]
 
 
 def _fill_columns(layout: Any, column: list[Any], writer: _RowWriter) -> bool:

@@ -80,7 +80,7 @@ class CosemDate:
         return _DATE.pack(self.year, self.month, self.day, self.day_of_week)
 
     @classmethod
-    def from_bytes(cls, data: bytes | memoryview, offset: int = 0) -> CosemDate:
+    def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemDate:
         if len(data) - offset < 5:
             raise DecodeError("date needs 5 bytes", offset, "date")
         try:
@@ -119,7 +119,7 @@ class CosemTime:
         return _TIME.pack(self.hour, self.minute, self.second, self.hundredths)
 
     @classmethod
-    def from_bytes(cls, data: bytes | memoryview, offset: int = 0) -> CosemTime:
+    def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemTime:
         if len(data) - offset < 4:
             raise DecodeError("time needs 4 bytes", offset, "time")
         try:
@@ -191,7 +191,7 @@ class CosemDateTime:
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes | memoryview, offset: int = 0) -> CosemDateTime:
+    def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemDateTime:
         if len(data) - offset < 12:
             raise DecodeError("date-time needs 12 bytes", offset, "date-time")
         try:
@@ -265,7 +265,9 @@ class CosemDateTime:
 
 
 def _fmt_month(month: int) -> str:
-    return {MONTH_DST_END: "DSTend", MONTH_DST_BEGIN: "DSTbegin", NOT_SPECIFIED: "*"}.get(month, f"{month:02d}")
+    return {MONTH_DST_END: "DSTend", MONTH_DST_BEGIN: "DSTbegin", NOT_SPECIFIED: "*"}.get(
+        month, f"{month:02d}"
+    )
 
 
 def _fmt_day(day: int) -> str:

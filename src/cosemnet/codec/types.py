@@ -323,7 +323,7 @@ class CompactArray:
 
 
 # The union of every Python value the A-XDR codec produces or accepts.
-DataValue = Union[  # noqa: UP007  (recursive alias; string forward references keep mypy happy)
+DataValue = Union[
     None,
     bool,
     int,
