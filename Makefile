@@ -22,7 +22,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) tshark
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit
@@ -32,3 +32,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+
+# Wireshark's tshark for tests/lon/test_tshark.py (which skips without it). Installs Debian's package
+# only when tshark is missing and we run as root; the setuid dumpcap question is answered "no".
+.PHONY: tshark
+tshark:
+	@if command -v tshark >/dev/null 2>&1; then \
+		echo "tshark: $$(tshark --version 2>/dev/null | head -n 1)"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "tshark missing, not root or no apt-get: not installing (tests/lon/test_tshark.py will skip)"; \
+	else \
+		echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
+	fi
