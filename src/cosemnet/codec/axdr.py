@@ -95,7 +95,11 @@ def decode_length(data: Buffer, offset: int) -> tuple[int, int]:
     end = offset + 1 + count
     if end > len(data):
         raise DecodeError("input ends inside a length field", offset, "length")
-    return int.from_bytes(data[offset + 1 : end], "big"), end
+    n = int.from_bytes(data[offset + 1 : end], "big")
+    if n < 0x80 or n >> (8 * (count - 1)) == 0:
+        # A-XDR lengths are canonical: the short form below 128, else the fewest length bytes.
+        raise DecodeError(f"non-minimal length encoding of {n}", offset, "the shortest length form")
+    return n, end
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,6 +161,8 @@ def data_tag(value: object) -> Tag:
         return Tag.TIME
     if t is DontCareType:
         return Tag.DONT_CARE
+    if isinstance(value, bytes):
+        return Tag.OCTET_STRING
     raise EncodeError(f"no DLMS data type for a Python {t.__name__}")
 
 
@@ -188,7 +194,12 @@ def _encode(out: bytearray, value: Any, depth: int) -> None:
             raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
         out.append(2 if t is tuple else 1)
         encode_length(len(value), out)
-        if t is list and len(value) >= _FAST_MIN and _encode_rows(out, value):
+        if (
+            t is list
+            and len(value) >= _FAST_MIN
+            and depth + _FAST_DEPTH < MAX_DEPTH
+            and _encode_rows(out, value)
+        ):
             return
         for item in value:
             _encode(out, item, depth + 1)
@@ -255,6 +266,11 @@ def _encode(out: bytearray, value: Any, depth: int) -> None:
     if t is DontCareType:
         out.append(255)
         return
+    if isinstance(value, bytes):  # bytes subclasses such as Obis
+        out.append(9)
+        encode_length(len(value), out)
+        out += value
+        return
     if isinstance(value, TypedInt):
         raise EncodeError(f"{t.__name__} is not one of the DLMS integer types")
     raise EncodeError(f"no DLMS data type for a Python {t.__name__}")
@@ -295,8 +311,10 @@ def decode_type_description(data: Buffer, offset: int, depth: int = 0) -> tuple[
         if offset + 2 > len(data):
             raise DecodeError("input ends inside an array type description", offset, "element count")
         (count,) = _U16.unpack_from(data, offset)
-        element, offset = decode_type_description(data, offset + 2, depth + 1)
-        return TypeDescription(tag, (element,), count), offset
+        element, end = decode_type_description(data, offset + 2, depth + 1)
+        if count and _untagged_min_size(element) == 0:
+            raise DecodeError("array type description of zero-size elements", offset - 1)
+        return TypeDescription(tag, (element,), count), end
     if tag == Tag.STRUCTURE:
         n, offset = decode_length(data, offset)
         if n > len(data) - offset:
@@ -352,7 +370,7 @@ def decode_untagged(data: Buffer, offset: int, desc: TypeDescription, depth: int
             items.append(item)
         return tuple(items), offset
     if tag == Tag.ARRAY:
-        if desc.count > len(data) - offset and _untagged_min_size(desc.elements[0]) > 0:
+        if desc.count * _untagged_min_size(desc.elements[0]) > len(data) - offset:
             raise DecodeError(f"array of {desc.count} elements is longer than the input", offset)
         values = []
         for _ in range(desc.count):
@@ -440,7 +458,7 @@ def _sequence(data: Buffer, offset: int, depth: int, structure: bool) -> tuple[A
     if count > len(data) - offset:
         kind = "structure" if structure else "array"
         raise DecodeError(f"{kind} of {count} elements is longer than the input", start)
-    if not structure and count >= _FAST_MIN:
+    if not structure and count >= _FAST_MIN and depth + _FAST_DEPTH < MAX_DEPTH:
         fast = _decode_rows(data, offset, count)
         if fast is not None:
             return fast
@@ -585,6 +603,7 @@ for _tag, _cls in INT_TYPES.items():
 #              ("leaf", field_index, converter) or ("struct", [subtrees]) or ("none",) / ("dontcare",)
 
 _FAST_MIN: Final = 8
+_FAST_DEPTH: Final = 6  # layouts nest at most 5 structures deep (see the ``depth > 4`` checks)
 
 Converter = Callable[[Sequence[Any]], Iterable[Any]]
 
