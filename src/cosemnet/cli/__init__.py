@@ -1,0 +1,1 @@
+"""The ``cosemnet`` command line (click + rich): ``decode``, ``encode``, ``demo``."""

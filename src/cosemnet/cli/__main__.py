@@ -1,0 +1,5 @@
+"""``python -m cosemnet.cli``: the same as the ``cosemnet`` command."""
+
+from cosemnet.cli.main import main
+
+main()
