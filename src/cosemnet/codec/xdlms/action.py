@@ -25,12 +25,14 @@ from cosemnet.codec.xdlms.common import (
     header,
     read_action_result,
     read_count,
+    read_data_list,
     read_flag,
     read_get_data_result,
     read_iip,
     read_u32,
     write_action_result,
     write_count,
+    write_data_list,
     write_get_data_result,
     write_u32,
 )
@@ -208,9 +210,7 @@ class ActionRequestWithList(ActionRequest):
     def encode(self) -> bytes:
         out = header(0xC3, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
         _write_method_list(out, self.cosem_method_descriptor_list)
-        write_count(out, self.method_invocation_parameters, "method-invocation-parameters")
-        for value in self.method_invocation_parameters:
-            encode_data_into(out, value)
+        write_data_list(out, self.method_invocation_parameters, "method-invocation-parameters")
         return bytes(out)
 
     @classmethod
@@ -218,11 +218,7 @@ class ActionRequestWithList(ActionRequest):
         check_header(data, offset, 0xC3, 3, "action-request-with-list")
         iip = read_iip(data, offset + 2)
         descriptors, pos = _read_method_list(data, offset + 3)
-        count, pos = read_count(data, pos, "method-invocation-parameters")
-        values: list[DataValue] = []
-        for _ in range(count):
-            value, pos = decode_data(data, pos)
-            values.append(value)
+        values, pos = read_data_list(data, pos, "method-invocation-parameters")
         return cls(iip[0], descriptors, values, iip[1], iip[2], iip[3]), pos
 
 

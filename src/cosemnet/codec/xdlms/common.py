@@ -278,6 +278,23 @@ def write_count(out: bytearray, items: Sequence[object], what: str) -> None:
     encode_length(len(items), out)
 
 
+def write_data_list(out: bytearray, values: Sequence[DataValue], what: str) -> None:
+    """A SEQUENCE OF Data: the count, then each value."""
+    write_count(out, values, what)
+    for value in values:
+        encode_data_into(out, value)
+
+
+def read_data_list(data: Buffer, offset: int, what: str) -> tuple[list[DataValue], int]:
+    """A SEQUENCE OF Data: the count, then each value."""
+    count, pos = read_count(data, offset, what)
+    values: list[DataValue] = []
+    for _ in range(count):
+        value, pos = decode_data(data, pos)
+        values.append(value)
+    return values, pos
+
+
 def write_data_access_result(out: bytearray, value: DataAccessResult) -> None:
     if type(value) is not DataAccessResult:
         try:

@@ -24,11 +24,13 @@ from cosemnet.codec.xdlms.common import (
     header,
     read_count,
     read_data_access_result,
+    read_data_list,
     read_iip,
     read_optional_selection,
     read_u32,
     write_count,
     write_data_access_result,
+    write_data_list,
     write_optional_selection,
     write_u32,
 )
@@ -203,9 +205,7 @@ class SetRequestWithList(SetRequest):
     def encode(self) -> bytes:
         out = header(0xC1, 4, self.invoke_id, self.service_class, self.priority, self.reserved)
         _write_descriptor_list(out, self.attribute_descriptor_list)
-        write_count(out, self.value_list, "value-list")
-        for value in self.value_list:
-            encode_data_into(out, value)
+        write_data_list(out, self.value_list, "value-list")
         return bytes(out)
 
     @classmethod
@@ -213,11 +213,7 @@ class SetRequestWithList(SetRequest):
         check_header(data, offset, 0xC1, 4, "set-request-with-list")
         iip = read_iip(data, offset + 2)
         descriptors, pos = _read_descriptor_list(data, offset + 3)
-        count, pos = read_count(data, pos, "value-list")
-        values: list[DataValue] = []
-        for _ in range(count):
-            value, pos = decode_data(data, pos)
-            values.append(value)
+        values, pos = read_data_list(data, pos, "value-list")
         return cls(iip[0], descriptors, values, iip[1], iip[2], iip[3]), pos
 
 

@@ -31,11 +31,13 @@ from cosemnet.codec.xdlms.common import (
     read_byte,
     read_count,
     read_data_access_result,
+    read_data_list,
     read_flag,
     read_octet_string,
     read_u16,
     write_count,
     write_data_access_result,
+    write_data_list,
     write_octet_string,
     write_u8,
     write_u16,
@@ -194,21 +196,6 @@ def _read_vas_list(data: Buffer, offset: int) -> tuple[list[VariableAccessSpecif
     return items, pos
 
 
-def _write_data_list(out: bytearray, values: list[DataValue]) -> None:
-    write_count(out, values, "list-of-data")
-    for value in values:
-        encode_data_into(out, value)
-
-
-def _read_data_list(data: Buffer, offset: int) -> tuple[list[DataValue], int]:
-    count, pos = read_count(data, offset, "list-of-data")
-    values: list[DataValue] = []
-    for _ in range(count):
-        value, pos = decode_data(data, pos)
-        values.append(value)
-    return values, pos
-
-
 # --------------------------------------------------------------------------------------------------
 # Response alternatives
 
@@ -326,14 +313,14 @@ class WriteRequest(XdlmsApdu):
     def encode(self) -> bytes:
         out = bytearray((self.TAG,))
         _write_vas_list(out, self.variable_access_specification)
-        _write_data_list(out, self.list_of_data)
+        write_data_list(out, self.list_of_data, "list-of-data")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
         check_header(data, offset, cls.TAG, None, "write-request")
         items, pos = _read_vas_list(data, offset + 1)
-        values, pos = _read_data_list(data, pos)
+        values, pos = read_data_list(data, pos, "list-of-data")
         return cls(items, values), pos
 
 
@@ -350,14 +337,14 @@ class UnconfirmedWriteRequest(XdlmsApdu):
     def encode(self) -> bytes:
         out = bytearray((self.TAG,))
         _write_vas_list(out, self.variable_access_specification)
-        _write_data_list(out, self.list_of_data)
+        write_data_list(out, self.list_of_data, "list-of-data")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
         check_header(data, offset, cls.TAG, None, "unconfirmed-write-request")
         items, pos = _read_vas_list(data, offset + 1)
-        values, pos = _read_data_list(data, pos)
+        values, pos = read_data_list(data, pos, "list-of-data")
         return cls(items, values), pos
 
 
@@ -432,7 +419,7 @@ class InformationReportRequest(XdlmsApdu):
             out.append(1)
             out += current_time
         _write_vas_list(out, self.variable_access_specification)
-        _write_data_list(out, self.list_of_data)
+        write_data_list(out, self.list_of_data, "list-of-data")
         return bytes(out)
 
     @classmethod
@@ -448,5 +435,5 @@ class InformationReportRequest(XdlmsApdu):
         else:
             pos += 1
         items, pos = _read_vas_list(data, pos)
-        values, pos = _read_data_list(data, pos)
+        values, pos = read_data_list(data, pos, "list-of-data")
         return cls(current_time, items, values), pos
