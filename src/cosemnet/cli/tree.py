@@ -295,6 +295,10 @@ class TreeBuilder:
             names = [m.name for m in type(value) if m.name and m in value]
             text = " | ".join(names) if names else "(none)"
             return f"{escape(text)} [dim](0x{number:06X})[/]"
+        if isinstance(getattr(type(value), "code", None), property) and isinstance(number, int):
+            # A flat enum over a CHOICE (ServiceError, AssociateSourceDiagnostic): value = tag << 8 | code;
+            # show what is on the wire.
+            return f"{escape(value.name or str(number))} [dim](choice [{number >> 8}], {number & 0xFF})[/]"
         return f"{escape(value.name or str(number))} [dim]({number})[/]"
 
     @staticmethod
