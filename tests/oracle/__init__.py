@@ -1,0 +1,1 @@
+"""Tests that check cosemnet against independent implementations (oracles)."""

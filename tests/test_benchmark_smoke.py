@@ -1,0 +1,40 @@
+"""Smoke test of the codec benchmark: ``benchmarks/codec.py --quick --json`` runs and reports every library.
+
+No timing assertions (numbers from a quick run mean nothing); what is checked is that each library's
+operation was verified against the reference before it was timed and produced a positive rate.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "codec.py"
+CASES = {"get_request_encode", "get_request_decode", "profile_encode", "profile_decode"}
+LIBRARIES = {"cosemnet", "dlms-cosem", "gurux-dlms"}
+
+
+def test_quick_json_run_reports_all_three_libraries() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["settings"]["quick"] is True
+    assert set(report["results"]) == CASES
+    for case, by_library in report["results"].items():
+        assert set(by_library) == LIBRARIES, case
+        for library, result in by_library.items():
+            assert result["verified"] is True, (case, library)
+            assert result["ops_per_s"] > 0, (case, library)
+            assert result["what"], (case, library)
+    for case, summary in report["summary"].items():
+        assert summary["best_peer"] in LIBRARIES - {"cosemnet"}, case
+        assert summary["ratio"] > 0, case
+    assert set(report["machine"]["versions"]) == LIBRARIES
