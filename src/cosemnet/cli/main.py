@@ -8,6 +8,8 @@ from cosemnet import __version__
 from cosemnet.cli.decode import decode_command
 from cosemnet.cli.demo import demo_command
 from cosemnet.cli.encode import encode_command
+from cosemnet.cli.meter import meter_group
+from cosemnet.cli.read import objects_command, profile_command, read_command
 
 EPILOG = """\b
 Examples:
@@ -34,6 +36,10 @@ def cli() -> None:
 cli.add_command(decode_command)
 cli.add_command(encode_command)
 cli.add_command(demo_command)
+cli.add_command(read_command)
+cli.add_command(objects_command)
+cli.add_command(profile_command)
+cli.add_command(meter_group)
 
 
 def main() -> None:

@@ -1,0 +1,234 @@
+"""``cosemnet meter serve``: run a simulated meter on TCP or UDP (IEC 62056-4-7 wrapper).
+
+The meter comes from :mod:`cosemnet.simulator` (``--config FILE`` is a simulator profile in TOML;
+without it the simulator's embedded default profile). When the simulator package is not available
+a minimal built-in logical device is served instead (a register, a clock, public client 16 without
+security), so the command always works.
+
+On start it prints one line ``listening on tcp 127.0.0.1:4059`` (``[::1]:4059`` for IPv6) to stdout
+and flushes it; it runs until SIGINT or SIGTERM. Association events go to stderr (``--json-log``: one
+JSON object per line); no key material is ever logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cosemnet.codec.acse import ApplicationContextName
+from cosemnet.codec.wrapper import DLMS_PORT
+from cosemnet.security.hls import Mechanism
+from cosemnet.server.config import (
+    DEFAULT_LN_CONFORMANCE,
+    DEFAULT_SN_CONFORMANCE,
+    AssociationProfile,
+    ServedDevice,
+)
+from cosemnet.server.server import MeterServer
+
+__all__ = ["format_address", "load_devices", "meter_group", "parse_bind"]
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """``ADDR:PORT``, ``[IPv6]:PORT``, ``ADDR`` or ``:PORT`` -> (host, port); port defaults to 4059."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise click.BadParameter(f"{text!r}: missing ']'")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise click.BadParameter(f"{text!r}: expected [ADDR]:PORT")
+    elif text.count(":") > 1:  # bare IPv6 address without a port
+        host, port_text = text, ""
+    else:
+        host, _, port_text = text.partition(":")
+    try:
+        port = int(port_text) if port_text else DLMS_PORT
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: port must be a number") from None
+    if not 0 <= port <= 0xFFFF:
+        raise click.BadParameter(f"{text!r}: port must be 0..65535")
+    return host or "127.0.0.1", port
+
+
+def format_address(sockname: Any) -> str:
+    """``127.0.0.1:4059`` or ``[::1]:4059``."""
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _logger(json_log: bool) -> Callable[[str], None]:
+    def log(text: str) -> None:
+        if json_log:
+            stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+            line = json.dumps({"time": stamp, "event": text})
+        else:
+            line = text
+        print(line, file=sys.stderr, flush=True)
+
+    return log
+
+
+def _builtin_devices() -> list[ServedDevice]:
+    """A minimal meter for when :mod:`cosemnet.simulator` is not available."""
+    from cosemnet.codec.obis import Obis
+    from cosemnet.codec.types import DoubleLongUnsigned
+    from cosemnet.cosem import AssociationLN, Clock, LogicalDevice, Register, Unit
+
+    device = LogicalDevice(b"COSEMNET00000001", server_sap=1)
+    device.add(Clock(Obis.parse("0-0:1.0.0*255")))
+    device.add(Register(Obis.parse("1-0:1.8.0*255"), DoubleLongUnsigned(0), 0, Unit.WATT_HOUR))
+    public = device.add(AssociationLN(Obis.parse("0-0:40.0.1*255"), client_sap=16, server_sap=1))
+    device.grant_all(public)
+    return [ServedDevice(device)]
+
+
+def load_devices(
+    config: Path | None, now: float, start: _dt.datetime | None = None
+) -> tuple[list[ServedDevice], Callable[[float], None] | None]:
+    """The served devices and a tick function that runs the simulated meter up to a time.
+
+    The simulated meter starts at ``start`` (default ``now``) and is run up to ``now`` at once (a
+    start in the past fills its load profile and logs with that history).
+    """
+    try:
+        from cosemnet.simulator import ProfileError, build_meter, load_profile
+    except ImportError:
+        if config is not None:
+            raise click.ClickException("--config needs cosemnet.simulator, which is not available") from None
+        return _builtin_devices(), None
+    try:
+        profile = load_profile(config)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
+    meter = build_meter(
+        profile, start=start if start is not None else _dt.datetime.fromtimestamp(now, _dt.UTC)
+    )
+    profiles = []
+    for client_sap in meter.client_saps:
+        association = meter.association(client_sap)
+        if association is None:
+            continue
+        context = ApplicationContextName(association.application_context_name[-1])
+        profiles.append(
+            AssociationProfile(
+                client_sap=client_sap,
+                association=association.association,
+                application_context_name=context,
+                mechanism=Mechanism(association.mechanism_id),
+                conformance=DEFAULT_SN_CONFORMANCE
+                if association.referencing == "sn"
+                else DEFAULT_LN_CONFORMANCE,
+                security_setup=association.security_setup,
+            )
+        )
+
+    def tick(when: float) -> None:
+        meter.advance(_dt.datetime.fromtimestamp(when, _dt.UTC))
+
+    tick(now)
+    served = ServedDevice(meter.device, effects=meter.effects, profiles=profiles, on_request=tick)
+    return [served], tick
+
+
+async def _serve(
+    transport: str,
+    host: str,
+    port: int,
+    state_dir: Path | None,
+    config: Path | None,
+    json_log: bool,
+    start: _dt.datetime | None,
+) -> None:
+    from cosemnet.server.asyncio_server import serve_tcp, serve_udp
+
+    log = _logger(json_log)
+    clock: Callable[[], float] = time.time
+    devices, tick = load_devices(config, clock(), start)
+    server = MeterServer(devices, state_dir=state_dir, log=log)
+    running: Any
+    if transport == "tcp":
+        running = await serve_tcp(server, host, port, clock=clock)
+    else:
+        running = await serve_udp(server, host, port, clock=clock)
+    for address in running.addresses:
+        print(f"listening on {transport} {format_address(address)}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if tick is not None:
+                try:
+                    tick(clock())
+                except Exception as exc:  # the simulator must not take the server down
+                    log(f"simulator tick failed: {type(exc).__name__}")
+    finally:
+        await running.close()
+        server.close()
+        log("stopped")
+
+
+@click.group("meter")
+def meter_group() -> None:
+    """Run a simulated DLMS/COSEM meter."""
+
+
+@meter_group.command("serve")
+@click.option("--transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
+@click.option("--bind", "bind", default="127.0.0.1:4059", show_default=True, help="ADDR:PORT or [IPv6]:PORT")
+@click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="simulator profile (TOML)"
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="directory that persists the server's invocation counters",
+)
+@click.option("--json-log", is_flag=True, help="log events as JSON lines on stderr")
+@click.option(
+    "--start",
+    help="simulated start time of the meter, ISO 8601 with offset (default: now); a start in the past "
+    "gives the meter that much history",
+)
+def serve_command(
+    transport: str,
+    bind: str,
+    config: Path | None,
+    state_dir: Path | None,
+    json_log: bool,
+    start: str | None,
+) -> None:
+    """Serve a simulated meter until SIGINT/SIGTERM; prints "listening on ..." once ready."""
+    host, port = parse_bind(bind)
+    start_time = None
+    if start is not None:
+        try:
+            start_time = _dt.datetime.fromisoformat(start)
+        except ValueError:
+            raise click.BadParameter(
+                f"{start!r} is not an ISO 8601 date-time", param_hint="--start"
+            ) from None
+        if start_time.tzinfo is None:
+            raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
+    try:
+        asyncio.run(_serve(transport, host, port, state_dir, config, json_log, start_time))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {transport} {bind}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+        pass

@@ -1,0 +1,232 @@
+"""asyncio transports for :class:`~cosemnet.server.server.MeterServer` (TCP and UDP, IPv4 and IPv6).
+
+::
+
+    server = MeterServer([device])
+    tcp = await serve_tcp(server, "::1", 4059)         # or "127.0.0.1", port 0 = any free port
+    udp = await serve_udp(server, "127.0.0.1", 4059)
+    print(tcp.addresses)                                # [("::1", 4059, 0, 0)]
+    ...
+    await tcp.close(); await udp.close()
+
+The adapters are thin: every received chunk goes through the sans-IO server synchronously and the
+replies are handed to ``transport.write`` / ``sendto``, which never block. A peer that does not read
+its replies only fills its own transport buffer: when that buffer passes the high-water mark the
+adapter stops reading from that peer (``pause_reading``) until it drains, so one slow peer never
+holds anything shared and never stalls the others. One timer (``loop.call_later``) follows
+``server.next_deadline()``; expired TCP connections are closed.
+
+``clock`` (default :func:`time.time`) is the time handed to the server: inject a simulated clock
+in tests. Timer delays are the difference between the server's deadline and ``clock()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cosemnet.server.server import MeterServer, ServerConnection
+
+__all__ = ["Clock", "TcpServer", "UdpServer", "serve_tcp", "serve_udp"]
+
+Clock = Callable[[], float]
+
+_WRITE_HIGH_WATER = 256 * 1024
+
+
+class _Timer:
+    """One loop timer that follows ``server.next_deadline()``."""
+
+    def __init__(
+        self, server: MeterServer, clock: Clock, on_expired: Callable[[list[ServerConnection]], None]
+    ) -> None:
+        self.server = server
+        self.clock = clock
+        self.on_expired = on_expired
+        self._handle: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+
+    def update(self) -> None:
+        deadline = self.server.next_deadline()
+        if deadline == self._deadline and self._handle is not None:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._deadline = deadline
+        if deadline is None:
+            return
+        delay = max(0.0, deadline - self.clock())
+        self._handle = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._deadline = None
+        expired = self.server.handle_timeout(self.clock())
+        if expired:
+            self.on_expired(expired)
+        self.update()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class _TcpProtocol(asyncio.Protocol):
+    def __init__(self, owner: TcpServer) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.conn: ServerConnection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        owner = self.owner
+        self.conn = owner.server.open_connection(owner.clock(), transport.get_extra_info("peername"))
+        owner._protocols[self.conn] = self
+        owner._timer.update()
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        transport = self.transport
+        if conn is None or transport is None:
+            return
+        out = conn.receive_data(data, self.owner.clock())
+        if out:
+            transport.write(out)
+        if conn.closed:
+            transport.close()
+        self.owner._timer.update()
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conn = self.conn
+        if conn is not None:
+            self.owner._protocols.pop(conn, None)
+            conn.close()
+        self.conn = None
+        self.transport = None
+
+
+class TcpServer:
+    """A running TCP listener (see :func:`serve_tcp`)."""
+
+    def __init__(self, server: MeterServer, clock: Clock) -> None:
+        self.server = server
+        self.clock = clock
+        self._protocols: dict[ServerConnection, _TcpProtocol] = {}
+        self._timer = _Timer(server, clock, self._expired)
+        self._listener: asyncio.Server | None = None
+
+    def _expired(self, connections: list[ServerConnection]) -> None:
+        for conn in connections:
+            protocol = self._protocols.pop(conn, None)
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.close()
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The bound socket addresses (``sockname`` tuples)."""
+        if self._listener is None:
+            return []
+        return [s.getsockname() for s in self._listener.sockets]
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._protocols)
+
+    async def close(self) -> None:
+        """Stop listening, close every connection (releasing its associations)."""
+        self._timer.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        for protocol in list(self._protocols.values()):
+            if protocol.transport is not None:
+                protocol.transport.close()
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
+        await asyncio.sleep(0)
+
+
+async def serve_tcp(
+    server: MeterServer, host: str | None, port: int, *, clock: Clock = time.time, backlog: int = 512
+) -> TcpServer:
+    """Listen on TCP ``host``:``port`` (``port`` 0 picks a free one) and serve ``server``."""
+    running = TcpServer(server, clock)
+    loop = asyncio.get_running_loop()
+    running._listener = await loop.create_server(
+        lambda: _TcpProtocol(running), host, port, backlog=backlog, reuse_address=True
+    )
+    return running
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: UdpServer) -> None:
+        self.owner = owner
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a datagram transport (no common base)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        owner = self.owner
+        peer = tuple(addr[:2]) if isinstance(addr, tuple) else addr
+        for datagram in owner.server.receive_datagram(peer, data, owner.clock()):
+            transport.sendto(datagram, addr)
+        owner._timer.update()
+
+    def error_received(self, exc: Exception) -> None:  # pragma: no cover - ICMP errors
+        pass
+
+
+class UdpServer:
+    """A running UDP endpoint (see :func:`serve_udp`)."""
+
+    def __init__(self, server: MeterServer, clock: Clock) -> None:
+        self.server = server
+        self.clock = clock
+        self._timer = _Timer(server, clock, lambda expired: None)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    @property
+    def addresses(self) -> list[Any]:
+        if self.transport is None:
+            return []
+        return [self.transport.get_extra_info("sockname")]
+
+    async def close(self) -> None:
+        self._timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        await asyncio.sleep(0)
+
+
+async def serve_udp(server: MeterServer, host: str, port: int, *, clock: Clock = time.time) -> UdpServer:
+    """Serve ``server`` on a UDP endpoint (one APDU per datagram)."""
+    running = UdpServer(server, clock)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(running), local_addr=(host, port))
+    running.transport = transport
+    return running

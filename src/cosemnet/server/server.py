@@ -1,0 +1,313 @@
+"""The meter's server: routes wrapper frames to logical devices and associations, sans-IO.
+
+::
+
+    server = MeterServer([ServedDevice(device)], inactivity_timeout=120.0)
+    # TCP: one ServerConnection per accepted connection, bytes in -> bytes out
+    conn = server.open_connection(now)
+    out = conn.receive_data(received_bytes, now)    # wrapper frames to write (b"" if none)
+    if conn.closed: ...close the socket...
+    # UDP: one datagram in -> datagrams out
+    datagrams = server.receive_datagram(peer_address, datagram, now)
+    # timers
+    deadline = server.next_deadline()                # POSIX seconds or None
+    for expired in server.handle_timeout(now): ...close expired TCP connections...
+
+Routing: the destination wPort of a frame selects the logical device (its server SAP), the source
+wPort the association (client SAP); so one process serves several logical devices and many
+associations per connection. A UDP "connection" is keyed by (peer address, client wPort, server
+wPort) and expires after the same inactivity timeout as a TCP connection.
+
+Design choices (the standard is silent or leaves them to the implementation):
+
+* frames for a server wPort without a logical device (including 127 all-station) are dropped;
+* a wrapper framing error (version other than 1, oversized length) closes the TCP connection;
+  a UDP datagram that is not exactly one wrapper frame is dropped;
+* inactivity is counted per TCP connection (any frame resets it; on expiry every association of the
+  connection is released and the adapter closes it) and per UDP pseudo-connection;
+* a UDP pseudo-connection is forgotten as soon as its association is released (RLRE sent);
+* the server invocation counters: one per Security setup, in memory, or in ``state_dir`` through
+  :class:`cosemnet.security.counters.FileCounterStore` (named after the server system title).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import struct
+from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
+
+from cosemnet.codec.wrapper import MAX_APDU_LENGTH, WrapperFrame, WrapperStream
+from cosemnet.codec.xdlms import ExceptionResponse, ServiceError, StateError
+from cosemnet.cosem.logical_device import LogicalDevice
+from cosemnet.cosem.security_setup import SecuritySetup
+from cosemnet.errors import DecodeError
+from cosemnet.security.counters import (
+    CounterSource,
+    FileCounterStore,
+    InvocationCounter,
+    MemoryInvocationCounter,
+    counter_name,
+)
+from cosemnet.server.association import CounterProvider, ServerAssociation
+from cosemnet.server.config import ServedDevice
+
+__all__ = ["MeterServer", "ServerConnection"]
+
+_HEADER = struct.Struct(">HHHH")
+
+DEFAULT_INACTIVITY_TIMEOUT = 120.0
+"""Seconds without a received frame before a connection is dropped (TCP-UDP setup default)."""
+
+
+class ServerConnection:
+    """One TCP connection (``stream=True``) or one UDP pseudo-connection of a :class:`MeterServer`."""
+
+    __slots__ = ("_scheduled", "_stream", "associations", "closed", "deadline", "key", "server")
+
+    def __init__(self, server: MeterServer, key: Hashable, *, stream: bool) -> None:
+        self.server = server
+        self.key = key
+        self._stream = WrapperStream() if stream else None
+        self.associations: dict[tuple[int, int], ServerAssociation] = {}
+        """(client wPort, server wPort) -> association state."""
+        self.closed = False
+        self.deadline: float | None = None
+        self._scheduled: float | None = None  # the deadline of this connection's entry in the heap
+
+    def receive_data(self, data: bytes, now: float) -> bytes:
+        """TCP: bytes received on the connection -> bytes to send (the response frames).
+
+        After a framing error :attr:`closed` is True: close the transport.
+        """
+        if self.closed or self._stream is None:
+            return b""
+        try:
+            frames = self._stream.feed(data)
+        except DecodeError:
+            self.server._log_line(f"connection {self.key!r}: framing error, closing")
+            self.close()
+            return b""
+        out: list[bytes] = []
+        for frame in frames:
+            destination = frame.destination_wport
+            source = frame.source_wport
+            for apdu in self._handle(source, destination, frame.apdu, now):
+                out.append(_HEADER.pack(1, destination, source, len(apdu)))
+                out.append(apdu)
+        return b"".join(out)
+
+    def receive_frame(self, frame: WrapperFrame, now: float) -> list[WrapperFrame]:
+        """One wrapper frame in, the response frames out."""
+        destination = frame.destination_wport
+        source = frame.source_wport
+        return [
+            WrapperFrame(destination, source, apdu)
+            for apdu in self._handle(source, destination, frame.apdu, now)
+        ]
+
+    def _handle(self, source: int, destination: int, apdu: bytes, now: float) -> list[bytes]:
+        if self.closed:
+            return []
+        server = self.server
+        if server.inactivity_timeout is not None:
+            server._touch(self, now)
+        served = server.devices.get(destination)
+        if served is None:
+            return []
+        if served.on_request is not None:
+            served.on_request(now)
+        key = (source, destination)
+        association = self.associations.get(key)
+        if association is None:
+            association = ServerAssociation(
+                served,
+                source,
+                counter_provider=server.counter_provider,
+                challenge_factory=server.challenge_factory,
+                log=server.log,
+            )
+            self.associations[key] = association
+        try:
+            replies = association.handle_apdu(apdu, now)
+        except Exception as exc:  # a bug must not take the whole server down: answer, log, go on
+            server._log_line(f"internal error on {self.key!r}: {type(exc).__name__}: {exc}")
+            replies = [ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ServiceError.OTHER_REASON).encode()]
+        if not association.associated:
+            del self.associations[key]
+        return [r for r in replies if len(r) <= MAX_APDU_LENGTH]
+
+    def close(self) -> None:
+        """Release every association and mark the connection closed (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for association in self.associations.values():
+            association.release()
+        self.associations.clear()
+        self.server._forget(self)
+
+
+class MeterServer:
+    """Serves logical devices (by server SAP) to many connections; see the module docstring.
+
+    ``devices``: :class:`ServedDevice` objects or bare :class:`LogicalDevice` objects (then served
+    with their own server SAP, DeviceEffects and the profiles of their Association LN objects).
+    ``inactivity_timeout`` None disables the timeout. ``state_dir`` persists the server's
+    invocation counters; ``counter_provider`` replaces that mechanism entirely.
+    ``challenge_factory`` returns the HLS StoC (tests inject a fixed one). ``log`` receives one-line
+    event descriptions without key material.
+    """
+
+    def __init__(
+        self,
+        devices: Iterable[ServedDevice | LogicalDevice],
+        *,
+        inactivity_timeout: float | None = DEFAULT_INACTIVITY_TIMEOUT,
+        state_dir: str | Path | None = None,
+        counter_provider: CounterProvider | None = None,
+        challenge_factory: Callable[[], bytes] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.devices: dict[int, ServedDevice] = {}
+        for item in devices:
+            served = item if isinstance(item, ServedDevice) else ServedDevice(item)
+            assert served.server_sap is not None
+            if served.server_sap in self.devices:
+                raise ValueError(f"two logical devices with server SAP {served.server_sap}")
+            self.devices[served.server_sap] = served
+        self.inactivity_timeout = inactivity_timeout
+        self.challenge_factory = challenge_factory
+        self.log = log
+        self._store: FileCounterStore | None = None
+        if counter_provider is None:
+            if state_dir is not None:
+                self._store = FileCounterStore(state_dir)
+            counter_provider = self._default_counter
+        self.counter_provider: CounterProvider = counter_provider
+        self._counters: dict[int, tuple[SecuritySetup, CounterSource]] = {}
+        self._udp: dict[Hashable, ServerConnection] = {}
+        self._connections: set[ServerConnection] = set()
+        self._heap: list[tuple[float, int, ServerConnection]] = []
+        self._sequence = itertools.count()
+        self._tcp_ids = itertools.count(1)
+
+    # ----------------------------------------------------------------------------------------------
+    # Connections
+
+    def open_connection(self, now: float, peer: Hashable = None) -> ServerConnection:
+        """A new TCP connection (``peer`` is only a label for logs)."""
+        conn = ServerConnection(self, (next(self._tcp_ids), peer), stream=True)
+        self._connections.add(conn)
+        self._touch(conn, now)
+        return conn
+
+    def receive_datagram(self, peer: Hashable, data: bytes, now: float) -> list[bytes]:
+        """UDP: one datagram from ``peer`` -> the datagrams to send back to it."""
+        try:
+            frame = WrapperFrame.decode(data)
+        except DecodeError:
+            return []
+        key = (peer, frame.source_wport, frame.destination_wport)
+        conn = self._udp.get(key)
+        if conn is None:
+            if frame.destination_wport not in self.devices:
+                return []
+            conn = ServerConnection(self, key, stream=False)
+            self._udp[key] = conn
+            self._connections.add(conn)
+        replies = [reply.encode() for reply in conn.receive_frame(frame, now)]
+        if not conn.associations:
+            conn.close()
+        return replies
+
+    @property
+    def connection_count(self) -> int:
+        """Open TCP connections and live UDP pseudo-connections."""
+        return len(self._connections)
+
+    def associations(self) -> list[ServerAssociation]:
+        """Every association currently established (for status and tests)."""
+        return [a for c in self._connections for a in c.associations.values() if a.associated]
+
+    def close(self) -> None:
+        """Close every connection and release the counter store."""
+        for conn in list(self._connections):
+            conn.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # ----------------------------------------------------------------------------------------------
+    # Timers
+
+    def next_deadline(self) -> float | None:
+        """The earliest time :meth:`handle_timeout` has something to do (None: nothing pending)."""
+        heap = self._heap
+        while heap:
+            deadline, _, conn = heap[0]
+            if conn.closed or conn.deadline is None:
+                heapq.heappop(heap)
+                conn._scheduled = None
+                continue
+            if conn.deadline != deadline:  # touched since: move the entry to its current deadline
+                heapq.heapreplace(heap, (conn.deadline, next(self._sequence), conn))
+                conn._scheduled = conn.deadline
+                continue
+            return deadline
+        return None
+
+    def handle_timeout(self, now: float) -> list[ServerConnection]:
+        """Expire the connections inactive until ``now``; returns them (TCP ones: close the transport)."""
+        expired = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, conn = heap[0]
+            if conn.closed or conn.deadline is None:
+                heapq.heappop(heap)
+                conn._scheduled = None
+                continue
+            if conn.deadline != deadline:
+                heapq.heapreplace(heap, (conn.deadline, next(self._sequence), conn))
+                conn._scheduled = conn.deadline
+                continue
+            heapq.heappop(heap)
+            conn._scheduled = None
+            self._log_line(f"connection {conn.key!r}: inactivity timeout")
+            conn.close()
+            expired.append(conn)
+        return expired
+
+    # ----------------------------------------------------------------------------------------------
+    # Internals
+
+    def _touch(self, conn: ServerConnection, now: float) -> None:
+        if self.inactivity_timeout is None:
+            return
+        deadline = now + self.inactivity_timeout
+        conn.deadline = deadline
+        if conn._scheduled is None:  # at most one heap entry per connection (moved lazily)
+            conn._scheduled = deadline
+            heapq.heappush(self._heap, (deadline, next(self._sequence), conn))
+
+    def _forget(self, conn: ServerConnection) -> None:
+        self._connections.discard(conn)
+        if self._udp.get(conn.key) is conn:
+            del self._udp[conn.key]
+
+    def _log_line(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    def _default_counter(self, security_setup: SecuritySetup) -> CounterSource:
+        entry = self._counters.get(id(security_setup))
+        if entry is not None and entry[0] is security_setup:
+            return entry[1]
+        source: CounterSource
+        if self._store is not None:
+            source = InvocationCounter(self._store, counter_name(security_setup.server_system_title, "guek"))
+        else:
+            source = MemoryInvocationCounter()
+        self._counters[id(security_setup)] = (security_setup, source)
+        return source
