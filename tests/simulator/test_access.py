@@ -242,3 +242,20 @@ def test_meters_share_object_lists_copy_on_write() -> None:
 
 def test_event_code_object_holds_unsigned(meter: SimulatedMeter) -> None:
     assert meter.device.get(1, "0-0:96.11.0*255", 2, meter.context()) == Unsigned(0)
+
+
+def test_association_objects_carry_their_application_context() -> None:
+    # The Association LN objects themselves must say which context they expect (attribute 4), so that a
+    # server deriving its profiles from the object model, or a client reading attribute 4, sees the truth.
+    from cosemnet.cosem.association_ln import CONTEXT_LN_CIPHERING, CONTEXT_LN_NO_CIPHERING
+    from cosemnet.server.config import profiles_of
+    from cosemnet.simulator import build_meter
+
+    meter = build_meter()
+    management = meter.association(1)
+    public = meter.association(16)
+    assert management.association.application_context_name == CONTEXT_LN_CIPHERING
+    assert public.association.application_context_name == CONTEXT_LN_NO_CIPHERING
+    derived = {p.client_sap: p for p in profiles_of(meter.device)}
+    assert derived[1].ciphered and not derived[16].ciphered
+    assert management.application_context_name == CONTEXT_LN_CIPHERING

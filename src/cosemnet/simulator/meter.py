@@ -864,10 +864,16 @@ class MeterAssociation:
     @property
     def application_context_name(self) -> bytes:
         """The LN/SN context the association expects, with ciphering when its policy needs it."""
-        ciphered = self.security_policy != 0 or self.mechanism_id in (5, 7)
-        if self.config.referencing == "ln":
-            return CONTEXT_LN_CIPHERING if ciphered else CONTEXT_LN_NO_CIPHERING
-        return CONTEXT_SN_CIPHERING if ciphered else CONTEXT_SN_NO_CIPHERING
+        return context_name(self.config.referencing, self.security_policy, self.mechanism_id)
+
+
+def context_name(referencing: str, security_policy: int, mechanism_id: int) -> bytes:
+    """The application context an association uses: ciphered when its security policy asks for
+    protection or its mechanism (HLS-GMAC, HLS-ECDSA) needs the ciphering context."""
+    ciphered = security_policy != 0 or mechanism_id in (5, 7)
+    if referencing == "ln":
+        return CONTEXT_LN_CIPHERING if ciphered else CONTEXT_LN_NO_CIPHERING
+    return CONTEXT_SN_CIPHERING if ciphered else CONTEXT_SN_NO_CIPHERING
 
 
 # --------------------------------------------------------------------------------------------------
@@ -967,8 +973,21 @@ class SimulatedMeter:
                 config = profile.associations[spec.index]
                 assoc: MeterAssociationLN | MeterAssociationSN
                 if kind == "association_ln":
+                    policy = next(
+                        (
+                            sc.security_policy
+                            for sc in profile.security_setups
+                            if sc.logical_name == config.security_setup
+                        ),
+                        0,
+                    )
                     assoc = MeterAssociationLN(
-                        ln, config.client_sap, identity.server_sap, config.mechanism_id, secret=config.secret
+                        ln,
+                        config.client_sap,
+                        identity.server_sap,
+                        config.mechanism_id,
+                        secret=config.secret,
+                        application_context_name=context_name("ln", policy, config.mechanism_id),
                     )
                     assoc.base_name = bn
                 else:
