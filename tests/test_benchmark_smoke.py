@@ -38,3 +38,24 @@ def test_quick_json_run_reports_all_three_libraries() -> None:
         assert summary["best_peer"] in LIBRARIES - {"cosemnet"}, case
         assert summary["ratio"] > 0, case
     assert set(report["machine"]["versions"]) == LIBRARIES
+
+
+SERVER_BENCHMARK = BENCHMARK.parent / "server.py"
+
+
+def test_server_benchmark_quick_json_run_verifies_both_servers() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SERVER_BENCHMARK), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["results"]) == {"register_get", "profile_read"}
+    for case, by_library in report["results"].items():
+        assert set(by_library) == {"cosemnet", "gurux-dlms"}, case
+        for library, result in by_library.items():
+            assert result["verified"] is True, (case, library)
+            assert result["ops_per_s"] > 0, (case, library)
