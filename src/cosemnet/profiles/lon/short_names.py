@@ -253,19 +253,15 @@ def _ln(text: str) -> Obis:
 
 
 OSGP_METER_OBJECTS: Final[tuple[ObjectBaseName, ...]] = (
-    ObjectBaseName("COSEM logical device name", 1, _ln("0-0:42.0.0*255"), 0x0100),
-    ObjectBaseName("SAP assignment", 17, _ln("0-0:41.0.0*255"), 0x0200),
-    ObjectBaseName("Clock", 8, _ln("0-0:1.0.0*255"), 0x0300),
-    ObjectBaseName("ISO/IEC 14908 identification", 130, _ln("0-0:32.0.0*255"), 0x0400),
-    ObjectBaseName("ISO/IEC 14908 protocol setup", 131, _ln("0-0:32.1.0*255"), 0x0500),
-    ObjectBaseName("ISO/IEC 14908 protocol status", 132, _ln("0-0:32.2.0*255"), 0x0600),
-    ObjectBaseName("ISO/IEC 14908 diagnostic", 133, _ln("0-0:32.3.0*255"), 0x0700),
-    ObjectBaseName("Security setup", 64, _ln("0-0:43.0.0*255"), 0x0800),
-    ObjectBaseName("Image transfer", 18, _ln("0-0:44.0.0*255"), 0x0900),
-    ObjectBaseName("Disconnect control", 70, _ln("0-0:96.3.10*255"), 0x0A00),
+    ObjectBaseName("ISO/IEC 14908 identification", 130, _ln("0-0:32.0.0*255"), 0x0C00),
+    ObjectBaseName("ISO/IEC 14908 protocol setup", 131, _ln("0-0:32.1.0*255"), 0x0D00),
+    ObjectBaseName("ISO/IEC 14908 protocol status", 132, _ln("0-0:32.2.0*255"), 0x0E00),
+    ObjectBaseName("ISO/IEC 14908 diagnostic", 133, _ln("0-0:32.3.0*255"), 0x0F00),
     ObjectBaseName("Current association (Association SN)", 12, ASSOCIATION_SN_LN, ASSOCIATION_SN_BASE_NAME),
 )
-"""The Table C.3 rows for the meter's own COSEM objects (besides the utility tables)."""
+"""The Table C.3 rows with fixed base names besides the utility tables: the ISO/IEC 14908 objects and the
+current association. The meter's other COSEM objects take base names from 0x0100 upwards in the order of
+its profile (below 0x0C00); an SN client learns them from the Association SN object_list."""
 
 
 def base_name_for(class_id: int, logical_name: Obis | bytes) -> int | None:

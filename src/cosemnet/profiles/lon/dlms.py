@@ -1,0 +1,584 @@
+"""DLMS/COSEM application associations over the LON adaptation layer (IEC 62056-8-8, clause 7), sans-IO.
+
+Two endpoints, each one :class:`~cosemnet.profiles.lon.stack.LonStack` plus one
+:class:`~cosemnet.profiles.lon.adp_service.AdpService`:
+
+* :class:`LonMeterEndpoint` (LNAP, server role): ADP_DATA.indications go to one
+  :class:`~cosemnet.server.ServerAssociation` per (client SAP, server SAP) -- the same association logic
+  as the TCP/UDP server -- and every response APDU leaves as an ADP_DATA.request to the requesting node.
+  The pre-established associations of Table C.1 (:mod:`.preestablished`) exist from the start.
+* :class:`LonConcentratorEndpoint` (NNAP, client role): one :class:`MeterLink` per (meter, client SAP),
+  each a :class:`~cosemnet.client.ClientConnection` with a queue of requests; answers are fed to the
+  connection and its ``SendApdu`` events (next block, HLS pass 3) go back through the ADP.
+
+Neither reads a clock: both take the simulated time ``now`` (seconds) of the channel. DLMS time (POSIX
+seconds, what :class:`ServerAssociation` and the object model use) is ``epoch + now``.
+:func:`run_exchange` drives any number of endpoints attached to one
+:class:`~cosemnet.profiles.lon.channel.PowerLineChannel` in simulated time.
+
+Design choices [design; the standard's text is not public]:
+
+* Server associations are keyed by (client SAP, server SAP): one NNAP per client SAP, as the ADP's
+  address table (learned from requests) already assumes; responses go to the node the request came from.
+* An APDU for a client SAP whose Table C.1 row (or Table 2 entry) requires the ADP protected form is
+  dropped when it arrived unprotected (counted in :attr:`LonMeterEndpoint.refused`).
+* APDUs to the all-station server SAP (0x7F) are executed by every logical device; nothing is answered.
+* An RLRQ on a pre-established association is answered RLRE ``not-finished`` and the association stays;
+  an AARQ on a pre-established SAP opens a fresh association (Green Book: an AARQ always starts over),
+  and when that one is released the pre-established one comes back.
+* A meter link waits ``response_timeout`` (default 120 s of simulated time) for each answer; then the
+  request fails with :class:`LonTransferError` and the connection is reset (re-opened when
+  pre-established).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from cosemnet.client.connection import AwaitApdu, ClientConfig, ClientConnection, Done, SendApdu
+from cosemnet.client.errors import ClientError
+from cosemnet.codec.acse import AARQ, RLRE, RLRQ, ReleaseResponseReason
+from cosemnet.errors import CosemnetError, EncodeError
+from cosemnet.profiles.lon.addresses import Address, SubnetNodeAddress
+from cosemnet.profiles.lon.adp_service import (
+    AdpConfig,
+    AdpDataConfirm,
+    AdpDataIndication,
+    AdpDropped,
+    AdpResult,
+    AdpService,
+    SecuritySuiteResolver,
+    address_key,
+)
+from cosemnet.profiles.lon.channel import PowerLineChannel
+from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.preestablished import (
+    PreEstablishedAssociation,
+    open_pre_established,
+    pre_established_for,
+)
+from cosemnet.profiles.lon.sap import ALL_STATION, SapRole, protected_client_saps
+from cosemnet.profiles.lon.stack import Completed, LonStack, MessageReceived, StackConfig
+from cosemnet.server.association import ServerAssociation
+from cosemnet.server.config import ServedDevice
+
+DEFAULT_EPOCH: Final = 1704067200.0
+"""POSIX time of simulated time 0 (2024-01-01T00:00:00Z, the simulated meter's default start)."""
+
+DEFAULT_RESPONSE_TIMEOUT: Final = 120.0
+DEFAULT_MAX_ACTIVE_LINKS: Final = 4
+"""Links a concentrator works on at once (the others wait their turn) [design]."""
+
+
+def power_line_stack_config() -> StackConfig:
+    """[design] 14908-1 transport settings for DLMS traffic.
+
+    ADP segments are full 228-byte messages (about 0.4 s on air each at 5.4 kbit/s), so under contention
+    an acknowledgement often comes later than the 768 ms default transmit timer; 3072 ms (code 15) and 4
+    retries keep segments from failing on a busy channel. Receivers must keep their transaction records
+    longer than a sender retries (5 x 3 s): give meters and concentrator
+    ``LonNode(non_group_receive_timer=15)`` (24.6 s), or a repeated request that arrives after its record
+    expired is executed twice (:func:`answers` then drops the repeated answer). Give one config to every
+    :class:`LonStack` of a DLMS segment.
+    """
+    return StackConfig(tx_timer=15, retry_count=4)
+
+
+_AARQ_TAG: Final = bytes((AARQ.TAG,))
+_RLRQ_TAG: Final = bytes((RLRQ.TAG,))
+
+
+class LonTransferError(CosemnetError):
+    """A request of a meter link failed below DLMS (ADP failure or no answer in time)."""
+
+
+class Endpoint(Protocol):
+    """What :func:`run_exchange` drives."""
+
+    stack: LonStack
+
+    def pump(self, now: float) -> bool: ...
+
+    def deadline(self) -> float | None: ...
+
+    def busy(self) -> bool: ...
+
+
+def _feed_adp(stack: LonStack, adp: AdpService, now: float) -> bool:
+    """Hand the stack's events to the ADP and run the ADP timers due; True when anything happened."""
+    moved = False
+    for event in stack.events():
+        moved = True
+        if isinstance(event, MessageReceived) and isinstance(event.apdu, ApplicationMessage):
+            source = SubnetNodeAddress(event.source_subnet, event.source_node)
+            adp.message_received(source, event.apdu, now)
+        elif isinstance(event, Completed):
+            adp.completed(event.handle, event.success, now)
+    deadline = adp.deadline()
+    if deadline is not None and deadline <= now:
+        adp.timer_expired(now)
+        moved = True
+    return moved
+
+
+# --------------------------------------------------------------------------------------------------
+# Meter (server) side
+
+
+class LonMeterEndpoint:
+    """A meter on the power line: LonStack + AdpService + server associations (see the module docstring).
+
+    ``devices``: the served logical devices (by their server SAP). ``pre_established``: the Table C.1
+    rows this meter holds (default: every row of :data:`~.preestablished.TABLE_C1` whose client SAP has
+    a profile in the device); each needs an :class:`~cosemnet.server.AssociationProfile` for its client
+    SAP with the row's application context and mechanism.
+    """
+
+    def __init__(
+        self,
+        stack: LonStack,
+        devices: Iterable[ServedDevice],
+        *,
+        adp_config: AdpConfig | None = None,
+        suites: SecuritySuiteResolver | None = None,
+        pre_established: Iterable[PreEstablishedAssociation] | None = None,
+        epoch: float = DEFAULT_EPOCH,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.adp = AdpService(stack, SapRole.SERVER, config=adp_config, suites=suites)
+        self.devices: dict[int, ServedDevice] = {}
+        for served in devices:
+            assert served.server_sap is not None
+            if served.server_sap in self.devices:
+                raise ValueError(f"two logical devices with server SAP {served.server_sap}")
+            self.devices[served.server_sap] = served
+        self.epoch = epoch
+        self.log = log
+        rows: dict[int, PreEstablishedAssociation] = {}
+        if pre_established is None:
+            for served in self.devices.values():
+                for sap in served.by_client_sap:
+                    row = pre_established_for(sap)
+                    if row is not None:
+                        rows[sap] = row
+        else:
+            rows = {row.client_sap: row for row in pre_established}
+        self.pre_established: Mapping[int, PreEstablishedAssociation] = rows
+        self._protected = protected_client_saps() | {r.client_sap for r in rows.values() if r.adp_protected}
+        self.associations: dict[tuple[int, int], ServerAssociation] = {}
+        self._pre: set[tuple[int, int]] = set()
+        """Keys of the associations in place that are the pre-established ones."""
+        self.requests = 0
+        """APDUs handed to an association."""
+        self.responses = 0
+        """Response APDUs handed to the ADP."""
+        self.refused = 0
+        """APDUs dropped (unprotected on a protected SAP, unknown server SAP, response too long)."""
+        self.dropped: list[AdpDropped] = []
+        """The latest ADP diagnostics (bounded)."""
+        for served in self.devices.values():
+            assert served.server_sap is not None
+            for sap in rows:
+                if sap in served.by_client_sap:
+                    self._association(sap, served.server_sap, served, 0.0)
+
+    def _log(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    def _association(
+        self, client_sap: int, server_sap: int, served: ServedDevice, now: float
+    ) -> ServerAssociation:
+        key = (client_sap, server_sap)
+        association = self.associations.get(key)
+        if association is None:
+            association = ServerAssociation(served, client_sap, log=self.log)
+            self.associations[key] = association
+        if not association.associated:
+            row = self.pre_established.get(client_sap)
+            if row is not None:
+                association.handle_apdu(row.aarq().encode(), self.epoch + now)
+                self._pre.add(key)
+                if not association.associated:
+                    raise ValueError(
+                        f"logical device {server_sap} refuses the pre-established {row.name} association"
+                    )
+        return association
+
+    def deadline(self) -> float | None:
+        return self.adp.deadline()
+
+    def busy(self) -> bool:
+        return self.adp.pending() > 0
+
+    def pump(self, now: float) -> bool:
+        """Process what the stack and the ADP produced up to ``now``; True when anything happened."""
+        moved = False
+        while True:
+            step = _feed_adp(self.stack, self.adp, now)
+            events = self.adp.drain_events()
+            if not step and not events:
+                return moved
+            moved = True
+            for event in events:
+                if isinstance(event, AdpDataIndication):
+                    self._indication(event, now)
+                elif isinstance(event, AdpDropped):
+                    self.dropped = [*self.dropped[-31:], event]
+
+    def _indication(self, ind: AdpDataIndication, now: float) -> None:
+        if ind.client_sap in self._protected and not ind.protected:
+            self.refused += 1
+            self._log(f"unprotected APDU for protected client SAP {ind.client_sap} dropped")
+            return
+        if ind.server_sap == ALL_STATION:
+            for sap, each in self.devices.items():
+                self._serve(ind, each, sap, now, answer=False)
+            return
+        target = self.devices.get(ind.server_sap)
+        if target is None:
+            self.refused += 1
+            return
+        self._serve(ind, target, ind.server_sap, now, answer=True)
+
+    def _serve(
+        self, ind: AdpDataIndication, served: ServedDevice, server_sap: int, now: float, *, answer: bool
+    ) -> None:
+        dlms_now = self.epoch + now
+        if served.on_request is not None:
+            served.on_request(dlms_now)
+        row = self.pre_established.get(ind.client_sap)
+        association = self._association(ind.client_sap, server_sap, served, now)
+        self.requests += 1
+        apdu = ind.apdu
+        key = (ind.client_sap, server_sap)
+        replies: list[bytes]
+        if row is not None and not row.releasable and apdu[:1] == _RLRQ_TAG and key in self._pre:
+            replies = [RLRE(reason=ReleaseResponseReason.NOT_FINISHED).encode()]
+        else:
+            if apdu[:1] == _AARQ_TAG:
+                self._pre.discard(key)
+            replies = association.handle_apdu(apdu, dlms_now)
+            if not association.associated and row is not None:
+                self._association(ind.client_sap, server_sap, served, now)
+        if not answer:
+            return
+        for reply in replies:
+            try:
+                self.adp.data_request(
+                    ind.client_sap, server_sap, reply, now, destination=ind.source, protected=ind.protected
+                )
+                self.responses += 1
+            except EncodeError as exc:
+                self.refused += 1
+                self._log(f"response not sent: {exc}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Data concentrator (client) side
+
+_EXCEPTION_RESPONSE: Final = 0xD8
+_CONFIRMED_SERVICE_ERROR: Final = 0x0E
+_LN_REQUESTS: Final = frozenset({0xC0, 0xC1, 0xC3})
+_EXPECTED: Final = {0x60: 0x61, 0x62: 0x63, 0x05: 0x0C, 0x06: 0x0D, 0xC0: 0xC4, 0xC1: 0xC5, 0xC3: 0xC7}
+
+
+def answers(request: bytes, response: bytes) -> bool:
+    """Whether ``response`` can be the answer to the request that began with ``request`` [design].
+
+    A LON segment can deliver a late or repeated answer (a 14908-1 retry that arrived after the
+    receiver's transaction record expired, or the answer to a request that already timed out). Such an
+    answer would end the wrong exchange, so it is dropped: the tag must be the one that answers the
+    request's tag (AARQ -> AARE, RLRQ -> RLRE, Read -> ReadResponse, GET/SET/ACTION -> their response),
+    an exception-response or a confirmed-service-error; LN responses must carry the request's invoke-id.
+    Tags this cannot judge (ciphered APDUs, general-block-transfer) are accepted.
+    """
+    if not request or not response:
+        return bool(response)
+    expected = _EXPECTED.get(request[0])
+    tag = response[0]
+    if expected is None or tag in (_EXCEPTION_RESPONSE, _CONFIRMED_SERVICE_ERROR):
+        return True
+    if tag != expected:
+        return False
+    if request[0] in _LN_REQUESTS:
+        return len(request) >= 3 and len(response) >= 3 and request[2] & 0x0F == response[2] & 0x0F
+    return True
+
+
+Request = Callable[[ClientConnection], bytes | None]
+"""Builds the request APDU from the connection (``conn.get(...)``); None: done locally, nothing sent."""
+
+
+@dataclass(slots=True)
+class MeterLink:
+    """One association of the concentrator with one meter (one client SAP, one server SAP)."""
+
+    address: Address
+    connection: ClientConnection
+    pre_established: PreEstablishedAssociation | None = None
+    response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
+    results: list[object] = field(default_factory=list)
+    """One entry per finished request, in order: the ``Done.result``, or the exception it raised."""
+    queue: deque[Request] = field(default_factory=deque)
+    waiting: bool = False
+    deadline: float | None = None
+    request_ids: set[int] = field(default_factory=set)
+    sent_apdus: int = 0
+    received_apdus: int = 0
+    discarded: int = 0
+    last_request: bytes = b""
+    """The first bytes of the last APDU sent (to recognise its answer)."""
+    """Answers the connection refused as out of sequence (late answers of failed requests)."""
+
+    @property
+    def client_sap(self) -> int:
+        return self.connection.config.client_sap
+
+    @property
+    def server_sap(self) -> int:
+        return self.connection.config.server_sap
+
+    @property
+    def idle(self) -> bool:
+        return not self.waiting and not self.queue
+
+    def submit(self, *requests: Request) -> None:
+        """Queue requests; they run one after the other (results land in :attr:`results`)."""
+        self.queue.extend(requests)
+
+
+class LonConcentratorEndpoint:
+    """The data concentrator on the power line: LonStack + AdpService + :class:`MeterLink`s."""
+
+    def __init__(
+        self,
+        stack: LonStack,
+        *,
+        adp_config: AdpConfig | None = None,
+        suites: SecuritySuiteResolver | None = None,
+        max_active_links: int | None = DEFAULT_MAX_ACTIVE_LINKS,
+    ) -> None:
+        if max_active_links is not None and max_active_links < 1:
+            raise ValueError("max_active_links must be at least 1")
+        self.stack = stack
+        self.adp = AdpService(stack, SapRole.CLIENT, config=adp_config, suites=suites)
+        self.max_active_links = max_active_links
+        self._active: set[int] = set()
+        """ids of the links working through their queue (at most ``max_active_links``)."""
+        self.links: dict[tuple[tuple[str, int | bytes], int, int], MeterLink] = {}
+        self._by_request: dict[int, MeterLink] = {}
+        self.dropped: list[AdpDropped] = []
+        self.unexpected = 0
+        """APDUs that arrived for no link or when the link waited for nothing."""
+
+    def add_meter(
+        self,
+        address: Address,
+        config: ClientConfig | None = None,
+        *,
+        pre_established: PreEstablishedAssociation | None = None,
+        response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
+    ) -> MeterLink:
+        """A link to the meter at ``address``. With a Table C.1 row and no ``config``, the row's
+        configuration; a pre-established link is associated at once (no AARQ)."""
+        if config is None:
+            if pre_established is None:
+                raise ValueError("give a ClientConfig or a pre-established association")
+            config = pre_established.client_config()
+        connection = ClientConnection(config)
+        link = MeterLink(address, connection, pre_established, response_timeout)
+        if pre_established is not None:
+            open_pre_established(connection, pre_established)
+        key = (address_key(address), config.client_sap, config.server_sap)
+        if key in self.links:
+            raise ValueError(f"a link to {address} for client SAP {config.client_sap} exists")
+        self.links[key] = link
+        return link
+
+    def busy(self) -> bool:
+        return any(not link.idle for link in self.links.values()) or self.adp.pending() > 0
+
+    def deadline(self) -> float | None:
+        times = [link.deadline for link in self.links.values() if link.deadline is not None]
+        adp = self.adp.deadline()
+        if adp is not None:
+            times.append(adp)
+        return min(times) if times else None
+
+    def pump(self, now: float) -> bool:
+        """Start queued requests, process what arrived, run timers; True when anything happened."""
+        moved = False
+        while True:
+            step = self._start_queued(now)
+            step = _feed_adp(self.stack, self.adp, now) or step
+            step = self._expire(now) or step
+            events = self.adp.drain_events()
+            if not step and not events:
+                return moved
+            moved = True
+            for event in events:
+                if isinstance(event, AdpDataIndication):
+                    self._indication(event, now)
+                elif isinstance(event, AdpDataConfirm):
+                    self._confirm(event, now)
+                else:
+                    self.dropped = [*self.dropped[-31:], event]
+
+    def _send(self, link: MeterLink, apdu: bytes, now: float) -> None:
+        link.last_request = apdu[:3]
+        link.waiting = True
+        link.deadline = now + link.response_timeout
+        link.sent_apdus += 1
+        try:
+            request_id = self.adp.data_request(
+                link.client_sap, link.server_sap, apdu, now, destination=link.address
+            )
+        except EncodeError as exc:
+            self._fail(link, LonTransferError(f"request not sent: {exc}"), now)
+            return
+        link.request_ids.add(request_id)
+        self._by_request[request_id] = link
+
+    def _start_queued(self, now: float) -> bool:
+        moved = False
+        for link in self.links.values():
+            if link.idle:
+                self._active.discard(id(link))
+                continue
+            if id(link) not in self._active:
+                if self.max_active_links is not None and len(self._active) >= self.max_active_links:
+                    continue
+                self._active.add(id(link))
+            while not link.waiting and link.queue:
+                moved = True
+                request = link.queue.popleft()
+                try:
+                    apdu = request(link.connection)
+                except ClientError as exc:
+                    link.results.append(exc)
+                    continue
+                if apdu is None:
+                    link.results.append(None)
+                    continue
+                self._send(link, apdu, now)
+        return moved
+
+    def _expire(self, now: float) -> bool:
+        moved = False
+        for link in self.links.values():
+            if link.deadline is not None and link.deadline <= now:
+                moved = True
+                self._fail(link, LonTransferError("no answer in time"), now)
+        return moved
+
+    def _fail(self, link: MeterLink, error: Exception, now: float) -> None:
+        link.results.append(error)
+        link.waiting = False
+        link.deadline = None
+        link.connection.abort()
+        if link.pre_established is not None:
+            open_pre_established(link.connection, link.pre_established)
+
+    def _confirm(self, confirm: AdpDataConfirm, now: float) -> None:
+        link = self._by_request.pop(confirm.request_id, None)
+        if link is None:
+            return
+        link.request_ids.discard(confirm.request_id)
+        if confirm.result is not AdpResult.SUCCESS and link.waiting:
+            self._fail(link, LonTransferError(f"ADP_DATA.confirm {confirm.result.name}"), now)
+
+    def _indication(self, ind: AdpDataIndication, now: float) -> None:
+        link = self.links.get((address_key(ind.source), ind.client_sap, ind.server_sap))
+        if link is None or not link.waiting:
+            self.unexpected += 1
+            return
+        link.received_apdus += 1
+        if not answers(link.last_request, ind.apdu):
+            link.discarded += 1  # the late answer of an earlier request (repeated or failed): not ours
+            return
+        try:
+            event = link.connection.receive(ind.apdu)
+        except ClientError as exc:
+            link.results.append(exc)
+            link.waiting = False
+            link.deadline = None
+            return
+        if isinstance(event, SendApdu):
+            self._send(link, event.apdu, now)
+        elif isinstance(event, AwaitApdu):
+            link.deadline = now + link.response_timeout
+        else:
+            assert isinstance(event, Done)
+            link.results.append(event.result)
+            link.waiting = False
+            link.deadline = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+
+
+def run_exchange(
+    channel: PowerLineChannel,
+    endpoints: Iterable[Endpoint],
+    *,
+    until: Callable[[], bool] | None = None,
+    limit: float = 3600.0,
+) -> float:
+    """Run the channel and the endpoints in simulated time; return the time reached.
+
+    Stops when ``until()`` is true, or (``until`` None) when no endpoint is busy and nothing is left on
+    the channel, or at ``channel.now + limit``.
+    """
+    points = list(endpoints)
+    stop = channel.now + limit
+
+    def finished() -> bool:
+        if until is not None:
+            return until()
+        return not any(e.busy() for e in points) and channel.idle()
+
+    while True:
+        now = channel.now
+        if any([e.pump(now) for e in points]):
+            channel.refresh()
+        if finished():
+            return channel.now
+        deadlines = [d for d in (e.deadline() for e in points) if d is not None]
+        endpoint_deadline = min(deadlines) if deadlines else math.inf
+        if endpoint_deadline <= now:
+            continue
+        horizon = min(stop, endpoint_deadline)
+        if channel.step(horizon):
+            continue
+        if endpoint_deadline <= stop:
+            channel.run_until(endpoint_deadline)
+            continue
+        if channel.now < stop and until is not None:
+            channel.run_until(stop)
+            if any([e.pump(channel.now) for e in points]):
+                channel.refresh()
+                continue
+        return channel.now
+
+
+__all__ = [
+    "DEFAULT_EPOCH",
+    "DEFAULT_MAX_ACTIVE_LINKS",
+    "DEFAULT_RESPONSE_TIMEOUT",
+    "Endpoint",
+    "LonConcentratorEndpoint",
+    "LonMeterEndpoint",
+    "LonTransferError",
+    "MeterLink",
+    "Request",
+    "answers",
+    "power_line_stack_config",
+    "run_exchange",
+]
