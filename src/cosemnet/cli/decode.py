@@ -9,7 +9,16 @@ from collections.abc import Callable, Iterator
 import click
 from rich.console import Console
 
-from cosemnet.cli.messages import DecodedMessage, Failure, Keys, inspect
+from cosemnet.cli.lon_tree import LonTreeExtension
+from cosemnet.cli.messages import (
+    PROFILES,
+    DecodedMessage,
+    Failure,
+    Keys,
+    LonMessage,
+    inspect,
+    lon_message_to_json,
+)
 from cosemnet.cli.tree import TreeBuilder, TreeOptions
 from cosemnet.codec.jsonform import JsonFormError, JsonObject, message_to_json, parse_hex
 from cosemnet.codec.jsonform import decode_nested_apdu as _decode_nested
@@ -24,11 +33,15 @@ Examples:
   cosemnet decode --json - < capture.txt | cosemnet encode     (gives the bytes back)
   cosemnet decode --ek 000102030405060708090A0B0C0D0E0F --ak D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF \\
       --system-title 4D4D4D0000BC614E C81E3001234567411312FF935A47566827C467BC7D825C3BE4A77C3FCC056B6B
+  cosemnet decode 00090182018512030D001001C001C1000100002B0100FF02002413     (a 14908-1 frame)
 
 \b
 Input: APDUs (xDLMS, ACSE, ciphered envelopes) or IEC 62056-4-7 wrapper frames (detected by their
 version 0x0001), as hex; spaces, colons and 0x prefixes are ignored. Blank lines and lines
 starting with # are skipped.
+IEC 62056-8-8: with --profile auto (the default) a CN/IP packet is recognised by its header
+(version 1, length field = input length) and an ISO/IEC 14908-1 power-line frame by a valid CRC-16;
+anything else is DLMS. The tree shows the frame's layers down to the ADP PDU and the DLMS APDU.
 Exit status: 0 when every message decoded (and decrypted), 1 otherwise; the error of each failed
 message is one line: "error: <reason> at offset N (expected ...)" on stderr, or with --json an
 {"error": {"reason", "offset", "expected", "kind", "input", "line"}} object on stdout.
@@ -96,6 +109,14 @@ def _messages(args: tuple[str, ...]) -> Iterator[tuple[int, str]]:
     "Default: the AP-title of the enclosing AARQ/AARE.",
 )
 @click.option("--full", is_flag=True, help="Tree: show every array element and every byte.")
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="auto",
+    show_default=True,
+    help="dlms: APDU or wrapper frame; lon: ISO/IEC 14908-1 frame with CRC; cnip: CN/IP packet; "
+    "auto: CN/IP by its header, 14908-1 by its CRC, else DLMS.",
+)
 def decode_command(
     messages: tuple[str, ...],
     as_json: bool,
@@ -106,6 +127,7 @@ def decode_command(
     kek: bytes | None,
     system_title: bytes | None,
     full: bool,
+    profile: str,
 ) -> None:
     """Decode APDUs or wrapper frames given as hex and show them with names.
 
@@ -126,7 +148,7 @@ def decode_command(
             _report(as_json, Failure("input is not hex", 0, "hex digits", "input"), text, number)
             continue
         try:
-            failures = _show(console, as_json, options, inspect(data, keys))
+            failures = _show(console, as_json, options, inspect(data, keys, profile))
         except DecodeError as exc:
             failures = [Failure(exc.reason, exc.offset, exc.expected, "decode")]
         except CosemnetError as exc:  # not expected from a decoder, but never a traceback for the user
@@ -144,6 +166,12 @@ def _show(console: Console, as_json: bool, options: TreeOptions, decoded: Decode
     if as_json:
         if not decoded.failures:
             print(json.dumps(_to_json(decoded)))
+    elif isinstance(decoded.message, LonMessage):
+        message = decoded.message
+        extension = LonTreeExtension(message)
+        builder = TreeBuilder(options, _decode_nested, decoded.decryption_for, extension)
+        top = message.cnip if message.cnip is not None else message.frame
+        console.print(builder.apdu_tree(top))
     else:
         builder = TreeBuilder(options, _decode_nested, decoded.decryption_for)
         console.print(builder.apdu_tree(decoded.message))
@@ -165,6 +193,8 @@ def _to_json(decoded: DecodedMessage) -> JsonObject:
             return None
         return {"decrypted": message_to_json(result.apdu, annotate=annotate)}
 
+    if isinstance(decoded.message, LonMessage):
+        return lon_message_to_json(decoded.message, annotate=annotate)
     return message_to_json(decoded.message, annotate=annotate)
 
 

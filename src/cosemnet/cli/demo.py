@@ -24,6 +24,7 @@ from rich.table import Table
 
 from cosemnet import __version__
 from cosemnet.cli.decode import tree_console
+from cosemnet.cli.demo_lon import run_lon_demo
 from cosemnet.cli.messages import Keys, inspect
 from cosemnet.cli.tree import TreeBuilder
 from cosemnet.codec.apdu import decode_apdu
@@ -92,6 +93,8 @@ class DemoReport:
     acse: list[dict[str, Any]] = field(default_factory=list)
     profile_buffer: dict[str, Any] = field(default_factory=dict)
     json_round_trips: dict[str, int] = field(default_factory=dict)
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The neighbourhood-network segments ("lon", later "mesh"), each with its own "ok"."""
 
     @property
     def ok(self) -> bool:
@@ -101,6 +104,7 @@ class DemoReport:
             and all(entry["round_trip"] for entry in self.acse)
             and self.profile_buffer.get("round_trip", False)
             and self.json_round_trips.get("failed", 1) == 0
+            and all(segment.get("ok", False) for segment in self.networks.values())
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -114,6 +118,7 @@ class DemoReport:
             "acse": self.acse,
             "profile_buffer": self.profile_buffer,
             "json_round_trips": self.json_round_trips,
+            "networks": self.networks,
         }
 
 
@@ -278,6 +283,7 @@ def run_demo(console: Console | None) -> DemoReport:
         " messages "
         f"give back their exact bytes {_mark(failed == 0)}"
     )
+    report.networks["lon"] = run_lon_demo(console, console is None)  # 6. LON segment (IEC 62056-8-8)
     say("\nTry: [bold]cosemnet decode --help[/], [bold]cosemnet decode " + ACSE_VECTORS[0][1] + "[/]")
     return report
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import click
 
+from cosemnet.cli.messages import encode_lon_message_json
 from cosemnet.codec.jsonform import JsonFormError, encode_message_json
 
 EPILOG = """\b
@@ -60,7 +61,10 @@ def encode_command(documents: tuple[str, ...], lower: bool) -> None:
             click.echo(f"error: line {number}: is a decode error ({reason}); nothing to encode", err=True)
             continue
         try:
-            raw = encode_message_json(obj)
+            if isinstance(obj, dict) and obj.get("profile") in ("lon", "cnip"):
+                raw = encode_lon_message_json(obj)  # a 14908-1 frame or CN/IP packet (decode --profile)
+            else:
+                raw = encode_message_json(obj)
         except JsonFormError as exc:
             failed = True
             click.echo(f"error: line {number}: {exc}", err=True)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from cosemnet.cli.lon_read import LonCnipClient, lon_client_factory
 from cosemnet.client.blocking import Client
 from cosemnet.client.connection import ClientConfig, Referencing
 from cosemnet.client.errors import AccessError, AssociationRejected, ClientError
@@ -279,6 +280,8 @@ Examples:
   cosemnet read 192.0.2.10 1-0:1.8.0*255 --class-id 3          energy register, scaled, with unit
   cosemnet read [2001:db8::1]:4059 0-0:1.0.0*255:2 --class-id 8 --json
   cosemnet read meter 0-0:42.0.0*255 --client-sap 1 --auth hls-gmac --ek KEY --ak KEY
+  cosemnet read --profile lon 127.0.0.1:40001 --lon-node 1/2 --lon-local 127.0.0.1:40000 \\
+      1-0:1.8.0*255 --class-id 3                       a meter of "cosemnet sim lon --channel cnip"
 \b
 ATTR defaults to 2 (the value). For registers (class 3, 4, 5) reading the value (attribute 2; for
 demand registers also 3) also reads the scaler_unit and prints the scaled value with its unit.
@@ -290,16 +293,47 @@ demand registers also 3) also reads the scaler_unit and prints the scaled value 
 @click.argument("target")
 @click.option("--class-id", type=click.IntRange(0, 0xFFFF), default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option(
+    "--profile",
+    type=click.Choice(["dlms", "lon"]),
+    default="dlms",
+    show_default=True,
+    help="dlms: IEC 62056-4-7 wrapper over TCP/UDP; lon: IEC 62056-8-8 over ISO/IEC 14908-4 CN/IP (UDP), "
+    "HOST[:PORT] being the meter's CN/IP address (port 1628 by default).",
+)
+@click.option("--lon-node", metavar="SUBNET/NODE", help="--profile lon: the meter's 14908-1 subnet/node.")
+@click.option(
+    "--lon-local", metavar="HOST:PORT", help="--profile lon: the local UDP address the meter sends to."
+)
+@click.option(
+    "--lon-domain", default="4C", show_default=True, metavar="HEX", help="--profile lon: domain ID."
+)
 @connection_options
-def read_command(host: str, target: str, class_id: int, as_json: bool, **kwargs: Any) -> None:
+def read_command(
+    host: str,
+    target: str,
+    class_id: int,
+    as_json: bool,
+    profile: str,
+    lon_node: str | None,
+    lon_local: str | None,
+    lon_domain: str,
+    **kwargs: Any,
+) -> None:
     """Read one attribute: HOST[:PORT] OBIS[:ATTR]."""
     conn = _connection(host, kwargs)
     obis, attribute = parse_target(target)
     attribute_id = attribute if attribute is not None else 2
+    open_client: Callable[[], Client | LonCnipClient] = conn.client
+    if profile == "lon":
+        peer = (conn.host, conn.port)
+        open_client = lon_client_factory(
+            host, peer, conn.config, conn.timeout, lon_node, lon_local, lon_domain
+        )
 
     def action() -> None:
         scaled: ScaledValue | None = None
-        with conn.client() as client:
+        with open_client() as client:
             value = client.get_attribute(class_id, obis, attribute_id)
             if class_id in SCALED_CLASS_IDS and attribute_id in ((2, 3) if class_id == 5 else (2,)):
                 try:

@@ -15,7 +15,7 @@ import dataclasses
 import enum
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from rich.markup import escape
 from rich.tree import Tree
@@ -120,11 +120,25 @@ def security_control_text(sc: int) -> str:
     return ", ".join(parts)
 
 
+class TreeExtension(Protocol):
+    """What a layered message (e.g. IEC 62056-8-8: CN/IP, 14908-1, ADP, DLMS) adds to the generic walk."""
+
+    def label(self, obj: object) -> str | None:
+        """Details for the label of a top-level node (plain text), or None for the default."""
+
+    def expand(self, owner: object, name: str, value: object) -> object | None:
+        """A decoded object to show as a subtree in place of field ``name`` of ``owner``, or None."""
+
+    def note(self, owner: object, name: str, value: object) -> str | None:
+        """Rich markup to show as the value of field ``name`` of ``owner``, or None for the default."""
+
+
 class TreeBuilder:
     """Builds :class:`rich.tree.Tree` views.
 
     ``decode_nested`` decodes the bytes of a nested APDU (None if they are not one);
-    ``decryption`` gives the decryption of a ciphered APDU object, if any was made.
+    ``decryption`` gives the decryption of a ciphered APDU object, if any was made;
+    ``extension`` shows the layers of another profile's frames.
     """
 
     def __init__(
@@ -132,10 +146,12 @@ class TreeBuilder:
         options: TreeOptions | None = None,
         decode_nested: Callable[[bytes], object | None] | None = None,
         decryption: Callable[[object], Decryption | None] | None = None,
+        extension: TreeExtension | None = None,
     ) -> None:
         self.options = options or TreeOptions()
         self.decode_nested = decode_nested
         self.decryption = decryption
+        self.extension = extension
 
     # ---------------------------------------------------------------------------------------------
     # APDUs and other dataclasses
@@ -147,6 +163,10 @@ class TreeBuilder:
 
     def _apdu_label(self, apdu: object) -> str:
         label = f"[bold]{escape(type(apdu).__name__)}[/]"
+        if self.extension is not None:
+            details = self.extension.label(apdu)
+            if details is not None:
+                return f"{label} [dim]({escape(details)})[/]"
         try:
             encoded: bytes = apdu.encode()  # type: ignore[attr-defined]
         except (CosemnetError, AttributeError, ValueError):
@@ -164,6 +184,15 @@ class TreeBuilder:
             value = getattr(obj, name)
             if is_empty_default(type(obj), name, value):
                 continue  # absent OPTIONAL components and empty defaults are noise for people
+            if self.extension is not None:
+                expanded = self.extension.expand(obj, name, value)
+                if expanded is not None:
+                    node.add(self.apdu_tree(expanded, prefix=f"[blue]{escape(name)}[/]: "))
+                    continue
+                note = self.extension.note(obj, name, value)
+                if note is not None:
+                    node.add(f"[blue]{escape(name)}[/]: {note}")
+                    continue
             self._field(node, name, value, hint)
         if self.decryption is not None:
             result = self.decryption(obj)
@@ -410,6 +439,7 @@ __all__ = [
     "WPORT_NAMES",
     "Decryption",
     "TreeBuilder",
+    "TreeExtension",
     "TreeOptions",
     "security_control_text",
     "system_title_note",

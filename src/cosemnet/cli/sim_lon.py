@@ -1,0 +1,327 @@
+"""``cosemnet sim lon``: a simulated IEC 62056-8-8 segment, on the power-line channel or over CN/IP.
+
+* ``--channel pl``: the concentrator and the meters share one simulated power-line channel in simulated
+  time (:mod:`cosemnet.cli.lon_segment`); the concentrator reads every meter (LN register + SN BT23) and
+  the command prints what it read and the channel statistics. With ``--duration S`` it keeps polling
+  (rounds back to back) for S simulated seconds.
+* ``--channel cnip``: the same nodes, each on its own UDP socket on the loopback interface, exchanging
+  ISO/IEC 14908-4 CN/IP data packets (:class:`cosemnet.profiles.lon.cnip_transport.CnipTransport`, real
+  sockets, real time). The concentrator reads every meter once; with ``--duration S`` the meters then
+  stay up S seconds for ``cosemnet read --profile lon`` (the reader takes the concentrator's UDP port,
+  which every meter sends its answers to).
+
+[design] CN/IP without a configuration server: every meter's only peer is the concentrator's port and
+the concentrator's peers are all the meters (a frame goes to each, every node filters by address, as on
+a shared channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import click
+from rich.console import Console
+
+from cosemnet.cli.decode import tree_console
+from cosemnet.cli.lon_segment import (
+    DOMAIN_ID,
+    ENERGY_REGISTER,
+    MeterRead,
+    address_text,
+    build_segment,
+    channel_text,
+    fill_ln,
+    fill_sn,
+    ln_request,
+    read_segment,
+    segment_table,
+    sn_request,
+)
+from cosemnet.profiles.lon.addresses import SubnetNodeAddress
+from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
+from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
+from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
+
+MAX_CNIP_METERS: Final = 100
+DEFAULT_HISTORY: Final = _dt.timedelta(days=1)
+
+EPILOG = """\b
+Examples:
+  cosemnet sim lon --meters 20                       simulated power line, one reading round
+  cosemnet sim lon --meters 50 --duration 600        poll for 10 simulated minutes
+  cosemnet sim lon --meters 5 --channel cnip         CN/IP over loopback UDP
+  cosemnet sim lon --meters 5 --channel cnip --duration 60 --port 16280
+  cosemnet sim lon --meters 20 --json
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# CN/IP: one CnipTransport per node, the DLMS endpoint driven by the transport's events
+
+
+class EndpointPort(CnipTransport):
+    """A :class:`CnipTransport` whose stack events go to a LON DLMS endpoint (meter or concentrator).
+
+    The transport drains the stack's events (``on_event``); :meth:`process` hands them to the endpoint's
+    adaptation layer, lets the endpoint work and sends what it queued. Times are the event loop's.
+    """
+
+    def __init__(
+        self, endpoint: LonMeterEndpoint | LonConcentratorEndpoint, peers: list[PeerAddress] | None = None
+    ) -> None:
+        super().__init__(endpoint.stack, peers=peers or [], on_event=self._collect)
+        self.endpoint = endpoint
+        self.inbox: list[Event] = []
+        self.kick = asyncio.Event()
+
+    def _collect(self, event: Event) -> None:
+        self.inbox.append(event)
+        self.kick.set()
+
+    def process(self) -> None:
+        """Feed collected events to the ADP, pump the endpoint, flush the frames; until nothing moves."""
+        now = asyncio.get_running_loop().time()
+        adp = self.endpoint.adp
+        for _ in range(1000):  # bounded: each pass consumes what the previous one produced
+            events, self.inbox = self.inbox, []
+            for event in events:
+                if isinstance(event, MessageReceived) and isinstance(event.apdu, ApplicationMessage):
+                    source = SubnetNodeAddress(event.source_subnet, event.source_node)
+                    adp.message_received(source, event.apdu, now)
+                elif isinstance(event, Completed):
+                    adp.completed(event.handle, event.success, now)
+            moved = self.endpoint.pump(now)
+            self._after_stack()  # send what the ADP queued; new events land in the inbox
+            if not moved and not events and not self.inbox:
+                return
+
+    async def drive(self, stop: asyncio.Event) -> None:
+        """Process events and endpoint timers until ``stop``."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            self.kick.clear()
+            self.process()
+            deadline = self.endpoint.deadline()
+            wait = 0.2 if deadline is None else min(0.2, max(0.0, deadline - loop.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.kick.wait(), wait)
+
+
+async def run_cnip(
+    meters: int,
+    *,
+    seed: int,
+    port: int,
+    duration: float,
+    timeout: float = 30.0,
+    on_round: Callable[[dict[str, Any], list[MeterRead]], None] | None = None,
+) -> dict[str, Any]:
+    """Build the segment, run it over CN/IP on loopback, read every meter once (``on_round`` gets the
+    summary and the reads), then keep the meters up for ``duration`` seconds; return the summary."""
+    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY)
+    loop = asyncio.get_running_loop()
+    # meter time = the segment's start + the time the loop runs
+    epoch = segment.meters[0].endpoint.epoch - loop.time()
+    for meter in segment.meters:
+        meter.endpoint.epoch = epoch
+    stop = asyncio.Event()
+    dc_port = EndpointPort(segment.concentrator)
+    dc_address = await dc_port.start(("127.0.0.1", port))
+    meter_ports: list[EndpointPort] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for meter in segment.meters:
+            mp = EndpointPort(meter.endpoint, [dc_address])
+            dc_port.add_peer(await mp.start(("127.0.0.1", 0)))
+            meter_ports.append(mp)
+        tasks = [asyncio.create_task(p.drive(stop)) for p in meter_ports]
+        dc_stop = asyncio.Event()
+        dc_task = asyncio.create_task(dc_port.drive(dc_stop))
+        started = time.perf_counter()
+        marks: dict[tuple[str, int], int] = {}
+        for meter in segment.meters:
+            link = segment.public_link(meter)
+            marks[("ln", meter.index)] = len(link.results)
+            link.submit(ln_request)
+            sn = segment.sn_link(meter)
+            marks[("sn", meter.index)] = len(sn.results)
+            sn.submit(sn_request)
+        dc_port.kick.set()
+        deadline = loop.time() + timeout
+        while segment.concentrator.busy() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        wall = time.perf_counter() - started
+        dc_stop.set()
+        await dc_task
+        reads = []
+        for meter in segment.meters:
+            read = MeterRead(address_text(meter.address), meter.name)
+            fill_ln(read, segment.public_links[meter.index].results[marks[("ln", meter.index)] :])
+            fill_sn(read, segment.sn_links[meter.index].results[marks[("sn", meter.index)] :])
+            reads.append(read)
+        summary: dict[str, Any] = {
+            "channel": "cnip",
+            "meters": meters,
+            "ok": all(not r.errors for r in reads),
+            "wall_seconds": round(wall, 3),
+            "concentrator": f"{dc_address[0]}:{dc_address[1]}",
+            "domain_id": DOMAIN_ID.hex(),
+            "nodes": [
+                {"meter": address_text(m.address), "udp": _local(p)}
+                for m, p in zip(segment.meters, meter_ports, strict=True)
+            ],
+            "cnip": {
+                "packets_sent": dc_port.sequence_number + sum(p.sequence_number for p in meter_ports),
+                "rejected": dc_port.rejected + sum(p.rejected for p in meter_ports),
+                "retries": segment.concentrator.stack.statistics.transmit_tx_retries
+                + sum(m.endpoint.stack.statistics.transmit_tx_retries for m in segment.meters),
+            },
+            "reads": [r.to_json() for r in reads],
+        }
+        await dc_port.close()  # the concentrator's port is free for `cosemnet read --profile lon`
+        if on_round is not None:
+            on_round(summary, reads)
+        if duration > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+        return summary
+    finally:
+        stop.set()
+        for task in tasks:
+            await task
+        for mp in meter_ports:
+            await mp.close()
+        await dc_port.close()
+
+
+def _local(port: CnipTransport) -> str:
+    transport = port._transport
+    if transport is None:
+        return "-"
+    host, number = transport.get_extra_info("sockname")[:2]
+    return f"{host}:{number}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The command
+
+
+@click.command("lon", epilog=EPILOG, short_help="A simulated IEC 62056-8-8 (LON / OSGP) segment.")
+@click.option("--meters", type=click.IntRange(1, 1000), default=20, show_default=True, help="Meters.")
+@click.option(
+    "--channel",
+    type=click.Choice(["pl", "cnip"]),
+    default="pl",
+    show_default=True,
+    help="pl: simulated power line (simulated time); cnip: CN/IP over loopback UDP (real time).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, 86400),
+    default=0.0,
+    help="pl: keep polling for this many simulated seconds; cnip: keep the meters up this many seconds "
+    "after the first round (for cosemnet read --profile lon).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="cnip: the concentrator's UDP port.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (meters and channel).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
+def lon_command(meters: int, channel: str, duration: float, port: int, seed: int, as_json: bool) -> None:
+    """Run a data concentrator and METERS simulated OSGP meters and read every meter.
+
+    Each meter is read by logical name (GET-with-list of 1-0:1.8.0 value and scaler_unit, public
+    pre-established association) and by short name (AARQ of the NNAP client with LLS, then one SN Read
+    of the utility tables BT21 and BT23). Prints what was read and the channel statistics (frames,
+    bytes, airtime, collisions, utilisation). Exits 1 if a meter could not be read.
+    """
+    console = tree_console()
+    if channel == "pl":
+        ok = _run_pl(console, meters, duration, seed, as_json)
+    else:
+        if meters > MAX_CNIP_METERS:
+            raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
+        ok = _run_cnip_command(console, meters, duration, port, seed, as_json)
+    sys.stdout.flush()
+    if not ok:
+        raise SystemExit(1)
+
+
+def _run_pl(console: Console, meters: int, duration: float, seed: int, as_json: bool) -> bool:
+    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY)
+    report = read_segment(segment)
+    rounds = 1
+    ok = report.ok
+    wall = report.wall_seconds
+    while segment.channel.now < duration:
+        report = read_segment(segment)
+        rounds += 1
+        ok = ok and report.ok
+        wall += report.wall_seconds
+    total = segment.channel.now
+    if as_json:
+        summary = report.to_json()
+        statistics = summary.pop("channel")
+        statistics["utilisation"] = round(segment.channel.statistics.utilisation(total), 4)
+        summary.update(
+            {
+                "channel": "pl",
+                "statistics": statistics,
+                "rounds": rounds,
+                "ok": ok,
+                "total_simulated_seconds": round(total, 3),
+            }
+        )
+        print(json.dumps(summary))
+        return ok
+    console.print(
+        f"[bold]IEC 62056-8-8 segment[/]: 1 data concentrator, {meters} OSGP meters, simulated power line "
+        f"at {report.bit_rate / 1000:.1f} kbit/s; LN {ENERGY_REGISTER} + SN BT23 per meter"
+    )
+    console.print(segment_table(report.reads))
+    if rounds > 1:
+        console.print(f"{rounds} rounds in {total:.1f} s simulated ({wall:.2f} s wall); the last round:")
+    console.print(channel_text(report))
+    return ok
+
+
+def _run_cnip_command(
+    console: Console, meters: int, duration: float, port: int, seed: int, as_json: bool
+) -> bool:
+    def show(summary: dict[str, Any], reads: list[MeterRead]) -> None:
+        if as_json:
+            print(json.dumps(summary))
+        else:
+            console.print(
+                f"[bold]IEC 62056-8-8 segment over CN/IP[/] (ISO/IEC 14908-4, loopback UDP): 1 data "
+                f"concentrator ({summary['concentrator']}), {meters} OSGP meters"
+            )
+            console.print(segment_table(reads))
+            cnip = summary["cnip"]
+            console.print(
+                f"CN/IP: {cnip['packets_sent']} packets sent, {cnip['rejected']} rejected, "
+                f"{cnip['retries']} 14908-1 retries; {summary['wall_seconds']:.2f} s"
+            )
+            if duration > 0:
+                first = summary["nodes"][0]
+                console.print(
+                    f"meters up for {duration:g} s; read one with: [bold]cosemnet read --profile lon "
+                    f"{first['udp']} --lon-node {first['meter']} --lon-local {summary['concentrator']} "
+                    f"{ENERGY_REGISTER} --class-id 3[/]"
+                )
+        sys.stdout.flush()
+
+    try:
+        summary = asyncio.run(run_cnip(meters, seed=seed, port=port, duration=duration, on_round=show))
+    except OSError as exc:
+        raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
+    return bool(summary["ok"])
+
+
+__all__ = ["EndpointPort", "lon_command", "run_cnip"]
