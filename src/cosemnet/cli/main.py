@@ -8,8 +8,10 @@ from cosemnet import __version__
 from cosemnet.cli.decode import decode_command
 from cosemnet.cli.demo import demo_command
 from cosemnet.cli.encode import encode_command
+from cosemnet.cli.hes import hes_group
 from cosemnet.cli.meter import meter_group
 from cosemnet.cli.read import objects_command, profile_command, read_command
+from cosemnet.cli.sim import sim_group
 
 EPILOG = """\b
 Examples:
@@ -40,6 +42,8 @@ cli.add_command(read_command)
 cli.add_command(objects_command)
 cli.add_command(profile_command)
 cli.add_command(meter_group)
+cli.add_command(hes_group)
+cli.add_command(sim_group)
 
 
 def main() -> None:

@@ -1,0 +1,545 @@
+"""``cosemnet hes``: the mesh head-end (IEC TS 62056-8-20) from the command line.
+
+``listen`` serves registrations into the address book, ``collect`` reads attributes from every
+registered meter (throttled, progress bar, SQLite and CSV), ``broadcast`` sends one group request and
+reports who answered, ``lookup`` shows a meter's binding and history. Every command takes ``--db``
+(the SQLite file holding the address book, counters and readings). Only one process at a time may
+use a database's invocation counters (``listen``/``collect``/``broadcast``); ``lookup`` only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cosemnet.headend import (
+    AttributeRef,
+    DerivedKeyStore,
+    HeadEnd,
+    HeadEndConfig,
+    HeadEndService,
+    KeyStore,
+    RegistrationEvent,
+    StaticKeyStore,
+)
+from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
+from cosemnet.profiles.mesh import (
+    MESH_UDP_PORT,
+    AddressBook,
+    AddressBookError,
+    ResponseWindow,
+    ThrottleConfig,
+)
+from cosemnet.security.errors import CounterStoreError
+
+__all__ = ["hes_group"]
+
+DEFAULT_DB = "cosemnet-hes.db"
+
+
+def _title(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 8:
+        raise click.BadParameter(f"{text!r}: a system title is 16 hex digits")
+    return raw
+
+
+def _key(text: str | None, default: bytes, what: str) -> bytes:
+    if text is None:
+        return default
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 16:
+        raise click.BadParameter(f"{what} must be 32 hex digits")
+    return raw
+
+
+def _attributes(values: tuple[str, ...]) -> list[AttributeRef]:
+    out = []
+    for v in values:
+        for part in v.split(","):
+            if part.strip():
+                try:
+                    out.append(AttributeRef.parse(part))
+                except ValueError as exc:
+                    raise click.BadParameter(str(exc), param_hint="--obis") from None
+    if not out:
+        raise click.BadParameter("give at least one attribute", param_hint="--obis")
+    return out
+
+
+def _gateway(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter("HOST:PORT (IPv6 hosts in brackets: [::1]:5000)", param_hint="--gateway")
+    return host.strip("[]"), int(port)
+
+
+def _common(f: Any) -> Any:
+    options = [
+        click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file."),
+        click.option("--bind", default="::", show_default=True, help="IPv6 address to listen on."),
+        click.option("--port", default=MESH_UDP_PORT, show_default=True, type=int, help="UDP port."),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines)."),
+        click.option("--ek", help="GUEK of every meter, 32 hex digits (default: the published test key)."),
+        click.option("--ak", help="AK of every meter, 32 hex digits (default: the published test key)."),
+        click.option("--broadcast-key", help="Broadcast key, 32 hex digits (default: the test key)."),
+        click.option("--master-key", help="Derive per-meter keys from this master key (hex; see 0027)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _throttle_options(f: Any) -> Any:
+    options = [
+        click.option("--max-in-flight", default=64, show_default=True, help="Requests in flight overall."),
+        click.option("--max-per-prefix", default=4, show_default=True, help="... per /64 prefix."),
+        click.option("--max-per-router", default=8, show_default=True, help="... per border router."),
+        click.option("--timeout", default=30.0, show_default=True, help="Seconds per attempt."),
+        click.option("--retries", default=3, show_default=True, help="Retries after a timeout."),
+        click.option(
+            "--listen-first",
+            default=0.0,
+            show_default=True,
+            help="Seconds to gather registrations before starting.",
+        ),
+        click.option("--gateway", help="Fleet simulator multicast gateway HOST:PORT (loopback tests)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _keys(ek: str | None, ak: str | None, broadcast_key: str | None, master_key: str | None) -> KeyStore:
+    gbek = _key(broadcast_key, TEST_BROADCAST_KEY, "--broadcast-key")
+    if master_key is not None:
+        try:
+            master = bytes.fromhex(master_key)
+        except ValueError:
+            master = b""
+        if len(master) < 16:
+            raise click.BadParameter("at least 32 hex digits", param_hint="--master-key")
+        return DerivedKeyStore(master, gbek)
+    return StaticKeyStore(_key(ek, TEST_EK, "--ek"), _key(ak, TEST_AK, "--ak"), gbek)
+
+
+def _open(db: str, keys: KeyStore, throttle: ThrottleConfig | None = None) -> HeadEnd:
+    try:
+        book = AddressBook(db)
+    except AddressBookError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        return HeadEnd(book, keys=keys, config=HeadEndConfig(throttle=throttle or ThrottleConfig()))
+    except CounterStoreError as exc:
+        book.close()
+        raise click.ClickException(f"{exc} (another `cosemnet hes` is running on {db}?)") from None
+
+
+def _registration_line(event: RegistrationEvent, as_json: bool) -> str:
+    result = "rejected" if event.result is None else event.result.value
+    if as_json:
+        return json.dumps(
+            {
+                "event": "registration",
+                "system_title": event.system_title.hex().upper(),
+                "result": result,
+                "from": event.address,
+                "at": event.at,
+            }
+        )
+    return f"{event.system_title.hex().upper()}  {result:<9}  from {event.address}"
+
+
+async def _start(service: HeadEndService, bind: str, port: int) -> None:
+    try:
+        await service.start(bind, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on [{bind}]:{port}: {exc}") from None
+
+
+async def _listen_for(service: HeadEndService, seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+@click.group("hes")
+def hes_group() -> None:
+    """The mesh head-end: registrations, collection, group requests, address lookup.
+
+    \b
+    Examples:
+      cosemnet hes listen --db hes.db --bind ::1 --port 61616
+      cosemnet hes collect --db hes.db --obis 1-0:1.8.0*255 --obis 8/0-0:1.0.0*255/2 --csv out.csv
+      cosemnet hes broadcast --db hes.db --group 3 --obis 1-0:1.8.0*255 --window 10
+      cosemnet hes lookup 4D4D4D0000BC614E --db hes.db --history
+    """
+
+
+@hes_group.command("listen")
+@_common
+@click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+def listen_command(
+    db: str,
+    bind: str,
+    port: int,
+    as_json: bool,
+    ek: str | None,
+    ak: str | None,
+    broadcast_key: str | None,
+    master_key: str | None,
+    duration: float | None,
+) -> None:
+    """Serve meter registrations and address updates into the address book.
+
+    Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
+    the meter. Runs until Ctrl-C or ``--duration`` seconds.
+    """
+    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key))
+
+    async def main() -> None:
+        service = HeadEndService(head_end)
+        head_end.on_registration = lambda e: click.echo(_registration_line(e, as_json))
+        await _start(service, bind, port)
+        host, bound = service.local_address
+        click.echo(
+            json.dumps({"event": "listening", "address": host, "port": bound})
+            if as_json
+            else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
+        )
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            if duration is None:
+                await stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), duration)
+        finally:
+            await service.close()
+            head_end.book.close()
+
+    asyncio.run(main())
+
+
+@hes_group.command("collect")
+@_common
+@_throttle_options
+@click.option(
+    "--obis", "obis", multiple=True, required=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR."
+)
+@click.option(
+    "--group", type=int, help="Read the members of this group with one group request per attribute."
+)
+@click.option("--window", default=5.0, show_default=True, help="--group: response window in seconds.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def collect_command(
+    db: str,
+    bind: str,
+    port: int,
+    as_json: bool,
+    ek: str | None,
+    ak: str | None,
+    broadcast_key: str | None,
+    master_key: str | None,
+    max_in_flight: int,
+    max_per_prefix: int,
+    max_per_router: int,
+    timeout: float,
+    retries: int,
+    listen_first: float,
+    gateway: str | None,
+    obis: tuple[str, ...],
+    group: int | None,
+    window: float,
+    csv_path: Path | None,
+    no_progress: bool,
+) -> None:
+    """Read attributes from every registered meter.
+
+    Each meter gets one throttled request (association first if needed, then one GET, or a
+    GET-with-list for several attributes); timeouts are retried with backoff. Results go to the
+    ``readings`` table of --db and, with --csv, to a CSV file. With --group the attributes are read
+    with group requests instead (see ``hes broadcast``).
+
+    \b
+    Examples:
+      cosemnet hes collect --obis 1-0:1.8.0*255 --listen-first 30
+      cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
+    """
+    attributes = _attributes(obis)
+    throttle = ThrottleConfig(
+        max_in_flight=max_in_flight,
+        max_per_border_router=max_per_router,
+        max_per_prefix=max_per_prefix,
+        timeout=timeout,
+        max_retries=retries,
+    )
+    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), throttle)
+
+    async def main() -> dict[str, Any]:
+        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
+        await _start(service, bind, port)
+        try:
+            await _listen_for(service, listen_first)
+            if group is not None:
+                return await _group_read(service, group, attributes, window)
+            started = time.perf_counter()
+            if no_progress or as_json:
+                run = await service.collect(attributes)
+            else:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+                with Progress(
+                    "[progress.description]{task.description}",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    transient=False,
+                ) as progress:
+                    task = progress.add_task("collecting", total=len(head_end.book))
+                    run = await service.collect(
+                        attributes,
+                        on_progress=lambda r: progress.update(task, completed=r.done, total=r.total),
+                    )
+            elapsed = time.perf_counter() - started
+            if csv_path is not None:
+                with csv_path.open("w", newline="") as out:
+                    head_end.store.write_csv(run.run_id, out)
+            return {
+                "run_id": run.run_id,
+                "meters": run.total,
+                "answered": len(run.results),
+                "failed": len(run.failed),
+                "seconds": round(elapsed, 3),
+                "meters_per_second": round(run.total / elapsed, 1) if elapsed > 0 else None,
+                "failures": {t.hex().upper(): reason for t, reason in sorted(run.failed.items())},
+            }
+        finally:
+            await service.close()
+            head_end.book.close()
+
+    summary = asyncio.run(main())
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            if key != "failures":
+                click.echo(f"{key:<18} {value}")
+        for title, reason in summary.get("failures", {}).items():
+            click.echo(f"failed  {title}  {reason}")
+
+
+async def _group_read(
+    service: HeadEndService, group: int, attributes: list[AttributeRef], window: float
+) -> dict[str, Any]:
+    head_end = service.head_end
+    setup = await service.collect([])  # members answer inside their association (0027)
+    out: dict[str, Any] = {"group": group, "associated": len(setup.results), "attributes": []}
+    rows = []
+    for attribute in attributes:
+        run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
+        report = head_end.broadcast_report(run)
+        now = time.time()
+        for title, value in run.values.items():
+            error = value if isinstance(value, str) else None
+            rows.append(
+                (
+                    0,
+                    title,
+                    attribute.class_id,
+                    str(attribute.logical_name),
+                    attribute.attribute_id,
+                    now,
+                    None if error else value,
+                    error,
+                )
+            )
+        out["attributes"].append(
+            {
+                "attribute": str(attribute),
+                "answered": len(report.answered),
+                "unexpected": len(report.unexpected),
+                "missing": len(report.missing),
+                "late": len(report.late),
+                "duplicates": report.duplicates,
+            }
+        )
+    head_end.store.add_readings(rows)
+    return out
+
+
+@hes_group.command("broadcast")
+@_common
+@_throttle_options
+@click.option("--group", type=int, required=True, help="Group id (0 = every meter).")
+@click.option("--obis", required=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR to GET.")
+@click.option("--window", default=5.0, show_default=True, help="Response window in seconds (plus 2 s grace).")
+@click.option(
+    "--associate/--no-associate",
+    default=True,
+    show_default=True,
+    help="Associate with registered meters first (members answer inside their association).",
+)
+def broadcast_command(
+    db: str,
+    bind: str,
+    port: int,
+    as_json: bool,
+    ek: str | None,
+    ak: str | None,
+    broadcast_key: str | None,
+    master_key: str | None,
+    max_in_flight: int,
+    max_per_prefix: int,
+    max_per_router: int,
+    timeout: float,
+    retries: int,
+    listen_first: float,
+    gateway: str | None,
+    group: int,
+    obis: str,
+    window: float,
+    associate: bool,
+) -> None:
+    """Send one GET to a group's multicast address (wPort 127, broadcast key) and report who answered.
+
+    Every registered meter is expected; members that answer are "answered", the others "missing"
+    (for conditional groups, read "missing" as "not a member or lost").
+
+    \b
+    Example:
+      cosemnet hes broadcast --group 0 --obis 0-0:96.1.0*255 --window 30 --json
+    """
+    (attribute,) = _attributes((obis,))[:1]
+    throttle = ThrottleConfig(
+        max_in_flight=max_in_flight,
+        max_per_border_router=max_per_router,
+        max_per_prefix=max_per_prefix,
+        timeout=timeout,
+        max_retries=retries,
+    )
+    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), throttle)
+
+    async def main() -> dict[str, Any]:
+        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
+        await _start(service, bind, port)
+        try:
+            await _listen_for(service, listen_first)
+            if associate:
+                await service.collect([])
+            run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
+            report = head_end.broadcast_report(run)
+            return {
+                "group": group,
+                "address": run.address.compressed,
+                "attribute": str(attribute),
+                "answered": {t.hex().upper(): _show(run.values.get(t)) for t in sorted(report.answered)},
+                "missing": sorted(t.hex().upper() for t in report.missing),
+                "late": sorted(t.hex().upper() for t in report.late),
+                "unexpected": sorted(t.hex().upper() for t in report.unexpected),
+                "duplicates": report.duplicates,
+            }
+        finally:
+            await service.close()
+            head_end.book.close()
+
+    summary = asyncio.run(main())
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"group {summary['group']} ({summary['address']}), {summary['attribute']}")
+    for title, value in summary["answered"].items():
+        click.echo(f"answered  {title}  {value}")
+    for kind in ("missing", "late", "unexpected"):
+        for title in summary[kind]:
+            click.echo(f"{kind:<9} {title}")
+    click.echo(
+        f"{len(summary['answered'])} answered, {len(summary['missing'])} missing, "
+        f"{len(summary['late'])} late, {summary['duplicates']} duplicates dropped"
+    )
+
+
+def _show(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    if isinstance(value, int | float | str) or value is None:
+        return value if not isinstance(value, int) else int(value)
+    return str(value)
+
+
+@hes_group.command("lookup")
+@click.argument("system_title")
+@click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+@click.option("--history", "show_history", is_flag=True, help="Also list the binding's changes.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool) -> None:
+    """Show the current address(es), wPort, UDP port and last seen time of a meter.
+
+    \b
+    Example:
+      cosemnet hes lookup 4D4D4D0000BC614E --db hes.db --history
+    """
+    title = _title(system_title)
+    if not Path(db).exists():
+        raise click.ClickException(f"{db}: no such database")
+    try:
+        book = AddressBook(db)
+    except AddressBookError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        entry = book.lookup(title)
+        if entry is None:
+            raise click.ClickException(f"{title.hex().upper()} is not in {db}")
+        history = book.history(title) if show_history else []
+    finally:
+        book.close()
+    if as_json:
+        data: dict[str, Any] = {
+            "system_title": title.hex().upper(),
+            **json.loads(entry.binding.to_json()),
+            "first_seen": entry.first_seen,
+            "last_seen": entry.last_seen,
+            "last_sequence": entry.last_sequence,
+            "messages": entry.messages,
+        }
+        if show_history:
+            data["history"] = [
+                {
+                    "at": h.at,
+                    "reason": h.reason.name.lower(),
+                    "sequence_number": h.sequence_number,
+                    "old": None if h.old is None else json.loads(h.old.to_json()),
+                    "new": json.loads(h.new.to_json()),
+                }
+                for h in history
+            ]
+        click.echo(json.dumps(data))
+        return
+    click.echo(entry.describe())
+    for h in history:
+        addresses = ", ".join(a.address.compressed for a in h.new.addresses)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(h.at))
+        click.echo(
+            f"history        {stamp}  {h.reason.name.lower():<14} seq {h.sequence_number}  {addresses}"
+        )

@@ -1,0 +1,227 @@
+"""``cosemnet sim``: simulated networks of meters. ``sim mesh``: a fleet of IEC TS 62056-8-20 mesh meters.
+
+::
+
+    cosemnet sim mesh --meters 1000 --head-end [::1]:61616 --churn 2 --loss 0.05 --duration 60 --json
+
+Every meter gets its own system title and UDP endpoint (``::1`` with distinct ports, or its own address
+in an AnyIP prefix with ``--anyip``), registers with the head-end and keeps its registration current
+through churn (see :mod:`cosemnet.simulator.mesh_fleet`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cosemnet.cli.sim_lon import lon_command
+from cosemnet.errors import DecodeError, EncodeError
+from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, parse_udp_destination
+from cosemnet.profiles.mesh.response_window import ResponseWindow
+from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
+
+__all__ = ["mesh_command", "run_mesh", "sim_group"]
+
+EPILOG = """\b
+Examples:
+  cosemnet sim mesh --meters 100 --head-end [::1]:61616
+  cosemnet sim mesh --meters 2000 --head-end [::1]:61616 --port-base 40000 --churn 5 --loss 0.02 --json
+  cosemnet sim mesh --meters 500 --head-end [fd00:c05e::1]:61616 --anyip fd00:c05e::/64   (root, AnyIP route)
+
+\b
+Group requests: send "IPv6 multicast address (16 bytes) || wrapper frame" to the group gateway printed
+at start; each meter evaluates its membership (static group 1 + index % --groups) and answers within
+--response-window from its own address.
+"""
+
+
+def _head_end(text: str) -> tuple[str, int]:
+    try:
+        address, port = parse_udp_destination(text.encode("ascii", "replace"), MESH_UDP_PORT)
+    except DecodeError as exc:
+        raise click.BadParameter(f"{text!r}: {exc.reason}; expected [IPv6 address]:port") from None
+    return address.compressed, port
+
+
+def _window(text: str) -> ResponseWindow:
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return ResponseWindow(int(start), int(end))
+    except (ValueError, EncodeError) as exc:
+        raise click.BadParameter(f"{text!r}: expected START_MS:END_MS ({exc})") from None
+
+
+async def run_mesh(
+    config: FleetConfig,
+    duration: float,
+    *,
+    on_start: Callable[[MeshFleet, float], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> dict[str, Any]:
+    """Run a fleet for ``duration`` seconds (or until ``stop`` is set); the summary as a dict."""
+    fleet = MeshFleet(config)
+    started = time.monotonic()
+    await fleet.start()
+    built = time.monotonic()
+    all_registered_after: float | None = None
+    try:
+        if on_start is not None:
+            on_start(fleet, built - started)
+        end = built + duration
+        while time.monotonic() < end and not (stop is not None and stop.is_set()):
+            step = min(0.25, end - time.monotonic())
+            await fleet.run(max(step, 0.0))
+            if all_registered_after is None and all(n.stats.confirmations for n in fleet.nodes):
+                all_registered_after = time.monotonic() - built
+    finally:
+        await fleet.stop()
+    nodes = fleet.nodes
+    totals: dict[str, int] = {}
+    for node in nodes:
+        for name, value in dataclasses.asdict(node.stats).items():
+            totals[name] = totals.get(name, 0) + value
+    # every meter confirmed at least once (its first registration): the registration throughput
+    rate = len(nodes) / all_registered_after if all_registered_after else None
+    return {
+        "meters": len(nodes),
+        "online": sum(1 for n in nodes if n.online),
+        "registered": fleet.registered,
+        "build_seconds": round(built - started, 3),
+        "all_registered_after": None if all_registered_after is None else round(all_registered_after, 3),
+        "registrations_per_second": None if rate is None else round(rate, 1),
+        "group_gateway": None,
+        "fleet": fleet.stats.as_dict(),
+        "meter_totals": totals,
+    }
+
+
+@click.command("mesh", epilog=EPILOG, short_help="A fleet of simulated mesh (62056-8-20) meters.")
+@click.option("--meters", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--head-end", "head_end", required=True, help="[IPv6 address]:port of the head-end")
+@click.option("--host", default="::1", show_default=True, help="address the meters bind (without --anyip)")
+@click.option("--port-base", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: ephemeral")
+@click.option(
+    "--anyip", "anyip", default=None, help="IPv6 prefix with an AnyIP local route: one address each"
+)
+@click.option(
+    "--churn", type=click.FloatRange(0), default=0.0, show_default=True, help="events/s, fleet-wide"
+)
+@click.option("--loss", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--duplicate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--reorder", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--duration", type=click.FloatRange(0), default=60.0, show_default=True, help="seconds")
+@click.option("--randomisation", type=click.IntRange(0, 65535), default=1, show_default=True, help="s")
+@click.option("--retries", type=click.IntRange(0, 255), default=5, show_default=True)
+@click.option("--repetition-delay", type=click.IntRange(1, 65535), default=2, show_default=True, help="s")
+@click.option("--groups", type=click.IntRange(0, 65535), default=0, show_default=True)
+@click.option("--response-window", "window", default="0:2000", show_default=True, help="START_MS:END_MS")
+@click.option("--gateway-port", type=click.IntRange(0, 65535), default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
+def mesh_command(
+    meters: int,
+    head_end: str,
+    host: str,
+    port_base: int,
+    anyip: str | None,
+    churn: float,
+    loss: float,
+    duplicate: float,
+    reorder: float,
+    duration: float,
+    randomisation: int,
+    retries: int,
+    repetition_delay: int,
+    groups: int,
+    window: str,
+    gateway_port: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Run METERS simulated mesh meters that register with the head-end and live through churn."""
+    target = _head_end(head_end)
+    try:
+        config = FleetConfig(
+            meters=meters,
+            head_end=target,
+            host=host,
+            port_base=port_base,
+            anyip_prefix=anyip,
+            churn=churn,
+            loss=loss,
+            duplicate=duplicate,
+            reorder=reorder,
+            seed=seed,
+            randomisation_start_interval=randomisation,
+            number_of_retries=retries,
+            repetition_delay=repetition_delay,
+            response_window=_window(window),
+            groups=groups,
+            gateway_port=gateway_port,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    gateway: list[tuple[str, int] | None] = [None]
+
+    def started(fleet: MeshFleet, seconds: float) -> None:
+        gateway[0] = fleet.group_gateway
+        if as_json:
+            return
+        first, last = fleet.endpoint(0), fleet.endpoint(len(fleet.nodes) - 1)
+        click.echo(
+            f"{len(fleet.nodes)} meters up in {seconds:.2f} s: [{first[0]}]:{first[1]} .. "
+            f"[{last[0]}]:{last[1]}, registering with [{target[0]}]:{target[1]}"
+        )
+        if fleet.group_gateway is not None:
+            gw = fleet.group_gateway
+            click.echo(f"group gateway [{gw[0]}]:{gw[1]}")
+
+    async def main() -> dict[str, Any]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+        return await run_mesh(config, duration, on_start=started, stop=stop)
+
+    try:
+        summary = asyncio.run(main())
+    except OSError as exc:
+        hint = " (is the AnyIP route in place? ip -6 route add local PREFIX dev lo)" if anyip else ""
+        raise click.ClickException(f"cannot open UDP sockets: {exc}{hint}") from None
+    where = gateway[0]
+    if where is not None:
+        summary["group_gateway"] = f"[{where[0]}]:{where[1]}"
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    rate = summary["registrations_per_second"]
+    click.echo(
+        f"registered {summary['registered']}/{summary['meters']} (online {summary['online']})"
+        + (f", all registered after {summary['all_registered_after']} s ({rate}/s)" if rate else "")
+    )
+    fleet_stats = summary["fleet"]
+    click.echo(
+        "datagrams sent {datagrams_sent}, received {datagrams_received}, lost {lost}, "
+        "duplicated {duplicated}, reordered {reordered}; joins {joins}, leaves {leaves}, "
+        "address changes {address_changes}".format(**fleet_stats)
+    )
+
+
+@click.group("sim", short_help="Simulated networks of meters.")
+def sim_group() -> None:
+    """Simulated networks of meters."""
+
+
+sim_group.add_command(mesh_command)
+sim_group.add_command(lon_command)

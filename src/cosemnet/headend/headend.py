@@ -1,0 +1,1013 @@
+"""The mesh head-end, sans-IO (IEC TS 62056-8-20; decision 0027).
+
+:class:`HeadEnd` takes datagrams and time in and gives datagrams out; it never opens a socket, reads
+the clock or sleeps. :class:`cosemnet.headend.service.HeadEndService` runs it on one UDP socket.
+
+::
+
+    head_end = HeadEnd(AddressBook("hes.db"))
+    head_end.receive_datagram(address, port, data, now)   # registrations, answers
+    for out in head_end.take_outgoing(): sock.sendto(out.data, (out.address, out.port))
+    run = head_end.collect([AttributeRef.parse("3/1-0:1.8.0*255/2")], now)
+    head_end.poll(now)                                      # starts throttled attempts, timeouts
+    head_end.next_deadline()
+
+What it does:
+
+* **Registration** -- a Data-Notification carrying address registration or update data (0021) goes
+  to :meth:`AddressBook.handle_notification`; the confirmation goes back to the datagram's source.
+  A ciphered notification (general-glo, the meter's unicast key) authenticates its sender, whose
+  system title must match the one registered; a plain one is accepted when
+  ``HeadEndConfig.accept_plain_registrations`` (default True: the registration data is public).
+* **Associations keyed by system title** -- one :class:`~cosemnet.client.ClientConnection` per meter
+  (HLS-GMAC, general-glo ciphering, keys from a :class:`~cosemnet.headend.keys.KeyStore`), created on
+  first use and kept. Requests go to the meter's *current* address, read from the address book when
+  each attempt starts: an address update rebinds the association without a new AARQ. Answers are
+  attributed to a meter by the system title of their ciphered envelope (so an answer still in flight
+  from the old address is accepted), else by source address.
+* **Counters** -- our sending invocation counters are :class:`InvocationCounter` objects on
+  :meth:`AddressBook.counter_store` (block reservations, one counter per key owner, see keys.py);
+  the meters' last received counters are saved with :meth:`AddressBook.save_received_counters` by
+  :meth:`HeadEnd.save_state` and restored when a meter's context is created. Associations are saved in
+  the :class:`~cosemnet.headend.store.HeadEndStore` and resumed after a restart without an AARQ.
+* **Collect** -- :meth:`collect` reads a list of attributes from every registered meter (or the
+  given ones): one throttled request per meter (``Throttle``: limits overall, per border router, per
+  prefix; timeouts; retries with backoff), each attempt = association if needed, then one GET
+  (GET-with-list for several attributes). Results go to the ``readings`` table.
+* **Group requests** -- :meth:`broadcast` sends one GET to the multicast group of a group id on wPort
+  127, protected with the broadcast key (general-glo-ciphering, security control bits 4, 5, 6); the
+  :class:`ResponseCollector` reports answered / missing / late / unexpected / duplicates.
+
+Design choices (the TS is silent; decision 0027):
+
+* members answer a group request with a unicast GET response, general-glo-ciphered with their own
+  unicast key, **sent from wPort 127** (the wPort the request was addressed to) to our client wPort:
+  the source wPort tells a group answer from the answer of a unicast request;
+* an exact repeat of a group answer's datagram counts as a duplicate (it would otherwise fail the
+  replay check);
+* a timed-out attempt leaves the association in place (only the exchange is abandoned); a timed-out
+  association attempt is aborted and the next attempt sends a fresh AARQ;
+* a GET response whose invoke id (read from the first plaintext bytes, one AES block of keystream)
+  is not the one of the GET in flight is a late answer to an earlier attempt and is dropped before
+  it reaches the association (which would otherwise abandon the exchange);
+* an exception-response (the meter no longer knows the association) or two silent attempts in a row
+  drop our side of the association: the next attempt sends a fresh AARQ.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import random
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from cosemnet.client.connection import (
+    AssociationInfo,
+    AwaitApdu,
+    ClientConfig,
+    ClientConnection,
+    ConnectionState,
+    Done,
+    SendApdu,
+)
+from cosemnet.client.errors import (
+    AccessError,
+    ClientError,
+    ClientSecurityError,
+    ServiceErrorResponse,
+)
+from cosemnet.codec.apdu import decode_apdu
+from cosemnet.codec.obis import Obis
+from cosemnet.codec.types import DataValue
+from cosemnet.codec.wrapper import WrapperFrame
+from cosemnet.codec.xdlms import (
+    CosemAttributeDescriptor,
+    DataAccessResult,
+    GetRequestNormal,
+    GetResponseNormal,
+)
+from cosemnet.codec.xdlms.notification import DataNotification
+from cosemnet.errors import DecodeError, EncodeError
+from cosemnet.headend.keys import DEFAULT_HEAD_END_SYSTEM_TITLE, KeyStore, StaticKeyStore
+from cosemnet.headend.store import HeadEndStore, StoredAssociation
+from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry, UpsertResult
+from cosemnet.profiles.mesh.groups import MulticastScheme, group_request_target
+from cosemnet.profiles.mesh.ports import MeshPortConfig
+from cosemnet.profiles.mesh.registration import DEFAULT_OBJECTS, RegistrationObjects
+from cosemnet.profiles.mesh.response_window import (
+    AddResult,
+    CollectionReport,
+    ResponseCollector,
+    ResponseWindow,
+)
+from cosemnet.profiles.mesh.throttle import (
+    Throttle,
+    ThrottleConfig,
+    ThrottledRequest,
+    ThrottleEventKind,
+)
+from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
+from cosemnet.security.control import SecurityPolicy
+from cosemnet.security.counters import InvocationCounter, counter_name
+from cosemnet.security.errors import SecurityError
+from cosemnet.security.hls import Mechanism
+from cosemnet.security.keys import KeyRole, KeySet
+from cosemnet.security.suite import SecuritySuite
+
+__all__ = [
+    "AttributeRef",
+    "BroadcastRun",
+    "CollectRun",
+    "HeadEnd",
+    "HeadEndConfig",
+    "MeterResult",
+    "Outgoing",
+    "RegistrationEvent",
+]
+
+_POLICY: Final = (
+    SecurityPolicy.AUTHENTICATED_REQUEST
+    | SecurityPolicy.ENCRYPTED_REQUEST
+    | SecurityPolicy.AUTHENTICATED_RESPONSE
+    | SecurityPolicy.ENCRYPTED_RESPONSE
+)
+_GENERAL_GLO: Final = 0xDB
+_DATA_NOTIFICATION: Final = 0x0F
+_BROADCAST_KEY_BIT: Final = 0x40
+_GET_REQUEST: Final = 0xC0
+_GET_RESPONSE: Final = 0xC4
+
+
+def _content_start(apdu: bytes) -> int:
+    """Offset of the security control byte in a general-glo-ciphering APDU (title of 8 bytes)."""
+    length_byte = apdu[10]
+    return 11 if length_byte < 0x80 else 11 + (length_byte & 0x7F)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalise(address: str) -> str:
+    """The compressed spelling of an IPv6 address text (zone id dropped); other text unchanged."""
+    try:
+        return ipaddress.IPv6Address(address.split("%", 1)[0]).compressed
+    except ValueError:
+        return address
+
+
+def _security_control(apdu: bytes) -> int | None:
+    try:
+        return apdu[_content_start(apdu)]
+    except IndexError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeRef:
+    """One COSEM attribute: class id, logical name, attribute index."""
+
+    class_id: int
+    logical_name: Obis
+    attribute_id: int
+
+    @classmethod
+    def parse(cls, text: str) -> AttributeRef:
+        """``"CLASS/OBIS/ATTR"`` (e.g. ``3/1-0:1.8.0*255/2``) or ``"OBIS"`` (class 3, attribute 2)."""
+        parts = text.strip().split("/")
+        try:
+            if len(parts) == 1:
+                return cls(3, Obis.parse(parts[0]), 2)
+            if len(parts) == 3:
+                return cls(int(parts[0]), Obis.parse(parts[1]), int(parts[2]))
+        except (ValueError, DecodeError) as exc:
+            raise ValueError(f"bad attribute {text!r}: {exc}") from None
+        raise ValueError(f"bad attribute {text!r}: expected CLASS/OBIS/ATTRIBUTE or OBIS")
+
+    def __str__(self) -> str:
+        return f"{self.class_id}/{self.logical_name}/{self.attribute_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A datagram to send: one wrapper frame to ``(address, port)``."""
+
+    address: str
+    port: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class HeadEndConfig:
+    system_title: bytes = DEFAULT_HEAD_END_SYSTEM_TITLE
+    ports: MeshPortConfig = field(default_factory=MeshPortConfig)
+    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
+    objects: RegistrationObjects = DEFAULT_OBJECTS
+    scheme: MulticastScheme = field(default_factory=MulticastScheme)
+    accept_plain_registrations: bool = True
+    periodic_interval: int = 0
+    """Sent in confirmations: seconds between periodic re-registrations (0 = none)."""
+    counter_block_size: int = 4096
+    max_receive_pdu_size: int = 0
+    """Proposed in the AARQ; 0 = the datagram budget of ``ports`` (0020)."""
+    security_suite: SecuritySuite = SecuritySuite.SUITE_0
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationEvent:
+    system_title: bytes
+    result: UpsertResult | None
+    """None: rejected (a meter registering another one's title)."""
+    address: str
+    at: float
+
+
+@dataclass(slots=True)
+class MeterResult:
+    """What one meter answered in a collect (values in the order of the run's attributes)."""
+
+    system_title: bytes
+    values: list[DataValue | None]
+    errors: list[str | None]
+    attempts: int
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return all(e is None for e in self.errors)
+
+
+@dataclass(slots=True, eq=False)
+class CollectRun:
+    run_id: int
+    attributes: tuple[AttributeRef, ...]
+    total: int
+    results: dict[bytes, MeterResult] = field(default_factory=dict)
+    failed: dict[bytes, str] = field(default_factory=dict)
+    """Meters given up on (or with no usable binding): the last reason."""
+    started: float = 0.0
+    finished_at: float | None = None
+    on_progress: Callable[[CollectRun], None] | None = None
+
+    @property
+    def done(self) -> int:
+        return len(self.results) + len(self.failed)
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+@dataclass(slots=True, eq=False)
+class BroadcastRun:
+    invoke_id: int
+    group_id: int
+    attribute: AttributeRef
+    address: ipaddress.IPv6Address
+    deadline: float
+    values: dict[bytes, DataValue | str] = field(default_factory=dict)
+    report: CollectionReport | None = None
+    """Set when the window closed (answers arriving later are counted by :meth:`HeadEnd.broadcast_report`)."""
+    final: bool = False
+    """The invoke id was reused by a later group request: ``report`` no longer changes."""
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    run: CollectRun
+    key: tuple[int, bytes]
+    attempt: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Session:
+    system_title: bytes
+    conn: ClientConnection
+    ek: bytes | None
+    address: str = ""
+    port: int = 0
+    wport: int = 1
+    job: _Job | None = None
+    timeouts: int = 0
+    """Consecutive timed-out attempts."""
+    expect_invoke_id: int | None = None
+    """Invoke id of the GET in flight: a GET response with another one is a late answer, dropped."""
+
+
+class HeadEnd:
+    """Sans-IO head-end core (see the module docstring)."""
+
+    def __init__(
+        self,
+        book: AddressBook,
+        *,
+        keys: KeyStore | None = None,
+        config: HeadEndConfig | None = None,
+        store: HeadEndStore | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.book = book
+        self.keys: KeyStore = keys if keys is not None else StaticKeyStore()
+        self.config = config if config is not None else HeadEndConfig()
+        self.store = store if store is not None else HeadEndStore(book.path if book.path else ":memory:")
+        self.rng = rng if rng is not None else random.Random()
+        self.throttle = Throttle(self.config.throttle, self.rng)
+        self.collector = ResponseCollector()
+        self.registrations: deque[RegistrationEvent] = deque(maxlen=10_000)
+        """Recent registrations (for ``hes listen``)."""
+        self.security_events = 0
+        """Datagrams dropped for security reasons (authentication, replay, unknown key)."""
+        self.dropped = 0
+        """Datagrams dropped otherwise (undecodable, unknown sender, unexpected)."""
+        self.aarq_sent = 0
+        self._out: list[Outgoing] = []
+        self._sessions: dict[bytes, _Session] = {}
+        self._bindings: dict[bytes, AddressBookEntry] = {}
+        """Bindings read at the start of a collect, updated by the registrations handled here (one
+        head-end process owns a book's counters, so no other process changes them meanwhile)."""
+        self._by_address: dict[tuple[str, int], bytes] = {}
+        """(address, UDP port) -> system title, for answers without a ciphered envelope (AARE)."""
+        self._counters: dict[tuple[bytes, str], InvocationCounter] = {}
+        self._counter_store = book.counter_store()
+        self._received = book.load_received_counters()
+        self._resumable = self.store.associations()
+        self._runs: dict[int, CollectRun] = {}
+        self._pending_associations: list[StoredAssociation] = []
+        self._pending_rows: list[tuple[int, bytes, int, str, int, float, DataValue | None, str | None]] = []
+        self._broadcasts: dict[int, BroadcastRun] = {}
+        self._closed_broadcasts: dict[int, BroadcastRun] = {}
+        self._broadcast_seen: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
+        self._broadcast_context: SecurityContext | None = None
+        self._next_broadcast_id = 0
+        self.on_registration: Callable[[RegistrationEvent], None] | None = None
+        self.on_broadcast_done: Callable[[BroadcastRun], None] | None = None
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def take_outgoing(self) -> list[Outgoing]:
+        """The datagrams produced since the last call."""
+        out, self._out = self._out, []
+        return out
+
+    def _send(self, address: str, port: int, source_wport: int, destination_wport: int, apdu: bytes) -> None:
+        self._out.append(
+            Outgoing(address, port, WrapperFrame(source_wport, destination_wport, apdu).encode())
+        )
+
+    def _send_to(self, session: _Session, apdu: bytes) -> None:
+        head = self._peek(session, apdu, 3) if apdu[:1] == b"\xdb" else b""
+        session.expect_invoke_id = head[2] & 0x0F if len(head) == 3 and head[0] == _GET_REQUEST else None
+        self._send(session.address, session.port, self.config.ports.client_wport, session.wport, apdu)
+
+    def _counter(self, owner: bytes, label: str) -> InvocationCounter:
+        found = self._counters.get((owner, label))
+        if found is None:
+            found = InvocationCounter(
+                self._counter_store, counter_name(owner, label), block_size=self.config.counter_block_size
+            )
+            self._counters[(owner, label)] = found
+        return found
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def is_associated(self, system_title: bytes) -> bool:
+        session = self._sessions.get(bytes(system_title))
+        return session is not None and session.conn.is_associated
+
+    def _session(self, title: bytes) -> _Session:
+        session = self._sessions.get(title)
+        if session is not None:
+            return session
+        meter_keys = self.keys.keys_for(title)
+        cfg = self.config
+        conn = ClientConnection(
+            ClientConfig(
+                client_sap=cfg.ports.client_wport,
+                server_sap=cfg.ports.server_wport,
+                mechanism=Mechanism.HLS_GMAC,
+                keys=KeySet(
+                    ek=meter_keys.keys.ek, ak=meter_keys.keys.ak, broadcast_key=meter_keys.keys.broadcast_key
+                ),
+                system_title=cfg.system_title,
+                server_system_title=title,
+                security_suite=cfg.security_suite,
+                security_policy=_POLICY,
+                ciphering="general-glo",
+                invocation_counter=self._counter(meter_keys.counter_owner, "guek"),
+                max_receive_pdu_size=cfg.max_receive_pdu_size or cfg.ports.apdu_budget,
+            )
+        )
+        security = conn.security
+        assert security is not None
+        for role in (KeyRole.GLOBAL_UNICAST, KeyRole.GLOBAL_BROADCAST):
+            last = self._received.get((title, role))
+            if last is not None:
+                security.replay_guard.restore({(title, role): last})
+        stored = self._resumable.pop(title, None)
+        if stored is not None:
+            # resume the association the meter still holds (decision 0027): no AARQ
+            conn.info = AssociationInfo(
+                stored.conformance,
+                stored.server_max_pdu_size,
+                stored.vaa_name,
+                stored.server_system_title,
+                Mechanism.HLS_GMAC,
+                True,
+            )
+            conn.state = ConnectionState.ASSOCIATED
+        session = _Session(title, conn, meter_keys.keys.ek)
+        self._sessions[title] = session
+        return session
+
+    def _bind(self, session: _Session, entry: AddressBookEntry) -> None:
+        address = entry.primary_address.compressed
+        port = entry.binding.udp_port
+        if session.address != address or session.port != port:
+            old = (session.address, session.port)
+            if self._by_address.get(old) == session.system_title:
+                del self._by_address[old]
+            self._by_address[(address, port)] = session.system_title
+        session.address = address
+        session.port = port
+        session.wport = entry.binding.wport
+
+    def save_state(self) -> None:
+        """Persist every meter's last received invocation counter (call periodically and at exit)."""
+        windows: dict[object, int] = {}
+        for session in self._sessions.values():
+            if session.conn.security is not None:
+                windows.update(session.conn.security.replay_guard.windows)
+        self.book.save_received_counters(windows)
+
+    def close(self) -> None:
+        """Flush readings, save counters, close the store (the address book stays open)."""
+        self._flush_rows()
+        self.save_state()
+        self.store.close()
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def receive_datagram(self, address: str, port: int, data: bytes, now: float) -> None:
+        """One datagram from ``(address, port)`` (``address`` as text, any IPv6 spelling)."""
+        try:
+            frame = WrapperFrame.decode(data)
+        except DecodeError:
+            self.dropped += 1
+            return
+        apdu = frame.apdu
+        if not apdu:
+            self.dropped += 1
+            return
+        source = _normalise(address)
+        title: bytes | None = None
+        if apdu[0] == _GENERAL_GLO and len(apdu) > 10 and apdu[1] == 8:
+            title = apdu[2:10]
+        elif apdu[0] == _DATA_NOTIFICATION:
+            self._on_notification(None, apdu, source, port, frame, now)
+            return
+        else:
+            title = self._by_address.get((source, port))
+        if title is None:
+            self.dropped += 1
+            return
+        if frame.source_wport == self.config.ports.group_wport or (
+            apdu[0] == _GENERAL_GLO and (_security_control(apdu) or 0) & _BROADCAST_KEY_BIT
+        ):
+            self._on_group_answer(title, apdu, data, now)
+            return
+        session = self._sessions.get(title)
+        if session is None:
+            if apdu[0] != _GENERAL_GLO:
+                self.dropped += 1
+                return
+            try:
+                session = self._session(title)
+            except KeyError:
+                self.security_events += 1
+                return
+        if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) == b"\x0f":
+            self._on_notification(session, apdu, source, port, frame, now)
+            return
+        if not session.conn.busy or session.job is None:
+            self.dropped += 1  # duplicate or late answer with nothing in progress
+            return
+        if session.expect_invoke_id is not None and apdu[0] == _GENERAL_GLO:
+            head = self._peek(session, apdu, 3)
+            if len(head) == 3 and head[0] == _GET_RESPONSE and head[2] & 0x0F != session.expect_invoke_id:
+                self.dropped += 1  # a late answer to an earlier attempt: not for the request in flight
+                return
+        self._on_answer(session, apdu, now)
+
+    def _peek(self, session: _Session, apdu: bytes, n: int = 1) -> bytes:
+        """The first ``n`` plaintext bytes of a general-glo APDU (routing only: not authenticated
+        here; the path the APDU takes authenticates it). Empty when they cannot be computed."""
+        try:
+            start = _content_start(apdu)
+            sc = apdu[start]
+            body = start + 5
+            if len(apdu) < body + n:
+                return b""
+            if not sc & 0x20:
+                return apdu[body : body + n]
+            if session.ek is None:
+                return b""
+            iv = apdu[2:10] + apdu[start + 1 : start + 5]
+            return gcm_keystream_xor(session.ek, iv, apdu[body : body + n])
+        except IndexError:
+            return b""
+
+    def _on_notification(
+        self,
+        session: _Session | None,
+        apdu: bytes,
+        source: str,
+        port: int,
+        frame: WrapperFrame,
+        now: float,
+    ) -> None:
+        sender: bytes | None = None
+        plain = apdu
+        if session is not None:
+            security = session.conn.security
+            assert security is not None
+            try:
+                plain, _, _ = unprotect_apdu(apdu, security)
+            except (SecurityError, DecodeError):
+                self.security_events += 1
+                return
+            sender = session.system_title
+        elif not self.config.accept_plain_registrations:
+            self.security_events += 1
+            return
+        try:
+            notification = decode_apdu(plain)
+            if not isinstance(notification, DataNotification):
+                self.dropped += 1
+                return
+            answer = self.book.handle_notification(
+                notification,
+                now,
+                sender_system_title=sender,
+                objects=self.config.objects,
+                periodic_interval=self.config.periodic_interval,
+            )
+        except DecodeError:
+            self.dropped += 1
+            return
+        if answer is None:
+            self.dropped += 1  # another push: not ours to handle here
+            return
+        result, confirmation = answer
+        title = bytes(self.config.objects.decode_body(confirmation.notification_body).system_title)  # type: ignore[union-attr]
+        reply = confirmation.encode()
+        if session is not None and session.conn.security is not None:
+            try:
+                reply = protect_apdu(reply, session.conn.security, "general-glo")
+            except (SecurityError, EncodeError):
+                self.security_events += 1
+                return
+        self._send(source, port, frame.destination_wport, frame.source_wport, reply)
+        if result is not None:
+            entry = self.book.lookup(title)
+            if entry is not None:
+                self._bindings[title] = entry
+            existing = self._sessions.get(title)
+            if entry is not None and existing is not None:
+                self._bind(existing, entry)
+        event = RegistrationEvent(title, result, source, now)
+        self.registrations.append(event)
+        if self.on_registration is not None:
+            self.on_registration(event)
+
+    # -- collect ---------------------------------------------------------------------------------
+
+    def collect(
+        self,
+        attributes: Sequence[AttributeRef],
+        now: float,
+        *,
+        system_titles: Iterable[bytes] | None = None,
+        on_progress: Callable[[CollectRun], None] | None = None,
+    ) -> CollectRun:
+        """Read ``attributes`` from every registered meter (or ``system_titles``); the work happens in
+        :meth:`poll` and :meth:`receive_datagram`. Returns the run (``finished`` when all are done).
+        No attributes: associate only."""
+        if system_titles is None:
+            entries = list(self.book.entries())
+        else:
+            entries = []
+            for t in system_titles:
+                e = self.book.lookup(bytes(t))
+                if e is not None:
+                    entries.append(e)
+        label = ",".join(str(a) for a in attributes) or "(associate)"
+        run_id = self.store.start_run(label, len(entries), now)
+        run = CollectRun(run_id, tuple(attributes), len(entries), started=now, on_progress=on_progress)
+        self._runs[run_id] = run
+        for entry in entries:
+            self._bindings[entry.system_title] = entry
+            key = (run_id, entry.system_title)
+            self.throttle.submit(
+                ThrottledRequest(
+                    key,
+                    entry.primary_address,
+                    entry.binding.border_router,
+                    _Job(run, key),
+                ),
+                now,
+            )
+        if run.finished:
+            self._finish_run(run, now)
+        return run
+
+    def ensure_associations(
+        self,
+        now: float,
+        *,
+        system_titles: Iterable[bytes] | None = None,
+        on_progress: Callable[[CollectRun], None] | None = None,
+    ) -> CollectRun:
+        """Associate with every registered meter (or ``system_titles``) not associated yet, through the
+        throttle. Members answer group requests only inside such an association (meter_node)."""
+        if system_titles is None:
+            titles = [e.system_title for e in self.book.entries()]
+        else:
+            titles = [bytes(t) for t in system_titles]
+        todo = [t for t in titles if not self.is_associated(t)]
+        return self.collect((), now, system_titles=todo, on_progress=on_progress)
+
+    def poll(self, now: float) -> None:
+        """Expire timeouts, close group requests, start every attempt the throttle allows."""
+        for event in self.throttle.expire(now):
+            job = event.request.request
+            assert isinstance(job, _Job)
+            session = self._sessions.get(job.key[1])
+            if session is not None and session.job is job:
+                self._abandon(session)
+                session.timeouts += 1
+                if session.timeouts >= 2:
+                    # two silent attempts in a row: the meter may have dropped the association without
+                    # telling us; the next attempt starts with a fresh AARQ
+                    self._drop_association(session)
+            if event.kind is ThrottleEventKind.GAVE_UP:
+                self._fail(job, f"no answer after {event.attempt} attempts", now)
+        while True:
+            attempt = self.throttle.next_ready(now)
+            if attempt is None:
+                break
+            job = attempt.request.request
+            assert isinstance(job, _Job)
+            job.attempt = attempt.attempt
+            self._start_attempt(job, now)
+        if self._broadcasts:
+            for report in self.collector.expire(now):
+                run = self._broadcasts.pop(report.invoke_id, None)
+                if run is not None:
+                    run.report = report
+                    self._closed_broadcasts[report.invoke_id] = run
+                    if self.on_broadcast_done is not None:
+                        self.on_broadcast_done(run)
+        if len(self._pending_rows) >= 2000 or len(self._pending_associations) >= 2000:
+            self._flush_rows()
+
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d for d in (self.throttle.next_deadline(), self.collector.next_deadline()) if d is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    @property
+    def busy(self) -> bool:
+        """True while a collect or a group request is in progress."""
+        return self.throttle.pending > 0 or bool(self._broadcasts)
+
+    def _abandon(self, session: _Session) -> None:
+        conn = session.conn
+        associated = conn.state is ConnectionState.ASSOCIATED
+        conn.abort()  # forget the exchange in progress
+        if associated:
+            conn.state = ConnectionState.ASSOCIATED  # the association itself stays (long-lived)
+        session.job = None
+
+    def _drop_association(self, session: _Session) -> None:
+        session.conn.abort()  # state IDLE: the next attempt sends an AARQ
+        session.timeouts = 0
+        self._pending_associations = [
+            a for a in self._pending_associations if a.system_title != session.system_title
+        ]
+        self.store.forget_association(session.system_title)
+
+    def _start_attempt(self, job: _Job, now: float) -> None:
+        title = job.key[1]
+        entry = self._bindings.get(title)
+        if entry is None:
+            entry = self.book.lookup(title)
+        if entry is None:
+            self.throttle.cancel(job.key)
+            self._fail(job, "not in the address book", now)
+            return
+        try:
+            session = self._session(title)
+        except KeyError:
+            self.throttle.cancel(job.key)
+            self._fail(job, "no keys for this meter", now)
+            return
+        if session.job is not None and session.job is not job:
+            self._abandon(session)  # one exchange at a time per association
+        self._bind(session, entry)
+        session.job = job
+        conn = session.conn
+        if conn.busy:
+            self._abandon(session)
+            session.job = job
+        try:
+            if conn.is_associated:
+                if not job.run.attributes:
+                    self._complete(session, job, [], [], now)
+                    return
+                apdu = self._request(conn, job.run.attributes)
+            else:
+                if conn.state is not ConnectionState.IDLE and conn.state is not ConnectionState.RELEASED:
+                    conn.abort()
+                apdu = conn.associate()
+                self.aarq_sent += 1
+        except (ClientError, SecurityError, EncodeError) as exc:
+            self.throttle.cancel(job.key)
+            session.job = None
+            self._fail(job, str(exc), now)
+            return
+        self._send_to(session, apdu)
+
+    @staticmethod
+    def _request(conn: ClientConnection, attributes: Sequence[AttributeRef]) -> bytes:
+        if len(attributes) == 1:
+            a = attributes[0]
+            return conn.get(a.class_id, a.logical_name, a.attribute_id)
+        items: list[tuple[int, Obis | str, int]] = [
+            (a.class_id, a.logical_name, a.attribute_id) for a in attributes
+        ]
+        return conn.get_with_list(items)
+
+    def _on_answer(self, session: _Session, apdu: bytes, now: float) -> None:
+        job = session.job
+        assert job is not None
+        conn = session.conn
+        associating = conn.state is not ConnectionState.ASSOCIATED
+        try:
+            event = conn.receive(apdu)
+        except AccessError as exc:
+            self._complete(session, job, [None], [str(exc)], now)
+            return
+        except ClientError as exc:
+            self._on_client_error(session, job, exc, now)
+            return
+        if isinstance(event, SendApdu):
+            self._send_to(session, event.apdu)
+            return
+        if isinstance(event, AwaitApdu):
+            return
+        assert isinstance(event, Done)
+        session.timeouts = 0
+        if associating:
+            info = conn.info
+            if info is not None:
+                self._pending_associations.append(
+                    StoredAssociation(
+                        session.system_title,
+                        info.negotiated_conformance,
+                        info.server_max_receive_pdu_size,
+                        info.vaa_name,
+                        info.server_system_title,
+                        now,
+                    )
+                )
+            if not job.run.attributes:  # associate only (ensure_associations)
+                self._complete(session, job, [], [], now)
+                return
+            try:
+                apdu = self._request(conn, job.run.attributes)
+            except ClientError as exc:
+                self.throttle.cancel(job.key)
+                session.job = None
+                self._fail(job, str(exc), now)
+                return
+            self._send_to(session, apdu)
+            return
+        n = len(job.run.attributes)
+        if n == 1:
+            self._complete(session, job, [event.result], [None], now)  # type: ignore[list-item]
+            return
+        values: list[DataValue | None] = []
+        errors: list[str | None] = []
+        assert isinstance(event.result, list)
+        for item in event.result:
+            if isinstance(item, AccessError):
+                values.append(None)
+                errors.append(str(item))
+            else:
+                values.append(item)
+                errors.append(None)
+        self._complete(session, job, values, errors, now)
+
+    def _on_client_error(self, session: _Session, job: _Job, exc: ClientError, now: float) -> None:
+        conn = session.conn
+        if isinstance(exc, ClientSecurityError):
+            self.security_events += 1
+        if isinstance(exc, ServiceErrorResponse) and str(exc).startswith("exception-response"):
+            # the meter no longer knows the association (reboot, lost state): associate again
+            self._drop_association(session)
+        elif conn.is_associated:
+            self._abandon(session)
+        else:
+            conn.abort()
+        session.job = None
+        outcome = self.throttle.completed(job.key, now, ok=False)
+        if outcome.value == "gave-up":
+            self._fail(job, str(exc), now)
+
+    def _complete(
+        self,
+        session: _Session,
+        job: _Job,
+        values: list[DataValue | None],
+        errors: list[str | None],
+        now: float,
+    ) -> None:
+        session.job = None
+        if self.throttle.completed(job.key, now).value != "completed":
+            return
+        run = job.run
+        title = session.system_title
+        run.results[title] = MeterResult(title, values, errors, job.attempt, now)
+        for attr, value, error in zip(run.attributes, values, errors, strict=False):
+            self._pending_rows.append(
+                (
+                    run.run_id,
+                    title,
+                    attr.class_id,
+                    str(attr.logical_name),
+                    attr.attribute_id,
+                    now,
+                    value,
+                    error,
+                )
+            )
+        self._progress(run, now)
+
+    def _fail(self, job: _Job, reason: str, now: float) -> None:
+        run = job.run
+        title = job.key[1]
+        if title in run.results or title in run.failed:
+            return
+        run.failed[title] = reason
+        for attr in run.attributes:
+            self._pending_rows.append(
+                (
+                    run.run_id,
+                    title,
+                    attr.class_id,
+                    str(attr.logical_name),
+                    attr.attribute_id,
+                    now,
+                    None,
+                    reason,
+                )
+            )
+        self._progress(run, now)
+
+    def _progress(self, run: CollectRun, now: float) -> None:
+        if run.on_progress is not None:
+            run.on_progress(run)
+        if run.finished:
+            self._finish_run(run, now)
+
+    def _finish_run(self, run: CollectRun, now: float) -> None:
+        if run.finished_at is not None:
+            return
+        run.finished_at = now
+        self._flush_rows()
+        self.store.finish_run(run.run_id, len(run.results), len(run.failed), now)
+        self._runs.pop(run.run_id, None)
+        self.save_state()
+
+    def _flush_rows(self) -> None:
+        if self._pending_associations:
+            associations, self._pending_associations = self._pending_associations, []
+            self.store.save_associations(associations)
+        if self._pending_rows:
+            rows, self._pending_rows = self._pending_rows, []
+            self.store.add_readings(rows)
+
+    # -- group requests --------------------------------------------------------------------------
+
+    def _broadcast_security(self) -> SecurityContext:
+        if self._broadcast_context is None:
+            keys = self.keys.broadcast_keys()
+            self._broadcast_context = SecurityContext(
+                suite=self.config.security_suite,
+                policy=_POLICY,
+                system_title=self.config.system_title,
+                peer_system_title=None,
+                keys=KeySet(ak=keys.ak, broadcast_key=keys.broadcast_key),
+                invocation_counters={
+                    KeyRole.GLOBAL_BROADCAST: self._counter(self.config.system_title, "gbek")
+                },
+                role=Role.CLIENT,
+            )
+        return self._broadcast_context
+
+    def broadcast(
+        self,
+        group_id: int,
+        attribute: AttributeRef,
+        now: float,
+        *,
+        window: ResponseWindow,
+        expected: Iterable[bytes] | None = None,
+    ) -> BroadcastRun:
+        """GET ``attribute`` from the members of ``group_id`` with one multicast request (wPort 127,
+        broadcast key). ``expected``: the meters that should answer (default: every registered
+        meter); answers are collected until ``window`` closes (plus the collector's grace)."""
+        invoke_id = None
+        for i in range(16):
+            candidate = (self._next_broadcast_id + i) & 0x0F
+            if candidate not in self._broadcasts:
+                invoke_id = candidate
+                break
+        if invoke_id is None:
+            raise ClientError("16 group requests are already open (GET invoke ids are 4 bits)")
+        self._next_broadcast_id = (invoke_id + 1) & 0x0F
+        previous = self._closed_broadcasts.pop(invoke_id, None)
+        if previous is not None:
+            previous.report = self.collector.report(invoke_id)
+            previous.final = True
+        target = group_request_target(
+            group_id, self.config.scheme, self.config.ports.udp_port, self.config.ports.group_wport
+        )
+        plain = GetRequestNormal(
+            invoke_id,
+            CosemAttributeDescriptor(attribute.class_id, attribute.logical_name, attribute.attribute_id),
+        ).encode()
+        try:
+            apdu = protect_apdu(plain, self._broadcast_security(), "general-glo", broadcast=True)
+        except SecurityError as exc:
+            raise ClientError(f"cannot protect the group request: {exc}") from None
+        if expected is None:
+            titles = [e.system_title for e in self.book.entries()]
+        else:
+            titles = [bytes(t) for t in expected]
+        deadline = self.collector.open(invoke_id, titles, now, window)
+        run = BroadcastRun(invoke_id, group_id, attribute, target.address, deadline)
+        self._broadcasts[invoke_id] = run
+        self._send(
+            target.address.compressed,
+            target.udp_port,
+            self.config.ports.client_wport,
+            target.destination_wport,
+            apdu,
+        )
+        return run
+
+    def _on_group_answer(self, title: bytes, apdu: bytes, raw: bytes, now: float) -> None:
+        seen = self._broadcast_seen.get(raw)
+        if seen is not None:
+            self.collector.add(seen[0], seen[1], now)  # counted as a duplicate
+            return
+        try:
+            session = self._session(title)
+        except KeyError:
+            self.security_events += 1
+            return
+        security = session.conn.security
+        assert security is not None
+        try:
+            plain, _, _ = unprotect_apdu(apdu, security)
+            response = decode_apdu(plain)
+        except SecurityError:
+            self.security_events += 1
+            return
+        except DecodeError:
+            self.dropped += 1
+            return
+        if not isinstance(response, GetResponseNormal):
+            self.dropped += 1
+            return
+        invoke_id = response.invoke_id
+        self._broadcast_seen[raw] = (title, invoke_id)
+        while len(self._broadcast_seen) > 65536:
+            self._broadcast_seen.popitem(last=False)
+        result = self.collector.add(title, invoke_id, now, response.result)
+        run = self._broadcasts.get(invoke_id)
+        if run is not None and result in (AddResult.ACCEPTED, AddResult.UNEXPECTED):
+            value = response.result
+            run.values[title] = (
+                f"data-access-result {value.name.lower()}" if isinstance(value, DataAccessResult) else value
+            )
+
+    def broadcast_report(self, run: BroadcastRun) -> CollectionReport:
+        """The current (or final) report of a group request."""
+        if run.final and run.report is not None:
+            return run.report
+        return self.collector.report(run.invoke_id)

@@ -1,0 +1,532 @@
+"""The meter side of the mesh profile (IEC TS 62056-8-20), sans-IO: one meter as a mesh node.
+
+:class:`MeshMeterNode` ties a :class:`~cosemnet.simulator.SimulatedMeter`-like device (anything with
+``system_title``, ``device``, ``effects``, ``advance(datetime)`` and ``association(client_sap)``) to
+the profile's wire protocol:
+
+* **Unicast requests** (wrapper frames to the meter's wPorts) go through its own
+  :class:`~cosemnet.server.MeterServer`. [design] The server's UDP pseudo-connections are keyed by
+  ``(client wPort, server wPort)`` under one fixed peer label (:data:`MESH_PEER`), *not* by the peer's
+  IP address: an association (and its security context, invocation counters and replay windows)
+  survives a change of the meter's own address (migration, 6.2.2) and of the head-end's address. The
+  reply goes to the address the request came from. The client system title is checked by the
+  association itself (AARQ calling-AP-title, general-glo-ciphering system title); a meter serves one
+  head-end per client wPort (two head-ends using the same client wPort would share one association).
+  Associations are long-lived: no inactivity timeout by default (``inactivity_timeout``).
+* **Registration** (5.5.3, Annex A): :meth:`MeshMeterNode.join` / :meth:`change_address` start a
+  :class:`~cosemnet.profiles.mesh.registration.MeterRegistration` push (address registration data,
+  or address update data after an address change) to the head-end destination of the registration
+  Push setup (``[addr]:port``), honouring communication window, randomisation start interval, retries
+  and repetition delay until the head-end's confirmation (a plain Data-Notification carrying
+  :class:`AddressConfirmation` sent to the meter's wPort) arrives. A confirmation with a
+  ``periodic_interval`` schedules a PERIODIC re-registration.
+* **Group requests** (8.2): a frame to wPort 127 whose destination is one of the
+  :class:`MulticastScheme` addresses is checked with
+  :func:`~cosemnet.profiles.mesh.groups.evaluate_group_request` (broadcast key, authentication,
+  membership evaluated against the meter's own attribute values). [design] A member executes it in
+  the long-lived association that the same client wPort holds with the management logical device
+  (server wPort 1): that association holds the keys (including the broadcast key) and the replay
+  windows, so the request needs no association of its own. A meter without such an association drops
+  the request (counted in ``stats.group_no_association``). The server answers with the request's
+  security control, i.e. ciphered with the broadcast key; the node gives that association an
+  invocation counter of its own for the broadcast key (in memory). [open] answering with the unicast
+  key would need a change in :class:`~cosemnet.server.ServerAssociation`.
+* **Delayed, randomised responses** (8.3): the answers of a group request leave at
+  ``received + ResponseWindow.delay(rng)`` with ``rng = response_rng(system_title, invoke key,
+  seed)`` (reproducible), so members spread over the window.
+
+Outputs are :class:`Outgoing` items ``(destination (host, port), datagram, send_at)`` returned by
+:meth:`MeshMeterNode.poll`; :meth:`MeshMeterNode.next_deadline` says when to poll next. Times are
+POSIX seconds (float), as in :mod:`cosemnet.server`; the registration scheduler works on the same
+instants as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+import ipaddress
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from cosemnet.codec.acse import ApplicationContextName
+from cosemnet.codec.ciphered import GeneralGloCiphering, ServiceSpecificCiphered
+from cosemnet.codec.obis import Obis
+from cosemnet.codec.types import DataValue
+from cosemnet.codec.wrapper import WrapperFrame
+from cosemnet.codec.xdlms.notification import DataNotification
+from cosemnet.cosem.association import AssociationBase
+from cosemnet.cosem.context import AccessContext, SideEffects
+from cosemnet.cosem.logical_device import LogicalDevice
+from cosemnet.cosem.security_setup import SecuritySetup
+from cosemnet.errors import DecodeError
+from cosemnet.profiles.mesh.groups import (
+    DEFAULT_SCHEME,
+    GroupDecision,
+    GroupMembership,
+    MulticastScheme,
+    evaluate_group_request,
+)
+from cosemnet.profiles.mesh.ports import MeshPortConfig
+from cosemnet.profiles.mesh.push_schedule import PushSchedule, PushState, RepetitionDelay
+from cosemnet.profiles.mesh.registration import (
+    DEFAULT_OBJECTS,
+    AddressConfirmation,
+    AddressEntry,
+    MeterRegistration,
+    RegistrationMessage,
+    RegistrationObjects,
+    RegistrationReason,
+    scope_of,
+)
+from cosemnet.profiles.mesh.response_window import ResponseWindow, response_rng
+from cosemnet.security.counters import MemoryInvocationCounter
+from cosemnet.security.hls import Mechanism
+from cosemnet.security.keys import KeyRole
+from cosemnet.server import DEFAULT_LN_CONFORMANCE, DEFAULT_SN_CONFORMANCE, AssociationProfile, ServedDevice
+from cosemnet.server.server import MeterServer
+
+__all__ = [
+    "DEFAULT_RESPONSE_WINDOW",
+    "MESH_PEER",
+    "MeshMeterNode",
+    "MeshNodeStats",
+    "MeterDevice",
+    "MeterDeviceAssociation",
+    "Outgoing",
+    "mesh_served_device",
+]
+
+MESH_PEER: Final = "mesh"
+"""[design] The single peer label under which the meter's server keys its UDP associations."""
+
+Address = tuple[str, int]
+
+DEFAULT_PORTS: Final = MeshPortConfig()
+NO_GROUPS: Final = GroupMembership(())
+DEFAULT_RESPONSE_WINDOW: Final = ResponseWindow(0, 5000)
+"""[design] group answers spread over the 5 s after reception unless configured."""
+
+
+class MeterDeviceAssociation(Protocol):
+    """What :func:`mesh_served_device` needs from a meter association (``MeterAssociation``)."""
+
+    @property
+    def client_sap(self) -> int: ...
+    @property
+    def mechanism_id(self) -> int: ...
+    @property
+    def referencing(self) -> str: ...
+    @property
+    def application_context_name(self) -> bytes: ...
+    @property
+    def association(self) -> AssociationBase: ...
+    @property
+    def security_setup(self) -> SecuritySetup | None: ...
+
+
+class MeterDevice(Protocol):
+    """The meter the node serves (a :class:`cosemnet.simulator.SimulatedMeter` fits)."""
+
+    @property
+    def system_title(self) -> bytes: ...
+    @property
+    def device(self) -> LogicalDevice: ...
+    @property
+    def effects(self) -> SideEffects: ...
+    @property
+    def client_saps(self) -> tuple[int, ...]: ...
+
+    def association(self, client_sap: int) -> MeterDeviceAssociation | None: ...
+    def advance(self, now: _dt.datetime) -> object: ...
+    def context(self) -> AccessContext: ...
+
+
+def _utc(t: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC)
+
+
+def mesh_served_device(meter: MeterDevice) -> ServedDevice:
+    """The :class:`ServedDevice` of a simulated meter: one association profile per client SAP, the
+    meter advanced to the request time before each request."""
+    profiles = []
+    for client_sap in meter.client_saps:
+        association = meter.association(client_sap)
+        if association is None:
+            continue
+        profiles.append(
+            AssociationProfile(
+                client_sap=client_sap,
+                association=association.association,
+                application_context_name=ApplicationContextName(association.application_context_name[-1]),
+                mechanism=Mechanism(association.mechanism_id),
+                conformance=DEFAULT_SN_CONFORMANCE
+                if association.referencing == "sn"
+                else DEFAULT_LN_CONFORMANCE,
+                security_setup=association.security_setup,
+            )
+        )
+
+    def tick(now: float) -> None:
+        meter.advance(_utc(now))
+
+    return ServedDevice(meter.device, effects=meter.effects, profiles=profiles, on_request=tick)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Send ``datagram`` to ``destination`` (host, UDP port) at ``send_at`` (POSIX seconds)."""
+
+    destination: Address
+    datagram: bytes
+    send_at: float
+
+
+@dataclass(slots=True)
+class MeshNodeStats:
+    registrations_sent: int = 0
+    confirmations: int = 0
+    registration_exhausted: int = 0
+    requests: int = 0
+    group_requests: int = 0
+    group_executed: int = 0
+    group_not_member: int = 0
+    group_unprotected: int = 0
+    group_not_a_group: int = 0
+    group_no_association: int = 0
+    dropped: int = 0
+    """Datagrams dropped: not a wrapper frame, or received while the node is off the mesh."""
+
+
+def _security_control(apdu: bytes) -> int | None:
+    """The security control byte of a ciphered APDU (general-glo or service-specific glo/ded), or None
+    when the APDU is not ciphered (or malformed)."""
+    if not apdu:
+        return None
+    try:
+        if apdu[0] == 0xDB:
+            content = GeneralGloCiphering.decode(apdu).ciphered_content
+        elif apdu[0] in ServiceSpecificCiphered.TAGS:
+            content = ServiceSpecificCiphered.decode(apdu).ciphered_content
+        else:
+            return None
+    except DecodeError:
+        return None
+    return content[0] if content else None
+
+
+def _invocation_key(apdu: bytes) -> int:
+    """A number identifying one group request for the response RNG: its invocation counter when it
+    is ciphered (always, for an accepted group request), else a hash of the bytes."""
+    try:
+        if apdu[0] == 0xDB:
+            content = GeneralGloCiphering.decode(apdu).ciphered_content
+        else:
+            content = ServiceSpecificCiphered.decode(apdu).ciphered_content
+        if len(content) >= 5:
+            return int.from_bytes(content[1:5], "big")
+    except (DecodeError, IndexError):
+        pass
+    return hash(apdu) & 0xFFFFFFFF
+
+
+class MeshMeterNode:
+    """One meter of the mesh (see the module docstring). Sans-IO: datagrams and times in, datagrams
+    with their send times out.
+
+    ``head_end``: where registrations go (the registration Push setup's destination). ``rng`` draws the
+    registration start delays (a fleet may share one). ``seed`` seeds the response delays.
+    ``value_reader`` reads the meter's attributes for group conditions (default: GET through the
+    meter's logical device with the meter's own access context, i.e. every attribute readable).
+    """
+
+    __slots__ = (
+        "_heap",
+        "_sequence",
+        "address",
+        "border_router",
+        "head_end",
+        "membership",
+        "meter",
+        "objects",
+        "online",
+        "periodic_at",
+        "ports",
+        "prefix_length",
+        "registration",
+        "response_window",
+        "scheme",
+        "seed",
+        "server",
+        "stats",
+        "udp_port",
+        "value_reader",
+    )
+
+    def __init__(
+        self,
+        meter: MeterDevice,
+        *,
+        address: ipaddress.IPv6Address | str,
+        head_end: Address,
+        udp_port: int | None = None,
+        ports: MeshPortConfig = DEFAULT_PORTS,
+        schedule: PushSchedule | None = None,
+        rng: random.Random | None = None,
+        membership: GroupMembership = NO_GROUPS,
+        response_window: ResponseWindow = DEFAULT_RESPONSE_WINDOW,
+        scheme: MulticastScheme = DEFAULT_SCHEME,
+        seed: int = 0,
+        prefix_length: int = 64,
+        border_router: ipaddress.IPv6Address | None = None,
+        sequence_number: int = 0,
+        objects: RegistrationObjects = DEFAULT_OBJECTS,
+        inactivity_timeout: float | None = None,
+        server: MeterServer | None = None,
+        value_reader: Callable[[int, Obis, int], DataValue] | None = None,
+    ) -> None:
+        self.meter = meter
+        self.address = ipaddress.IPv6Address(address)
+        self.udp_port = ports.udp_port if udp_port is None else udp_port
+        self.head_end = (str(head_end[0]), int(head_end[1]))
+        self.ports = ports
+        self.membership = membership
+        self.response_window = response_window
+        self.scheme = scheme
+        self.seed = seed
+        self.prefix_length = prefix_length
+        self.border_router = border_router
+        self.objects = objects
+        if schedule is None:
+            schedule = PushSchedule((), 60, 5, RepetitionDelay.constant(30))
+        self.registration = MeterRegistration(
+            meter.system_title,
+            schedule,
+            rng if rng is not None else random.Random(seed),
+            sequence_number=sequence_number,
+            objects=objects,
+        )
+        self.server = (
+            server
+            if server is not None
+            else MeterServer([mesh_served_device(meter)], inactivity_timeout=inactivity_timeout)
+        )
+        self.value_reader = value_reader if value_reader is not None else self._read_value
+        self.online = False
+        self.periodic_at: float | None = None
+        self.stats = MeshNodeStats()
+        self._heap: list[tuple[float, int, Outgoing]] = []
+        self._sequence = 0
+
+    # ----------------------------------------------------------------------------------------------
+    # Identity and state
+
+    @property
+    def system_title(self) -> bytes:
+        return self.meter.system_title
+
+    @property
+    def registered(self) -> bool:
+        """On the mesh, and the head-end confirmed the current binding."""
+        return self.online and self.registration.state is PushState.CONFIRMED
+
+    @property
+    def message(self) -> RegistrationMessage | None:
+        return self.registration.message
+
+    def _entries(self) -> tuple[AddressEntry, ...]:
+        return (AddressEntry(self.address, self.prefix_length, scope_of(self.address)),)
+
+    def _announce(self, now: float, reason: RegistrationReason) -> None:
+        self.registration.announce(
+            _utc(now),
+            self._entries(),
+            reason,
+            wport=self.ports.server_wport,
+            udp_port=self.udp_port,
+            border_router=self.border_router,
+        )
+        self.periodic_at = None
+
+    # ----------------------------------------------------------------------------------------------
+    # Mesh events
+
+    def join(self, now: float) -> None:
+        """The node joined the mesh: register (JOIN the first time, REJOIN afterwards)."""
+        self.online = True
+        first = self.registration.message is None
+        self._announce(now, RegistrationReason.JOIN if first else RegistrationReason.REJOIN)
+
+    def leave(self, now: float) -> None:
+        """The node left the mesh: nothing is received or sent until :meth:`join`. Associations and
+        their security contexts are kept (long-lived); queued outputs are dropped."""
+        self.online = False
+        self._heap.clear()
+        self.periodic_at = None  # the registration push pauses (not polled) until the next join
+
+    def change_address(
+        self, address: ipaddress.IPv6Address | str, now: float, udp_port: int | None = None
+    ) -> None:
+        """Our address (and optionally UDP port) changed: push address update data. Associations are
+        kept; the next request may come to the new address."""
+        self.address = ipaddress.IPv6Address(address)
+        if udp_port is not None:
+            self.udp_port = udp_port
+        if self.online:
+            self._announce(now, RegistrationReason.ADDRESS_CHANGE)
+
+    # ----------------------------------------------------------------------------------------------
+    # Input
+
+    def receive(
+        self,
+        source: Address,
+        datagram: bytes,
+        now: float,
+        destination: ipaddress.IPv6Address | str | None = None,
+    ) -> None:
+        """One datagram from ``source`` (host, port). ``destination`` is the IPv6 destination address
+        of the datagram (needed for group requests: the multicast group; default our address)."""
+        if not self.online:
+            self.stats.dropped += 1
+            return
+        try:
+            frame = WrapperFrame.decode(datagram)
+        except DecodeError:
+            self.stats.dropped += 1
+            return
+        apdu = frame.apdu
+        if frame.destination_wport == self.ports.group_wport:
+            self._group(source, frame, now, destination)
+            return
+        if apdu and apdu[0] == DataNotification.TAG and self._confirmation(apdu, now):
+            return
+        self.stats.requests += 1
+        replies = self.server.receive_datagram(MESH_PEER, datagram, now)
+        for reply in replies:
+            self._queue(Outgoing((str(source[0]), int(source[1])), reply, now))
+
+    def _confirmation(self, apdu: bytes, now: float) -> bool:
+        try:
+            notification = DataNotification.decode(apdu)
+            item = self.objects.decode_body(notification.notification_body)
+        except DecodeError:
+            return False
+        if not isinstance(item, AddressConfirmation):
+            return False
+        if self.registration.on_confirmation(item, _utc(now)):
+            self.stats.confirmations += 1
+            if self.registered and item.periodic_interval:
+                self.periodic_at = now + item.periodic_interval
+        return True
+
+    def _read_value(self, class_id: int, logical_name: Obis, attribute_index: int) -> DataValue:
+        return self.meter.device.get(class_id, logical_name, attribute_index, self.meter.context())
+
+    def _group(
+        self,
+        source: Address,
+        frame: WrapperFrame,
+        now: float,
+        destination: ipaddress.IPv6Address | str | None,
+    ) -> None:
+        self.stats.group_requests += 1
+        target = ipaddress.IPv6Address(destination) if destination is not None else self.address
+        decision = evaluate_group_request(
+            target,
+            frame.destination_wport,
+            _security_control(frame.apdu),
+            self.membership,
+            self.value_reader,
+            scheme=self.scheme,
+            group_wport=self.ports.group_wport,
+        )
+        if decision is GroupDecision.NOT_A_GROUP:
+            self.stats.group_not_a_group += 1
+            return
+        if decision is GroupDecision.UNPROTECTED:
+            self.stats.group_unprotected += 1
+            return
+        if decision is GroupDecision.NOT_MEMBER:
+            self.stats.group_not_member += 1
+            return
+        client = frame.source_wport
+        server_wport = self.ports.server_wport
+        association = next(
+            (
+                a
+                for a in self.server.associations()
+                if a.client_sap == client and a.server_sap == server_wport and a.associated
+            ),
+            None,
+        )
+        if association is None:
+            self.stats.group_no_association += 1
+            return
+        security = association.security
+        if security is not None and KeyRole.GLOBAL_BROADCAST not in security.invocation_counters:
+            # [design] the server answers with the request's security control (broadcast key): give
+            # it an invocation counter of its own for that key (in memory, like the simulator's)
+            security.invocation_counters[KeyRole.GLOBAL_BROADCAST] = MemoryInvocationCounter()
+        self.stats.group_executed += 1
+        routed = WrapperFrame(client, server_wport, frame.apdu).encode()
+        replies = self.server.receive_datagram(MESH_PEER, routed, now)
+        rng = response_rng(self.system_title, _invocation_key(frame.apdu), self.seed)
+        send_at = now + self.response_window.delay(rng)
+        for reply in replies:
+            self._queue(Outgoing((str(source[0]), int(source[1])), reply, send_at))
+
+    # ----------------------------------------------------------------------------------------------
+    # Output and timers
+
+    def _queue(self, item: Outgoing) -> None:
+        self._sequence += 1
+        heapq.heappush(self._heap, (item.send_at, self._sequence, item))
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`poll` has something to do (None: nothing pending)."""
+        candidates: list[float] = []
+        if self._heap:
+            candidates.append(self._heap[0][0])
+        if self.online:
+            deadline = self.registration.next_deadline()
+            if deadline is not None:
+                candidates.append(deadline.timestamp())
+            if self.periodic_at is not None:
+                candidates.append(self.periodic_at)
+        server_deadline = self.server.next_deadline()
+        if server_deadline is not None:
+            candidates.append(server_deadline)
+        return min(candidates) if candidates else None
+
+    def poll(self, now: float) -> list[Outgoing]:
+        """Advance to ``now``; the datagrams due for sending."""
+        out: list[Outgoing] = []
+        if self.server.inactivity_timeout is not None:
+            self.server.handle_timeout(now)
+        if self.online:
+            if self.periodic_at is not None and now >= self.periodic_at:
+                self._announce(now, RegistrationReason.PERIODIC)
+            due = self.registration.next_deadline()
+            if due is not None and now >= due.timestamp():
+                self._push(now, out)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            out.append(heapq.heappop(heap)[2])
+        return out
+
+    def _push(self, now: float, out: list[Outgoing]) -> None:
+        before = self.registration.state
+        notification = self.registration.poll(_utc(now))
+        if notification is not None:
+            self.stats.registrations_sent += 1
+            frame = WrapperFrame(self.ports.server_wport, self.ports.push_client_wport, notification.encode())
+            out.append(Outgoing(self.head_end, frame.encode(), now))
+        elif self.registration.state is PushState.EXHAUSTED and before is not PushState.EXHAUSTED:
+            self.stats.registration_exhausted += 1
+
+    def pending(self) -> int:
+        """Datagrams queued for later (delayed group answers)."""
+        return len(self._heap)

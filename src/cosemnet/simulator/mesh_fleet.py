@@ -1,0 +1,566 @@
+"""A fleet of simulated mesh meters (IEC TS 62056-8-20) in one asyncio event loop.
+
+Each meter is a :class:`~cosemnet.profiles.mesh.meter_node.MeshMeterNode` around a
+:class:`~cosemnet.simulator.SimulatedMeter` built from one shared template, with its own system title,
+its own IPv6 address / UDP port and its own UDP socket. Design choices (decision record
+``docs/decisions/0026-mesh-meter-node.md``):
+
+* **Addressing.** Default: every meter on ``::1`` (``host``) with a distinct UDP port
+  (``port_base + index``, or ephemeral ports with ``port_base = 0``); an address change gives the meter
+  a new port (and a new socket). With ``anyip_prefix`` (e.g. ``fd00:c05e::/64``) every meter binds its
+  own address ``prefix::100``, ``prefix::101``, ... on ``udp_port`` (default 61616) and an address
+  change moves it to a new host number; this needs a local route for the prefix (``ip -6 route add
+  local fd00:c05e::/64 dev lo``, root), which the fleet never adds by itself; the sockets bind with
+  ``IP_FREEBIND`` (Linux).
+* **Group requests.** Loopback has no IPv6 multicast routing, so the fleet opens a *group gateway*
+  socket emulating the mesh's multicast forwarding (MPL): a datagram sent to it is ``IPv6 multicast
+  destination address (16 bytes) || wrapper frame``; the fleet delivers the frame to every online
+  meter with that destination address (each meter decides membership and protection itself) and the
+  answers come back from the meters' own sockets to the sender. [design] simulator-only envelope.
+* **Impairments** on every datagram a meter sends: loss (dropped), duplication (sent twice) and
+  reordering (held back by a random delay up to ``reorder_delay``), each with its probability.
+* **Churn**: ``churn`` events per second over the whole fleet (Poisson); an event picks a random meter:
+  an online meter changes its address (probability ``address_change_share``) or leaves the mesh; a
+  meter that left rejoins after an exponential time (mean ``rejoin_after`` s), at its old address or
+  (probability 0.5) a new one.
+* **Memory**: meters share their template (:func:`fleet_profile`: the default profile with 4 load
+  profile rows, 4 event log rows, LN associations only, no image transfer
+  or demand register) and one registration RNG.
+
+Time is the wall clock (``clock``, POSIX seconds), as for :mod:`cosemnet.server.asyncio_server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as _dt
+import heapq
+import ipaddress
+import random
+import socket
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Final
+
+from cosemnet.profiles.mesh.groups import ALL_METERS_GROUP, DEFAULT_SCHEME, GroupMembership, MulticastScheme
+from cosemnet.profiles.mesh.meter_node import MeshMeterNode, Outgoing
+from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, MeshPortConfig
+from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
+from cosemnet.profiles.mesh.response_window import ResponseWindow
+from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
+from cosemnet.simulator.profile import parse_profile
+
+__all__ = [
+    "ANYIP_FIRST_HOST",
+    "FLEET_EVENT_ENTRIES",
+    "FLEET_PROFILE_ENTRIES",
+    "GATEWAY_HEADER",
+    "FleetConfig",
+    "FleetStats",
+    "MeshFleet",
+    "fleet_profile",
+    "group_gateway_datagram",
+]
+
+_IP_FREEBIND: Final = getattr(socket, "IP_FREEBIND", 15)
+"""Linux IP_FREEBIND (also honoured by IPv6 sockets): bind an address that is not configured."""
+
+ANYIP_FIRST_HOST: Final = 0x100
+"""In AnyIP mode meter addresses start at ``prefix::100`` (lower ones stay free for the head-end)."""
+
+GATEWAY_HEADER: Final = 16
+"""Bytes of the group gateway envelope before the wrapper frame (the IPv6 multicast destination)."""
+
+FLEET_PROFILE_ENTRIES: Final = 4
+"""Load-profile rows a fleet meter keeps (one hour of quarter hours; ~330 B per row)."""
+FLEET_EVENT_ENTRIES: Final = 4
+
+_template: MeterTemplate | None = None
+
+
+def fleet_profile() -> MeterTemplate:
+    """The shared template of fleet meters (cached): the default profile with a small load profile
+    (4 rows) and event log (4 rows), without the short-name reader association (client 17), image
+    transfer and demand register, so that a meter with full logs stays under 20 KiB."""
+    global _template
+    if _template is None:
+        text = resources.files("cosemnet.simulator").joinpath("profiles/default.toml").read_text("utf-8")
+        data: dict[str, Any] = tomllib.loads(text)
+        data["load_profile"]["profile_entries"] = FLEET_PROFILE_ENTRIES
+        data["load_profile"]["max_entries"] = 96
+        data["event_log"]["profile_entries"] = FLEET_EVENT_ENTRIES
+        # mesh meters are LN only (no short-name reader association),
+        data["associations"] = [a for a in data["associations"] if a.get("referencing") != "sn"]
+        # nor firmware image transfer and demand register (memory: ~0.9 KB and ~1.4 KB per meter)
+        data.pop("image_transfer", None)
+        data.pop("demand_registers", None)
+        gone = {"1-0:0.2.0*255", "1-0:1.4.0*255"}
+        for association in data["associations"]:
+            if isinstance(association.get("objects"), list):
+                association["objects"] = [o for o in association["objects"] if o not in gone]
+        _template = compile_profile(parse_profile(data))
+    return _template
+
+
+def group_gateway_datagram(group_address: ipaddress.IPv6Address | str, frame: bytes) -> bytes:
+    """The datagram a head-end sends to the fleet's group gateway for ``frame`` to ``group_address``."""
+    return ipaddress.IPv6Address(group_address).packed + frame
+
+
+@dataclass(slots=True)
+class FleetConfig:
+    """How the fleet runs (every probability 0..1, times in seconds)."""
+
+    meters: int
+    head_end: tuple[str, int]
+    host: str = "::1"
+    port_base: int = 0
+    """First UDP port (meter i gets port_base + i); 0 = ephemeral ports."""
+    anyip_prefix: str | None = None
+    udp_port: int = MESH_UDP_PORT
+    """The meters' port in AnyIP mode."""
+    churn: float = 0.0
+    address_change_share: float = 0.5
+    rejoin_after: float = 5.0
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_delay: float = 0.05
+    seed: int = 0
+    randomisation_start_interval: int = 1
+    number_of_retries: int = 5
+    repetition_delay: int = 2
+    response_window: ResponseWindow = field(default_factory=lambda: ResponseWindow(0, 2000))
+    groups: int = 0
+    """Meter i is a static member of group ``1 + i % groups`` (0: no groups besides group 0)."""
+    scheme: MulticastScheme = DEFAULT_SCHEME
+    gateway_port: int | None = 0
+    """Port of the group gateway on ``host`` (0 = ephemeral, None = no gateway)."""
+    start_joined: bool = True
+
+    def __post_init__(self) -> None:
+        if self.meters < 0:
+            raise ValueError("meters must not be negative")
+        for name in ("loss", "duplicate", "reorder", "address_change_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be 0..1")
+        if self.churn < 0 or self.rejoin_after <= 0 or self.reorder_delay < 0:
+            raise ValueError("churn, rejoin_after and reorder_delay must be positive")
+
+
+@dataclass(slots=True)
+class FleetStats:
+    datagrams_sent: int = 0
+    datagrams_received: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    joins: int = 0
+    leaves: int = 0
+    address_changes: int = 0
+    group_datagrams: int = 0
+    send_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class _MeterProtocol(asyncio.DatagramProtocol):
+    __slots__ = ("fleet", "index", "transport")
+
+    def __init__(self, fleet: MeshFleet, index: int) -> None:
+        self.fleet = fleet
+        self.index = index
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a datagram transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.fleet._received(self.index, data, addr)
+
+    def error_received(self, exc: Exception) -> None:  # pragma: no cover - ICMP port unreachable
+        self.fleet.stats.send_errors += 1
+
+
+class _GatewayProtocol(asyncio.DatagramProtocol):
+    def __init__(self, fleet: MeshFleet) -> None:
+        self.fleet = fleet
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.fleet._group_datagram(data, addr)
+
+
+class MeshFleet:
+    """N mesh meters sharing one event loop (see the module docstring).
+
+    ::
+
+        fleet = MeshFleet(FleetConfig(meters=100, head_end=("::1", 61616)))
+        await fleet.start()            # sockets bound, every meter joins (registration starts)
+        await fleet.run(60)            # churn for 60 s
+        await fleet.stop()
+    """
+
+    def __init__(self, config: FleetConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.rng = random.Random(config.seed)
+        self.stats = FleetStats()
+        self.nodes: list[MeshMeterNode] = []
+        self._protocols: list[_MeterProtocol | None] = []
+        self._scheduled: list[float | None] = []
+        self._heap: list[tuple[float, int]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._gateway: asyncio.DatagramTransport | None = None
+        self._next_host = ANYIP_FIRST_HOST - 1
+        self._next_port = 0
+        self._prefix = ipaddress.IPv6Network(config.anyip_prefix) if config.anyip_prefix else None
+        self._rejoin: list[tuple[float, int]] = []
+        self._closed = False
+        self._registered: list[bool] = []
+        self._registered_count = 0
+
+    # ----------------------------------------------------------------------------------------------
+    # Addresses
+
+    def _allocate(self) -> tuple[str, int]:
+        """A fresh (address, port) for a meter (port 0: ephemeral, read back after binding)."""
+        cfg = self.config
+        if self._prefix is not None:
+            self._next_host += 1
+            if self._next_host >= self._prefix.num_addresses:
+                raise RuntimeError("AnyIP prefix exhausted")
+            return str(self._prefix[self._next_host]), cfg.udp_port
+        if cfg.port_base:
+            port = cfg.port_base + self._next_port
+            self._next_port += 1
+            if port > 0xFFFF:
+                raise RuntimeError("port range exhausted")
+            return cfg.host, port
+        return cfg.host, 0
+
+    async def _bind(self, index: int, host: str, port: int) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        protocol = _MeterProtocol(self, index)
+        if self._prefix is None:
+            transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(host, port))
+        else:
+            # an address of the AnyIP prefix is routed locally but not configured: bind it freely
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_IP, _IP_FREEBIND, 1)
+                sock.setblocking(False)
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                raise
+            transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
+        sockname = transport.get_extra_info("sockname")
+        self._protocols[index] = protocol
+        return str(sockname[0]), int(sockname[1])
+
+    def endpoint(self, index: int) -> tuple[str, int]:
+        """The (address, port) meter ``index`` currently listens on."""
+        node = self.nodes[index]
+        return node.address.compressed, node.udp_port
+
+    @property
+    def group_gateway(self) -> tuple[str, int] | None:
+        if self._gateway is None:
+            return None
+        sockname = self._gateway.get_extra_info("sockname")
+        return str(sockname[0]), int(sockname[1])
+
+    # ----------------------------------------------------------------------------------------------
+    # Life cycle
+
+    async def start(self) -> None:
+        """Build the meters, bind their sockets (and the group gateway) and let them join."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        now = self.clock()
+        template = fleet_profile()
+        start = _dt.datetime.fromtimestamp(now, _dt.UTC)
+        schedule = PushSchedule(
+            (),
+            cfg.randomisation_start_interval,
+            cfg.number_of_retries,
+            RepetitionDelay.constant(cfg.repetition_delay),
+        )
+        ports = MeshPortConfig(udp_port=cfg.udp_port, head_end_udp_port=cfg.head_end[1])
+        for i in range(cfg.meters):
+            meter = build_meter(template, serial=i + 1, seed=cfg.seed + i, start=start)
+            membership = GroupMembership.static([1 + i % cfg.groups]) if cfg.groups else GroupMembership(())
+            self._protocols.append(None)
+            self._scheduled.append(None)
+            self._registered.append(False)
+            host, port = await self._bind(i, *self._allocate())
+            node = MeshMeterNode(
+                meter,
+                address=host,
+                udp_port=port,
+                head_end=cfg.head_end,
+                ports=ports,
+                schedule=schedule,
+                rng=self.rng,
+                membership=membership,
+                response_window=cfg.response_window,
+                scheme=cfg.scheme,
+                seed=cfg.seed + i,
+            )
+            self.nodes.append(node)
+        if cfg.gateway_port is not None:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _GatewayProtocol(self), local_addr=(cfg.host, cfg.gateway_port)
+            )
+            self._gateway = transport
+        self._task = asyncio.create_task(self._scheduler())
+        if cfg.start_joined:
+            now = self.clock()
+            for i in range(cfg.meters):
+                self.join(i, now)
+
+    async def stop(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for protocol in self._protocols:
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.close()
+        if self._gateway is not None:
+            self._gateway.close()
+            self._gateway = None
+        for node in self.nodes:
+            node.server.close()
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> MeshFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ----------------------------------------------------------------------------------------------
+    # Mesh events
+
+    def join(self, index: int, now: float | None = None) -> None:
+        self.stats.joins += 1
+        self.nodes[index].join(self.clock() if now is None else now)
+        self._track(index)
+        self._reschedule(index)
+
+    def leave(self, index: int, now: float | None = None) -> None:
+        self.stats.leaves += 1
+        self.nodes[index].leave(self.clock() if now is None else now)
+        self._track(index)
+
+    async def change_address(self, index: int) -> tuple[str, int]:
+        """Move meter ``index`` to a new address (new socket); it pushes address update data."""
+        protocol = self._protocols[index]
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+        self._protocols[index] = None
+        host, port = await self._bind(index, *self._allocate())
+        self.stats.address_changes += 1
+        self.nodes[index].change_address(host, self.clock(), port)
+        self._track(index)
+        self._reschedule(index)
+        return host, port
+
+    @property
+    def registered(self) -> int:
+        """Meters whose current binding the head-end confirmed."""
+        return self._registered_count
+
+    def _track(self, index: int) -> None:
+        now_registered = self.nodes[index].registered
+        if now_registered is not self._registered[index]:
+            self._registered[index] = now_registered
+            self._registered_count += 1 if now_registered else -1
+
+    async def wait_registered(self, timeout: float, count: int | None = None) -> bool:
+        """Wait until ``count`` (default: all) meters are registered; False on timeout."""
+        target = len(self.nodes) if count is None else count
+        end = time.monotonic() + timeout
+        while self.registered < target:
+            if time.monotonic() >= end:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def run(self, duration: float) -> None:
+        """Run for ``duration`` seconds with churn (if configured)."""
+        cfg = self.config
+        end = time.monotonic() + duration
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return
+            if cfg.churn <= 0 or not self.nodes:
+                await asyncio.sleep(min(remaining, self._next_rejoin_delay(remaining)))
+                await self._rejoins()
+                continue
+            wait = min(remaining, self.rng.expovariate(cfg.churn), self._next_rejoin_delay(remaining))
+            await asyncio.sleep(wait)
+            await self._rejoins()
+            if time.monotonic() < end and wait < remaining:
+                await self.churn_event()
+
+    def _next_rejoin_delay(self, default: float) -> float:
+        if not self._rejoin:
+            return default
+        return max(0.0, self._rejoin[0][0] - self.clock())
+
+    async def _rejoins(self) -> None:
+        now = self.clock()
+        while self._rejoin and self._rejoin[0][0] <= now:
+            _, index = heapq.heappop(self._rejoin)
+            if self.nodes[index].online:
+                continue
+            if self.rng.random() < 0.5:
+                protocol = self._protocols[index]
+                if protocol is not None and protocol.transport is not None:
+                    protocol.transport.close()
+                self._protocols[index] = None
+                host, port = await self._bind(index, *self._allocate())
+                self.nodes[index].address = ipaddress.IPv6Address(host)
+                self.nodes[index].udp_port = port
+                self.stats.address_changes += 1
+            self.join(index, now)
+
+    async def churn_event(self) -> None:
+        """One churn event on a random meter (see the module docstring)."""
+        index = self.rng.randrange(len(self.nodes))
+        node = self.nodes[index]
+        if not node.online:
+            return
+        if self.rng.random() < self.config.address_change_share:
+            await self.change_address(index)
+        else:
+            self.leave(index)
+            heapq.heappush(
+                self._rejoin, (self.clock() + self.rng.expovariate(1 / self.config.rejoin_after), index)
+            )
+
+    # ----------------------------------------------------------------------------------------------
+    # Datagrams
+
+    def _received(self, index: int, data: bytes, addr: Any) -> None:
+        self.stats.datagrams_received += 1
+        self.nodes[index].receive((str(addr[0]), int(addr[1])), data, self.clock())
+        self._flush(index)
+
+    def _group_datagram(self, data: bytes, addr: Any) -> None:
+        if len(data) <= GATEWAY_HEADER:
+            return
+        self.stats.group_datagrams += 1
+        destination = ipaddress.IPv6Address(data[:GATEWAY_HEADER])
+        frame = data[GATEWAY_HEADER:]
+        source = (str(addr[0]), int(addr[1]))
+        now = self.clock()
+        group = self.config.scheme.group_id(destination)
+        for index, node in enumerate(self.nodes):
+            if not node.online:
+                continue
+            if group not in (None, ALL_METERS_GROUP) and group not in node.membership.group_ids:
+                # the node's IP stack is not subscribed to that group: the mesh drops it there
+                continue
+            node.receive(source, frame, now, destination)
+            self._flush(index)
+
+    def _flush(self, index: int) -> None:
+        node = self.nodes[index]
+        for item in node.poll(self.clock()):
+            self._send(index, item)
+        self._track(index)
+        self._reschedule(index)
+
+    def _send(self, index: int, item: Outgoing) -> None:
+        cfg = self.config
+        rng = self.rng
+        if cfg.loss and rng.random() < cfg.loss:
+            self.stats.lost += 1
+            return
+        copies = 2 if cfg.duplicate and rng.random() < cfg.duplicate else 1
+        if copies == 2:
+            self.stats.duplicated += 1
+        for _ in range(copies):
+            if cfg.reorder and rng.random() < cfg.reorder:
+                self.stats.reordered += 1
+                delay = rng.uniform(0.0, cfg.reorder_delay)
+                asyncio.get_running_loop().call_later(delay, self._transmit, index, item)
+            else:
+                self._transmit(index, item)
+
+    def _transmit(self, index: int, item: Outgoing) -> None:
+        protocol = self._protocols[index]
+        if protocol is None or protocol.transport is None or protocol.transport.is_closing():
+            self.stats.send_errors += 1
+            return
+        try:
+            protocol.transport.sendto(item.datagram, item.destination)
+        except OSError:
+            self.stats.send_errors += 1
+            return
+        self.stats.datagrams_sent += 1
+
+    # ----------------------------------------------------------------------------------------------
+    # Timers
+
+    def _reschedule(self, index: int) -> None:
+        deadline = self.nodes[index].next_deadline()
+        if deadline is None:
+            return
+        current = self._scheduled[index]
+        if current is not None and current <= deadline:
+            return
+        self._scheduled[index] = deadline
+        heapq.heappush(self._heap, (deadline, index))
+        if self._wake is not None and self._heap[0] == (deadline, index):
+            self._wake.set()
+
+    async def _scheduler(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        heap = self._heap
+        burst = 0
+        while not self._closed:
+            if not heap:
+                wake.clear()
+                await wake.wait()
+                continue
+            now = self.clock()
+            deadline, index = heap[0]
+            if deadline > now:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, deadline - now))
+                continue
+            heapq.heappop(heap)
+            if self._scheduled[index] != deadline:
+                continue  # superseded by an earlier entry that already ran
+            self._scheduled[index] = None
+            self._flush(index)
+            if len(heap) > 4 * len(self.nodes) + 64:
+                self._compact()
+            burst += 1
+            if burst >= 64:  # let the sockets in between long runs of due timers
+                burst = 0
+                await asyncio.sleep(0)
+
+    def _compact(self) -> None:
+        self._heap[:] = [(d, i) for d, i in self._heap if self._scheduled[i] == d]
+        heapq.heapify(self._heap)
