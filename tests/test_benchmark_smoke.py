@@ -59,3 +59,22 @@ def test_server_benchmark_quick_json_run_verifies_both_servers() -> None:
         for library, result in by_library.items():
             assert result["verified"] is True, (case, library)
             assert result["ops_per_s"] > 0, (case, library)
+
+
+def test_lon_wire_benchmark_quick_json_accounts_every_byte() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK.parent / "lon_wire.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    for name, exchange in report["per_exchange"].items():
+        # the wire carries at least the xDLMS payload, and framing costs something
+        assert exchange["wire_bytes"] > exchange["payload_bytes"] > 0, name
+        assert exchange["airtime_s"] > exchange["payload_airtime_s"] > 0, name
+    for name, segment in report["segment"].items():
+        assert segment["failed"] == 0, name
+        assert 0 < segment["reads_per_hour"] <= segment["airtime_bound_per_hour"], name
