@@ -460,3 +460,10 @@ def test_compact_array_output_is_bounded_by_the_input(raw: str) -> None:
 def test_struct_module_sanity() -> None:
     # the encodings above rely on big-endian IEEE 754
     assert struct.pack(">f", 1.0) == h("3F800000")
+
+
+def test_typed_values_print_as_their_plain_value() -> None:
+    # str() and f-strings are what CSV files, tables and logs use: they must show the number, not the repr.
+    assert str(DoubleLongUnsigned(3)) == "3" and f"{Long(-2)}" == "-2" and f"{Integer(5):03d}" == "005"
+    assert str(Float32(1.5)) == "1.5" and str(Utf8String("zähler")) == "zähler"
+    assert repr(DoubleLongUnsigned(3)) == "DoubleLongUnsigned(3)"

@@ -108,6 +108,9 @@ class TypedInt(int):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({int(self)})"
 
+    def __str__(self) -> str:  # int has no __str__ of its own: str() and f-strings would use __repr__
+        return int.__repr__(self)
+
 
 class Integer(TypedInt):
     __slots__ = ()
@@ -235,6 +238,9 @@ class Float32(float):
     def __repr__(self) -> str:
         return f"Float32({float(self)!r})"
 
+    def __str__(self) -> str:
+        return float.__repr__(self)
+
 
 class Utf8String(str):
     """DLMS ``utf8-string`` (a plain ``str`` is a visible-string)."""
@@ -243,7 +249,10 @@ class Utf8String(str):
     tag: ClassVar[Tag] = Tag.UTF8_STRING
 
     def __repr__(self) -> str:
-        return f"Utf8String({str(self)!r})"
+        return f"Utf8String({str.__str__(self)!r})"
+
+    def __str__(self) -> str:
+        return str.__str__(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ tables the address book does not know: ``readings`` and ``headend_associations``
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import os
 import sqlite3
 import threading
@@ -170,7 +171,7 @@ class HeadEndStore:
                 str(r.class_id),
                 r.logical_name,
                 str(r.attribute_id),
-                f"{r.at:.3f}",
+                _dt.datetime.fromtimestamp(r.at, _dt.UTC).isoformat(timespec="milliseconds"),
                 r.value_text or "",
                 r.error or "",
             ]
