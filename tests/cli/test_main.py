@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -55,10 +54,9 @@ def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
     assert "No such command" in result.stderr
 
 
-def test_demo_runs_quickly_and_every_check_passes(run_cli: RunCli) -> None:
-    start = time.perf_counter()
+def test_demo_runs_and_every_check_passes(run_cli: RunCli) -> None:
+    # No timing assertion here (performance lives in benchmarks/); run_cli's timeout catches a hang.
     result = run_cli("demo")
-    elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     out = result.stdout
@@ -66,7 +64,7 @@ def test_demo_runs_quickly_and_every_check_passes(run_cli: RunCli) -> None:
     assert "GeneralGloCiphering" in out and "decrypted → GetRequestNormal" in out
     assert "dedicated_key: 00112233445566778899AABBCCDDEEFF" in out  # the ciphered AARQ, deciphered
     assert "✗" not in out
-    assert elapsed < 10, f"demo took {elapsed:.1f} s"  # about 1 s on a quiet machine; the target is < 3 s
+    assert "LON segment" in out and "mesh" in out.lower()
 
 
 def test_demo_json_summary(run_cli: RunCli) -> None:
@@ -79,6 +77,8 @@ def test_demo_json_summary(run_cli: RunCli) -> None:
     assert summary["decrypts_back"] is True
     assert summary["green_book_vectors"] == {"SC 10": True, "SC 20": True, "SC 30": True}
     assert [entry["apdu"] for entry in summary["acse"]] == ["AARQ", "AARE", "AARQ", "AARE", "AARQ", "RLRQ"]
+    assert set(summary["networks"]) == {"lon", "mesh"}
+    assert all(segment["ok"] for segment in summary["networks"].values())
     profile = summary["profile_buffer"]
     assert profile["rows"] == 1000 and profile["round_trip"] is True
     assert profile["encode_per_second"] > 0 and profile["decode_per_second"] > 0
