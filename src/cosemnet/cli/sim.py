@@ -15,7 +15,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,13 +32,14 @@ from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, parse_udp_destination
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
 
-__all__ = ["mesh_command", "run_mesh", "sim_group"]
+__all__ = ["mesh_command", "run_in_netns", "run_mesh", "sim_group"]
 
 EPILOG = """\b
 Examples:
   cosemnet sim mesh --meters 100 --head-end [::1]:61616
   cosemnet sim mesh --meters 2000 --head-end [::1]:61616 --port-base 40000 --churn 5 --loss 0.02 --json
   cosemnet sim mesh --meters 500 --head-end [fd00:c05e::1]:61616 --anyip fd00:c05e::/64   (root, AnyIP route)
+  cosemnet sim mesh --meters 500 --head-end [fd00:1::2]:61616 --anyip fd00:c05e::/64 --netns fleet   (root)
 
 \b
 Group requests: send "IPv6 multicast address (16 bytes) || wrapper frame" to the group gateway printed
@@ -105,6 +110,83 @@ async def run_mesh(
     }
 
 
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+
+
+def _netns_exists(name: str) -> bool:
+    listing = _ip("netns", "list").stdout
+    return any(line.split(" ", 1)[0] == name for line in listing.splitlines())
+
+
+def run_in_netns(name: str, anyip: str | None, argv: list[str]) -> int:
+    """Run ``cosemnet sim mesh ARGV`` inside network namespace ``name`` (root only); its exit code.
+
+    [design] A namespace that does not exist is created (``ip netns add``) and deleted on exit; an
+    existing one is used as it is (so that it can be wired beforehand, e.g. with a veth pair) and
+    kept. Inside it: ``lo`` up and, with ``anyip``, the AnyIP local route of the prefix on ``lo``
+    (removed on exit if this call added it). The fleet runs in a child process started with ``ip
+    netns exec``; SIGINT and SIGTERM are forwarded to it.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        raise click.ClickException("--netns needs root (it creates a network namespace and adds routes)")
+    if shutil.which("ip") is None:
+        raise click.ClickException("--netns needs the ip command (iproute2)")
+    created = False
+    route_added = False
+    if not _netns_exists(name):
+        done = _ip("netns", "add", name)
+        if done.returncode != 0:
+            raise click.ClickException(f"cannot create network namespace {name!r}: {done.stderr.strip()}")
+        created = True
+    previous: dict[int, Any] = {}
+    try:
+        done = _ip("-n", name, "link", "set", "lo", "up")
+        if done.returncode != 0:
+            raise click.ClickException(f"cannot bring lo up in {name!r}: {done.stderr.strip()}")
+        if anyip:
+            done = _ip("-n", name, "-6", "route", "add", "local", anyip, "dev", "lo")
+            if done.returncode == 0:
+                route_added = True
+            elif "File exists" not in done.stderr:
+                raise click.ClickException(f"cannot add the AnyIP route for {anyip}: {done.stderr.strip()}")
+        command = ["ip", "netns", "exec", name, sys.executable, "-m", "cosemnet.cli", "sim", "mesh", *argv]
+        child = subprocess.Popen(command)
+
+        def forward(signum: int, frame: object) -> None:
+            child.send_signal(signum)
+
+        for sig in (signal.SIGINT.value, signal.SIGTERM.value):
+            with contextlib.suppress(ValueError):  # not the main thread: no forwarding
+                previous[sig] = signal.signal(sig, forward)
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if created:
+            _ip("netns", "del", name)
+        elif route_added:
+            _ip("-n", name, "-6", "route", "del", "local", str(anyip), "dev", "lo")
+
+
+_OPTION_NAMES = {"as_json": "--json", "window": "--response-window"}
+
+
+def _argv(params: dict[str, Any]) -> list[str]:
+    """The command line of ``sim mesh`` for ``params`` (click's parameter values), without --netns."""
+    argv: list[str] = []
+    for key, value in params.items():
+        if key == "netns" or value is None:
+            continue
+        flag = _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+            continue
+        argv += [flag, str(value)]
+    return argv
+
+
 @click.command("mesh", epilog=EPILOG, short_help="A fleet of simulated mesh (62056-8-20) meters.")
 @click.option("--meters", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--head-end", "head_end", required=True, help="[IPv6 address]:port of the head-end")
@@ -128,7 +210,14 @@ async def run_mesh(
 @click.option("--gateway-port", type=click.IntRange(0, 65535), default=0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
+@click.option(
+    "--netns",
+    default=None,
+    help="run inside this network namespace (root; created and removed if absent; lo up, AnyIP route)",
+)
+@click.pass_context
 def mesh_command(
+    ctx: click.Context,
     meters: int,
     head_end: str,
     host: str,
@@ -147,9 +236,12 @@ def mesh_command(
     gateway_port: int,
     seed: int,
     as_json: bool,
+    netns: str | None,
 ) -> None:
     """Run METERS simulated mesh meters that register with the head-end and live through churn."""
     target = _head_end(head_end)
+    if netns is not None:
+        ctx.exit(run_in_netns(netns, anyip, _argv(ctx.params)))
     try:
         config = FleetConfig(
             meters=meters,
