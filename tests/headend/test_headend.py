@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cosemnet.codec.apdu import decode_apdu
+from cosemnet.codec.axdr import encode_data
 from cosemnet.codec.ciphered import SecurityHeader
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.wrapper import WrapperFrame
@@ -433,3 +434,22 @@ def test_late_answer_to_an_earlier_attempt_does_not_break_the_association() -> N
     assert run.finished and run.results[meter.title].values == [meter.read(3, ENERGY.logical_name, 2)]
     assert run.results[meter.title].attempts == 2
     assert he.is_associated(meter.title) and meter.requests.count(0x60) == 1
+
+
+def test_answers_larger_than_a_datagram_travel_in_general_block_transfer() -> None:
+    # IEC TS 62056-8-20: the object list of the management association does not fit one datagram
+    # (1224-byte APDU budget), so it must come back in general-block-transfer blocks.
+    object_list = AttributeRef(15, Obis.parse("0-0:40.0.0*255"), 2)
+    meters = fleet(2)
+    he = head_end()
+    mesh = FakeMesh(he, meters)
+    mesh.register_all(NOW)
+    run = he.collect([object_list], NOW)
+    mesh.run(NOW)
+    assert run.finished and not run.failed and len(run.results) == 2
+    for m in meters:
+        value = run.results[m.title].values[0]
+        # 0-0:40.0.0 is "the current association": the head-end's is the management one, 0-0:40.0.2
+        assert value == m.read(15, Obis.parse("0-0:40.0.2*255"), 2)
+        assert isinstance(value, list) and len(encode_data(value)) > 1224
+        assert 0xE0 in m.requests  # the head-end acknowledged GBT blocks

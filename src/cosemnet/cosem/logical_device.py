@@ -38,6 +38,22 @@ ShortNameTarget = tuple[InterfaceClass, str, int]
 """(object, "attribute" or "method", index) a short name designates."""
 
 
+_SHARED_KEYS: dict[tuple[int, bytes], tuple[int, bytes]] = {}
+_SHARED_KEYS_LIMIT = 65536
+
+
+def _shared_key(class_id: int, logical_name: bytes) -> tuple[int, bytes]:
+    """The registry key of an object, shared by every device that holds the same object.
+
+    A fleet simulator builds thousands of devices with identical object sets; sharing the key tuples
+    saves two small objects per object per device (decision 0016, memory per simulated meter).
+    """
+    key = (class_id, bytes(logical_name))
+    if len(_SHARED_KEYS) >= _SHARED_KEYS_LIMIT:
+        return key
+    return _SHARED_KEYS.setdefault(key, key)
+
+
 def _ln(logical_name: Obis | bytes | str) -> bytes:
     """The six raw bytes of a logical name given as Obis, bytes or text."""
     return bytes(logical_name if isinstance(logical_name, Obis) else Obis(logical_name))
@@ -51,7 +67,8 @@ class LogicalDevice:
             raise ValueError("the logical device name is an octet-string of 1..16 bytes")
         self.server_sap = server_sap
         self._objects: dict[tuple[int, bytes], InterfaceClass] = {}
-        self._base_names: list[tuple[int, InterfaceClass]] = []
+        # Objects with a base_name, sorted by it; _base_name_keys holds the base names in the same order.
+        self._base_names: list[InterfaceClass] = []
         self._base_name_keys: list[int] = []
         self.name_object = self.add(Data(LOGICAL_DEVICE_NAME_LN, logical_device_name))
 
@@ -66,7 +83,7 @@ class LogicalDevice:
 
     def add(self, obj: T) -> T:
         """Register ``obj``; (class_id, logical_name) and short-name ranges must be unique."""
-        key = (obj.class_id, bytes(obj.logical_name))
+        key = _shared_key(obj.class_id, obj.logical_name)
         if key in self._objects:
             raise ValueError(f"{obj!r}: class {obj.class_id} object {obj.logical_name} already registered")
         if obj.base_name is not None:
@@ -80,21 +97,22 @@ class LogicalDevice:
         assert obj.base_name is not None
         position = bisect.bisect_left(self._base_name_keys, obj.base_name)
         self._base_name_keys.insert(position, obj.base_name)
-        self._base_names.insert(position, (obj.base_name, obj))
+        self._base_names.insert(position, obj)
 
     def _check_short_names(self, obj: InterfaceClass) -> None:
         assert obj.base_name is not None
         start, end = obj.base_name, obj.base_name + obj.short_name_span()
         if end > 0x10000:
             raise ValueError(f"{obj!r}: short names run past 0xFFFF")
-        for base, other in self._base_names:
+        for base, other in zip(self._base_name_keys, self._base_names, strict=True):
             if base < end and start < base + other.short_name_span():
                 raise ValueError(f"{obj!r}: short names overlap those of {other!r}")
 
     def remove(self, class_id: int, logical_name: Obis | bytes | str) -> InterfaceClass:
         obj = self._objects.pop((class_id, _ln(logical_name)))
-        self._base_names = [(b, o) for b, o in self._base_names if o is not obj]
-        self._base_name_keys = [b for b, _ in self._base_names]
+        kept = [(b, o) for b, o in zip(self._base_name_keys, self._base_names, strict=True) if o is not obj]
+        self._base_name_keys = [b for b, _ in kept]
+        self._base_names = [o for _, o in kept]
         return obj
 
     def __iter__(self) -> Iterator[InterfaceClass]:
@@ -119,7 +137,7 @@ class LogicalDevice:
         i = bisect.bisect_right(self._base_name_keys, short_name) - 1
         if i < 0:
             return None
-        obj = self._base_names[i][1]
+        obj = self._base_names[i]
         target = obj.resolve_short_name(short_name)
         if target is None:
             return None

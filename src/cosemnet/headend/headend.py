@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cosemnet.client.connection import (
+    DEFAULT_LN_CONFORMANCE,
     AssociationInfo,
     AwaitApdu,
     ClientConfig,
@@ -80,6 +81,7 @@ from cosemnet.client.errors import (
     ServiceErrorResponse,
 )
 from cosemnet.codec.apdu import decode_apdu
+from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame
@@ -134,6 +136,14 @@ _POLICY: Final = (
     | SecurityPolicy.AUTHENTICATED_RESPONSE
     | SecurityPolicy.ENCRYPTED_RESPONSE
 )
+MESH_CONFORMANCE: Final = (
+    DEFAULT_LN_CONFORMANCE
+    & ~Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
+    & ~Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
+    & ~Conformance.BLOCK_TRANSFER_WITH_ACTION
+) | Conformance.GENERAL_BLOCK_TRANSFER
+"""What the head-end proposes: the usual LN services, with general-block-transfer instead of the
+service-specific block transfers (a datagram-sized PDU makes GBT the block mechanism of the profile)."""
 _GENERAL_GLO: Final = 0xDB
 _DATA_NOTIFICATION: Final = 0x0F
 _BROADCAST_KEY_BIT: Final = 0x40
@@ -397,6 +407,10 @@ class HeadEnd:
                 ciphering="general-glo",
                 invocation_counter=self._counter(meter_keys.counter_owner, "guek"),
                 max_receive_pdu_size=cfg.max_receive_pdu_size or cfg.ports.apdu_budget,
+                # IEC TS 62056-8-20: what does not fit one datagram travels in general-block-transfer,
+                # so the service-specific block transfers are not proposed (decision 0027).
+                proposed_conformance=MESH_CONFORMANCE,
+                use_general_block_transfer=True,
             )
         )
         security = conn.security
