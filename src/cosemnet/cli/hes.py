@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
     DerivedKeyStore,
@@ -223,11 +223,7 @@ def listen_command(
             else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
         )
         sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         try:
             if duration is None:
                 await stop.wait()

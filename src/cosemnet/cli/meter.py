@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.signals import stop_on_signals
 from cosemnet.codec.acse import ApplicationContextName
 from cosemnet.codec.wrapper import DLMS_PORT
 from cosemnet.security.hls import Mechanism
@@ -164,11 +164,7 @@ async def _serve(
         running = await serve_udp(server, host, port, clock=clock)
     for address in running.addresses:
         print(f"listening on {transport} {format_address(address)}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.signals import stop_on_signals
 from cosemnet.cli.sim_lon import lon_command
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, parse_udp_destination
@@ -279,11 +280,7 @@ def mesh_command(
             click.echo(f"group gateway [{gw[0]}]:{gw[1]}")
 
     async def main() -> dict[str, Any]:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         return await run_mesh(config, duration, on_start=started, stop=stop)
 
     try:

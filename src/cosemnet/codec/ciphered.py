@@ -239,10 +239,10 @@ class ServiceSpecificCiphered:
 
 
 @dataclass(slots=True)
-class GeneralGloCiphering:
-    """general-glo-ciphering (0xDB): system-title, ciphered-content."""
+class _SystemTitleEnvelope:
+    """What general-glo- and general-ded-ciphering share: TAG, system-title, ciphered-content."""
 
-    TAG: ClassVar[int] = GENERAL_GLO_CIPHERING_TAG
+    TAG: ClassVar[int]
 
     system_title: bytes
     ciphered_content: bytes
@@ -270,34 +270,17 @@ class GeneralGloCiphering:
 
 
 @dataclass(slots=True)
-class GeneralDedCiphering:
+class GeneralGloCiphering(_SystemTitleEnvelope):
+    """general-glo-ciphering (0xDB): system-title, ciphered-content."""
+
+    TAG: ClassVar[int] = GENERAL_GLO_CIPHERING_TAG
+
+
+@dataclass(slots=True)
+class GeneralDedCiphering(_SystemTitleEnvelope):
     """general-ded-ciphering (0xDC): system-title, ciphered-content (dedicated key)."""
 
     TAG: ClassVar[int] = GENERAL_DED_CIPHERING_TAG
-
-    system_title: bytes
-    ciphered_content: bytes
-
-    def encode(self) -> bytes:
-        out = bytearray((self.TAG,))
-        _put_octets(out, self.system_title)
-        _put_octets(out, self.ciphered_content)
-        return bytes(out)
-
-    @classmethod
-    def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
-        tag = _byte(data, offset, "APDU tag")
-        if tag != cls.TAG:
-            raise DecodeError(f"tag 0x{tag:02X} is not {cls.__name__}", offset, f"0x{cls.TAG:02X}")
-        system_title, pos = _read_octets(data, offset + 1, "system-title")
-        content, pos = _read_octets(data, pos, "ciphered-content")
-        return cls(system_title, content), pos
-
-    @classmethod
-    def decode(cls, data: Buffer) -> Self:
-        apdu, end = cls.decode_from(data, 0)
-        _check_end(data, end, cls.__name__)
-        return apdu
 
 
 class KeyId(IntEnum):

@@ -24,15 +24,15 @@ from cosemnet.codec.xdlms.common import (
     check_header,
     header,
     read_action_result,
-    read_count,
     read_data_list,
+    read_element_list,
     read_flag,
     read_get_data_result,
     read_iip,
     read_u32,
     write_action_result,
-    write_count,
     write_data_list,
+    write_element_list,
     write_get_data_result,
     write_u32,
 )
@@ -112,18 +112,11 @@ class ActionResponseWithOptionalData:
 
 
 def _write_method_list(out: bytearray, items: list[CosemMethodDescriptor]) -> None:
-    write_count(out, items, "cosem-method-descriptor-list")
-    for item in items:
-        item.encode_into(out)
+    write_element_list(out, items, "cosem-method-descriptor-list")
 
 
 def _read_method_list(data: Buffer, offset: int) -> tuple[list[CosemMethodDescriptor], int]:
-    count, pos = read_count(data, offset, "cosem-method-descriptor-list")
-    items = []
-    for _ in range(count):
-        item, pos = CosemMethodDescriptor.decode_from(data, pos)
-        items.append(item)
-    return items, pos
+    return read_element_list(data, offset, CosemMethodDescriptor.decode_from, "cosem-method-descriptor-list")
 
 
 @dataclass(slots=True)
@@ -370,20 +363,16 @@ class ActionResponseWithList(ActionResponse):
 
     def encode(self) -> bytes:
         out = header(0xC7, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_count(out, self.list_of_responses, "list-of-responses")
-        for response in self.list_of_responses:
-            response.encode_into(out)
+        write_element_list(out, self.list_of_responses, "list-of-responses")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
         check_header(data, offset, 0xC7, 3, "action-response-with-list")
         iip = read_iip(data, offset + 2)
-        count, pos = read_count(data, offset + 3, "list-of-responses")
-        responses = []
-        for _ in range(count):
-            response, pos = ActionResponseWithOptionalData.decode_from(data, pos)
-            responses.append(response)
+        responses, pos = read_element_list(
+            data, offset + 3, ActionResponseWithOptionalData.decode_from, "list-of-responses"
+        )
         return cls(iip[0], responses, iip[1], iip[2], iip[3]), pos
 
 

@@ -20,10 +20,10 @@ Every decoder works with absolute offsets into the caller's buffer and raises on
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Final, Self, cast
+from typing import ClassVar, Final, Protocol, Self, TypeVar, cast
 
 from cosemnet.codec.axdr import Buffer, decode_data, decode_length, encode_data_into, encode_length
 from cosemnet.codec.obis import Obis
@@ -276,6 +276,32 @@ def write_count(out: bytearray, items: Sequence[object], what: str) -> None:
     if not isinstance(items, list | tuple):
         raise EncodeError(f"{what} must be a list, got {type(items).__name__}")
     encode_length(len(items), out)
+
+
+class ListElement(Protocol):
+    def encode_into(self, out: bytearray) -> None: ...
+
+
+E = TypeVar("E")
+
+
+def write_element_list(out: bytearray, items: Sequence[ListElement], what: str) -> None:
+    """A SEQUENCE OF a structured element (descriptors, action responses): the count, then each one."""
+    write_count(out, items, what)
+    for item in items:
+        item.encode_into(out)
+
+
+def read_element_list(
+    data: Buffer, offset: int, decode_from: Callable[[Buffer, int], tuple[E, int]], what: str
+) -> tuple[list[E], int]:
+    """A SEQUENCE OF a structured element, each read with ``decode_from(data, offset)``."""
+    count, pos = read_count(data, offset, what)
+    items: list[E] = []
+    for _ in range(count):
+        item, pos = decode_from(data, pos)
+        items.append(item)
+    return items, pos
 
 
 def write_data_list(out: bytearray, values: Sequence[DataValue], what: str) -> None:

@@ -28,10 +28,12 @@ from cosemnet.codec.xdlms.common import (
     header,
     new_obis,
     read_count,
+    read_element_list,
     read_get_data_result,
     read_iip,
     read_u32,
     write_count,
+    write_element_list,
     write_get_data_result,
     write_u32,
 )
@@ -197,20 +199,16 @@ class GetRequestWithList(GetRequest):
 
     def encode(self) -> bytes:
         out = header(0xC0, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_count(out, self.attribute_descriptor_list, "attribute-descriptor-list")
-        for item in self.attribute_descriptor_list:
-            item.encode_into(out)
+        write_element_list(out, self.attribute_descriptor_list, "attribute-descriptor-list")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
         check_header(data, offset, 0xC0, 3, "get-request-with-list")
         iip = read_iip(data, offset + 2)
-        count, pos = read_count(data, offset + 3, "attribute-descriptor-list")
-        items = []
-        for _ in range(count):
-            item, pos = CosemAttributeDescriptorWithSelection.decode_from(data, pos)
-            items.append(item)
+        items, pos = read_element_list(
+            data, offset + 3, CosemAttributeDescriptorWithSelection.decode_from, "attribute-descriptor-list"
+        )
         return cls(iip[0], items, iip[1], iip[2], iip[3]), pos
 
 

@@ -25,12 +25,14 @@ from cosemnet.codec.xdlms.common import (
     read_count,
     read_data_access_result,
     read_data_list,
+    read_element_list,
     read_iip,
     read_optional_selection,
     read_u32,
     write_count,
     write_data_access_result,
     write_data_list,
+    write_element_list,
     write_optional_selection,
     write_u32,
 )
@@ -71,20 +73,15 @@ class SetResponse(ChoiceApdu):
 
 
 def _write_descriptor_list(out: bytearray, items: list[CosemAttributeDescriptorWithSelection]) -> None:
-    write_count(out, items, "attribute-descriptor-list")
-    for item in items:
-        item.encode_into(out)
+    write_element_list(out, items, "attribute-descriptor-list")
 
 
 def _read_descriptor_list(
     data: Buffer, offset: int
 ) -> tuple[list[CosemAttributeDescriptorWithSelection], int]:
-    count, pos = read_count(data, offset, "attribute-descriptor-list")
-    items = []
-    for _ in range(count):
-        item, pos = CosemAttributeDescriptorWithSelection.decode_from(data, pos)
-        items.append(item)
-    return items, pos
+    return read_element_list(
+        data, offset, CosemAttributeDescriptorWithSelection.decode_from, "attribute-descriptor-list"
+    )
 
 
 def _write_results(out: bytearray, results: list[DataAccessResult]) -> None:
