@@ -7,7 +7,8 @@
    messages, or from a single valid message/digest pair and about 144 verification queries; since the
    legacy OSGP encryption key is derived from the same key, confidentiality falls with it. This module
    exists only to check the digests in captures of legacy meters. Nothing in cosemnet negotiates or
-   selects it: the IEC 62056-8-8 security suite is OSGP-AES-128-PSK (Annex D).
+   selects it: the IEC 62056-8-8 security suite is OSGP-AES-128-PSK (Annex D). (Also: the zero
+   padding makes trailing zero bytes invisible, so ``m`` and ``m || 00`` share a digest.)
 
 Algorithm (eprint 2015/428; the same keyed mixing function as the OMA variant of ISO/IEC 14908-1
 authentication, :func:`cosemnet.profiles.lon.authentication.keyed_mix`): the 8-byte digest starts at
