@@ -193,9 +193,8 @@ def test_authenticated_request_response_succeeds_with_the_right_key() -> None:
     assert b.respond(msg.request_id, ApplicationMessage(0x11, b"42 kWh"))
     net.run()
     events = net.events(0)
-    assert [e for e in events if isinstance(e, ResponseReceived)][0].apdu == ApplicationMessage(
-        0x11, b"42 kWh"
-    )
+    responses = [e.apdu for e in events if isinstance(e, ResponseReceived)]
+    assert responses == [ApplicationMessage(0x11, b"42 kWh")]
     assert completions(events) == [Completed(handle, True)]
     assert len(auth_frames(rb, AuthPduType.CHALLENGE)) == 1 and len(auth_frames(ra, AuthPduType.REPLY)) == 1
 
