@@ -19,6 +19,12 @@ Services (facts from izot/lon-stack-dx ``lcs_tsa.c`` / ``lcs_tcs.c``, the spec n
 * REQUEST: SPDU REQUEST, retried like ACKD; the responder's RESPONSE is kept in its receive record and
   sent again when a retry of the request arrives.
 
+Authentication (ISO/IEC 14908-1 clause 7.4.3; lon-stack-dx ``lcs_tsa.c``; docs/decisions/0050): a configured
+receiver of a message with the auth bit answers it with a CHALLENGE AuthPDU (8 random bytes) instead of
+delivering it; the sender answers with a REPLY computed by :mod:`.authentication` from the challenge, the
+APDU and the domain key; the receiver delivers (and acknowledges / lets the application respond) only
+when the reply matches, else drops the message and counts ``authentication_failures``.
+
 One transaction per priority is in progress at a time; further sends queue behind it. Receive records are
 keyed by (priority, domain, address kind, source subnet/node, group or broadcast subnet) and live for the
 receive timer; a message with the same transaction number and APDU is a duplicate.
