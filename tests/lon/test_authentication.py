@@ -46,7 +46,7 @@ from cosemnet.profiles.lon.stack import (
     StackConfig,
 )
 
-from .strategies import auth_pdus
+from .strategies import auth_pdus, pdus
 from .test_stack import DOMAIN, MSG, PID, Recorder, completions, configured, network, nid, received
 
 KEY = bytes.fromhex("0123456789AB")
@@ -397,3 +397,56 @@ def test_random_auth_pdus_never_raise_nor_deliver(pdu: AuthPdu, source_node: int
     destination = SubnetNodeAddress(1, 2)
     b.receive_frame(LonFrame(Npdu(1, source_node, destination, pdu, DOMAIN)).encode(), 0.1)
     assert received(b.events()) == []
+
+
+def test_authenticated_message_addressed_2b_is_challenged_not_crashing() -> None:
+    (b, _) = keyed(2)
+    pdu = Tpdu(TpduType.ACKD, 3, MSG, auth=True)
+    b.receive_frame(LonFrame(Npdu(1, 1, MulticastAckAddress(1, 2, 0x20, 0), pdu, DOMAIN)).encode(), 0.0)
+    (challenge,) = b.pop_outgoing()
+    assert isinstance(challenge.npdu.pdu, AuthPdu)
+    assert challenge.npdu.pdu.address_format == AddressFormat.SUBNET_NODE
+    assert b.events() == []
+
+
+TO_NODE_2 = st.sampled_from(
+    [
+        SubnetNodeAddress(1, 2),
+        MulticastAckAddress(1, 2, 0x20, 0),
+        BroadcastAddress(0),
+        BroadcastAddress(1),
+        GroupAddress(0x20),
+        UniqueIdAddress(1, nid(2)),
+    ]
+)
+HOSTILE = st.builds(
+    lambda source, dst, pdu, version, priority: LonFrame(
+        Npdu(1, source, dst, pdu, DOMAIN, version), priority
+    ),
+    st.integers(0, 127),
+    TO_NODE_2,
+    pdus(False),
+    st.just(0),
+    st.booleans(),
+) | st.builds(
+    lambda source, dst, pdu: LonFrame(Npdu(1, source, dst, pdu, DOMAIN, 2)),
+    st.integers(0, 127),
+    TO_NODE_2,
+    pdus(True),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(HOSTILE, min_size=1, max_size=8), st.booleans())
+def test_hostile_frame_sequences_never_raise_nor_authenticate(frames: list[LonFrame], oma: bool) -> None:
+    (b, _) = keyed(2, auth_type=1 if oma else 0)
+    b.node.join_group(0, 0x20, 0)
+    b.send(SubnetNodeAddress(1, 1), MSG, auth=True, now=0.0)  # a transaction a challenge could be about
+    now = 0.0
+    for frame in frames:
+        now += 0.05
+        b.receive_frame(frame.encode(), now)
+        b.poll(now)
+    for message in received(b.events()):
+        assert not message.authenticated  # nobody without the key can produce a matching reply
+        assert not message.auth_requested  # ...so nothing asking for authentication is delivered

@@ -135,6 +135,7 @@ _FORMAT_OF_KIND: Final = {
     "broadcast": AddressFormat.BROADCAST,
     "group": AddressFormat.GROUP,
     "subnet_node": AddressFormat.SUBNET_NODE,
+    "multicast_ack": AddressFormat.SUBNET_NODE,  # a message addressed 2b (format 2) to this node
     "unique_id": AddressFormat.UNIQUE_ID,
 }
 
