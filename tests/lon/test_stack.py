@@ -493,20 +493,32 @@ def test_authentication_hook_decides_delivery(answer: bool) -> None:
     assert verdict.calls == 1  # retries of a refused message are not re-examined
 
 
-def test_without_authenticator_auth_requested_is_reported_unauthenticated() -> None:
+def test_without_authenticator_auth_requested_is_authenticated_by_challenge_reply() -> None:
     (a, _), (b, _) = configured(1), configured(2)
     net = network(a, b)
     a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
     net.run()
     (msg,) = received(net.events(1))
+    assert msg.auth_requested and msg.authenticated
+    assert b.statistics.challenges_sent == 1
+
+
+def test_unconfigured_node_does_not_challenge() -> None:
+    a, b = configured(1)[0], unconfigured(2)
+    net = network(a, b)
+    a.send(UniqueIdAddress(0, nid(2)), MSG, auth=True)
+    net.run()
+    (msg,) = received(net.events(1))
     assert msg.auth_requested and not msg.authenticated
+    assert b.statistics.challenges_sent == 0
 
 
-def test_auth_pdus_are_ignored() -> None:
+def test_stray_challenge_is_ignored() -> None:
     (b, _) = configured(2)
     challenge = AuthPdu(AuthPduType.CHALLENGE, 1, AddressFormat.SUBNET_NODE, bytes(8))
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), challenge, DOMAIN)).encode(), 0.0)
     assert b.events() == [] and b.pop_outgoing() == []
+    assert b.statistics.late_ack == 1
 
 
 def test_network_hook_can_consume_inbound_frames() -> None:

@@ -18,9 +18,19 @@ from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.npdu import Npdu
 from cosemnet.profiles.lon.sap import client_sap_info
-from cosemnet.profiles.lon.transport import AuthPdu, Spdu, Tpdu
+from cosemnet.profiles.lon.transport import AuthPdu, AuthPduType, Spdu, Tpdu
 
 _ADDRESS_FORMATS = {0: "broadcast", 1: "group", 2: "subnet/node", 3: "unique ID"}
+
+
+def _auth_label(pdu: AuthPdu) -> str:
+    """ISO/IEC 14908-1 authentication: challenge or reply, standard (the destination address omitted from
+    the reply computation) or OMA (included), and the address format of the message it authenticates."""
+    kind = "CHALLENGE" if pdu.auth_pdu_type in (AuthPduType.CHALLENGE, AuthPduType.CHALLENGE_OMA) else "REPLY"
+    oma = pdu.auth_pdu_type in (AuthPduType.CHALLENGE_OMA, AuthPduType.REPLY_OMA)
+    variant = "OMA, address included" if oma else "standard, address omitted"
+    about = _ADDRESS_FORMATS[int(pdu.address_format)]
+    return f"AuthPDU {kind} ({variant}) for a {about} message, transaction {pdu.transaction_number}"
 
 
 class LonTreeExtension:
@@ -44,11 +54,13 @@ class LonTreeExtension:
                     f"{int(obj.address_format)} {_ADDRESS_FORMATS[int(obj.address_format)]}, {domain}"
                 )
             if isinstance(obj, Tpdu):
-                return f"TPDU {obj.tpdu_type.name}, transaction {obj.transaction_number}"
+                auth = ", authentication requested" if obj.auth else ""
+                return f"TPDU {obj.tpdu_type.name}, transaction {obj.transaction_number}{auth}"
             if isinstance(obj, Spdu):
-                return f"SPDU {obj.spdu_type.name}, transaction {obj.transaction_number}"
+                auth = ", authentication requested" if obj.auth else ""
+                return f"SPDU {obj.spdu_type.name}, transaction {obj.transaction_number}{auth}"
             if isinstance(obj, AuthPdu):
-                return f"AuthPDU {obj.auth_pdu_type.name}, transaction {obj.transaction_number}"
+                return _auth_label(obj)
             if isinstance(obj, AdpData | AdpSegmentAck | AdpAbort):
                 return self._adp_label(obj)
         except (CosemnetError, ValueError, KeyError):

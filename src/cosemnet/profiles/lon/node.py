@@ -12,9 +12,9 @@ selector 0 and receives only broadcast and unique-ID-addressed messages, in any 
 replying from subnet/node 0/0 in the domain the request came in.
 
 Authentication: ISO/IEC 14908-1 authenticates with a challenge/reply exchange (AuthPDU) keyed by the
-6-byte domain key; the reply function of the public implementations (standard and "OMA") is weak and is
-*not* implemented here. :class:`Authenticator` is the hook through which a later security suite decides
-whether a message flagged for authentication is accepted.
+6-byte domain key (``auth_type`` 1: OMA, the 12-byte key of both entries); the stack runs it
+(:mod:`.authentication`, docs/decisions/0050). It is weak; :class:`Authenticator` is an extra hook a
+security layer may add, consulted after a successful reply.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Domain:
     node: int
     authentication_key: bytes = field(default=bytes(KEY_LENGTH), repr=False)
     auth_type: int = 0
-    """0 standard, 1 OMA (legacy; carried, never computed here)."""
+    """0 standard, 1 OMA (lon-stack-dx ``AUTH_OMA``); entry 0's value selects the variant (decision 0050)."""
 
     def __post_init__(self) -> None:
         if len(check_bytes("domain_id", self.domain_id)) not in DOMAIN_LENGTHS:
@@ -93,8 +93,8 @@ class GroupMembership:
 class Authenticator(Protocol):
     """Hook deciding whether a message that asks for authentication is accepted.
 
-    The legacy ISO/IEC 14908-1 challenge/reply exchange is not implemented (its reply function is weak);
-    a security suite plugs in here. Called once per new message whose TPDU/SPDU has the auth bit set.
+    Consulted once per new message whose TPDU/SPDU has the auth bit set, after the ISO/IEC 14908-1
+    challenge/reply succeeded (docs/decisions/0050); a security suite may add its policy here.
     """
 
     def authenticate(self, domain: Domain | None, source_subnet: int, source_node: int, apdu: Apdu) -> bool:

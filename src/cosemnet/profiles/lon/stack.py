@@ -19,6 +19,12 @@ Services (facts from izot/lon-stack-dx ``lcs_tsa.c`` / ``lcs_tcs.c``, the spec n
 * REQUEST: SPDU REQUEST, retried like ACKD; the responder's RESPONSE is kept in its receive record and
   sent again when a retry of the request arrives.
 
+Authentication (ISO/IEC 14908-1 clause 7.4.3; lon-stack-dx ``lcs_tsa.c``; docs/decisions/0050): a configured
+receiver of a message with the auth bit answers it with a CHALLENGE AuthPDU (8 random bytes) instead of
+delivering it; the sender answers with a REPLY computed by :mod:`.authentication` from the challenge, the
+APDU and the domain key; the receiver delivers (and acknowledges / lets the application respond) only
+when the reply matches, else drops the message and counts ``authentication_failures``.
+
 One transaction per priority is in progress at a time; further sends queue behind it. Receive records are
 keyed by (priority, domain, address kind, source subnet/node, group or broadcast subnet) and live for the
 receive timer; a message with the same transaction number and APDU is a duplicate.
@@ -29,6 +35,7 @@ collected in docs/decisions/0011-lon-transport-timers.md.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
@@ -37,11 +44,19 @@ from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.lon._codec import check_int
 from cosemnet.profiles.lon.addresses import (
     Address,
+    AddressFormat,
     BroadcastAddress,
     GroupAddress,
     MulticastAckAddress,
     SubnetNodeAddress,
     UniqueIdAddress,
+)
+from cosemnet.profiles.lon.authentication import (
+    new_challenge,
+    oma_address,
+    oma_reply,
+    replies_equal,
+    standard_reply,
 )
 from cosemnet.profiles.lon.frames import DELTA_BACKLOG_MAX, LonFrame
 from cosemnet.profiles.lon.lon_apdu import (
@@ -52,6 +67,7 @@ from cosemnet.profiles.lon.lon_apdu import (
     decode_apdu,
 )
 from cosemnet.profiles.lon.netmgmt import (
+    KEY_LENGTH,
     NM_LEAVE_DOMAIN,
     NM_QUERY_ID,
     NM_RESPOND_TO_QUERY,
@@ -84,7 +100,18 @@ from cosemnet.profiles.lon.transaction import (
     repeat_timer_seconds,
     tx_timer_seconds,
 )
-from cosemnet.profiles.lon.transport import AuthPdu, Spdu, SpduType, Tpdu, TpduType, member_list, members_of
+from cosemnet.profiles.lon.transport import (
+    AuthPdu,
+    AuthPduType,
+    Spdu,
+    SpduType,
+    Tpdu,
+    TpduType,
+    member_list,
+    members_of,
+)
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "Completed",
@@ -100,6 +127,17 @@ __all__ = [
 
 M_LIST_INLINE_MAX: Final = 2
 """Longest M_List sent in a REM/MSG; longer lists go in a REMINDER followed by the message."""
+
+AUTH_TYPE_OMA: Final = 1
+"""Domain ``auth_type`` of OMA authentication (lon-stack-dx ``AUTH_OMA``); 0 is standard."""
+
+_FORMAT_OF_KIND: Final = {
+    "broadcast": AddressFormat.BROADCAST,
+    "group": AddressFormat.GROUP,
+    "subnet_node": AddressFormat.SUBNET_NODE,
+    "multicast_ack": AddressFormat.SUBNET_NODE,  # a message addressed 2b (format 2) to this node
+    "unique_id": AddressFormat.UNIQUE_ID,
+}
 
 
 @dataclass(slots=True)
@@ -121,6 +159,10 @@ class StackConfig:
     """Send NPDU version 2 (12-bit transaction numbers)."""
     broadcast_backlog: int = 15
     """Delta backlog of acknowledged / request broadcasts (lon-stack-dx default)."""
+    deliver_unauthenticated: bool = False
+    """[design, docs/decisions/0050] What a wrong authentication reply does: False (default) drops the
+    message (not delivered, not acknowledged, counted in ``authentication_failures``); True delivers it
+    with ``authenticated=False`` and acknowledges it, as lon-stack-dx does (the application decides)."""
 
 
 @dataclass(slots=True)
@@ -150,6 +192,10 @@ class LonStatistics:
     transmit_no_data: int = 0
     no_receive_buffer: int = 0
     frames_sent: int = 0
+    challenges_sent: int = 0
+    """ISO/IEC 14908-1 authentication challenges sent (re-challenges of one message included)."""
+    authentication_failures: int = 0
+    """Authentication replies that did not match our challenge (wrong key, replayed or forged reply)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -642,7 +688,8 @@ class LonStack:
         self.statistics.layer3_received += 1
         pdu = npdu.pdu
         if isinstance(pdu, AuthPdu):
-            return  # challenge / reply: legacy authentication is a hook only (see node.Authenticator)
+            self._receive_auth(frame, index, pdu)
+            return
         if isinstance(pdu, Tpdu):
             if pdu.tpdu_type is TpduType.ACK:
                 self._receive_ack(frame, index)
@@ -726,6 +773,9 @@ class LonStack:
             reply_domain_id=frame.npdu.domain_id,
             reply_source=source,
             reply_member=member,
+            destination=frame.npdu.destination,
+            auth_requested=pdu.auth,
+            need_auth=pdu.auth and self.node.configured,
         )
 
     def _receive_message(self, frame: LonFrame, index: int | None, service: Service) -> None:
@@ -751,8 +801,15 @@ class LonStack:
                 self.statistics.lost_messages += 1
             record = self._new_record(frame, index, service, apdu_bytes, key)
             self._records.put(record)
+        self._process_record(record, pdu.apdu)
+
+    def _process_record(self, record: ReceiveRecord, apdu: Apdu) -> None:
+        """A new message or a retry of it: challenge it, deliver it, or repeat its ACK / response."""
+        if record.need_auth and record.state in (ReceiveState.JUST_RECEIVED, ReceiveState.AUTHENTICATING):
+            self._send_challenge(record)  # new message, or our challenge / its reply was lost
+            return
         if record.state is ReceiveState.JUST_RECEIVED:
-            self._deliver(record, frame, index, pdu.apdu, pdu.auth)
+            self._deliver(record, apdu)
         self._reply_after_delivery(record)
 
     def _reply_after_delivery(self, record: ReceiveRecord) -> None:
@@ -762,37 +819,35 @@ class LonStack:
         elif record.state is ReceiveState.RESPONDED:
             self._send_response(record)
 
-    def _deliver(
-        self, record: ReceiveRecord, frame: LonFrame, index: int | None, apdu: Apdu, auth: bool
-    ) -> None:
-        authenticated = False
-        if auth and self.node.configured and self.node.authenticator is not None:
+    def _deliver(self, record: ReceiveRecord, apdu: Apdu) -> None:
+        """Hand a new message to the application (or the NM responder); after authentication if asked."""
+        priority, index, domain_id, _, source_subnet, source_node, _ = record.key
+        hook = self.node.authenticator
+        if record.auth_requested and self.node.configured and hook is not None:
             domain = self.node.domains[index] if index is not None else None
-            npdu = frame.npdu
-            if not self.node.authenticator.authenticate(domain, npdu.source_subnet, npdu.source_node, apdu):
+            if not hook.authenticate(domain, source_subnet, source_node, apdu):
                 record.state = ReceiveState.DONE  # not authenticated: neither delivered nor acknowledged
                 return
-            authenticated = True
-        record.authenticated = authenticated
+            record.authenticated = True
         record.state = ReceiveState.DELIVERED
         self.statistics.messages_validated += 1
         if isinstance(apdu, NetworkManagement | NetworkDiagnostic) and apdu.code != NM_SERVICE_PIN:
             self._network_management(record, apdu)
             return
-        npdu = frame.npdu
+        assert record.destination is not None
         self._events.append(
             MessageReceived(
-                npdu.source_subnet,
-                npdu.source_node,
-                npdu.domain_id,
+                source_subnet,
+                source_node,
+                domain_id,
                 index,
-                npdu.destination,
+                record.destination,
                 apdu,
                 record.service,
-                frame.priority,
+                priority,
                 record.request_id,
-                auth,
-                authenticated,
+                record.auth_requested,
+                record.authenticated,
             )
         )
 
@@ -862,10 +917,8 @@ class LonStack:
                 if reminder:
                     return  # the retry follows the reminder
                 self.statistics.messages_received += 1
-                if record.state is ReceiveState.JUST_RECEIVED:
-                    assert pdu.apdu is not None
-                    self._deliver(record, frame, index, pdu.apdu, pdu.auth)
-                self._reply_after_delivery(record)
+                assert pdu.apdu is not None
+                self._process_record(record, pdu.apdu)
             elif record.state in (ReceiveState.DELIVERED, ReceiveState.RESPONDED):
                 record.state = ReceiveState.DONE
             return
@@ -880,8 +933,7 @@ class LonStack:
         service = Service.REQUEST if session else Service.ACKD
         record = self._new_record(frame, index, service, apdu_bytes, key)
         self._records.put(record)
-        self._deliver(record, frame, index, pdu.apdu, pdu.auth)
-        self._reply_after_delivery(record)
+        self._process_record(record, pdu.apdu)
 
     def _matching_tx(self, frame: LonFrame, index: int | None, session: bool) -> _ActiveTx | None:
         pdu = frame.npdu.pdu
@@ -964,6 +1016,161 @@ class LonStack:
             self._terminate(active)
         else:
             rec.deadline = self._now + rec.timer
+
+    # ------------------------------------------------------------------ ISO/IEC 14908-1 authentication
+
+    def _oma(self) -> bool:
+        """OMA authentication is used when domain entry 0 says so (lon-stack-dx ``AuthOma``)."""
+        first = self.node.domains[0]
+        return first is not None and first.auth_type == AUTH_TYPE_OMA
+
+    def _domain_key(self, index: int | None) -> bytes:
+        """The 6-byte key of domain ``index``; the flex domain uses the first configured domain's key."""
+        domains = self.node.domains
+        domain = domains[index] if index is not None else next((d for d in domains if d is not None), None)
+        return domain.authentication_key if domain is not None else bytes(KEY_LENGTH)
+
+    def _oma_key(self) -> bytes:
+        """The 12-byte OMA key: the keys of domain entries 0 and 1 (zeros for an empty entry) [design]."""
+        return b"".join(
+            d.authentication_key if d is not None else bytes(KEY_LENGTH) for d in self.node.domains
+        )
+
+    def _send_challenge(self, record: ReceiveRecord) -> None:
+        if not record.challenge:
+            record.challenge = new_challenge()  # re-challenges of this message reuse it
+        record.state = ReceiveState.AUTHENTICATING
+        fmt = _FORMAT_OF_KIND[record.key[3]]
+        kind = AuthPduType.CHALLENGE_OMA if self._oma() else AuthPduType.CHALLENGE
+        group = record.key[6] if fmt == AddressFormat.GROUP else None
+        self.statistics.challenges_sent += 1
+        self._emit(
+            self._reply_frame(record, AuthPdu(kind, record.transaction_number, fmt, record.challenge, group))
+        )
+
+    def _receive_auth(self, frame: LonFrame, index: int | None, pdu: AuthPdu) -> None:
+        if pdu.auth_pdu_type in (AuthPduType.CHALLENGE, AuthPduType.CHALLENGE_OMA):
+            self._answer_challenge(frame, index, pdu)
+        else:
+            self._check_reply(frame, index, pdu)
+
+    def _challenged_tx(self, frame: LonFrame, index: int | None, pdu: AuthPdu) -> _ActiveTx | None:
+        """The transaction in progress a challenge is about, or None when it is stale / not ours."""
+        active = self._active[frame.priority]
+        if index is None or active is None:
+            return None  # lon-stack-dx ignores challenges in the flex domain too
+        pending, rec = active.pending, active.record
+        dst = pending.destination
+        if (
+            not pending.auth
+            or rec.transaction_number != pdu.transaction_number
+            or frame.npdu.domain_id != pending.domain_id
+            or getattr(dst, "FORMAT", None) != pdu.address_format
+            or (isinstance(dst, GroupAddress) and dst.group != pdu.group)
+        ):
+            return None
+        return active
+
+    def _answer_challenge(self, frame: LonFrame, index: int | None, pdu: AuthPdu) -> None:
+        active = self._challenged_tx(frame, index, pdu)
+        if active is None:
+            self.statistics.late_ack += 1
+            return
+        pending, rec = active.pending, active.record
+        apdu = rec.apdu.encode()
+        if pdu.auth_pdu_type is AuthPduType.CHALLENGE_OMA:
+            reply = oma_reply(self._oma_key(), pdu.data, apdu, self._sender_oma_address(pending))
+            kind = AuthPduType.REPLY_OMA
+        else:
+            reply = standard_reply(self._domain_key(index), pdu.data, apdu)
+            kind = AuthPduType.REPLY
+        npdu = frame.npdu
+        destination: Address = SubnetNodeAddress(npdu.source_subnet, npdu.source_node)
+        if npdu.source_node == 0 and pdu.address_format == AddressFormat.UNIQUE_ID:
+            destination = pending.destination  # challenged from 0/0 (flex domain): answer by unique ID
+        reply_pdu = AuthPdu(kind, rec.transaction_number, pdu.address_format, reply, pdu.group)
+        self._emit(
+            self._frame(
+                pending.domain_id, pending.source, destination, reply_pdu, frame.priority, 0, npdu.version
+            )
+        )
+        if rec.service is not Service.UNACKD_RPT:
+            rec.deadline = self._now + rec.timer  # the reply costs a round trip: restart the transmit timer
+
+    def _sender_oma_address(self, pending: _PendingSend) -> bytes:
+        dst = pending.destination
+        if isinstance(dst, UniqueIdAddress):
+            return oma_address(AddressFormat.UNIQUE_ID, unique_id=dst.unique_id)
+        if isinstance(dst, SubnetNodeAddress):
+            return oma_address(
+                AddressFormat.SUBNET_NODE,
+                domain_id=pending.domain_id,
+                subnet=dst.destination_subnet,
+                node=dst.destination_node,
+            )
+        if isinstance(dst, GroupAddress):
+            return oma_address(AddressFormat.GROUP, domain_id=pending.domain_id, group=dst.group)
+        return oma_address(AddressFormat.BROADCAST, domain_id=pending.domain_id)
+
+    def _receiver_oma_address(self, record: ReceiveRecord) -> bytes:
+        _, _, domain_id, kind, _, _, extra = record.key
+        fmt = _FORMAT_OF_KIND[kind]
+        if fmt == AddressFormat.UNIQUE_ID:
+            return oma_address(fmt, unique_id=self.node.unique_id)
+        subnet, node = record.reply_source
+        return oma_address(fmt, domain_id=domain_id, subnet=subnet, node=node, group=extra)
+
+    def _authenticating_record(
+        self, frame: LonFrame, index: int | None, pdu: AuthPdu
+    ) -> ReceiveRecord | None:
+        """The receive record a reply answers: same priority, domain, source, original address format
+        (and group); a broadcast reply cannot name the broadcast subnet, so any subnet matches [design]."""
+        npdu = frame.npdu
+        head = (frame.priority, index, npdu.domain_id)
+        source = (npdu.source_subnet, npdu.source_node)
+        found: ReceiveRecord | None = None
+        for record in self._records.records():
+            key = record.key
+            if key[:3] != head or (key[4], key[5]) != source or _FORMAT_OF_KIND[key[3]] != pdu.address_format:
+                continue
+            if pdu.address_format == AddressFormat.GROUP and key[6] != pdu.group:
+                continue
+            if record.state is ReceiveState.AUTHENTICATING:
+                return record
+            found = record
+        return found
+
+    def _check_reply(self, frame: LonFrame, index: int | None, pdu: AuthPdu) -> None:
+        record = self._authenticating_record(frame, index, pdu)
+        if record is None or record.state is not ReceiveState.AUTHENTICATING:
+            self.statistics.late_ack += 1  # no challenge outstanding: a stale, duplicate or replayed reply
+            return
+        oma = self._oma()
+        apdu = record.apdu
+        if oma:
+            expected = oma_reply(self._oma_key(), record.challenge, apdu, self._receiver_oma_address(record))
+        else:
+            expected = standard_reply(self._domain_key(index), record.challenge, apdu)
+        wanted = AuthPduType.REPLY_OMA if oma else AuthPduType.REPLY
+        if (
+            pdu.auth_pdu_type is not wanted
+            or pdu.transaction_number != record.transaction_number
+            or not replies_equal(pdu.data, expected)
+        ):
+            self.statistics.authentication_failures += 1
+            _log.info(
+                "authentication failed: reply from %d/%d does not match the challenge",
+                frame.npdu.source_subnet,
+                frame.npdu.source_node,
+            )
+            if not self.config.deliver_unauthenticated:
+                record.state = ReceiveState.DONE  # dropped: not delivered, not acknowledged
+                return
+        else:
+            record.authenticated = True
+        record.state = ReceiveState.JUST_RECEIVED
+        self._deliver(record, decode_apdu(apdu))
+        self._reply_after_delivery(record)
 
     # ------------------------------------------------------------------ network management responder
 

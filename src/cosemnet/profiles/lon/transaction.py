@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Final
 
+from cosemnet.profiles.lon.addresses import Address
 from cosemnet.profiles.lon.lon_apdu import Apdu
 
 TX_TIMER_MS: Final = tuple((16 << (i // 2)) * 3 // 2 if i & 1 else 16 << (i // 2) for i in range(16))
@@ -144,6 +145,8 @@ class TransmitRecord:
 
 class ReceiveState(Enum):
     JUST_RECEIVED = "just received"
+    AUTHENTICATING = "authenticating"
+    """A challenge was sent; the message waits for the reply (ISO/IEC 14908-1 authentication)."""
     DELIVERED = "delivered"
     RESPONDED = "responded"
     DONE = "done"
@@ -175,6 +178,14 @@ class ReceiveRecord:
     """Source subnet/node of acknowledgements and responses (0/0 when received in the flex domain)."""
     reply_member: int | None = None
     """Our group member number when the message was sent to a group (replies use address format 2b)."""
+    destination: Address | None = None
+    """The destination address the message came with (delivered after authentication)."""
+    auth_requested: bool = False
+    """The TPDU/SPDU auth bit was set."""
+    need_auth: bool = False
+    """The message asked for authentication and this node challenges it (a configured node does)."""
+    challenge: bytes = field(default=b"", repr=False)
+    """The 8 random bytes of our challenge (the same for every re-challenge of this message)."""
 
 
 class ReceiveRecordTable:
@@ -192,6 +203,10 @@ class ReceiveRecordTable:
 
     def get(self, key: ReceiveKey) -> ReceiveRecord | None:
         return self._records.get(key)
+
+    def records(self) -> list[ReceiveRecord]:
+        """Every record (at most ``capacity``)."""
+        return list(self._records.values())
 
     def by_request(self, request_id: int) -> ReceiveRecord | None:
         return self._by_request.get(request_id)
