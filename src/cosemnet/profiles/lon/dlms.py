@@ -4,7 +4,7 @@ Two endpoints, each one :class:`~cosemnet.profiles.lon.stack.LonStack` plus one
 :class:`~cosemnet.profiles.lon.adp_service.AdpService`:
 
 * :class:`LonMeterEndpoint` (LNAP, server role): ADP_DATA.indications go to one
-  :class:`~cosemnet.server.ServerAssociation` per (client SAP, server SAP) -- the same association logic
+  :class:`~cosemnet.server.ServerAssociation` per (sender, client SAP, server SAP) -- the same logic
   as the TCP/UDP server -- and every response APDU leaves as an ADP_DATA.request to the requesting node.
   The pre-established associations of Table C.1 (:mod:`.preestablished`) exist from the start.
 * :class:`LonConcentratorEndpoint` (NNAP, client role): one :class:`MeterLink` per (meter, client SAP),
@@ -18,8 +18,13 @@ seconds, what :class:`ServerAssociation` and the object model use) is ``epoch + 
 
 Design choices [design; the standard's text is not public]:
 
-* Server associations are keyed by (client SAP, server SAP): one NNAP per client SAP, as the ADP's
-  address table (learned from requests) already assumes; responses go to the node the request came from.
+* Server associations are keyed by (sender's 14908-1 address, client SAP, server SAP) (docs/decisions/
+  0039): an AARQ, a failed AARQ or an RLRQ from one node never touches another node's association;
+  responses go to the node the request came from. A pre-established association exists for every node
+  and holds state from the node's first request; the table is bounded (``max_associations``).
+* Failed authentications (AARQ refused authentication-failure, HLS pass 3 failed, deciphering errors)
+  back off per (client SAP, sender) with :class:`~.auth_backoff.AuthBackoff`; each is logged and
+  reported to ``on_security_event``.
 * An APDU for a client SAP whose Table C.1 row (or Table 2 entry) requires the ADP protected form is
   dropped when it arrived unprotected (counted in :attr:`LonMeterEndpoint.refused`).
 * APDUs to the all-station server SAP (0x7F) are executed by every logical device; nothing is answered.
@@ -33,6 +38,7 @@ Design choices [design; the standard's text is not public]:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -41,8 +47,20 @@ from typing import Final, Protocol
 
 from cosemnet.client.connection import AwaitApdu, ClientConfig, ClientConnection, Done, SendApdu
 from cosemnet.client.errors import ClientError
-from cosemnet.codec.acse import AARQ, RLRE, RLRQ, ReleaseResponseReason
-from cosemnet.errors import CosemnetError, EncodeError
+from cosemnet.codec.acse import (
+    AARE,
+    AARQ,
+    RLRE,
+    RLRQ,
+    ApplicationContextName,
+    AssociateSourceDiagnostic,
+    AssociationResult,
+    ReleaseResponseReason,
+)
+from cosemnet.codec.ciphered import is_protected_tag
+from cosemnet.codec.service_error import ConfirmedServiceError, ServiceError
+from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.errors import CosemnetError, DecodeError, EncodeError
 from cosemnet.profiles.lon.addresses import Address, SubnetNodeAddress
 from cosemnet.profiles.lon.adp_service import (
     AdpConfig,
@@ -51,9 +69,11 @@ from cosemnet.profiles.lon.adp_service import (
     AdpDropped,
     AdpResult,
     AdpService,
+    PeerKey,
     SecuritySuiteResolver,
     address_key,
 )
+from cosemnet.profiles.lon.auth_backoff import AuthBackoff, BackoffConfig
 from cosemnet.profiles.lon.channel import PowerLineChannel
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.preestablished import (
@@ -63,8 +83,11 @@ from cosemnet.profiles.lon.preestablished import (
 )
 from cosemnet.profiles.lon.sap import ALL_STATION, SapRole, protected_client_saps
 from cosemnet.profiles.lon.stack import Completed, LonStack, MessageReceived, StackConfig
-from cosemnet.server.association import ServerAssociation
-from cosemnet.server.config import ServedDevice
+from cosemnet.security.hls import Mechanism
+from cosemnet.server.association import AssociationState, ServerAssociation
+from cosemnet.server.config import AssociationProfile, ServedDevice
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_EPOCH: Final = 1704067200.0
 """POSIX time of simulated time 0 (2024-01-01T00:00:00Z, the simulated meter's default start)."""
@@ -72,6 +95,8 @@ DEFAULT_EPOCH: Final = 1704067200.0
 DEFAULT_RESPONSE_TIMEOUT: Final = 120.0
 DEFAULT_MAX_ACTIVE_LINKS: Final = 4
 """Links a concentrator works on at once (the others wait their turn) [design]."""
+DEFAULT_MAX_ASSOCIATIONS: Final = 64
+"""Associations a meter keeps at once (docs/decisions/0039) [design]."""
 
 
 def power_line_stack_config() -> StackConfig:
@@ -90,6 +115,105 @@ def power_line_stack_config() -> StackConfig:
 
 _AARQ_TAG: Final = bytes((AARQ.TAG,))
 _RLRQ_TAG: Final = bytes((RLRQ.TAG,))
+_AARE_TAG: Final = AARE.TAG
+_EXCEPTION_TAG: Final = 0xD8
+
+AssociationKey = tuple[PeerKey, int, int]
+"""(sender's 14908-1 address as :func:`~.adp_service.address_key` gives it, client SAP, server SAP)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LonAuthenticationFailure:
+    """One failed authentication on a LON meter (what goes to its event log)."""
+
+    time: float
+    """Simulated time (seconds) of the failure."""
+    source: Address
+    client_sap: int
+    server_sap: int
+    kind: str
+    """The mechanism that failed (``lls``, ``hls_gmac``, ...) or ``deciphering``."""
+    failures: int
+    """Failures of this (client SAP, sender) so far."""
+    blocked_until: float
+    """Attempts of this (client SAP, sender) are refused unevaluated until then."""
+
+
+def _node(key: PeerKey) -> str:
+    kind, value = key
+    if kind == "node" and isinstance(value, int):
+        return f"node {value >> 8}/{value & 0xFF}"
+    if isinstance(value, bytes):
+        return f"{kind} {value.hex()}"
+    return f"{kind} {value}"
+
+
+def _authenticates(apdu: bytes) -> bool:
+    """APDUs whose evaluation can authenticate a sender: AARQs and ciphered APDUs."""
+    return bool(apdu) and (apdu[0] == AARQ.TAG or is_protected_tag(apdu[0]))
+
+
+def _aare(profile: AssociationProfile | None, result: AssociationResult) -> bytes:
+    context = profile.application_context_name if profile is not None else ApplicationContextName.LN
+    return AARE(
+        application_context_name=context,
+        result=result,
+        result_source_diagnostic=AssociateSourceDiagnostic.ACSE_SERVICE_USER_NO_REASON_GIVEN,
+    ).encode()
+
+
+def _throttled_reply(apdu: bytes, profile: AssociationProfile | None) -> list[bytes]:
+    """AARQ of a sender that backs off: AARE rejected-transient; a ciphered APDU: no answer."""
+    return [_aare(profile, AssociationResult.REJECTED_TRANSIENT)] if apdu[:1] == _AARQ_TAG else []
+
+
+def _authenticated(association: ServerAssociation) -> bool:
+    profile = association.profile
+    return (
+        association.state is AssociationState.ASSOCIATED
+        and profile is not None
+        and profile.mechanism is not Mechanism.NONE
+    )
+
+
+def _failure_kind(
+    apdu: bytes, before: AssociationState, association: ServerAssociation, replies: list[bytes]
+) -> str | None:
+    """``authentication`` (AARQ refused authentication-failure, HLS pass 3 failed), ``deciphering``, or
+    None when the exchange shows no failed authentication."""
+    if apdu[:1] == _AARQ_TAG:
+        if not replies or not replies[0] or replies[0][0] != _AARE_TAG:
+            return None
+        try:
+            aare = AARE.decode(replies[0])
+        except DecodeError:
+            return None
+        if aare.result is AssociationResult.ACCEPTED:
+            return None
+        if (
+            aare.result_source_diagnostic
+            is AssociateSourceDiagnostic.ACSE_SERVICE_USER_AUTHENTICATION_FAILURE
+        ):
+            return "authentication"
+        info = aare.user_information
+        if info is not None and info[:1] == bytes((ConfirmedServiceError.TAG,)):
+            try:
+                error = ConfirmedServiceError.decode(info).error
+            except DecodeError:
+                return None
+            if error == ServiceError.APPLICATION_REFERENCE_DECIPHERING_ERROR:
+                return "deciphering"
+        return None
+    if before is AssociationState.PENDING and not association.associated and apdu[:1] != _RLRQ_TAG:
+        return "authentication"
+    for reply in replies:
+        if (
+            len(reply) >= 3
+            and reply[0] == _EXCEPTION_TAG
+            and reply[2] == ExceptionServiceError.DECIPHERING_ERROR
+        ):
+            return "deciphering"
+    return None
 
 
 class LonTransferError(CosemnetError):
@@ -136,6 +260,13 @@ class LonMeterEndpoint:
     rows this meter holds (default: every row of :data:`~.preestablished.TABLE_C1` whose client SAP has
     a profile in the device); each needs an :class:`~cosemnet.server.AssociationProfile` for its client
     SAP with the row's application context and mechanism.
+
+    Associations are keyed by (sender's 14908-1 address, client SAP, server SAP) (docs/decisions/0039):
+    a pre-established row holds one association per sender, created on the sender's first request; at
+    most ``max_associations`` are kept (the least recently used unauthenticated one makes room; when all
+    are authenticated a new AARQ is refused rejected-transient). Failed authentications (LLS, HLS,
+    deciphering) back off per (client SAP, sender) (:class:`~.auth_backoff.AuthBackoff`); each one is
+    logged and handed to ``on_security_event`` (the simulated meter's event log).
     """
 
     def __init__(
@@ -148,7 +279,12 @@ class LonMeterEndpoint:
         pre_established: Iterable[PreEstablishedAssociation] | None = None,
         epoch: float = DEFAULT_EPOCH,
         log: Callable[[str], None] | None = None,
+        max_associations: int = DEFAULT_MAX_ASSOCIATIONS,
+        backoff: BackoffConfig | None = None,
+        on_security_event: Callable[[LonAuthenticationFailure], None] | None = None,
     ) -> None:
+        if max_associations < 1:
+            raise ValueError("max_associations must be at least 1")
         self.stack = stack
         self.adp = AdpService(stack, SapRole.SERVER, config=adp_config, suites=suites)
         self.devices: dict[int, ServedDevice] = {}
@@ -170,45 +306,64 @@ class LonMeterEndpoint:
             rows = {row.client_sap: row for row in pre_established}
         self.pre_established: Mapping[int, PreEstablishedAssociation] = rows
         self._protected = protected_client_saps() | {r.client_sap for r in rows.values() if r.adp_protected}
-        self.associations: dict[tuple[int, int], ServerAssociation] = {}
-        self._pre: set[tuple[int, int]] = set()
+        self.max_associations = max_associations
+        self.associations: dict[AssociationKey, ServerAssociation] = {}
+        """The associations holding state, least recently used first."""
+        self._pre: set[AssociationKey] = set()
         """Keys of the associations in place that are the pre-established ones."""
+        self.backoff = AuthBackoff(backoff)
+        self.on_security_event = on_security_event
         self.requests = 0
         """APDUs handed to an association."""
         self.responses = 0
         """Response APDUs handed to the ADP."""
         self.refused = 0
-        """APDUs dropped (unprotected on a protected SAP, unknown server SAP, response too long)."""
+        """APDUs dropped (unprotected on a protected SAP, unknown server SAP, response too long) or AARQs
+        refused for lack of room."""
+        self.auth_failures = 0
+        """Authentications that failed (each one recorded, see ``on_security_event``)."""
+        self.throttled = 0
+        """AARQs / ciphered APDUs refused unevaluated because their (client SAP, sender) backs off."""
+        self.evicted = 0
+        """Unauthenticated associations dropped to make room."""
         self.dropped: list[AdpDropped] = []
         """The latest ADP diagnostics (bounded)."""
         for served in self.devices.values():
-            assert served.server_sap is not None
-            for sap in rows:
+            for sap, row in rows.items():
                 if sap in served.by_client_sap:
-                    self._association(sap, served.server_sap, served, 0.0)
+                    probe = ServerAssociation(served, sap)
+                    if not self._pre_establish(probe, row, 0.0):
+                        raise ValueError(
+                            f"logical device {served.server_sap} refuses the pre-established {row.name} "
+                            "association"
+                        )
 
     def _log(self, text: str) -> None:
         if self.log is not None:
             self.log(text)
 
-    def _association(
-        self, client_sap: int, server_sap: int, served: ServedDevice, now: float
-    ) -> ServerAssociation:
-        key = (client_sap, server_sap)
-        association = self.associations.get(key)
-        if association is None:
-            association = ServerAssociation(served, client_sap, log=self.log)
-            self.associations[key] = association
-        if not association.associated:
-            row = self.pre_established.get(client_sap)
-            if row is not None:
-                association.handle_apdu(row.aarq().encode(), self.epoch + now)
-                self._pre.add(key)
-                if not association.associated:
-                    raise ValueError(
-                        f"logical device {server_sap} refuses the pre-established {row.name} association"
-                    )
-        return association
+    def _row(self, client_sap: int, served: ServedDevice) -> PreEstablishedAssociation | None:
+        row = self.pre_established.get(client_sap)
+        return row if row is not None and client_sap in served.by_client_sap else None
+
+    def _pre_establish(
+        self, association: ServerAssociation, row: PreEstablishedAssociation, now: float
+    ) -> bool:
+        association.handle_apdu(row.aarq().encode(), self.epoch + now)
+        return association.associated
+
+    def association(self, source: Address, client_sap: int, server_sap: int) -> ServerAssociation | None:
+        """The association of the node at ``source`` holding state, if any (a pre-established one exists
+        for every node but holds state only from the node's first request)."""
+        return self.associations.get((address_key(source), client_sap, server_sap))
+
+    def is_associated(self, source: Address, client_sap: int, server_sap: int) -> bool:
+        """Whether the node at ``source`` has an association for the two SAPs (pre-established or open)."""
+        association = self.association(source, client_sap, server_sap)
+        if association is not None:
+            return association.associated
+        served = self.devices.get(server_sap)
+        return served is not None and self._row(client_sap, served) is not None
 
     def deadline(self) -> float | None:
         return self.adp.deadline()
@@ -249,23 +404,16 @@ class LonMeterEndpoint:
     def _serve(
         self, ind: AdpDataIndication, served: ServedDevice, server_sap: int, now: float, *, answer: bool
     ) -> None:
-        dlms_now = self.epoch + now
         if served.on_request is not None:
-            served.on_request(dlms_now)
-        row = self.pre_established.get(ind.client_sap)
-        association = self._association(ind.client_sap, server_sap, served, now)
+            served.on_request(self.epoch + now)
         self.requests += 1
-        apdu = ind.apdu
-        key = (ind.client_sap, server_sap)
-        replies: list[bytes]
-        if row is not None and not row.releasable and apdu[:1] == _RLRQ_TAG and key in self._pre:
-            replies = [RLRE(reason=ReleaseResponseReason.NOT_FINISHED).encode()]
+        source = address_key(ind.source)
+        if _authenticates(ind.apdu) and self.backoff.blocked((ind.client_sap, source), now):
+            self.throttled += 1
+            _logger.debug("client SAP %d from %s backs off: APDU refused", ind.client_sap, _node(source))
+            replies = _throttled_reply(ind.apdu, served.by_client_sap.get(ind.client_sap))
         else:
-            if apdu[:1] == _AARQ_TAG:
-                self._pre.discard(key)
-            replies = association.handle_apdu(apdu, dlms_now)
-            if not association.associated and row is not None:
-                self._association(ind.client_sap, server_sap, served, now)
+            replies = self._handle(ind, (source, ind.client_sap, server_sap), served, now)
         if not answer:
             return
         for reply in replies:
@@ -277,6 +425,95 @@ class LonMeterEndpoint:
             except EncodeError as exc:
                 self.refused += 1
                 self._log(f"response not sent: {exc}")
+
+    def _handle(
+        self, ind: AdpDataIndication, key: AssociationKey, served: ServedDevice, now: float
+    ) -> list[bytes]:
+        """Hand the APDU to the sender's own association (made on first use); keep it while associated."""
+        apdu = ind.apdu
+        is_aarq = apdu[:1] == _AARQ_TAG
+        row = self._row(ind.client_sap, served)
+        association = self.associations.get(key)
+        pre = key in self._pre
+        if association is None:
+            if is_aarq and not self._make_room():
+                self.refused += 1
+                _logger.warning("association table full: AARQ from %s refused", _node(key[0]))
+                return [_aare(served.by_client_sap.get(ind.client_sap), AssociationResult.REJECTED_TRANSIENT)]
+            association = ServerAssociation(served, ind.client_sap, log=self.log)
+            pre = row is not None and not is_aarq and self._pre_establish(association, row, now)
+        if row is not None and not row.releasable and apdu[:1] == _RLRQ_TAG and pre:
+            replies = [RLRE(reason=ReleaseResponseReason.NOT_FINISHED).encode()]
+        else:
+            pre = pre and not is_aarq
+            before = association.state
+            replies = association.handle_apdu(apdu, self.epoch + now)
+            self._check_authentication(ind, key, association, before, replies, now)
+        self._keep(key, association, pre)
+        return replies
+
+    def _keep(self, key: AssociationKey, association: ServerAssociation, pre: bool) -> None:
+        if not association.associated:
+            self.associations.pop(key, None)
+            self._pre.discard(key)
+            return
+        if self.associations.pop(key, None) is None and not self._make_room():
+            return  # served once, nothing kept (no room)
+        self.associations[key] = association
+        if pre:
+            self._pre.add(key)
+        else:
+            self._pre.discard(key)
+
+    def _make_room(self) -> bool:
+        """Room for one more association: evict the least recently used unauthenticated one if needed."""
+        if len(self.associations) < self.max_associations:
+            return True
+        for key, association in self.associations.items():
+            if key in self._pre or not _authenticated(association):
+                del self.associations[key]
+                self._pre.discard(key)
+                self.evicted += 1
+                return True
+        return False
+
+    def _check_authentication(
+        self,
+        ind: AdpDataIndication,
+        key: AssociationKey,
+        association: ServerAssociation,
+        before: AssociationState,
+        replies: list[bytes],
+        now: float,
+    ) -> None:
+        guard = (ind.client_sap, key[0])
+        kind = _failure_kind(ind.apdu, before, association, replies)
+        if kind is None:
+            if association.state is AssociationState.ASSOCIATED and (
+                ind.apdu[:1] == _AARQ_TAG or before is AssociationState.PENDING
+            ):
+                self.backoff.success(guard)
+            return
+        if kind == "authentication":
+            profile = association.served.by_client_sap.get(ind.client_sap)
+            kind = profile.mechanism.name.lower() if profile is not None else "lls"
+        state = self.backoff.failure(guard, now)
+        self.auth_failures += 1
+        event = LonAuthenticationFailure(
+            now, ind.source, ind.client_sap, key[2], kind, state.failures, state.blocked_until
+        )
+        _logger.warning(
+            "authentication failure (%s) for client SAP %d server SAP %d from %s: failure %d, "
+            "next attempt refused for %.0f s",
+            kind,
+            ind.client_sap,
+            key[2],
+            _node(key[0]),
+            state.failures,
+            state.blocked_until - now,
+        )
+        if self.on_security_event is not None:
+            self.on_security_event(event)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -571,8 +808,11 @@ def run_exchange(
 __all__ = [
     "DEFAULT_EPOCH",
     "DEFAULT_MAX_ACTIVE_LINKS",
+    "DEFAULT_MAX_ASSOCIATIONS",
     "DEFAULT_RESPONSE_TIMEOUT",
+    "AssociationKey",
     "Endpoint",
+    "LonAuthenticationFailure",
     "LonConcentratorEndpoint",
     "LonMeterEndpoint",
     "LonTransferError",
