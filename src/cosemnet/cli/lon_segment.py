@@ -180,7 +180,11 @@ def build_segment(
             stack, serial=index + 1, seed=seed * 7919 + index, start=start, history=history
         )
         endpoint = LonMeterEndpoint(
-            stack, [osgp.served], epoch=epoch, on_security_event=osgp.record_authentication_failure
+            stack,
+            [osgp.served],
+            epoch=epoch,
+            on_security_event=osgp.record_authentication_failure,
+            protocol_setup=osgp.protocol_setup,
         )
         channel.attach(stack)
         meters.append(SegmentMeter(index, address, osgp, endpoint))

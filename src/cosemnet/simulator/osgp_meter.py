@@ -901,7 +901,11 @@ def build_osgp_segment(
         channel.attach(stack)
         meter = build_osgp_meter(stack, serial=1000 + i, seed=seed + i, start=start, history=history)
         endpoint = LonMeterEndpoint(
-            stack, [meter.served], epoch=epoch, on_security_event=meter.record_authentication_failure
+            stack,
+            [meter.served],
+            epoch=epoch,
+            on_security_event=meter.record_authentication_failure,
+            protocol_setup=meter.protocol_setup,
         )
         members.append(SegmentMeter(meter, endpoint, SubnetNodeAddress(CONCENTRATOR_SUBNET, node)))
     return OsgpSegment(channel, concentrator, members)

@@ -60,6 +60,7 @@ from cosemnet.codec.acse import (
 from cosemnet.codec.ciphered import is_protected_tag
 from cosemnet.codec.service_error import ConfirmedServiceError, ServiceError
 from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.cosem.iso14908_protocol_setup import Iso14908ProtocolSetup
 from cosemnet.errors import CosemnetError, DecodeError, EncodeError
 from cosemnet.profiles.lon.addresses import Address, SubnetNodeAddress
 from cosemnet.profiles.lon.adp_service import (
@@ -249,6 +250,20 @@ def _feed_adp(stack: LonStack, adp: AdpService, now: float) -> bool:
     return moved
 
 
+_NOT_SENT: Final = frozenset({AdpResult.QUEUE_FULL, AdpResult.NO_ADDRESS, AdpResult.NO_SECURITY_SUITE})
+
+
+def _count_adp_event(stack: LonStack, event: AdpDropped | AdpDataConfirm) -> None:
+    """Feed the class 133 counters the ADP knows about (docs/decisions/0040): an incoming transfer given
+    up for lack of reassembly buffers -> ``no_receive_buffer``; an ADP_DATA.request that never reached
+    the stack (queue full, no address, no security suite) -> ``transmit_no_data``."""
+    if isinstance(event, AdpDropped):
+        if "RESOURCES_EXHAUSTED" in event.reason:
+            stack.statistics.no_receive_buffer += 1
+    elif event.result in _NOT_SENT:
+        stack.statistics.transmit_no_data += 1
+
+
 # --------------------------------------------------------------------------------------------------
 # Meter (server) side
 
@@ -282,6 +297,7 @@ class LonMeterEndpoint:
         max_associations: int = DEFAULT_MAX_ASSOCIATIONS,
         backoff: BackoffConfig | None = None,
         on_security_event: Callable[[LonAuthenticationFailure], None] | None = None,
+        protocol_setup: Iso14908ProtocolSetup | None = None,
     ) -> None:
         if max_associations < 1:
             raise ValueError("max_associations must be at least 1")
@@ -313,6 +329,14 @@ class LonMeterEndpoint:
         """Keys of the associations in place that are the pre-established ones."""
         self.backoff = AuthBackoff(backoff)
         self.on_security_event = on_security_event
+        self.protocol_setup = protocol_setup
+        """Class 131: its inactivity_timeout (minutes, 0 = never) ends the associations of a silent node."""
+        self._heard: dict[PeerKey, float] = {}
+        """Last ADP message of every node holding an association."""
+        self.last_message: float | None = None
+        """Time of the latest ADP_DATA.indication from any node."""
+        self.inactivity_releases = 0
+        """Associations ended by the inactivity timeout."""
         self.requests = 0
         """APDUs handed to an association."""
         self.responses = 0
@@ -365,15 +389,35 @@ class LonMeterEndpoint:
         served = self.devices.get(server_sap)
         return served is not None and self._row(client_sap, served) is not None
 
+    def inactivity_timeout(self) -> float | None:
+        """Class 131's inactivity_timeout in seconds (None: no protocol setup, or 0 = never)."""
+        setup = self.protocol_setup
+        if setup is None or setup.inactivity_timeout <= 0:
+            return None
+        return 60.0 * setup.inactivity_timeout
+
+    def out_of_communication(self, now: float) -> bool:
+        """No ADP_DATA from any node for the inactivity timeout (the LNAP counts itself out of
+        communication; never before the first message)."""
+        timeout = self.inactivity_timeout()
+        return timeout is not None and self.last_message is not None and now - self.last_message >= timeout
+
+    def _inactivity_deadline(self) -> float | None:
+        timeout = self.inactivity_timeout()
+        if timeout is None or not self._heard:
+            return None
+        return min(self._heard.values()) + timeout
+
     def deadline(self) -> float | None:
-        return self.adp.deadline()
+        times = [t for t in (self.adp.deadline(), self._inactivity_deadline()) if t is not None]
+        return min(times) if times else None
 
     def busy(self) -> bool:
         return self.adp.pending() > 0
 
     def pump(self, now: float) -> bool:
         """Process what the stack and the ADP produced up to ``now``; True when anything happened."""
-        moved = False
+        moved = self._expire(now)
         while True:
             step = _feed_adp(self.stack, self.adp, now)
             events = self.adp.drain_events()
@@ -384,9 +428,35 @@ class LonMeterEndpoint:
                 if isinstance(event, AdpDataIndication):
                     self._indication(event, now)
                 elif isinstance(event, AdpDropped):
+                    _count_adp_event(self.stack, event)
                     self.dropped = [*self.dropped[-31:], event]
+                else:
+                    _count_adp_event(self.stack, event)
+
+    def _expire(self, now: float) -> bool:
+        """End the associations of every node silent for the inactivity timeout (docs/decisions/0040)."""
+        deadline = self._inactivity_deadline()
+        if deadline is None or deadline > now:
+            return False
+        timeout = self.inactivity_timeout()
+        assert timeout is not None
+        silent = {node for node, heard in self._heard.items() if now - heard >= timeout}
+        for key in [k for k in self.associations if k[0] in silent]:
+            association = self.associations.pop(key)
+            self._pre.discard(key)
+            association.release()
+            self.inactivity_releases += 1
+        for node in silent:
+            del self._heard[node]
+            _logger.info("%s silent for %.0f s: its associations ended", _node(node), timeout)
+        return True
+
+    def _forget_node(self, node: PeerKey) -> None:
+        if all(key[0] != node for key in self.associations):
+            self._heard.pop(node, None)
 
     def _indication(self, ind: AdpDataIndication, now: float) -> None:
+        self.last_message = now
         if ind.client_sap in self._protected and not ind.protected:
             self.refused += 1
             self._log(f"unprotected APDU for protected client SAP {ind.client_sap} dropped")
@@ -414,6 +484,8 @@ class LonMeterEndpoint:
             replies = _throttled_reply(ind.apdu, served.by_client_sap.get(ind.client_sap))
         else:
             replies = self._handle(ind, (source, ind.client_sap, server_sap), served, now)
+            if any(key[0] == source for key in self.associations):
+                self._heard[source] = now
         if not answer:
             return
         for reply in replies:
@@ -424,6 +496,7 @@ class LonMeterEndpoint:
                 self.responses += 1
             except EncodeError as exc:
                 self.refused += 1
+                self.stack.statistics.transmit_no_data += 1
                 self._log(f"response not sent: {exc}")
 
     def _handle(
@@ -454,7 +527,8 @@ class LonMeterEndpoint:
 
     def _keep(self, key: AssociationKey, association: ServerAssociation, pre: bool) -> None:
         if not association.associated:
-            self.associations.pop(key, None)
+            if self.associations.pop(key, None) is not None:
+                self._forget_node(key[0])
             self._pre.discard(key)
             return
         if self.associations.pop(key, None) is None and not self._make_room():
@@ -473,6 +547,7 @@ class LonMeterEndpoint:
             if key in self._pre or not _authenticated(association):
                 del self.associations[key]
                 self._pre.discard(key)
+                self._forget_node(key[0])
                 self.evicted += 1
                 return True
         return False
@@ -548,6 +623,42 @@ def answers(request: bytes, response: bytes) -> bool:
     return True
 
 
+DEFAULT_SILENT_AFTER: Final = 2
+"""Consecutive requests to a meter that fail below DLMS before the concentrator reports it silent
+(docs/decisions/0040) [design]."""
+MAX_COMMUNICATION_EVENTS: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSilent:
+    """A meter stopped communicating: ``failures`` requests in a row got no answer (ADP failure or no
+    answer in time); ``last_heard`` is when it last answered (None: never)."""
+
+    address: Address
+    time: float
+    failures: int
+    last_heard: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterBack:
+    """A meter reported silent answered again at ``time``."""
+
+    address: Address
+    time: float
+
+
+CommunicationEvent = MeterSilent | MeterBack
+
+
+@dataclass(slots=True)
+class _Health:
+    address: Address
+    failures: int = 0
+    last_heard: float | None = None
+    silent: MeterSilent | None = None
+
+
 Request = Callable[[ClientConnection], bytes | None]
 """Builds the request APDU from the connection (``conn.get(...)``); None: done locally, nothing sent."""
 
@@ -600,9 +711,12 @@ class LonConcentratorEndpoint:
         adp_config: AdpConfig | None = None,
         suites: SecuritySuiteResolver | None = None,
         max_active_links: int | None = DEFAULT_MAX_ACTIVE_LINKS,
+        silent_after: int = DEFAULT_SILENT_AFTER,
     ) -> None:
         if max_active_links is not None and max_active_links < 1:
             raise ValueError("max_active_links must be at least 1")
+        if silent_after < 1:
+            raise ValueError("silent_after must be at least 1")
         self.stack = stack
         self.adp = AdpService(stack, SapRole.CLIENT, config=adp_config, suites=suites)
         self.max_active_links = max_active_links
@@ -613,6 +727,10 @@ class LonConcentratorEndpoint:
         self.dropped: list[AdpDropped] = []
         self.unexpected = 0
         """APDUs that arrived for no link or when the link waited for nothing."""
+        self.silent_after = silent_after
+        self._health: dict[PeerKey, _Health] = {}
+        self.communication_events: deque[CommunicationEvent] = deque(maxlen=MAX_COMMUNICATION_EVENTS)
+        """Meters that stopped communicating / came back, oldest first (bounded)."""
 
     def add_meter(
         self,
@@ -636,10 +754,40 @@ class LonConcentratorEndpoint:
         if key in self.links:
             raise ValueError(f"a link to {address} for client SAP {config.client_sap} exists")
         self.links[key] = link
+        self._health.setdefault(key[0], _Health(address))
         return link
 
     def busy(self) -> bool:
         return any(not link.idle for link in self.links.values()) or self.adp.pending() > 0
+
+    def silent_meters(self) -> list[MeterSilent]:
+        """The meters reported silent that have not answered since (see :attr:`communication_events`)."""
+        return [health.silent for health in self._health.values() if health.silent is not None]
+
+    def _heard_from(self, address: Address, now: float) -> None:
+        health = self._health.get(address_key(address))
+        if health is None:
+            return
+        health.failures = 0
+        health.last_heard = now
+        if health.silent is not None:
+            health.silent = None
+            self.communication_events.append(MeterBack(address, now))
+            _logger.info("meter %s communicates again", _node(address_key(address)))
+
+    def _no_answer(self, address: Address, now: float) -> None:
+        health = self._health.get(address_key(address))
+        if health is None:
+            return
+        health.failures += 1
+        if health.silent is None and health.failures >= self.silent_after:
+            health.silent = MeterSilent(address, now, health.failures, health.last_heard)
+            self.communication_events.append(health.silent)
+            _logger.warning(
+                "meter %s stopped communicating: %d requests without answer",
+                _node(address_key(address)),
+                health.failures,
+            )
 
     def deadline(self) -> float | None:
         times = [link.deadline for link in self.links.values() if link.deadline is not None]
@@ -663,8 +811,10 @@ class LonConcentratorEndpoint:
                 if isinstance(event, AdpDataIndication):
                     self._indication(event, now)
                 elif isinstance(event, AdpDataConfirm):
+                    _count_adp_event(self.stack, event)
                     self._confirm(event, now)
                 else:
+                    _count_adp_event(self.stack, event)
                     self.dropped = [*self.dropped[-31:], event]
 
     def _send(self, link: MeterLink, apdu: bytes, now: float) -> None:
@@ -677,7 +827,9 @@ class LonConcentratorEndpoint:
                 link.client_sap, link.server_sap, apdu, now, destination=link.address
             )
         except EncodeError as exc:
-            self._fail(link, LonTransferError(f"request not sent: {exc}"), now)
+            self.stack.statistics.transmit_no_data += 1
+            link.results.append(LonTransferError(f"request not sent: {exc}"))
+            self._reset(link)
             return
         link.request_ids.add(request_id)
         self._by_request[request_id] = link
@@ -714,8 +866,13 @@ class LonConcentratorEndpoint:
                 self._fail(link, LonTransferError("no answer in time"), now)
         return moved
 
-    def _fail(self, link: MeterLink, error: Exception, now: float) -> None:
+    def _fail(self, link: MeterLink, error: Exception, now: float, *, no_answer: bool = True) -> None:
+        if no_answer:
+            self._no_answer(link.address, now)
         link.results.append(error)
+        self._reset(link)
+
+    def _reset(self, link: MeterLink) -> None:
         link.waiting = False
         link.deadline = None
         link.connection.abort()
@@ -728,7 +885,8 @@ class LonConcentratorEndpoint:
             return
         link.request_ids.discard(confirm.request_id)
         if confirm.result is not AdpResult.SUCCESS and link.waiting:
-            self._fail(link, LonTransferError(f"ADP_DATA.confirm {confirm.result.name}"), now)
+            error = LonTransferError(f"ADP_DATA.confirm {confirm.result.name}")
+            self._fail(link, error, now, no_answer=confirm.result not in _NOT_SENT)
 
     def _indication(self, ind: AdpDataIndication, now: float) -> None:
         link = self.links.get((address_key(ind.source), ind.client_sap, ind.server_sap))
@@ -736,6 +894,7 @@ class LonConcentratorEndpoint:
             self.unexpected += 1
             return
         link.received_apdus += 1
+        self._heard_from(link.address, now)
         if not answers(link.last_request, ind.apdu):
             link.discarded += 1  # the late answer of an earlier request (repeated or failed): not ours
             return
@@ -810,13 +969,17 @@ __all__ = [
     "DEFAULT_MAX_ACTIVE_LINKS",
     "DEFAULT_MAX_ASSOCIATIONS",
     "DEFAULT_RESPONSE_TIMEOUT",
+    "DEFAULT_SILENT_AFTER",
     "AssociationKey",
+    "CommunicationEvent",
     "Endpoint",
     "LonAuthenticationFailure",
     "LonConcentratorEndpoint",
     "LonMeterEndpoint",
     "LonTransferError",
+    "MeterBack",
     "MeterLink",
+    "MeterSilent",
     "Request",
     "answers",
     "power_line_stack_config",
