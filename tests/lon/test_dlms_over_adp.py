@@ -13,7 +13,7 @@ from cosemnet.codec.acse import AARQ, RLRE, ApplicationContextName, ReleaseRespo
 from cosemnet.codec.axdr import encode_data
 from cosemnet.codec.initiate import InitiateRequest
 from cosemnet.codec.types import LongUnsigned
-from cosemnet.profiles.lon.addresses import BroadcastAddress
+from cosemnet.profiles.lon.addresses import BroadcastAddress, SubnetNodeAddress
 from cosemnet.profiles.lon.adp_service import AdpConfig
 from cosemnet.profiles.lon.dlms import LonTransferError, answers
 from cosemnet.profiles.lon.preestablished import (
@@ -36,7 +36,16 @@ from cosemnet.profiles.lon.sap import (
 from cosemnet.profiles.lon.segmentation import SegmentationConfig
 from cosemnet.profiles.lon.short_names import table_short_name
 from cosemnet.security.hls import Mechanism
-from cosemnet.simulator.osgp_meter import build_osgp_segment, decode_bt21, decode_bt23
+from cosemnet.simulator.osgp_meter import (
+    CONCENTRATOR_NODE,
+    CONCENTRATOR_SUBNET,
+    build_osgp_segment,
+    decode_bt21,
+    decode_bt23,
+)
+
+DC = SubnetNodeAddress(CONCENTRATOR_SUBNET, CONCENTRATOR_NODE)
+"""The concentrator of :func:`build_osgp_segment`."""
 
 
 def nnap_config() -> ClientConfig:
@@ -101,8 +110,8 @@ def test_answers_recognises_late_answers() -> None:
 def test_pre_established_public_association_reads_without_aarq() -> None:
     segment = build_osgp_segment(1, seed=11, history=dt.timedelta(hours=2))
     m = segment.meters[0]
-    server = m.endpoint.associations[(PUBLIC_CLIENT, 1)]
-    assert server.associated  # from power-up
+    assert m.endpoint.is_associated(DC, PUBLIC_CLIENT, 1)  # from power-up, without state yet
+    assert m.endpoint.association(DC, PUBLIC_CLIENT, 1) is None
     link = segment.concentrator.add_meter(m.address, pre_established=PUBLIC)
     link.submit(lambda c: c.get(8, "0-0:1.0.0*255", 2), lambda c: c.get(3, "1-0:1.8.0*255", 2))
     end = segment.run(limit=120)
@@ -127,7 +136,7 @@ def test_rlrq_on_a_pre_established_association_does_not_release_it() -> None:
     assert link.results == [None]
     response = link.connection.release_response
     assert isinstance(response, RLRE) and response.reason is ReleaseResponseReason.NOT_FINISHED
-    assert m.endpoint.associations[(PUBLIC_CLIENT, 1)].associated
+    assert m.endpoint.is_associated(DC, PUBLIC_CLIENT, 1)
     open_pre_established(link.connection, PUBLIC)
     link.submit(lambda c: c.get(3, "1-0:1.8.0*255", 2))
     segment.run(limit=120)
@@ -155,7 +164,7 @@ def test_aarq_aare_rlrq_rlre_with_a_segmented_object_list() -> None:
     response = link.connection.release_response
     assert isinstance(response, RLRE) and response.reason is ReleaseResponseReason.NORMAL
     # the AARQ replaced the pre-established association; releasing it brings that one back
-    assert m.endpoint.associations[(PUBLIC_CLIENT, 1)].associated
+    assert m.endpoint.is_associated(DC, PUBLIC_CLIENT, 1)
     again = segment.concentrator.add_meter(m.address, nnap_config())
     again.submit(lambda c: c.associate(), lambda c: c.read([0xFA08]), lambda c: c.release())
     segment.run(limit=300)
@@ -165,7 +174,7 @@ def test_aarq_aare_rlrq_rlre_with_a_segmented_object_list() -> None:
     base_names = {int(entry[0]) & 0xFFFF for entry in sn_list}
     assert {table_short_name(t, 1) for t in m.meter.tables} <= base_names
     assert sn_released is None
-    assert not m.endpoint.associations[(NNAP_CLIENT, 1)].associated
+    assert not m.endpoint.is_associated(DC, NNAP_CLIENT, 1)
     assert again.connection.state is ConnectionState.RELEASED
 
 
@@ -179,7 +188,7 @@ def test_wrong_lls_password_is_refused_over_adp() -> None:
     segment.run(limit=120)
     [result] = link.results
     assert isinstance(result, Exception) and not isinstance(result, LonTransferError)
-    assert not m.endpoint.associations[(NNAP_CLIENT, 1)].associated
+    assert not m.endpoint.is_associated(DC, NNAP_CLIENT, 1)
 
 
 def test_management_association_requires_the_protected_form() -> None:

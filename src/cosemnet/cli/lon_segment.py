@@ -179,7 +179,13 @@ def build_segment(
         osgp = build_osgp_meter(
             stack, serial=index + 1, seed=seed * 7919 + index, start=start, history=history
         )
-        endpoint = LonMeterEndpoint(stack, [osgp.served], epoch=epoch)
+        endpoint = LonMeterEndpoint(
+            stack,
+            [osgp.served],
+            epoch=epoch,
+            on_security_event=osgp.record_authentication_failure,
+            protocol_setup=osgp.protocol_setup,
+        )
         channel.attach(stack)
         meters.append(SegmentMeter(index, address, osgp, endpoint))
     return LonSegment(channel, concentrator, meters, capture)

@@ -276,6 +276,11 @@ def _run_pl(console: Console, meters: int, duration: float, seed: int, as_json: 
                 "rounds": rounds,
                 "ok": ok,
                 "total_simulated_seconds": round(total, 3),
+                "silent_meters": [
+                    address_text(s.address)
+                    for s in segment.concentrator.silent_meters()
+                    if isinstance(s.address, SubnetNodeAddress)
+                ],
             }
         )
         print(json.dumps(summary))

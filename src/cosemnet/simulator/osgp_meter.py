@@ -66,7 +66,9 @@ list), NNAP client 0x20 (SN, LLS with the profile's SN password, opened by AARQ:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +105,7 @@ from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import (
     DEFAULT_MAX_ACTIVE_LINKS,
     Endpoint,
+    LonAuthenticationFailure,
     LonConcentratorEndpoint,
     LonMeterEndpoint,
     power_line_stack_config,
@@ -116,6 +119,7 @@ from cosemnet.profiles.lon.stack import LonStack
 from cosemnet.security.hls import Mechanism
 from cosemnet.server.config import DEFAULT_SN_CONFORMANCE, AssociationProfile, ServedDevice
 from cosemnet.simulator.meter import DEFAULT_START, SimulatedMeter, build_meter
+from cosemnet.simulator.profile import MeterProfile, load_profile
 
 OSGP_PROGRAM_ID: Final = b"\x9f\xff\xff\x05\x01\x0a\x04\x01"
 """[design] program ID of the simulated meters (8 bytes; format 9 style, invented, not a real product)."""
@@ -134,6 +138,11 @@ ISO14908_BASE_NAMES: Final = {e.class_id: e.base_name for e in OSGP_METER_OBJECT
 
 NNAP_MAX_PDU_SIZE: Final = 2048
 """Server max receive PDU size of the NNAP (SN) association."""
+
+AUTHENTICATION_FAILURE_EVENT: Final = "authentication_failure"
+"""Event the meter logs for every failed authentication on its LON endpoint (docs/decisions/0039)."""
+AUTHENTICATION_FAILURE_CODE: Final = 231
+"""[design] its event code when the profile does not number it (docs/decisions/0039)."""
 
 INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
@@ -314,7 +323,12 @@ class OsgpMeter:
         )
 
     # ----------------------------------------------------------------------------------------------
-    # Time
+    # Time and events
+
+    def record_authentication_failure(self, failure: LonAuthenticationFailure) -> None:
+        """Log a failed authentication of the LON endpoint in the event log (at the meter's time, which
+        the endpoint brought up to the request's time)."""
+        self.meter.log_event(AUTHENTICATION_FAILURE_EVENT, self.meter.context())
 
     def on_request(self, posix: float) -> None:
         """Bring the meter to POSIX time ``posix`` (the server calls it before every request)."""
@@ -561,8 +575,21 @@ def build_osgp_meter(
     load_profile_blocks: int = 2,
 ) -> OsgpMeter:
     """An OSGP meter on the default simulated-meter profile (see :func:`cosemnet.simulator.build_meter`)."""
-    meter = build_meter(serial=serial, system_title=system_title, seed=seed, start=start, history=history)
+    meter = build_meter(
+        _osgp_profile(), serial=serial, system_title=system_title, seed=seed, start=start, history=history
+    )
     return OsgpMeter(meter, stack, load_profile_blocks=load_profile_blocks)
+
+
+@functools.cache
+def _osgp_profile() -> MeterProfile:
+    """The default profile, its event log numbering :data:`AUTHENTICATION_FAILURE_EVENT` if it does not."""
+    profile = load_profile()
+    log = profile.event_log
+    if log is None or log.code(AUTHENTICATION_FAILURE_EVENT) is not None:
+        return profile
+    codes = (*log.codes, (AUTHENTICATION_FAILURE_EVENT, AUTHENTICATION_FAILURE_CODE))
+    return dataclasses.replace(profile, event_log=dataclasses.replace(log, codes=codes))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -763,6 +790,8 @@ def bt00_tables_used(data: bytes) -> frozenset[int]:
 
 
 __all__ = [
+    "AUTHENTICATION_FAILURE_CODE",
+    "AUTHENTICATION_FAILURE_EVENT",
     "DEFAULT_DOMAIN",
     "ISO14908_BASE_NAMES",
     "MANAGEMENT_ASSOCIATION_LN",
@@ -871,6 +900,12 @@ def build_osgp_segment(
         stack = LonStack(lon_node, power_line_stack_config())
         channel.attach(stack)
         meter = build_osgp_meter(stack, serial=1000 + i, seed=seed + i, start=start, history=history)
-        endpoint = LonMeterEndpoint(stack, [meter.served], epoch=epoch)
+        endpoint = LonMeterEndpoint(
+            stack,
+            [meter.served],
+            epoch=epoch,
+            on_security_event=meter.record_authentication_failure,
+            protocol_setup=meter.protocol_setup,
+        )
         members.append(SegmentMeter(meter, endpoint, SubnetNodeAddress(CONCENTRATOR_SUBNET, node)))
     return OsgpSegment(channel, concentrator, members)

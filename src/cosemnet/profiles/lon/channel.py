@@ -316,6 +316,8 @@ class PowerLineChannel:
             if loss > 0.0 and self.rng.random() < loss:
                 stats.losses += 1
                 continue
+            if rx.backlog + tx.delta_backlog > DELTA_BACKLOG_MAX:  # class 133 (docs/decisions/0040)
+                rx.stack.statistics.backlog_overflows += 1
             rx.backlog = min(DELTA_BACKLOG_MAX, rx.backlog + tx.delta_backlog)
             stats.deliveries += 1
             self._dirty.add(receiver)

@@ -4,7 +4,7 @@ Two endpoints, each one :class:`~cosemnet.profiles.lon.stack.LonStack` plus one
 :class:`~cosemnet.profiles.lon.adp_service.AdpService`:
 
 * :class:`LonMeterEndpoint` (LNAP, server role): ADP_DATA.indications go to one
-  :class:`~cosemnet.server.ServerAssociation` per (client SAP, server SAP) -- the same association logic
+  :class:`~cosemnet.server.ServerAssociation` per (sender, client SAP, server SAP) -- the same logic
   as the TCP/UDP server -- and every response APDU leaves as an ADP_DATA.request to the requesting node.
   The pre-established associations of Table C.1 (:mod:`.preestablished`) exist from the start.
 * :class:`LonConcentratorEndpoint` (NNAP, client role): one :class:`MeterLink` per (meter, client SAP),
@@ -18,8 +18,13 @@ seconds, what :class:`ServerAssociation` and the object model use) is ``epoch + 
 
 Design choices [design; the standard's text is not public]:
 
-* Server associations are keyed by (client SAP, server SAP): one NNAP per client SAP, as the ADP's
-  address table (learned from requests) already assumes; responses go to the node the request came from.
+* Server associations are keyed by (sender's 14908-1 address, client SAP, server SAP) (docs/decisions/
+  0039): an AARQ, a failed AARQ or an RLRQ from one node never touches another node's association;
+  responses go to the node the request came from. A pre-established association exists for every node
+  and holds state from the node's first request; the table is bounded (``max_associations``).
+* Failed authentications (AARQ refused authentication-failure, HLS pass 3 failed, deciphering errors)
+  back off per (client SAP, sender) with :class:`~.auth_backoff.AuthBackoff`; each is logged and
+  reported to ``on_security_event``.
 * An APDU for a client SAP whose Table C.1 row (or Table 2 entry) requires the ADP protected form is
   dropped when it arrived unprotected (counted in :attr:`LonMeterEndpoint.refused`).
 * APDUs to the all-station server SAP (0x7F) are executed by every logical device; nothing is answered.
@@ -33,6 +38,7 @@ Design choices [design; the standard's text is not public]:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -41,8 +47,21 @@ from typing import Final, Protocol
 
 from cosemnet.client.connection import AwaitApdu, ClientConfig, ClientConnection, Done, SendApdu
 from cosemnet.client.errors import ClientError
-from cosemnet.codec.acse import AARQ, RLRE, RLRQ, ReleaseResponseReason
-from cosemnet.errors import CosemnetError, EncodeError
+from cosemnet.codec.acse import (
+    AARE,
+    AARQ,
+    RLRE,
+    RLRQ,
+    ApplicationContextName,
+    AssociateSourceDiagnostic,
+    AssociationResult,
+    ReleaseResponseReason,
+)
+from cosemnet.codec.ciphered import is_protected_tag
+from cosemnet.codec.service_error import ConfirmedServiceError, ServiceError
+from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.cosem.iso14908_protocol_setup import Iso14908ProtocolSetup
+from cosemnet.errors import CosemnetError, DecodeError, EncodeError
 from cosemnet.profiles.lon.addresses import Address, SubnetNodeAddress
 from cosemnet.profiles.lon.adp_service import (
     AdpConfig,
@@ -51,9 +70,11 @@ from cosemnet.profiles.lon.adp_service import (
     AdpDropped,
     AdpResult,
     AdpService,
+    PeerKey,
     SecuritySuiteResolver,
     address_key,
 )
+from cosemnet.profiles.lon.auth_backoff import AuthBackoff, BackoffConfig
 from cosemnet.profiles.lon.channel import PowerLineChannel
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.preestablished import (
@@ -63,8 +84,11 @@ from cosemnet.profiles.lon.preestablished import (
 )
 from cosemnet.profiles.lon.sap import ALL_STATION, SapRole, protected_client_saps
 from cosemnet.profiles.lon.stack import Completed, LonStack, MessageReceived, StackConfig
-from cosemnet.server.association import ServerAssociation
-from cosemnet.server.config import ServedDevice
+from cosemnet.security.hls import Mechanism
+from cosemnet.server.association import AssociationState, ServerAssociation
+from cosemnet.server.config import AssociationProfile, ServedDevice
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_EPOCH: Final = 1704067200.0
 """POSIX time of simulated time 0 (2024-01-01T00:00:00Z, the simulated meter's default start)."""
@@ -72,6 +96,8 @@ DEFAULT_EPOCH: Final = 1704067200.0
 DEFAULT_RESPONSE_TIMEOUT: Final = 120.0
 DEFAULT_MAX_ACTIVE_LINKS: Final = 4
 """Links a concentrator works on at once (the others wait their turn) [design]."""
+DEFAULT_MAX_ASSOCIATIONS: Final = 64
+"""Associations a meter keeps at once (docs/decisions/0039) [design]."""
 
 
 def power_line_stack_config() -> StackConfig:
@@ -90,6 +116,105 @@ def power_line_stack_config() -> StackConfig:
 
 _AARQ_TAG: Final = bytes((AARQ.TAG,))
 _RLRQ_TAG: Final = bytes((RLRQ.TAG,))
+_AARE_TAG: Final = AARE.TAG
+_EXCEPTION_TAG: Final = 0xD8
+
+AssociationKey = tuple[PeerKey, int, int]
+"""(sender's 14908-1 address as :func:`~.adp_service.address_key` gives it, client SAP, server SAP)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LonAuthenticationFailure:
+    """One failed authentication on a LON meter (what goes to its event log)."""
+
+    time: float
+    """Simulated time (seconds) of the failure."""
+    source: Address
+    client_sap: int
+    server_sap: int
+    kind: str
+    """The mechanism that failed (``lls``, ``hls_gmac``, ...) or ``deciphering``."""
+    failures: int
+    """Failures of this (client SAP, sender) so far."""
+    blocked_until: float
+    """Attempts of this (client SAP, sender) are refused unevaluated until then."""
+
+
+def _node(key: PeerKey) -> str:
+    kind, value = key
+    if kind == "node" and isinstance(value, int):
+        return f"node {value >> 8}/{value & 0xFF}"
+    if isinstance(value, bytes):
+        return f"{kind} {value.hex()}"
+    return f"{kind} {value}"
+
+
+def _authenticates(apdu: bytes) -> bool:
+    """APDUs whose evaluation can authenticate a sender: AARQs and ciphered APDUs."""
+    return bool(apdu) and (apdu[0] == AARQ.TAG or is_protected_tag(apdu[0]))
+
+
+def _aare(profile: AssociationProfile | None, result: AssociationResult) -> bytes:
+    context = profile.application_context_name if profile is not None else ApplicationContextName.LN
+    return AARE(
+        application_context_name=context,
+        result=result,
+        result_source_diagnostic=AssociateSourceDiagnostic.ACSE_SERVICE_USER_NO_REASON_GIVEN,
+    ).encode()
+
+
+def _throttled_reply(apdu: bytes, profile: AssociationProfile | None) -> list[bytes]:
+    """AARQ of a sender that backs off: AARE rejected-transient; a ciphered APDU: no answer."""
+    return [_aare(profile, AssociationResult.REJECTED_TRANSIENT)] if apdu[:1] == _AARQ_TAG else []
+
+
+def _authenticated(association: ServerAssociation) -> bool:
+    profile = association.profile
+    return (
+        association.state is AssociationState.ASSOCIATED
+        and profile is not None
+        and profile.mechanism is not Mechanism.NONE
+    )
+
+
+def _failure_kind(
+    apdu: bytes, before: AssociationState, association: ServerAssociation, replies: list[bytes]
+) -> str | None:
+    """``authentication`` (AARQ refused authentication-failure, HLS pass 3 failed), ``deciphering``, or
+    None when the exchange shows no failed authentication."""
+    if apdu[:1] == _AARQ_TAG:
+        if not replies or not replies[0] or replies[0][0] != _AARE_TAG:
+            return None
+        try:
+            aare = AARE.decode(replies[0])
+        except DecodeError:
+            return None
+        if aare.result is AssociationResult.ACCEPTED:
+            return None
+        if (
+            aare.result_source_diagnostic
+            is AssociateSourceDiagnostic.ACSE_SERVICE_USER_AUTHENTICATION_FAILURE
+        ):
+            return "authentication"
+        info = aare.user_information
+        if info is not None and info[:1] == bytes((ConfirmedServiceError.TAG,)):
+            try:
+                error = ConfirmedServiceError.decode(info).error
+            except DecodeError:
+                return None
+            if error == ServiceError.APPLICATION_REFERENCE_DECIPHERING_ERROR:
+                return "deciphering"
+        return None
+    if before is AssociationState.PENDING and not association.associated and apdu[:1] != _RLRQ_TAG:
+        return "authentication"
+    for reply in replies:
+        if (
+            len(reply) >= 3
+            and reply[0] == _EXCEPTION_TAG
+            and reply[2] == ExceptionServiceError.DECIPHERING_ERROR
+        ):
+            return "deciphering"
+    return None
 
 
 class LonTransferError(CosemnetError):
@@ -125,6 +250,20 @@ def _feed_adp(stack: LonStack, adp: AdpService, now: float) -> bool:
     return moved
 
 
+_NOT_SENT: Final = frozenset({AdpResult.QUEUE_FULL, AdpResult.NO_ADDRESS, AdpResult.NO_SECURITY_SUITE})
+
+
+def _count_adp_event(stack: LonStack, event: AdpDropped | AdpDataConfirm) -> None:
+    """Feed the class 133 counters the ADP knows about (docs/decisions/0040): an incoming transfer given
+    up for lack of reassembly buffers -> ``no_receive_buffer``; an ADP_DATA.request that never reached
+    the stack (queue full, no address, no security suite) -> ``transmit_no_data``."""
+    if isinstance(event, AdpDropped):
+        if "RESOURCES_EXHAUSTED" in event.reason:
+            stack.statistics.no_receive_buffer += 1
+    elif event.result in _NOT_SENT:
+        stack.statistics.transmit_no_data += 1
+
+
 # --------------------------------------------------------------------------------------------------
 # Meter (server) side
 
@@ -136,6 +275,13 @@ class LonMeterEndpoint:
     rows this meter holds (default: every row of :data:`~.preestablished.TABLE_C1` whose client SAP has
     a profile in the device); each needs an :class:`~cosemnet.server.AssociationProfile` for its client
     SAP with the row's application context and mechanism.
+
+    Associations are keyed by (sender's 14908-1 address, client SAP, server SAP) (docs/decisions/0039):
+    a pre-established row holds one association per sender, created on the sender's first request; at
+    most ``max_associations`` are kept (the least recently used unauthenticated one makes room; when all
+    are authenticated a new AARQ is refused rejected-transient). Failed authentications (LLS, HLS,
+    deciphering) back off per (client SAP, sender) (:class:`~.auth_backoff.AuthBackoff`); each one is
+    logged and handed to ``on_security_event`` (the simulated meter's event log).
     """
 
     def __init__(
@@ -148,7 +294,13 @@ class LonMeterEndpoint:
         pre_established: Iterable[PreEstablishedAssociation] | None = None,
         epoch: float = DEFAULT_EPOCH,
         log: Callable[[str], None] | None = None,
+        max_associations: int = DEFAULT_MAX_ASSOCIATIONS,
+        backoff: BackoffConfig | None = None,
+        on_security_event: Callable[[LonAuthenticationFailure], None] | None = None,
+        protocol_setup: Iso14908ProtocolSetup | None = None,
     ) -> None:
+        if max_associations < 1:
+            raise ValueError("max_associations must be at least 1")
         self.stack = stack
         self.adp = AdpService(stack, SapRole.SERVER, config=adp_config, suites=suites)
         self.devices: dict[int, ServedDevice] = {}
@@ -170,55 +322,102 @@ class LonMeterEndpoint:
             rows = {row.client_sap: row for row in pre_established}
         self.pre_established: Mapping[int, PreEstablishedAssociation] = rows
         self._protected = protected_client_saps() | {r.client_sap for r in rows.values() if r.adp_protected}
-        self.associations: dict[tuple[int, int], ServerAssociation] = {}
-        self._pre: set[tuple[int, int]] = set()
+        self.max_associations = max_associations
+        self.associations: dict[AssociationKey, ServerAssociation] = {}
+        """The associations holding state, least recently used first."""
+        self._pre: set[AssociationKey] = set()
         """Keys of the associations in place that are the pre-established ones."""
+        self.backoff = AuthBackoff(backoff)
+        self.on_security_event = on_security_event
+        self.protocol_setup = protocol_setup
+        """Class 131: its inactivity_timeout (minutes, 0 = never) ends the associations of a silent node."""
+        self._heard: dict[PeerKey, float] = {}
+        """Last ADP message of every node holding an association."""
+        self.last_message: float | None = None
+        """Time of the latest ADP_DATA.indication from any node."""
+        self.inactivity_releases = 0
+        """Associations ended by the inactivity timeout."""
         self.requests = 0
         """APDUs handed to an association."""
         self.responses = 0
         """Response APDUs handed to the ADP."""
         self.refused = 0
-        """APDUs dropped (unprotected on a protected SAP, unknown server SAP, response too long)."""
+        """APDUs dropped (unprotected on a protected SAP, unknown server SAP, response too long) or AARQs
+        refused for lack of room."""
+        self.auth_failures = 0
+        """Authentications that failed (each one recorded, see ``on_security_event``)."""
+        self.throttled = 0
+        """AARQs / ciphered APDUs refused unevaluated because their (client SAP, sender) backs off."""
+        self.evicted = 0
+        """Unauthenticated associations dropped to make room."""
         self.dropped: list[AdpDropped] = []
         """The latest ADP diagnostics (bounded)."""
         for served in self.devices.values():
-            assert served.server_sap is not None
-            for sap in rows:
+            for sap, row in rows.items():
                 if sap in served.by_client_sap:
-                    self._association(sap, served.server_sap, served, 0.0)
+                    probe = ServerAssociation(served, sap)
+                    if not self._pre_establish(probe, row, 0.0):
+                        raise ValueError(
+                            f"logical device {served.server_sap} refuses the pre-established {row.name} "
+                            "association"
+                        )
 
     def _log(self, text: str) -> None:
         if self.log is not None:
             self.log(text)
 
-    def _association(
-        self, client_sap: int, server_sap: int, served: ServedDevice, now: float
-    ) -> ServerAssociation:
-        key = (client_sap, server_sap)
-        association = self.associations.get(key)
-        if association is None:
-            association = ServerAssociation(served, client_sap, log=self.log)
-            self.associations[key] = association
-        if not association.associated:
-            row = self.pre_established.get(client_sap)
-            if row is not None:
-                association.handle_apdu(row.aarq().encode(), self.epoch + now)
-                self._pre.add(key)
-                if not association.associated:
-                    raise ValueError(
-                        f"logical device {server_sap} refuses the pre-established {row.name} association"
-                    )
-        return association
+    def _row(self, client_sap: int, served: ServedDevice) -> PreEstablishedAssociation | None:
+        row = self.pre_established.get(client_sap)
+        return row if row is not None and client_sap in served.by_client_sap else None
+
+    def _pre_establish(
+        self, association: ServerAssociation, row: PreEstablishedAssociation, now: float
+    ) -> bool:
+        association.handle_apdu(row.aarq().encode(), self.epoch + now)
+        return association.associated
+
+    def association(self, source: Address, client_sap: int, server_sap: int) -> ServerAssociation | None:
+        """The association of the node at ``source`` holding state, if any (a pre-established one exists
+        for every node but holds state only from the node's first request)."""
+        return self.associations.get((address_key(source), client_sap, server_sap))
+
+    def is_associated(self, source: Address, client_sap: int, server_sap: int) -> bool:
+        """Whether the node at ``source`` has an association for the two SAPs (pre-established or open)."""
+        association = self.association(source, client_sap, server_sap)
+        if association is not None:
+            return association.associated
+        served = self.devices.get(server_sap)
+        return served is not None and self._row(client_sap, served) is not None
+
+    def inactivity_timeout(self) -> float | None:
+        """Class 131's inactivity_timeout in seconds (None: no protocol setup, or 0 = never)."""
+        setup = self.protocol_setup
+        if setup is None or setup.inactivity_timeout <= 0:
+            return None
+        return 60.0 * setup.inactivity_timeout
+
+    def out_of_communication(self, now: float) -> bool:
+        """No ADP_DATA from any node for the inactivity timeout (the LNAP counts itself out of
+        communication; never before the first message)."""
+        timeout = self.inactivity_timeout()
+        return timeout is not None and self.last_message is not None and now - self.last_message >= timeout
+
+    def _inactivity_deadline(self) -> float | None:
+        timeout = self.inactivity_timeout()
+        if timeout is None or not self._heard:
+            return None
+        return min(self._heard.values()) + timeout
 
     def deadline(self) -> float | None:
-        return self.adp.deadline()
+        times = [t for t in (self.adp.deadline(), self._inactivity_deadline()) if t is not None]
+        return min(times) if times else None
 
     def busy(self) -> bool:
         return self.adp.pending() > 0
 
     def pump(self, now: float) -> bool:
         """Process what the stack and the ADP produced up to ``now``; True when anything happened."""
-        moved = False
+        moved = self._expire(now)
         while True:
             step = _feed_adp(self.stack, self.adp, now)
             events = self.adp.drain_events()
@@ -229,9 +428,35 @@ class LonMeterEndpoint:
                 if isinstance(event, AdpDataIndication):
                     self._indication(event, now)
                 elif isinstance(event, AdpDropped):
+                    _count_adp_event(self.stack, event)
                     self.dropped = [*self.dropped[-31:], event]
+                else:
+                    _count_adp_event(self.stack, event)
+
+    def _expire(self, now: float) -> bool:
+        """End the associations of every node silent for the inactivity timeout (docs/decisions/0040)."""
+        deadline = self._inactivity_deadline()
+        if deadline is None or deadline > now:
+            return False
+        timeout = self.inactivity_timeout()
+        assert timeout is not None
+        silent = {node for node, heard in self._heard.items() if now - heard >= timeout}
+        for key in [k for k in self.associations if k[0] in silent]:
+            association = self.associations.pop(key)
+            self._pre.discard(key)
+            association.release()
+            self.inactivity_releases += 1
+        for node in silent:
+            del self._heard[node]
+            _logger.info("%s silent for %.0f s: its associations ended", _node(node), timeout)
+        return True
+
+    def _forget_node(self, node: PeerKey) -> None:
+        if all(key[0] != node for key in self.associations):
+            self._heard.pop(node, None)
 
     def _indication(self, ind: AdpDataIndication, now: float) -> None:
+        self.last_message = now
         if ind.client_sap in self._protected and not ind.protected:
             self.refused += 1
             self._log(f"unprotected APDU for protected client SAP {ind.client_sap} dropped")
@@ -249,23 +474,18 @@ class LonMeterEndpoint:
     def _serve(
         self, ind: AdpDataIndication, served: ServedDevice, server_sap: int, now: float, *, answer: bool
     ) -> None:
-        dlms_now = self.epoch + now
         if served.on_request is not None:
-            served.on_request(dlms_now)
-        row = self.pre_established.get(ind.client_sap)
-        association = self._association(ind.client_sap, server_sap, served, now)
+            served.on_request(self.epoch + now)
         self.requests += 1
-        apdu = ind.apdu
-        key = (ind.client_sap, server_sap)
-        replies: list[bytes]
-        if row is not None and not row.releasable and apdu[:1] == _RLRQ_TAG and key in self._pre:
-            replies = [RLRE(reason=ReleaseResponseReason.NOT_FINISHED).encode()]
+        source = address_key(ind.source)
+        if _authenticates(ind.apdu) and self.backoff.blocked((ind.client_sap, source), now):
+            self.throttled += 1
+            _logger.debug("client SAP %d from %s backs off: APDU refused", ind.client_sap, _node(source))
+            replies = _throttled_reply(ind.apdu, served.by_client_sap.get(ind.client_sap))
         else:
-            if apdu[:1] == _AARQ_TAG:
-                self._pre.discard(key)
-            replies = association.handle_apdu(apdu, dlms_now)
-            if not association.associated and row is not None:
-                self._association(ind.client_sap, server_sap, served, now)
+            replies = self._handle(ind, (source, ind.client_sap, server_sap), served, now)
+            if any(key[0] == source for key in self.associations):
+                self._heard[source] = now
         if not answer:
             return
         for reply in replies:
@@ -276,7 +496,99 @@ class LonMeterEndpoint:
                 self.responses += 1
             except EncodeError as exc:
                 self.refused += 1
+                self.stack.statistics.transmit_no_data += 1
                 self._log(f"response not sent: {exc}")
+
+    def _handle(
+        self, ind: AdpDataIndication, key: AssociationKey, served: ServedDevice, now: float
+    ) -> list[bytes]:
+        """Hand the APDU to the sender's own association (made on first use); keep it while associated."""
+        apdu = ind.apdu
+        is_aarq = apdu[:1] == _AARQ_TAG
+        row = self._row(ind.client_sap, served)
+        association = self.associations.get(key)
+        pre = key in self._pre
+        if association is None:
+            if is_aarq and not self._make_room():
+                self.refused += 1
+                _logger.warning("association table full: AARQ from %s refused", _node(key[0]))
+                return [_aare(served.by_client_sap.get(ind.client_sap), AssociationResult.REJECTED_TRANSIENT)]
+            association = ServerAssociation(served, ind.client_sap, log=self.log)
+            pre = row is not None and not is_aarq and self._pre_establish(association, row, now)
+        if row is not None and not row.releasable and apdu[:1] == _RLRQ_TAG and pre:
+            replies = [RLRE(reason=ReleaseResponseReason.NOT_FINISHED).encode()]
+        else:
+            pre = pre and not is_aarq
+            before = association.state
+            replies = association.handle_apdu(apdu, self.epoch + now)
+            self._check_authentication(ind, key, association, before, replies, now)
+        self._keep(key, association, pre)
+        return replies
+
+    def _keep(self, key: AssociationKey, association: ServerAssociation, pre: bool) -> None:
+        if not association.associated:
+            if self.associations.pop(key, None) is not None:
+                self._forget_node(key[0])
+            self._pre.discard(key)
+            return
+        if self.associations.pop(key, None) is None and not self._make_room():
+            return  # served once, nothing kept (no room)
+        self.associations[key] = association
+        if pre:
+            self._pre.add(key)
+        else:
+            self._pre.discard(key)
+
+    def _make_room(self) -> bool:
+        """Room for one more association: evict the least recently used unauthenticated one if needed."""
+        if len(self.associations) < self.max_associations:
+            return True
+        for key, association in self.associations.items():
+            if key in self._pre or not _authenticated(association):
+                del self.associations[key]
+                self._pre.discard(key)
+                self._forget_node(key[0])
+                self.evicted += 1
+                return True
+        return False
+
+    def _check_authentication(
+        self,
+        ind: AdpDataIndication,
+        key: AssociationKey,
+        association: ServerAssociation,
+        before: AssociationState,
+        replies: list[bytes],
+        now: float,
+    ) -> None:
+        guard = (ind.client_sap, key[0])
+        kind = _failure_kind(ind.apdu, before, association, replies)
+        if kind is None:
+            if association.state is AssociationState.ASSOCIATED and (
+                ind.apdu[:1] == _AARQ_TAG or before is AssociationState.PENDING
+            ):
+                self.backoff.success(guard)
+            return
+        if kind == "authentication":
+            profile = association.served.by_client_sap.get(ind.client_sap)
+            kind = profile.mechanism.name.lower() if profile is not None else "lls"
+        state = self.backoff.failure(guard, now)
+        self.auth_failures += 1
+        event = LonAuthenticationFailure(
+            now, ind.source, ind.client_sap, key[2], kind, state.failures, state.blocked_until
+        )
+        _logger.warning(
+            "authentication failure (%s) for client SAP %d server SAP %d from %s: failure %d, "
+            "next attempt refused for %.0f s",
+            kind,
+            ind.client_sap,
+            key[2],
+            _node(key[0]),
+            state.failures,
+            state.blocked_until - now,
+        )
+        if self.on_security_event is not None:
+            self.on_security_event(event)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,6 +621,42 @@ def answers(request: bytes, response: bytes) -> bool:
     if request[0] in _LN_REQUESTS:
         return len(request) >= 3 and len(response) >= 3 and request[2] & 0x0F == response[2] & 0x0F
     return True
+
+
+DEFAULT_SILENT_AFTER: Final = 2
+"""Consecutive requests to a meter that fail below DLMS before the concentrator reports it silent
+(docs/decisions/0040) [design]."""
+MAX_COMMUNICATION_EVENTS: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSilent:
+    """A meter stopped communicating: ``failures`` requests in a row got no answer (ADP failure or no
+    answer in time); ``last_heard`` is when it last answered (None: never)."""
+
+    address: Address
+    time: float
+    failures: int
+    last_heard: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterBack:
+    """A meter reported silent answered again at ``time``."""
+
+    address: Address
+    time: float
+
+
+CommunicationEvent = MeterSilent | MeterBack
+
+
+@dataclass(slots=True)
+class _Health:
+    address: Address
+    failures: int = 0
+    last_heard: float | None = None
+    silent: MeterSilent | None = None
 
 
 Request = Callable[[ClientConnection], bytes | None]
@@ -363,9 +711,12 @@ class LonConcentratorEndpoint:
         adp_config: AdpConfig | None = None,
         suites: SecuritySuiteResolver | None = None,
         max_active_links: int | None = DEFAULT_MAX_ACTIVE_LINKS,
+        silent_after: int = DEFAULT_SILENT_AFTER,
     ) -> None:
         if max_active_links is not None and max_active_links < 1:
             raise ValueError("max_active_links must be at least 1")
+        if silent_after < 1:
+            raise ValueError("silent_after must be at least 1")
         self.stack = stack
         self.adp = AdpService(stack, SapRole.CLIENT, config=adp_config, suites=suites)
         self.max_active_links = max_active_links
@@ -376,6 +727,10 @@ class LonConcentratorEndpoint:
         self.dropped: list[AdpDropped] = []
         self.unexpected = 0
         """APDUs that arrived for no link or when the link waited for nothing."""
+        self.silent_after = silent_after
+        self._health: dict[PeerKey, _Health] = {}
+        self.communication_events: deque[CommunicationEvent] = deque(maxlen=MAX_COMMUNICATION_EVENTS)
+        """Meters that stopped communicating / came back, oldest first (bounded)."""
 
     def add_meter(
         self,
@@ -399,10 +754,40 @@ class LonConcentratorEndpoint:
         if key in self.links:
             raise ValueError(f"a link to {address} for client SAP {config.client_sap} exists")
         self.links[key] = link
+        self._health.setdefault(key[0], _Health(address))
         return link
 
     def busy(self) -> bool:
         return any(not link.idle for link in self.links.values()) or self.adp.pending() > 0
+
+    def silent_meters(self) -> list[MeterSilent]:
+        """The meters reported silent that have not answered since (see :attr:`communication_events`)."""
+        return [health.silent for health in self._health.values() if health.silent is not None]
+
+    def _heard_from(self, address: Address, now: float) -> None:
+        health = self._health.get(address_key(address))
+        if health is None:
+            return
+        health.failures = 0
+        health.last_heard = now
+        if health.silent is not None:
+            health.silent = None
+            self.communication_events.append(MeterBack(address, now))
+            _logger.info("meter %s communicates again", _node(address_key(address)))
+
+    def _no_answer(self, address: Address, now: float) -> None:
+        health = self._health.get(address_key(address))
+        if health is None:
+            return
+        health.failures += 1
+        if health.silent is None and health.failures >= self.silent_after:
+            health.silent = MeterSilent(address, now, health.failures, health.last_heard)
+            self.communication_events.append(health.silent)
+            _logger.warning(
+                "meter %s stopped communicating: %d requests without answer",
+                _node(address_key(address)),
+                health.failures,
+            )
 
     def deadline(self) -> float | None:
         times = [link.deadline for link in self.links.values() if link.deadline is not None]
@@ -426,8 +811,10 @@ class LonConcentratorEndpoint:
                 if isinstance(event, AdpDataIndication):
                     self._indication(event, now)
                 elif isinstance(event, AdpDataConfirm):
+                    _count_adp_event(self.stack, event)
                     self._confirm(event, now)
                 else:
+                    _count_adp_event(self.stack, event)
                     self.dropped = [*self.dropped[-31:], event]
 
     def _send(self, link: MeterLink, apdu: bytes, now: float) -> None:
@@ -440,7 +827,9 @@ class LonConcentratorEndpoint:
                 link.client_sap, link.server_sap, apdu, now, destination=link.address
             )
         except EncodeError as exc:
-            self._fail(link, LonTransferError(f"request not sent: {exc}"), now)
+            self.stack.statistics.transmit_no_data += 1
+            link.results.append(LonTransferError(f"request not sent: {exc}"))
+            self._reset(link)
             return
         link.request_ids.add(request_id)
         self._by_request[request_id] = link
@@ -477,8 +866,13 @@ class LonConcentratorEndpoint:
                 self._fail(link, LonTransferError("no answer in time"), now)
         return moved
 
-    def _fail(self, link: MeterLink, error: Exception, now: float) -> None:
+    def _fail(self, link: MeterLink, error: Exception, now: float, *, no_answer: bool = True) -> None:
+        if no_answer:
+            self._no_answer(link.address, now)
         link.results.append(error)
+        self._reset(link)
+
+    def _reset(self, link: MeterLink) -> None:
         link.waiting = False
         link.deadline = None
         link.connection.abort()
@@ -491,7 +885,8 @@ class LonConcentratorEndpoint:
             return
         link.request_ids.discard(confirm.request_id)
         if confirm.result is not AdpResult.SUCCESS and link.waiting:
-            self._fail(link, LonTransferError(f"ADP_DATA.confirm {confirm.result.name}"), now)
+            error = LonTransferError(f"ADP_DATA.confirm {confirm.result.name}")
+            self._fail(link, error, now, no_answer=confirm.result not in _NOT_SENT)
 
     def _indication(self, ind: AdpDataIndication, now: float) -> None:
         link = self.links.get((address_key(ind.source), ind.client_sap, ind.server_sap))
@@ -499,6 +894,7 @@ class LonConcentratorEndpoint:
             self.unexpected += 1
             return
         link.received_apdus += 1
+        self._heard_from(link.address, now)
         if not answers(link.last_request, ind.apdu):
             link.discarded += 1  # the late answer of an earlier request (repeated or failed): not ours
             return
@@ -571,12 +967,19 @@ def run_exchange(
 __all__ = [
     "DEFAULT_EPOCH",
     "DEFAULT_MAX_ACTIVE_LINKS",
+    "DEFAULT_MAX_ASSOCIATIONS",
     "DEFAULT_RESPONSE_TIMEOUT",
+    "DEFAULT_SILENT_AFTER",
+    "AssociationKey",
+    "CommunicationEvent",
     "Endpoint",
+    "LonAuthenticationFailure",
     "LonConcentratorEndpoint",
     "LonMeterEndpoint",
     "LonTransferError",
+    "MeterBack",
     "MeterLink",
+    "MeterSilent",
     "Request",
     "answers",
     "power_line_stack_config",
