@@ -15,19 +15,30 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["AuthFailureLimiter", "AuthLimits"]
+__all__ = [
+    "DEFAULT_BASE_DELAY",
+    "DEFAULT_FREE_FAILURES",
+    "DEFAULT_MAX_DELAY",
+    "AuthFailureLimiter",
+    "AuthLimits",
+]
+
+DEFAULT_FREE_FAILURES: Final = 3
+DEFAULT_BASE_DELAY: Final = 1.0
+DEFAULT_MAX_DELAY: Final = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class AuthLimits:
     """Configuration of :class:`AuthFailureLimiter` (defaults: docs/decisions/0034)."""
 
-    free_failures: int = 3
+    free_failures: int = DEFAULT_FREE_FAILURES
     """Consecutive failures allowed before the back-off starts."""
-    base_delay: float = 1.0
+    base_delay: float = DEFAULT_BASE_DELAY
     """First back-off in seconds (doubles with every further failure)."""
-    max_delay: float = 300.0
+    max_delay: float = DEFAULT_MAX_DELAY
     """Longest back-off in seconds."""
     forget_after: float = 3600.0
     """Seconds without a failure after which a key starts over (if no longer blocked)."""
