@@ -52,6 +52,9 @@ class AuthLimits:
             raise ValueError("auth limits: forget_after > 0 and max_entries >= 1")
 
 
+_DEFAULT_LIMITS: Final = AuthLimits()
+
+
 class _Entry:
     __slots__ = ("blocked_until", "failures", "last_failure")
 
@@ -67,16 +70,18 @@ class AuthFailureLimiter:
     __slots__ = ("_entries", "limits", "refused")
 
     def __init__(self, limits: AuthLimits | None = None) -> None:
-        self.limits = limits if limits is not None else AuthLimits()
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self.limits = limits if limits is not None else _DEFAULT_LIMITS
+        self._entries: OrderedDict[Hashable, _Entry] | None = None  # created at the first failure
         self.refused = 0
         """AARQs refused during a back-off (without checking their secret)."""
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) if self._entries is not None else 0
 
     def blocked_until(self, key: Hashable, now: float) -> float | None:
         """The end of the back-off of ``key`` if it is blocked at ``now``, else None."""
+        if self._entries is None:
+            return None
         entry = self._entries.get(key)
         if entry is None or now >= entry.blocked_until:
             return None
@@ -86,19 +91,22 @@ class AuthFailureLimiter:
     def failure(self, key: Hashable, now: float) -> float | None:
         """Record a failed authentication; returns the end of the back-off it starts (None: none)."""
         limits = self.limits
-        entry = self._entries.get(key)
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = OrderedDict()
+        entry = entries.get(key)
         if (
             entry is not None
             and now - entry.last_failure > limits.forget_after
             and now >= entry.blocked_until
         ):
             entry = None
-            del self._entries[key]
+            del entries[key]
         if entry is None:
-            self._make_room(now)
-            entry = self._entries[key] = _Entry(now)
+            self._make_room(entries, now)
+            entry = entries[key] = _Entry(now)
         else:
-            self._entries.move_to_end(key)
+            entries.move_to_end(key)
         entry.failures += 1
         entry.last_failure = now
         excess = entry.failures - limits.free_failures
@@ -110,10 +118,10 @@ class AuthFailureLimiter:
 
     def success(self, key: Hashable) -> None:
         """A successful authentication: ``key`` starts over."""
-        self._entries.pop(key, None)
+        if self._entries is not None:
+            self._entries.pop(key, None)
 
-    def _make_room(self, now: float) -> None:
-        entries = self._entries
+    def _make_room(self, entries: OrderedDict[Hashable, _Entry], now: float) -> None:
         forget_after = self.limits.forget_after
         while entries:  # oldest last failure first
             key, oldest = next(iter(entries.items()))
