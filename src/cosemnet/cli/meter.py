@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -180,6 +181,9 @@ async def _serve(
     from cosemnet.server.asyncio_server import serve_tcp, serve_udp
 
     log = _logger(json_log)
+    # the server's events reach stderr through ``log`` (text or JSON); the library's ``logging`` records
+    # of the same events are not printed a second time by Python's last-resort handler
+    logging.getLogger("cosemnet").addHandler(logging.NullHandler())
     clock: Callable[[], float] = time.time
     devices, tick = load_devices(config, clock(), start)
     try:

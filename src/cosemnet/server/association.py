@@ -1685,14 +1685,13 @@ class ServerAssociation:
         if self._limiter is not None:
             backoff = self._limiter.failure((self.client_sap, self.peer), now)
         text = f"authentication failure ({what}): client {self.client_sap} server {self.server_sap}"
-        _logger.warning(
-            "%s from %s%s",
-            text,
-            self.peer,
-            f", back-off {backoff - now:.1f} s" if backoff is not None else "",
-        )
+        if self.peer is not None:
+            text += f" from {self.peer}"
+        if backoff is not None:
+            text += f", back-off {backoff - now:.1f} s"
+        _logger.warning("%s", text)
         if self._log is not None:
-            self._log(text + (f", back-off {backoff - now:.1f} s" if backoff is not None else ""))
+            self._log(text)
         report = self.served.on_security_event
         if report is not None:
             try:
