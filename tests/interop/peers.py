@@ -24,6 +24,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -88,6 +89,9 @@ class MeterProcess:
         self.requested_port = port if port is not None else 0
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        # each meter process has its own counters and replay floors (one process per state directory)
+        self._state = tempfile.TemporaryDirectory(prefix="cosemnet-meter-")
+        self.state_dir = self._state.name
         self.port = 0
         self.output: list[str] = []
         self._listening = threading.Event()
@@ -96,6 +100,9 @@ class MeterProcess:
 
     @property
     def command(self) -> list[str]:
+        state = (
+            [] if {"--state-dir", "--no-state"} & set(self.extra_args) else ["--state-dir", self.state_dir]
+        )
         return [
             *cosemnet_command(),
             "meter",
@@ -104,6 +111,7 @@ class MeterProcess:
             self.transport,
             "--bind",
             f"{self.host}:{self.requested_port}",
+            *state,
             *self.extra_args,
         ]
 

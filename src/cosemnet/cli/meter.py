@@ -8,6 +8,13 @@ security), so the command always works.
 On start it prints one line ``listening on tcp 127.0.0.1:4059`` (``[::1]:4059`` for IPv6) to stdout
 and flushes it; it runs until SIGINT or SIGTERM. Association events go to stderr (``--json-log``: one
 JSON object per line); no key material is ever logged.
+
+State (docs/decisions/0033): the server's invocation counters and the client counters it accepted
+(replay floors) live in ``--state-dir``, by default ``$XDG_STATE_HOME/cosemnet/meter`` (else
+``~/.local/state/cosemnet/meter``); one process per directory. ``--no-state`` keeps them in memory
+(counters start again at 1 on every start) and prints a warning. Failed authentications are
+rate-limited per (client SAP, source address) (``--auth-free-failures``, ``--auth-backoff``,
+``--auth-backoff-max``; docs/decisions/0034) and recorded in the meter's event log.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +35,16 @@ import click
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.codec.acse import ApplicationContextName
 from cosemnet.codec.wrapper import DLMS_PORT
+from cosemnet.security.counters import user_state_dir
+from cosemnet.security.errors import CounterStoreError
 from cosemnet.security.hls import Mechanism
+from cosemnet.server.auth_limiter import (
+    DEFAULT_BASE_DELAY,
+    DEFAULT_FREE_FAILURES,
+    DEFAULT_MAX_DELAY,
+    AuthFailureLimiter,
+    AuthLimits,
+)
 from cosemnet.server.config import (
     DEFAULT_LN_CONFORMANCE,
     DEFAULT_SN_CONFORMANCE,
@@ -137,8 +154,17 @@ def load_devices(
     def tick(when: float) -> None:
         meter.advance(_dt.datetime.fromtimestamp(when, _dt.UTC))
 
+    def security_event(name: str, when: float) -> None:
+        meter.security_event(name, _dt.datetime.fromtimestamp(when, _dt.UTC))
+
     tick(now)
-    served = ServedDevice(meter.device, effects=meter.effects, profiles=profiles, on_request=tick)
+    served = ServedDevice(
+        meter.device,
+        effects=meter.effects,
+        profiles=profiles,
+        on_request=tick,
+        on_security_event=security_event,
+    )
     return [served], tick
 
 
@@ -150,13 +176,20 @@ async def _serve(
     config: Path | None,
     json_log: bool,
     start: _dt.datetime | None,
+    limits: AuthLimits,
 ) -> None:
     from cosemnet.server.asyncio_server import serve_tcp, serve_udp
 
     log = _logger(json_log)
+    # the server's events reach stderr through ``log`` (text or JSON); the library's ``logging`` records
+    # of the same events are not printed a second time by Python's last-resort handler
+    logging.getLogger("cosemnet").addHandler(logging.NullHandler())
     clock: Callable[[], float] = time.time
     devices, tick = load_devices(config, clock(), start)
-    server = MeterServer(devices, state_dir=state_dir, log=log)
+    try:
+        server = MeterServer(devices, state_dir=state_dir, log=log, auth_limiter=AuthFailureLimiter(limits))
+    except CounterStoreError as exc:
+        raise click.ClickException(f"{exc} (another meter? give it its own --state-dir)") from None
     running: Any
     if transport == "tcp":
         running = await serve_tcp(server, host, port, clock=clock)
@@ -194,7 +227,34 @@ def meter_group() -> None:
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="directory that persists the server's invocation counters",
+    help="directory that persists the invocation counters and replay floors "
+    "[default: $XDG_STATE_HOME/cosemnet/meter, else ~/.local/state/cosemnet/meter]",
+)
+@click.option(
+    "--no-state",
+    is_flag=True,
+    help="keep the counters in memory only: they start again at 1 on every start (testing only)",
+)
+@click.option(
+    "--auth-free-failures",
+    type=click.IntRange(0, 1000),
+    default=DEFAULT_FREE_FAILURES,
+    show_default=True,
+    help="failed authentications per (client SAP, source) before the back-off starts",
+)
+@click.option(
+    "--auth-backoff",
+    type=click.FloatRange(0),
+    default=DEFAULT_BASE_DELAY,
+    show_default=True,
+    help="first back-off in seconds (doubles with every further failure)",
+)
+@click.option(
+    "--auth-backoff-max",
+    type=click.FloatRange(0),
+    default=DEFAULT_MAX_DELAY,
+    show_default=True,
+    help="longest back-off in seconds",
 )
 @click.option("--json-log", is_flag=True, help="log events as JSON lines on stderr")
 @click.option(
@@ -207,11 +267,29 @@ def serve_command(
     bind: str,
     config: Path | None,
     state_dir: Path | None,
+    no_state: bool,
+    auth_free_failures: int,
+    auth_backoff: float,
+    auth_backoff_max: float,
     json_log: bool,
     start: str | None,
 ) -> None:
     """Serve a simulated meter until SIGINT/SIGTERM; prints "listening on ..." once ready."""
     host, port = parse_bind(bind)
+    if no_state and state_dir is not None:
+        raise click.UsageError("give --state-dir or --no-state, not both")
+    if no_state:
+        click.echo(
+            "warning: --no-state: invocation counters start again at 1 and replays of earlier "
+            "traffic are accepted after a restart; AES-GCM nonces repeat under the same keys",
+            err=True,
+        )
+    elif state_dir is None:
+        state_dir = user_state_dir() / "meter"
+    try:
+        limits = AuthLimits(auth_free_failures, auth_backoff, max(auth_backoff_max, auth_backoff))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     start_time = None
     if start is not None:
         try:
@@ -223,7 +301,7 @@ def serve_command(
         if start_time.tzinfo is None:
             raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
     try:
-        asyncio.run(_serve(transport, host, port, state_dir, config, json_log, start_time))
+        asyncio.run(_serve(transport, host, port, state_dir, config, json_log, start_time, limits))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {transport} {bind}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it

@@ -2,6 +2,12 @@
 
 Exit status: 0 on success, 1 when the meter could not be read (timeout, rejected association, access
 denied, protocol or security failure: one line ``error: ...`` on stderr), 2 for usage errors.
+
+Invocation counters: a command that ciphers (``--ciphering``, ``--auth hls-gmac``) takes its counter
+from ``STATE/client-counters/<client system title>-k<key fingerprint>.ic`` (STATE:
+``--state-dir``, else ``$XDG_STATE_HOME/cosemnet``, else ``~/.local/state/cosemnet``), so no run
+reuses a counter of an earlier one; the key itself never appears in the name. ``--no-state`` keeps it
+in memory (starting at ``--invocation-counter`` or 1) and warns. See docs/decisions/0033.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -30,7 +37,16 @@ from cosemnet.codec.jsonform import JsonFormError, data_to_json, parse_hex
 from cosemnet.codec.obis import Obis, obis_name
 from cosemnet.codec.types import DataValue
 from cosemnet.errors import CosemnetError
-from cosemnet.security.counters import MemoryInvocationCounter
+from cosemnet.security.counters import (
+    CounterSource,
+    FileCounterStore,
+    MemoryInvocationCounter,
+    SharedFileCounter,
+    counter_name,
+    key_fingerprint,
+    user_state_dir,
+)
+from cosemnet.security.errors import CounterStoreError
 from cosemnet.security.hls import Mechanism
 from cosemnet.security.keys import KeySet
 
@@ -144,8 +160,14 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--system-title", callback=_hex("a system title", (8,)), help="Client system title"),
         click.option("--ciphering", type=click.Choice(CIPHERING_CHOICES), default=None,
                      help="Protection of requests [default: none]."),
-        click.option("--invocation-counter", type=click.IntRange(0, 0xFFFFFFFF), default=None,
-                     help="First invocation counter to use (default 1; meters want a growing counter)."),
+        click.option("--invocation-counter", type=click.IntRange(0, 0xFFFFFFFE), default=None,
+                     help="Lowest invocation counter to use (default: the next one of the counter file, "
+                     "else 1)."),
+        click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Where the invocation counters live [default: $XDG_STATE_HOME/cosemnet, "
+                     "else ~/.local/state/cosemnet]."),
+        click.option("--no-state", is_flag=True,
+                     help="Keep the invocation counter in memory only (reuses counters of earlier runs)."),
         click.option("--transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True),
         click.option("--timeout", type=click.FloatRange(0.01), default=10.0, show_default=True,
                      help="Seconds to wait for each answer."),
@@ -184,6 +206,9 @@ def _connection(host: str, kwargs: dict[str, Any]) -> Connection:
     if (ciphering != "none" or mechanism is Mechanism.HLS_GMAC) and (ek is None or ak is None):
         raise click.UsageError("ciphering and hls-gmac need --ek and --ak")
     counter = kwargs.pop("invocation_counter")
+    state_dir, no_state = kwargs.pop("state_dir"), kwargs.pop("no_state")
+    if state_dir is not None and no_state:
+        raise click.UsageError("give --state-dir or --no-state, not both")
     title = kwargs.pop("system_title")
     config = ClientConfig(
         client_sap=kwargs.pop("client_sap"),
@@ -194,12 +219,36 @@ def _connection(host: str, kwargs: dict[str, Any]) -> Connection:
         hls_secret=secret if mechanism is not Mechanism.LLS else None,
         keys=KeySet(ek=ek, ak=ak),
         ciphering=ciphering,
-        invocation_counter=MemoryInvocationCounter(counter) if counter is not None else None,
         **({"system_title": title} if title is not None else {}),
     )
+    if ciphering != "none" or mechanism is Mechanism.HLS_GMAC:
+        config.invocation_counter = _client_counter(config, counter, state_dir, no_state)
     return Connection(
         name, port, config, kwargs.pop("transport"), kwargs.pop("timeout"), kwargs.pop("retries")
     )
+
+
+def _client_counter(
+    config: ClientConfig, start: int | None, state_dir: Path | None, no_state: bool
+) -> CounterSource:
+    """The client's invocation counter: persisted per (client system title, key) unless --no-state."""
+    if no_state:
+        click.echo(
+            "warning: --no-state: the invocation counter starts again at "
+            f"{start if start is not None else 1}; a meter refuses counters it has seen, and reusing "
+            "one under the same key breaks AES-GCM",
+            err=True,
+        )
+        return MemoryInvocationCounter(start if start is not None else 1)
+    ek = config.keys.ek
+    assert ek is not None  # checked by the caller (ciphering and hls-gmac need --ek)
+    directory = (state_dir if state_dir is not None else user_state_dir()) / "client-counters"
+    try:
+        store = FileCounterStore(directory, lock=False)
+    except (OSError, CounterStoreError) as exc:
+        raise click.ClickException(f"cannot use the counter directory {directory}: {exc}") from None
+    name = counter_name(config.system_title, "k" + key_fingerprint(ek))
+    return SharedFileCounter(store, name, start=start if start is not None else 1)
 
 
 def fail(message: str) -> NoReturn:

@@ -694,9 +694,26 @@ class ClientConnection:
         """The RLRQ (reason normal). Result: None."""
         if self.state not in (ConnectionState.ASSOCIATED,):
             raise ClientError(f"cannot release in state {self.state.name.lower()}")
+        user_information = None
+        if self.config.ciphering != "none" and self.security is not None:
+            # a ciphered association is released by a protected RLRQ: a ciphered InitiateRequest in
+            # user-information (a plain RLRQ is refused by our server: docs/decisions/0035)
+            try:
+                user_information = protect_apdu(
+                    InitiateRequest(
+                        proposed_conformance=self.config.conformance,
+                        client_max_receive_pdu_size=self.config.max_receive_pdu_size,
+                    ).encode(),
+                    self.security,
+                    "service-specific-glo",
+                )
+            except SecurityError as exc:
+                raise ClientSecurityError(f"cannot cipher the release request: {exc}") from None
+            except EncodeError as exc:
+                raise ClientError(f"cannot cipher the release request: {exc}") from None
         self.state = ConnectionState.RELEASING
         self._pending = _Pending("release")
-        return RLRQ(reason=ReleaseRequestReason.NORMAL).encode()
+        return RLRQ(reason=ReleaseRequestReason.NORMAL, user_information=user_information).encode()
 
     def abort(self) -> None:
         """Forget the association without telling the server (transport lost, timeout)."""

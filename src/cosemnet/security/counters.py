@@ -17,8 +17,11 @@ Design choices where the standard is silent:
 * the first value handed out is ``start`` (default 1, so 0 keeps meaning "nothing sent yet");
 * 2**32 - 1 is never handed out: asking for it raises :class:`InvocationCounterExhaustedError`
   (the key must be renewed, then :meth:`InvocationCounter.reset_for_new_key`);
-* the receive side is kept in memory only (losing it on restart lets an old APDU be replayed once
-  per sender after a restart; persist it with :meth:`ReplayGuard.snapshot` if that matters).
+* :class:`ReplayGuard` alone is in memory; :class:`ReplayFloors` shares its windows between the
+  associations of a server and persists them (the lowest acceptable counter per peer system title
+  and key survives associations and restarts, docs/decisions/0033);
+* :class:`SharedFileCounter` lets several short-lived processes (CLI runs) use one counter file:
+  each block is reserved under an exclusive lock of that counter (docs/decisions/0033).
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ from __future__ import annotations
 import contextlib
 import os
 import zlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
+from cryptography.hazmat.primitives import hashes
+
 from cosemnet.security.errors import CounterStoreError, InvocationCounterExhaustedError, ReplayError
+from cosemnet.security.keys import KeyRole
 
 MAX_INVOCATION_COUNTER: Final = 0xFFFFFFFF
 """2**32 - 1: reaching it means the key must be renewed (this value itself is never used)."""
@@ -144,29 +150,54 @@ class FileCounterStore:
 
     def reserve(self, name: str, ceiling: int) -> None:
         path = self._path(name)
-        tmp = path.with_name(path.name + ".tmp")
         digits = str(ceiling)
         payload = f"{_MAGIC} {digits} {zlib.crc32(digits.encode()):08x}\n".encode("ascii")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                view = memoryview(payload)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_durably(path, payload)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise CounterStoreError(f"cannot persist invocation counter {name!r}: {exc}") from None
+
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold an exclusive lock on counter ``name`` (``<name>.lock``; waits for other processes)."""
+        import fcntl
+
+        path = self._path(name).with_suffix(".lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CounterStoreError(f"cannot lock invocation counter {name!r}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+
+def write_durably(path: Path, payload: bytes) -> None:
+    """Replace ``path`` by ``payload`` so that a crash leaves the old or the new content, complete:
+    write ``<path>.tmp``, fsync it, rename it over ``path``, fsync the directory. Raises OSError."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(payload)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 class InvocationCounter:
@@ -292,6 +323,163 @@ class ReplayGuard:
                 self.windows[sender] = value
 
 
+class SharedFileCounter:
+    """A sending-side counter that several processes may use one after the other or at once.
+
+    Each block of ``block_size`` values is reserved under the exclusive lock of the counter
+    (:meth:`FileCounterStore.locked`), starting at the greater of the persisted ceiling and the
+    next own value, so two processes never hand out the same value; nothing is held between
+    reservations. The CLI client keeps one per (client system title, key) (docs/decisions/0033).
+    """
+
+    __slots__ = ("_ceiling", "_next", "block_size", "name", "store")
+
+    def __init__(self, store: FileCounterStore, name: str, *, block_size: int = 256, start: int = 1) -> None:
+        if block_size < 1:
+            raise ValueError("block_size must be at least 1")
+        if not 0 <= start < MAX_INVOCATION_COUNTER:
+            raise ValueError(f"start must be in 0..{MAX_INVOCATION_COUNTER - 1}")
+        _check_name(name)
+        self.store = store
+        self.name = name
+        self.block_size = block_size
+        self._next = start
+        self._ceiling = start  # nothing reserved yet
+
+    @property
+    def value(self) -> int:
+        """The smallest value the next call to :meth:`next` may return."""
+        return self._next
+
+    def next(self) -> int:
+        if self._next >= self._ceiling:
+            self._reserve()
+        value = self._next
+        self._next = value + 1
+        return value
+
+    def _reserve(self) -> None:
+        with self.store.locked(self.name):
+            persisted = self.store.load(self.name)
+            first = self._next if persisted is None else max(persisted, self._next)
+            if first >= MAX_INVOCATION_COUNTER:
+                raise InvocationCounterExhaustedError(
+                    f"invocation counter {self.name!r} reached 2**32-1: renew the key"
+                )
+            ceiling = min(first + self.block_size, MAX_INVOCATION_COUNTER)
+            self.store.reserve(self.name, ceiling)
+        self._next = first
+        self._ceiling = ceiling
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short, non-reversible name for a key (16 hex digits of a labelled SHA-256): file names and
+    table keys use it, never the key itself."""
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"cosemnet key fingerprint v1\0")
+    digest.update(key)
+    return digest.finalize()[:8].hex()
+
+
+def user_state_dir() -> Path:
+    """``$XDG_STATE_HOME/cosemnet``, else ``~/.local/state/cosemnet`` (where counters live by default)."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "cosemnet"
+
+
+_FLOORS_MAGIC: Final = "cosemnet-replay-floors-v1"
+
+
+class ReplayFloors:
+    """The receiving side's lowest acceptable counters, shared by every association of a server.
+
+    One window table per key (by :func:`key_fingerprint` of the encryption key); each table maps
+    ``(peer system title, KeyRole)`` to the last accepted counter, exactly as
+    :attr:`ReplayGuard.windows`, so :meth:`guard` hands an association a :class:`ReplayGuard` that
+    reads and moves the shared table (also on the ciphering fast path). With a ``path``, the
+    tables (global keys only, not dedicated ones) are loaded on construction and written durably by
+    :meth:`save` (the server saves when an association is established or released, and on close).
+    See docs/decisions/0033.
+    """
+
+    __slots__ = ("_saved", "path", "tables")
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.tables: dict[str, dict[Hashable, int]] = {}
+        self._saved = ""
+        if self.path is not None:
+            self._load(self.path)
+
+    def guard(self, key: bytes | None) -> ReplayGuard:
+        """A guard over the shared windows of ``key`` (a private one when there is no key)."""
+        guard = ReplayGuard()
+        if key is not None:
+            guard.windows = self.tables.setdefault(key_fingerprint(key), {})
+        return guard
+
+    def _serialise(self) -> str:
+        lines = []
+        for fingerprint in sorted(self.tables):
+            for sender, last in self.tables[fingerprint].items():
+                if not isinstance(sender, tuple) or len(sender) != 2:
+                    continue
+                title, role = sender
+                if not isinstance(title, bytes) or int(role) not in _PERSISTED_ROLES:
+                    continue
+                lines.append(f"{fingerprint} {title.hex()} {int(role)} {last}")
+        lines.sort()
+        return "\n".join(lines)
+
+    def save(self) -> None:
+        """Persist the windows durably if they changed since the last save (no-op without a path)."""
+        if self.path is None:
+            return
+        body = self._serialise()
+        if body == self._saved:
+            return
+        text = f"{_FLOORS_MAGIC} {zlib.crc32(body.encode()):08x}\n{body}\n"
+        try:
+            write_durably(self.path, text.encode("ascii"))
+        except OSError as exc:
+            raise CounterStoreError(f"cannot persist the replay floors in {self.path}: {exc}") from None
+        self._saved = body
+
+    def _load(self, path: Path) -> None:
+        try:
+            text = path.read_text("ascii")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CounterStoreError(f"cannot read {path}: {exc}") from None
+        head, _, body = text.partition("\n")
+        body = body.rstrip("\n")
+        parts = head.split()
+        if len(parts) != 2 or parts[0] != _FLOORS_MAGIC or f"{zlib.crc32(body.encode()):08x}" != parts[1]:
+            raise CounterStoreError(f"{path} is corrupt; refusing to forget which counters were used")
+        for line in body.splitlines():
+            fields = line.split()
+            try:
+                fingerprint, title, role, last = (
+                    fields[0],
+                    bytes.fromhex(fields[1]),
+                    int(fields[2]),
+                    int(fields[3]),
+                )
+                sender = (title, KeyRole(role))
+            except (IndexError, ValueError):
+                raise CounterStoreError(f"{path} is corrupt: {line!r}") from None
+            table = self.tables.setdefault(fingerprint, {})
+            if last > table.get(sender, -1):
+                table[sender] = last
+        self._saved = self._serialise()
+
+
+_PERSISTED_ROLES: Final = frozenset({0, 1})
+"""KeyRole.GLOBAL_UNICAST and GLOBAL_BROADCAST (dedicated keys die with their association)."""
+
+
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "MAX_INVOCATION_COUNTER",
@@ -301,6 +489,11 @@ __all__ = [
     "InvocationCounter",
     "MemoryCounterStore",
     "MemoryInvocationCounter",
+    "ReplayFloors",
     "ReplayGuard",
+    "SharedFileCounter",
     "counter_name",
+    "key_fingerprint",
+    "user_state_dir",
+    "write_durably",
 ]

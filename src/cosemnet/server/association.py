@@ -73,15 +73,25 @@ Design choices where the standard is silent (reported to the lead):
   added to or removed from the device mid-association may be seen late by that association).
 * The association object's association_status is per association: it is set from this
   association's state around each request (several clients may share one Association LN object).
-* Replay windows (client invocation counters) live as long as the association; the server's own
-  invocation counter comes from ``counter_provider`` (persisted when the server has a state directory).
+* Replay windows (client invocation counters): with ``replay_floors`` (a server always passes one)
+  they are shared by every association and kept per (client system title, key) across
+  associations and restarts (docs/decisions/0033); without, they live as long as the association.
+  The server's own invocation counter comes from ``counter_provider``.
+* In a ciphered association the RLRQ must carry a protected InitiateRequest in user-information (what
+  our client and the Green Book's examples send); a plain or unverifiable one is refused with an
+  RLRE not-finished and the association goes on (docs/decisions/0035).
+* Failed authentications (LLS password, HLS pass 1 or 3, an InitiateRequest that does not decipher)
+  go to ``auth_limiter`` under (client SAP, ``peer``): during the back-off, AARQs are refused with
+  rejected-transient without checking anything; each failure is logged (``logging`` and ``log``) and
+  reported to ``ServedDevice.on_security_event`` (docs/decisions/0034).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, TypeVar
@@ -180,16 +190,21 @@ from cosemnet.cosem.security_setup import KeyPairType, SecuritySetup
 from cosemnet.errors import CosemnetError, DecodeError, EncodeError
 from cosemnet.security.ciphering import ProtectionKind, Role, SecurityContext, protect_apdu, unprotect_apdu
 from cosemnet.security.control import AUTHENTICATION_BIT, ENCRYPTION_BIT, SecurityPolicy
-from cosemnet.security.counters import CounterSource, MemoryInvocationCounter, ReplayGuard
+from cosemnet.security.counters import CounterSource, MemoryInvocationCounter, ReplayFloors, ReplayGuard
 from cosemnet.security.errors import KeyMissingError, ReplayError, SecurityError
 from cosemnet.security.hls import HlsServer, Mechanism
 from cosemnet.security.keys import KeyRole, KeySet
 from cosemnet.security.suite import SecuritySuite
+from cosemnet.server.auth_limiter import AuthFailureLimiter
 from cosemnet.server.config import AssociationProfile, ServedDevice
 
 __all__ = ["AssociationState", "CounterProvider", "ServerAssociation"]
 
 _T = TypeVar("_T")
+_logger = logging.getLogger(__name__)
+
+AUTHENTICATION_FAILURE_EVENT: Final = "association_authentication_failure"
+"""The event name reported to ``ServedDevice.on_security_event`` (docs/decisions/0034)."""
 
 CounterProvider = Callable[[SecuritySetup], CounterSource]
 """Gives the server's sending invocation counter (global unicast key) of a Security setup."""
@@ -228,11 +243,14 @@ class _Refusal(Exception):
         error: ConfirmedServiceError | None = None,
         *,
         cipher_error: bool = False,
+        failure: str | None = None,
     ) -> None:
         super().__init__(diagnostic.name)
         self.diagnostic = diagnostic
         self.error = error
         self.cipher_error = cipher_error
+        self.failure = failure
+        """An authentication failure to rate-limit and record (what failed), or None."""
 
 
 class _Exception(Exception):
@@ -407,6 +425,9 @@ class ServerAssociation:
         counter_provider: CounterProvider | None = None,
         challenge_factory: Callable[[], bytes] | None = None,
         log: Callable[[str], None] | None = None,
+        replay_floors: ReplayFloors | None = None,
+        auth_limiter: AuthFailureLimiter | None = None,
+        peer: Hashable = None,
     ) -> None:
         self.served = served
         self.device = served.device
@@ -416,6 +437,10 @@ class ServerAssociation:
         self._counters = counter_provider if counter_provider is not None else _memory_counters()
         self._challenge_factory = challenge_factory
         self._log = log
+        self._floors = replay_floors
+        self._limiter = auth_limiter
+        self.peer = peer
+        """The source address the association is bound to (rate limiting and logs)."""
         self.state = AssociationState.IDLE
         self.profile: AssociationProfile | None = None
         self.conformance = Conformance(0)
@@ -490,7 +515,7 @@ class ServerAssociation:
             raise _malformed()
         tag = apdu[0]
         if tag == AARQ.TAG:
-            return [self._aarq(apdu)]
+            return [self._aarq(apdu, now)]
         if tag == RLRQ.TAG:
             return [self._rlrq(apdu)]
         if self.state is AssociationState.IDLE:
@@ -559,6 +584,8 @@ class ServerAssociation:
         source = setup.keys
         if keys.ek is not source.ek:
             keys.ek = source.ek
+            if self._floors is not None:  # a new key has its own replay windows
+                security.replay_guard = self._floors.guard(source.ek)
         if keys.ak is not source.ak:
             keys.ak = source.ak
         if keys.broadcast_key is not source.broadcast_key:
@@ -1372,9 +1399,23 @@ class ServerAssociation:
     # ----------------------------------------------------------------------------------------------
     # Association establishment
 
-    def _aarq(self, data: bytes) -> bytes:
+    def _aarq(self, data: bytes, now: float) -> bytes:
         self.release()
         profile = self.served.by_client_sap.get(self.client_sap)
+        if self._limiter is not None:
+            until = self._limiter.blocked_until((self.client_sap, self.peer), now)
+            if until is not None:  # back-off: refused without looking at the AARQ's secret
+                _logger.info(
+                    "AARQ refused during authentication back-off: client SAP %d server SAP %d from %s "
+                    "(%.1f s left)", self.client_sap, self.server_sap, self.peer, until - now,
+                )  # fmt: skip
+                return AARE(
+                    application_context_name=(
+                        profile.application_context_name if profile is not None else ApplicationContextName.LN
+                    ),
+                    result=AssociationResult.REJECTED_TRANSIENT,
+                    result_source_diagnostic=_NO_REASON,
+                ).encode()
         try:
             aarq = AARQ.decode(data)
         except DecodeError:
@@ -1389,6 +1430,8 @@ class ServerAssociation:
         try:
             return self._accept(aarq, profile)
         except _Refusal as refusal:
+            if refusal.failure is not None:
+                self._authentication_failed(refusal.failure, now)
             user_information = None
             if refusal.error is not None:
                 user_information = refusal.error.encode()
@@ -1445,15 +1488,15 @@ class ServerAssociation:
         association = profile.association
         if proposed is Mechanism.LLS:
             if not isinstance(value, bytes) or not association.check_lls_secret(value):
-                raise _Refusal(_AUTHENTICATION_FAILURE)
+                raise _Refusal(_AUTHENTICATION_FAILURE, failure="LLS password")
         elif proposed in _HLS:
             if not isinstance(value, bytes):
-                raise _Refusal(_AUTHENTICATION_FAILURE)
+                raise _Refusal(_AUTHENTICATION_FAILURE, failure="HLS pass 1")
             hls = self._hls_server(profile, client_title)
             try:
                 hls.receive_calling_authentication(value, client_title)
             except SecurityError:
-                raise _Refusal(_AUTHENTICATION_FAILURE) from None
+                raise _Refusal(_AUTHENTICATION_FAILURE, failure="HLS pass 1") from None
         elif proposed is not Mechanism.NONE:
             raise _Refusal(_MECHANISM_NOT_RECOGNISED)
         # xDLMS initiate
@@ -1478,7 +1521,9 @@ class ServerAssociation:
                     raise _Refusal(_NO_REASON, _context_unsupported(), cipher_error=True)
                 initiate = InitiateRequest.decode(plain)
             except (SecurityError, DecodeError):
-                raise _Refusal(_NO_REASON, _deciphering_error(), cipher_error=True) from None
+                raise _Refusal(
+                    _NO_REASON, _deciphering_error(), cipher_error=True, failure="InitiateRequest deciphering"
+                ) from None
             initiate_kind = _kind_of(envelope)
             self._protection = _Protection(initiate_kind, header.security_control)
         else:
@@ -1532,6 +1577,8 @@ class ServerAssociation:
         responding_title = None
         if setup is not None and (profile.ciphered or aarq.calling_ap_title is not None):
             responding_title = setup.server_system_title
+        if hls is None and proposed is not Mechanism.NONE and self._limiter is not None:
+            self._limiter.success((self.client_sap, self.peer))
         if self._log is not None:
             self._log(
                 f"association accepted: client {self.client_sap} server {self.server_sap} "
@@ -1563,7 +1610,7 @@ class ServerAssociation:
                 peer_system_title=client_title,
                 keys=KeySet(source.ek, source.ak, source.broadcast_key, None, source.kek),
                 invocation_counters={KeyRole.GLOBAL_UNICAST: self._counters(setup)},
-                replay_guard=ReplayGuard(),
+                replay_guard=self._floors.guard(source.ek) if self._floors is not None else ReplayGuard(),
                 role=Role.SERVER,
             )
         except (SecurityError, EncodeError):
@@ -1621,11 +1668,36 @@ class ServerAssociation:
             answer = hls.response()
         except SecurityError:
             self._release_after = True
+            self._authentication_failed("HLS pass 3", self._now_cache[0])
             raise CosemAccessError(ActionResult.READ_WRITE_DENIED, "HLS response does not verify") from None
+        if self._limiter is not None:
+            self._limiter.success((self.client_sap, self.peer))
         self.state = AssociationState.ASSOCIATED
         if self._log is not None:
             self._log(f"HLS authentication completed: client {self.client_sap} server {self.server_sap}")
         return answer
+
+    def _authentication_failed(self, what: str, now: float) -> None:
+        """Count a failed authentication of (client SAP, peer), log it and report it to the device."""
+        if now != now:  # no time seen yet on this association (NaN)
+            now = 0.0
+        backoff = None
+        if self._limiter is not None:
+            backoff = self._limiter.failure((self.client_sap, self.peer), now)
+        text = f"authentication failure ({what}): client {self.client_sap} server {self.server_sap}"
+        if self.peer is not None:
+            text += f" from {self.peer}"
+        if backoff is not None:
+            text += f", back-off {backoff - now:.1f} s"
+        _logger.warning("%s", text)
+        if self._log is not None:
+            self._log(text)
+        report = self.served.on_security_event
+        if report is not None:
+            try:
+                report(AUTHENTICATION_FAILURE_EVENT, now)
+            except Exception as exc:  # the event log must not break the server
+                _logger.error("recording %s failed: %s", AUTHENTICATION_FAILURE_EVENT, type(exc).__name__)
 
     def _rlrq(self, data: bytes) -> bytes:
         try:
@@ -1634,12 +1706,26 @@ class ServerAssociation:
             raise _malformed() from None
         user_information = None
         security = self.security
-        if rlrq.user_information is not None and security is not None and self.profile is not None:
+        if security is not None and self.profile is not None:
+            # a ciphered association is released only by a protected RLRQ (docs/decisions/0035)
             try:
+                if rlrq.user_information is None:
+                    raise SecurityError("plain RLRQ in a ciphered association")
                 self._refresh_security(security)
                 plain, envelope, header = unprotect_apdu(rlrq.user_information, security)
+                if envelope is None or header is None:
+                    raise SecurityError("plain InitiateRequest in the RLRQ of a ciphered association")
                 InitiateRequest.decode(plain)
-            except (SecurityError, DecodeError):
+            except (SecurityError, DecodeError) as exc:
+                _logger.warning(
+                    "release refused: client %d server %d from %s: %s",
+                    self.client_sap, self.server_sap, self.peer, exc.__class__.__name__,
+                )  # fmt: skip
+                if self._log is not None:
+                    self._log(
+                        f"release refused (RLRQ not protected): client {self.client_sap} "
+                        f"server {self.server_sap}"
+                    )
                 return RLRE(reason=ReleaseResponseReason.NOT_FINISHED).encode()
             if envelope is not None and header is not None:
                 self._protection = _Protection(_kind_of(envelope), header.security_control)

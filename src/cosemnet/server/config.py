@@ -139,7 +139,9 @@ class ServedDevice:
     ``effects`` defaults to :class:`~cosemnet.cosem.logical_device.DeviceEffects` over the device;
     ``profiles`` default to :func:`profiles_of` (computed once, at construction); ``server_sap``
     defaults to the device's own. ``on_request(now)``, when given, runs before every APDU addressed
-    to the device (a simulated meter catches up with the time there).
+    to the device (a simulated meter catches up with the time there). ``on_security_event(name, now)``,
+    when given, records a security event (e.g. ``association_authentication_failure``) in the
+    device's event log (docs/decisions/0034).
     """
 
     device: LogicalDevice
@@ -147,6 +149,7 @@ class ServedDevice:
     profiles: Iterable[AssociationProfile] | None = None
     server_sap: int | None = None
     on_request: Callable[[float], None] | None = None
+    on_security_event: Callable[[str, float], None] | None = None
     by_client_sap: dict[int, AssociationProfile] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:

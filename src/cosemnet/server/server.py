@@ -27,13 +27,18 @@ Design choices (the standard is silent or leaves them to the implementation):
   connection is released and the adapter closes it) and per UDP pseudo-connection;
 * a UDP pseudo-connection is forgotten as soon as its association is released (RLRE sent);
 * the server invocation counters: one per Security setup, in memory, or in ``state_dir`` through
-  :class:`cosemnet.security.counters.FileCounterStore` (named after the server system title).
+  :class:`cosemnet.security.counters.FileCounterStore` (named after the server system title);
+* the client invocation counters accepted (replay floors) are shared by all associations, per client
+  system title and key, and persisted in ``state_dir/replay-floors`` whenever an association is
+  established or released and on close (docs/decisions/0033);
+* failed authentications are rate-limited per (client SAP, source host) (docs/decisions/0034).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import struct
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
@@ -48,14 +53,18 @@ from cosemnet.security.counters import (
     FileCounterStore,
     InvocationCounter,
     MemoryInvocationCounter,
+    ReplayFloors,
     counter_name,
 )
+from cosemnet.security.errors import CounterStoreError
 from cosemnet.server.association import CounterProvider, ServerAssociation
+from cosemnet.server.auth_limiter import AuthFailureLimiter
 from cosemnet.server.config import ServedDevice
 
 __all__ = ["MeterServer", "ServerConnection"]
 
 _HEADER = struct.Struct(">HHHH")
+_logger = logging.getLogger(__name__)
 
 DEFAULT_INACTIVITY_TIMEOUT = 120.0
 """Seconds without a received frame before a connection is dropped (TCP-UDP setup default)."""
@@ -127,13 +136,19 @@ class ServerConnection:
                 counter_provider=server.counter_provider,
                 challenge_factory=server.challenge_factory,
                 log=server.log,
+                replay_floors=server.replay_floors,
+                auth_limiter=server.auth_limiter,
+                peer=_source_host(self.key, self._stream is not None),
             )
             self.associations[key] = association
+        was_associated = association.associated
         try:
             replies = association.handle_apdu(apdu, now)
         except Exception as exc:  # a bug must not take the whole server down: answer, log, go on
             server._log_line(f"internal error on {self.key!r}: {type(exc).__name__}: {exc}")
             replies = [ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ServiceError.OTHER_REASON).encode()]
+        if association.associated != was_associated:
+            server._save_floors()
         if not association.associated:
             del self.associations[key]
         return [r for r in replies if len(r) <= MAX_APDU_LENGTH]
@@ -157,7 +172,8 @@ class MeterServer:
     ``inactivity_timeout`` None disables the timeout. ``state_dir`` persists the server's
     invocation counters; ``counter_provider`` replaces that mechanism entirely.
     ``challenge_factory`` returns the HLS StoC (tests inject a fixed one). ``log`` receives one-line
-    event descriptions without key material.
+    event descriptions without key material. ``replay_floors`` (default: in ``state_dir``, else in
+    memory) and ``auth_limiter`` (default limits) are shared by every association.
     """
 
     def __init__(
@@ -169,6 +185,8 @@ class MeterServer:
         counter_provider: CounterProvider | None = None,
         challenge_factory: Callable[[], bytes] | None = None,
         log: Callable[[str], None] | None = None,
+        replay_floors: ReplayFloors | None = None,
+        auth_limiter: AuthFailureLimiter | None = None,
     ) -> None:
         self.devices: dict[int, ServedDevice] = {}
         for item in devices:
@@ -186,6 +204,10 @@ class MeterServer:
                 self._store = FileCounterStore(state_dir)
             counter_provider = self._default_counter
         self.counter_provider: CounterProvider = counter_provider
+        if replay_floors is None:
+            replay_floors = ReplayFloors(Path(state_dir) / "replay-floors" if state_dir is not None else None)
+        self.replay_floors = replay_floors
+        self.auth_limiter = auth_limiter if auth_limiter is not None else AuthFailureLimiter()
         self._counters: dict[int, tuple[SecuritySetup, CounterSource]] = {}
         self._udp: dict[Hashable, ServerConnection] = {}
         self._connections: set[ServerConnection] = set()
@@ -235,6 +257,7 @@ class MeterServer:
         """Close every connection and release the counter store."""
         for conn in list(self._connections):
             conn.close()
+        self._save_floors()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -296,6 +319,13 @@ class MeterServer:
         if self._udp.get(conn.key) is conn:
             del self._udp[conn.key]
 
+    def _save_floors(self) -> None:
+        try:
+            self.replay_floors.save()
+        except CounterStoreError as exc:  # keep serving; the floors stay in memory
+            _logger.error("%s", exc)
+            self._log_line(f"cannot persist the replay floors: {exc}")
+
     def _log_line(self, text: str) -> None:
         if self.log is not None:
             self.log(text)
@@ -311,3 +341,14 @@ class MeterServer:
             source = MemoryInvocationCounter()
         self._counters[id(security_setup)] = (security_setup, source)
         return source
+
+
+def _source_host(key: Hashable, stream: bool) -> Hashable:
+    """The peer's host of a connection key (TCP: ``(n, peer)``, UDP: ``(peer, client, server)``)."""
+    if not isinstance(key, tuple) or not key:
+        return key
+    peer: Hashable = key[1] if stream and len(key) > 1 else key[0]
+    if isinstance(peer, tuple) and peer:
+        host: Hashable = peer[0]
+        return host
+    return peer

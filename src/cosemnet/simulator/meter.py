@@ -1419,6 +1419,12 @@ class SimulatedMeter:
             self.event_log.capture(ctx.internal() if ctx.association is not None else ctx)
         self._queue(LoggedEvent(ctx.now if at is None else at, name, code))
 
+    def security_event(self, name: str, at: _dt.datetime) -> None:
+        """A security event reported by the server (``association_authentication_failure``,
+        docs/decisions/0034): logged at ``at`` (the meter first catches up with it)."""
+        self.catch_up(at)
+        self.log_event(name, self._ctx(max(at.astimezone(_dt.UTC), self._now)))
+
     def _queue(self, event: MeterEvent) -> None:
         self._events.append(event)
         if len(self._events) > MAX_PENDING_EVENTS:

@@ -138,6 +138,7 @@ DEFAULT_EVENT_CODES: Final[dict[str, int]] = {
     "clock_adjusted_old": 4,
     "clock_adjusted_new": 5,
     "image_activated": 18,
+    "association_authentication_failure": 46,  # our choice: docs/decisions/0034
     "global_keys_changed": 48,
     "manual_disconnect": 59,
     "manual_reconnect": 60,
