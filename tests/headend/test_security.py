@@ -6,10 +6,14 @@ titles cost no state; sequence numbers use serial-number arithmetic; the session
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -315,3 +319,37 @@ def test_unknown_title_with_valid_keys_elsewhere_gets_no_session() -> None:
     assert he.session_count == 0 and len(he.book) == 0 and he.take_outgoing() == []
     he.receive_datagram(known.address, HEAD_END_PORT, known.ciphered_registration(), NOW)
     assert he.session_count == 1 and len(he.book) == 1 and len(he.take_outgoing()) == 1
+
+
+def _listen(db: Path, *extra: str) -> tuple[list[dict[str, object]], list[bytes], str]:
+    """Run ``cosemnet hes listen`` as a process; send it one plain registration; its JSON lines,
+    what came back to the sender, and its stderr."""
+    command = [sys.executable, "-m", "cosemnet.cli", "hes", "listen", "--db", str(db), "--bind", "::1"]
+    process = subprocess.Popen(
+        [*command, "--port", "0", "--duration", "2", "--json", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = json.loads(process.stdout.readline())
+    meter_sock = Peer()
+    try:
+        meter = _meter(21, meter_sock)
+        meter_sock.send(meter.registration(), ("::1", int(first["port"])))
+        out, err = process.communicate(timeout=30)
+        time.sleep(0.05)
+        return [first] + [json.loads(line) for line in out.splitlines()], meter_sock.drain(), err
+    finally:
+        meter_sock.close()
+
+
+@needs_loopback
+def test_cli_listen_refuses_plain_registrations_unless_the_lab_flag_is_given(tmp_path: Path) -> None:
+    lines, answers, _ = _listen(tmp_path / "a.db")
+    assert lines[0]["event"] == "listening" and len(lines) == 1 and answers == []
+    assert len(AddressBook(tmp_path / "a.db")) == 0
+    lines, answers, err = _listen(tmp_path / "b.db", "--accept-plain-registrations")
+    assert "lab use only" in err
+    assert [line.get("result") for line in lines[1:]] == ["created"] and len(answers) == 1
+    assert len(AddressBook(tmp_path / "b.db")) == 1
