@@ -348,8 +348,10 @@ def _listen(db: Path, *extra: str) -> tuple[list[dict[str, object]], list[bytes]
 def test_cli_listen_refuses_plain_registrations_unless_the_lab_flag_is_given(tmp_path: Path) -> None:
     lines, answers, _ = _listen(tmp_path / "a.db")
     assert lines[0]["event"] == "listening" and len(lines) == 1 and answers == []
-    assert len(AddressBook(tmp_path / "a.db")) == 0
+    with AddressBook(tmp_path / "a.db") as book:
+        assert len(book) == 0
     lines, answers, err = _listen(tmp_path / "b.db", "--accept-plain-registrations")
     assert "lab use only" in err
     assert [line.get("result") for line in lines[1:]] == ["created"] and len(answers) == 1
-    assert len(AddressBook(tmp_path / "b.db")) == 1
+    with AddressBook(tmp_path / "b.db") as book:
+        assert len(book) == 1

@@ -466,12 +466,16 @@ class MeshMeterNode:
                 self.periodic_at = now + item.periodic_interval
         return True
 
-    def _security(self) -> SecurityContext | None:
+    def _setup(self) -> SecuritySetup | None:
+        association = self.meter.association(self.ports.client_wport)
+        return association.security_setup if association is not None else None
+
+    def _security(self, setup: SecuritySetup | None = None) -> SecurityContext | None:
         """The context registrations are protected with (built on demand, nothing kept per node but
         the confirmation window): the management association's Security setup, our server's
         invocation counter for it, the head-end (its client system title) as the peer."""
-        association = self.meter.association(self.ports.client_wport)
-        setup = association.security_setup if association is not None else None
+        if setup is None:
+            setup = self._setup()
         if setup is None:
             return None
         keys = setup.keys
@@ -496,20 +500,26 @@ class MeshMeterNode:
     def _ciphered_confirmation(self, apdu: bytes, now: float) -> bool:
         """A general-glo APDU from the head-end whose first plaintext byte says Data-Notification
         (peeked with one keystream block; the path authenticates it): True when consumed."""
-        context = self._security()
-        if context is None or context.peer_system_title is None or apdu[2:10] != context.peer_system_title:
-            return False
         if len(apdu) < 12 or apdu[1] != 8:
+            return False
+        setup = self._setup()
+        if setup is None or not setup.client_system_title or apdu[2:10] != setup.client_system_title:
             return False
         start = 11 if apdu[10] < 0x80 else 11 + (apdu[10] & 0x7F)
         body = start + 5
-        if len(apdu) <= body or context.keys.ek is None:
+        ek = setup.keys.ek
+        if len(apdu) <= body or ek is None:
             return False
-        iv = apdu[2:10] + apdu[start + 1 : start + 5]
         first = apdu[body : body + 1]
         if apdu[start] & 0x20:
-            first = gcm_keystream_xor(context.keys.ek, iv, first)
+            try:
+                first = gcm_keystream_xor(ek, apdu[2:10] + apdu[start + 1 : start + 5], first)
+            except ValueError:  # a key the cipher refuses
+                return False
         if first != bytes((DataNotification.TAG,)):
+            return False
+        context = self._security(setup)
+        if context is None:
             return False
         try:
             plain, _, header = unprotect_apdu(apdu, context)
@@ -553,7 +563,7 @@ class MeshMeterNode:
         probe = dataclasses.replace(security, replay_guard=guard)  # the association's state is untouched
         try:
             _, _, header = unprotect_apdu(ciphered, probe)
-        except (SecurityError, DecodeError):
+        except (SecurityError, DecodeError, EncodeError):
             return False
         return header is not None and bool(header.security_control & 0x10)
 
