@@ -69,26 +69,32 @@ class FakeMeter:
         )
 
     def registration(self, reason: RegistrationReason = RegistrationReason.JOIN) -> bytes:
-        self.sequence += 1
+        self.sequence = (self.sequence + 1) & 0xFFFFFFFF
         entry = AddressEntry.of(self.address)
         router = ipaddress.IPv6Address(self.border_router) if self.border_router else None
         item = AddressRegistrationData(
             self.title, (entry,), self.sequence, reason, udp_port=self.udp_port, border_router=router
         )
-        return WrapperFrame(1, 1, DEFAULT_OBJECTS.notification(item, self.sequence).encode()).encode()
+        return WrapperFrame(
+            1, 1, DEFAULT_OBJECTS.notification(item, self.sequence & 0xFFFFFF).encode()
+        ).encode()
 
     def ciphered_registration(self) -> bytes:
         """The registration, general-glo-ciphered with the meter's unicast key."""
         plain = WrapperFrame.decode(self.registration()).apdu
         return WrapperFrame(1, 1, protect_apdu(plain, self.context, "general-glo")).encode()
 
-    def migrate(self, new_address: str) -> bytes:
-        """Move to ``new_address``; returns the address update datagram (plain)."""
-        self.sequence += 1
+    def migrate(self, new_address: str, *, plain: bool = False) -> bytes:
+        """Move to ``new_address``; returns the address update datagram (general-glo-ciphered
+        unless ``plain``)."""
+        self.sequence = (self.sequence + 1) & 0xFFFFFFFF
         old = AddressEntry.of(self.address)
         self.address = new_address
         item = AddressUpdateData(self.title, (old,), (AddressEntry.of(new_address),), self.sequence)
-        return WrapperFrame(1, 1, DEFAULT_OBJECTS.notification(item, self.sequence).encode()).encode()
+        apdu = DEFAULT_OBJECTS.notification(item, self.sequence & 0xFFFFFF).encode()
+        if not plain:
+            apdu = protect_apdu(apdu, self.context, "general-glo")
+        return WrapperFrame(1, 1, apdu).encode()
 
     def read(self, class_id: int, logical_name: Obis, attribute_index: int) -> DataValue:
         ctx = self.meter.context(None)
@@ -144,7 +150,7 @@ class FakeMesh:
 
     def register_all(self, now: float) -> None:
         for m in self.all:
-            self.head_end.receive_datagram(m.address, HEAD_END_PORT, m.registration(), now)
+            self.head_end.receive_datagram(m.address, HEAD_END_PORT, m.ciphered_registration(), now)
         self.head_end.take_outgoing()  # confirmations
 
     def deliver(self, out: Outgoing, now: float) -> list[tuple[str, bytes]]:

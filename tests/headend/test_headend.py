@@ -35,8 +35,10 @@ from cosemnet.profiles.mesh import (
     check_group_request_protection,
 )
 from cosemnet.profiles.mesh.registration import DEFAULT_OBJECTS
-from cosemnet.security.ciphering import unprotect_apdu
+from cosemnet.security.ciphering import Role, SecurityContext, unprotect_apdu
+from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.keys import KeySet
+from cosemnet.security.suite import SecuritySuite
 
 from .fakes import HEAD_END_PORT, FakeMesh, FakeMeter
 
@@ -54,8 +56,23 @@ def head_end(book: AddressBook | None = None, **throttle: float) -> HeadEnd:
     return HeadEnd(book or AddressBook(":memory:"), config=config)
 
 
+def _open(apdu: bytes) -> bytes:
+    """A meter's view of a general-glo APDU from the head-end (test keys, no replay window)."""
+    if apdu[:1] != b"\xdb":
+        return apdu
+    context = SecurityContext(
+        suite=SecuritySuite.SUITE_0,
+        policy=SecurityPolicy(0),
+        system_title=bytes(8),
+        peer_system_title=None,
+        keys=KeySet(ek=TEST_EK, ak=TEST_AK),
+        role=Role.SERVER,
+    )
+    return unprotect_apdu(apdu, context)[0]
+
+
 def confirmation_of(data: bytes) -> AddressConfirmation:
-    apdu = decode_apdu(WrapperFrame.decode(data).apdu)
+    apdu = decode_apdu(_open(WrapperFrame.decode(data).apdu))
     assert isinstance(apdu, DataNotification)
     item = DEFAULT_OBJECTS.decode_body(apdu.notification_body)
     assert isinstance(item, AddressConfirmation)
@@ -102,8 +119,9 @@ def test_key_stores_and_counter_owners() -> None:
 # -- registration --------------------------------------------------------------------------------
 
 
-def test_plain_registration_fills_the_address_book_and_is_confirmed() -> None:
+def test_plain_registration_fills_the_address_book_with_the_lab_option() -> None:
     he = head_end()
+    he.config.accept_plain_registrations = True
     meter = FakeMeter(1, "2001:db8::10", border_router="2001:db8::ff")
     he.receive_datagram("2001:db8::10", HEAD_END_PORT, meter.registration(), NOW)
     (out,) = he.take_outgoing()
@@ -120,8 +138,8 @@ def test_plain_registration_fills_the_address_book_and_is_confirmed() -> None:
     assert confirmation_of(he.take_outgoing()[0].data).status is ConfirmationStatus.UNCHANGED
 
 
-def test_plain_registrations_refused_when_configured() -> None:
-    he = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig(accept_plain_registrations=False))
+def test_plain_registrations_refused_by_default() -> None:
+    he = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig())
     meter = FakeMeter(1, "2001:db8::10")
     he.receive_datagram("2001:db8::10", HEAD_END_PORT, meter.registration(), NOW)
     assert he.take_outgoing() == [] and len(he.book) == 0 and he.security_events == 1

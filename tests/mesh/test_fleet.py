@@ -43,11 +43,12 @@ from cosemnet.profiles.mesh import (
     ResponseWindow,
 )
 from cosemnet.profiles.mesh.meter_node import MeshMeterNode
-from cosemnet.profiles.mesh.registration import DEFAULT_OBJECTS
-from cosemnet.security.ciphering import protect_apdu, unprotect_apdu
+from cosemnet.security.ciphering import SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
+from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import MemoryInvocationCounter
 from cosemnet.security.hls import Mechanism
 from cosemnet.security.keys import KeyRole, KeySet
+from cosemnet.security.suite import SecuritySuite
 from cosemnet.simulator import build_meter
 from cosemnet.simulator.mesh_fleet import (
     FLEET_PROFILE_ENTRIES,
@@ -56,6 +57,8 @@ from cosemnet.simulator.mesh_fleet import (
     fleet_profile,
     group_gateway_datagram,
 )
+
+from .helpers import HeadEndSide
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")  # Green Book test keys (public)
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -76,24 +79,47 @@ class FakeHeadEnd(asyncio.DatagramProtocol):
         self.registrations = 0
         self.dropped = 0
         self.inbox: asyncio.Queue[tuple[bytes, Any, float]] = asyncio.Queue()
+        self.side = HeadEndSide()
+        self.receiving = SecurityContext(
+            suite=SecuritySuite.SUITE_0,
+            policy=SecurityPolicy(0),
+            system_title=CLIENT_TITLE,
+            peer_system_title=None,
+            keys=KeySet(ek=EK, ak=AK),
+        )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         frame = WrapperFrame.decode(data)
-        if frame.apdu[:1] == bytes((DataNotification.TAG,)):
-            handled = self.book.handle_notification(DataNotification.decode(frame.apdu), time.time())
+        apdu, sender = frame.apdu, None
+        if apdu[:1] == b"\xdb" and self._peek_notification(apdu):
+            # registrations come general-glo-ciphered (decision 0036)
+            apdu, _, _ = unprotect_apdu(apdu, self.receiving)
+            sender = frame.apdu[2:10]
+        if apdu[:1] == bytes((DataNotification.TAG,)):
+            handled = self.book.handle_notification(
+                DataNotification.decode(apdu), time.time(), sender_system_title=sender
+            )
             if handled is not None:
                 self.registrations += 1
                 if self.drop and self.rng.random() < self.drop:
                     self.dropped += 1
                     return
-                reply = WrapperFrame(frame.destination_wport, frame.source_wport, handled[1].encode())
+                answer = handled[1].encode()
+                if sender is not None:
+                    answer = protect_apdu(answer, self.side.context, "general-glo")
+                reply = WrapperFrame(frame.destination_wport, frame.source_wport, answer)
                 assert self.transport is not None
                 self.transport.sendto(reply.encode(), addr)
                 return
         self.inbox.put_nowait((frame.apdu, addr, time.monotonic()))
+
+    @staticmethod
+    def _peek_notification(apdu: bytes) -> bool:
+        iv = apdu[2:10] + apdu[12:16]
+        return gcm_keystream_xor(EK, iv, apdu[16:17]) == bytes((DataNotification.TAG,))
 
     def where(self, title: bytes) -> tuple[str, int]:
         entry = self.book.lookup(title)
@@ -299,6 +325,7 @@ def test_memory_per_meter_for_1000_meters(capsys: pytest.CaptureFixture[str]) ->
     warm = MeshMeterNode(build_meter(template, start=start), address="::1", head_end=("::1", 1), rng=rng)
     warm.join(t0)
     warm.meter.advance(start + dt.timedelta(hours=2))
+    head_end = HeadEndSide()
     gc.collect()
     tracemalloc.start()
     try:
@@ -329,8 +356,7 @@ def test_memory_per_meter_for_1000_meters(capsys: pytest.CaptureFixture[str]) ->
             confirmation = AddressConfirmation.for_message(
                 message, ConfirmationStatus.ACCEPTED, message.sequence_number
             )
-            apdu = DataNotification(1, None, DEFAULT_OBJECTS.body(confirmation)).encode()
-            node.receive(("::1", 1), WrapperFrame(1, 1, apdu).encode(), t0 + 1)
+            node.receive(("::1", 1), head_end.confirmation(confirmation), t0 + 1)
         gc.collect()
         running = at_build + (tracemalloc.get_traced_memory()[0] - before_growth) / sample
     finally:
@@ -405,6 +431,7 @@ def test_cli_sim_mesh_registers_every_meter_with_a_head_end() -> None:
                 "4",
                 "--seed",
                 "2",
+                "--plain-registrations",  # the plain book below: the lab option
             ],
         )
     finally:

@@ -39,10 +39,13 @@ from cosemnet.profiles.mesh import (
 from cosemnet.profiles.mesh.meter_node import MeshMeterNode, Outgoing
 from cosemnet.security.ciphering import protect_apdu, unprotect_apdu
 from cosemnet.security.counters import MemoryInvocationCounter
+from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
 from cosemnet.security.keys import KeyRole, KeySet
 from cosemnet.simulator import build_meter
 from cosemnet.simulator.mesh_fleet import fleet_profile
+
+from .helpers import HeadEndSide
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")  # Green Book test keys (public)
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -75,17 +78,19 @@ def _run_until(node: MeshMeterNode, until: float) -> list[Outgoing]:
         sent.extend(node.poll(deadline))
 
 
+SIDE = HeadEndSide()
+
+
 def _registration(item: Outgoing) -> tuple[WrapperFrame, DataNotification]:
     frame = WrapperFrame.decode(item.datagram)
-    return frame, DataNotification.decode(frame.apdu)
+    return frame, DataNotification.decode(SIDE.open(frame.apdu))
 
 
 def _confirm(book: AddressBook, node: MeshMeterNode, item: Outgoing, now: float) -> None:
     frame, notification = _registration(item)
-    handled = book.handle_notification(notification, now)
+    handled = book.handle_notification(notification, now, sender_system_title=frame.apdu[2:10])
     assert handled is not None
-    reply = WrapperFrame(frame.destination_wport, frame.source_wport, handled[1].encode())
-    node.receive(HEAD_END, reply.encode(), now)
+    node.receive(HEAD_END, SIDE.reply(frame, handled[1].encode()), now)
 
 
 def test_join_registers_within_the_randomisation_interval_until_confirmed() -> None:
@@ -180,14 +185,26 @@ def test_periodic_interval_from_the_confirmation_schedules_a_refresh() -> None:
     node = _node()
     node.join(T0)
     (item,) = _run_until(node, T0 + 10)
-    _, notification = _registration(item)
-    handled = book.handle_notification(notification, T0, periodic_interval=3600)
+    frame, notification = _registration(item)
+    handled = book.handle_notification(
+        notification, T0, periodic_interval=3600, sender_system_title=node.system_title
+    )
     assert handled is not None
-    node.receive(HEAD_END, WrapperFrame(1, 1, handled[1].encode()).encode(), T0 + 11)
+    node.receive(HEAD_END, SIDE.reply(frame, handled[1].encode()), T0 + 11)
     assert node.registered and node.next_deadline() == T0 + 11 + 3600
     (refresh,) = _run_until(node, T0 + 3611 + 10)
     message = decode_registration_body(_registration(refresh)[1].notification_body)
     assert isinstance(message, AddressRegistrationData) and message.reason is RegistrationReason.PERIODIC
+
+
+def _is_registration(item: Outgoing) -> bool:
+    apdu = WrapperFrame.decode(item.datagram).apdu
+    if apdu[:1] == b"\xdb":
+        try:
+            apdu = SIDE.open(apdu)
+        except SecurityError:
+            return False
+    return apdu[:1] == bytes((DataNotification.TAG,))
 
 
 def _exchange(
@@ -196,9 +213,7 @@ def _exchange(
     event: object = SendApdu(apdu)
     while isinstance(event, SendApdu):
         node.receive(source, WrapperFrame(client.config.client_sap, 1, event.apdu).encode(), now)
-        replies = [
-            r for r in node.poll(now) if WrapperFrame.decode(r.datagram).apdu[0] != DataNotification.TAG
-        ]
+        replies = [r for r in node.poll(now) if not _is_registration(r)]
         assert len(replies) == 1 and replies[0].destination == source  # answered where it came from
         event = client.receive(WrapperFrame.decode(replies[0].datagram).apdu)
     assert isinstance(event, Done)
@@ -259,12 +274,12 @@ def test_group_request_members_answer_within_the_window_others_stay_silent() -> 
     for node in nodes:
         request = _group_request(clients[node.system_title])
         node.receive(HEAD_END, request, sent_at, destination=SCHEME.address(7))
-        early = [o for o in node.poll(sent_at) if WrapperFrame.decode(o.datagram).apdu[0] == 0xDB]
+        early = [o for o in node.poll(sent_at) if not _is_registration(o)]
         assert early == []  # never at once
         answers = [
             o for o in _run_until(node, sent_at + 60) if o.destination == HEAD_END and o.send_at >= sent_at
         ]
-        answers = [o for o in answers if WrapperFrame.decode(o.datagram).apdu[0] == 0xDB]
+        answers = [o for o in answers if not _is_registration(o)]
         if node.membership is others:
             assert answers == [] and node.stats.group_not_member == 1
             continue

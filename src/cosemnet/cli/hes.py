@@ -100,6 +100,13 @@ def _common(f: Any) -> Any:
         click.option("--ak", help="AK of every meter, 32 hex digits (default: the published test key)."),
         click.option("--broadcast-key", help="Broadcast key, 32 hex digits (default: the test key)."),
         click.option("--master-key", help="Derive per-meter keys from this master key (hex; see 0027)."),
+        click.option(
+            "--accept-plain-registrations",
+            is_flag=True,
+            help="LAB ONLY: also accept unauthenticated registrations and address updates (for meters "
+            "the key store knows; never over an authenticated binding). Default: only general-glo-"
+            "ciphered ones (decision 0036).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -139,13 +146,18 @@ def _keys(ek: str | None, ak: str | None, broadcast_key: str | None, master_key:
     return StaticKeyStore(_key(ek, TEST_EK, "--ek"), _key(ak, TEST_AK, "--ak"), gbek)
 
 
-def _open(db: str, keys: KeyStore, throttle: ThrottleConfig | None = None) -> HeadEnd:
+def _open(
+    db: str, keys: KeyStore, throttle: ThrottleConfig | None = None, *, accept_plain: bool = False
+) -> HeadEnd:
     try:
         book = AddressBook(db)
     except AddressBookError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        return HeadEnd(book, keys=keys, config=HeadEndConfig(throttle=throttle or ThrottleConfig()))
+        config = HeadEndConfig(throttle=throttle or ThrottleConfig(), accept_plain_registrations=accept_plain)
+        if accept_plain:
+            click.echo("warning: accepting plain (unauthenticated) registrations: lab use only", err=True)
+        return HeadEnd(book, keys=keys, config=config)
     except CounterStoreError as exc:
         book.close()
         raise click.ClickException(f"{exc} (another `cosemnet hes` is running on {db}?)") from None
@@ -203,6 +215,7 @@ def listen_command(
     ak: str | None,
     broadcast_key: str | None,
     master_key: str | None,
+    accept_plain_registrations: bool,
     duration: float | None,
 ) -> None:
     """Serve meter registrations and address updates into the address book.
@@ -210,7 +223,7 @@ def listen_command(
     Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
     the meter. Runs until Ctrl-C or ``--duration`` seconds.
     """
-    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key))
+    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), accept_plain=accept_plain_registrations)
 
     async def main() -> None:
         service = HeadEndService(head_end)
@@ -258,6 +271,7 @@ def collect_command(
     ak: str | None,
     broadcast_key: str | None,
     master_key: str | None,
+    accept_plain_registrations: bool,
     max_in_flight: int,
     max_per_prefix: int,
     max_per_router: int,
@@ -291,7 +305,9 @@ def collect_command(
         timeout=timeout,
         max_retries=retries,
     )
-    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), throttle)
+    head_end = _open(
+        db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
+    )
 
     async def main() -> dict[str, Any]:
         service = HeadEndService(head_end, group_gateway=_gateway(gateway))
@@ -406,6 +422,7 @@ def broadcast_command(
     ak: str | None,
     broadcast_key: str | None,
     master_key: str | None,
+    accept_plain_registrations: bool,
     max_in_flight: int,
     max_per_prefix: int,
     max_per_router: int,
@@ -435,7 +452,9 @@ def broadcast_command(
         timeout=timeout,
         max_retries=retries,
     )
-    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), throttle)
+    head_end = _open(
+        db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
+    )
 
     async def main() -> dict[str, Any]:
         service = HeadEndService(head_end, group_gateway=_gateway(gateway))

@@ -212,6 +212,11 @@ def _argv(params: dict[str, Any]) -> list[str]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
 @click.option(
+    "--plain-registrations",
+    is_flag=True,
+    help="LAB ONLY: register unprotected and act on plain confirmations (default: general-glo-ciphered)",
+)
+@click.option(
     "--netns",
     default=None,
     help="run inside this network namespace (root; created and removed if absent; lo up, AnyIP route)",
@@ -237,6 +242,7 @@ def mesh_command(
     gateway_port: int,
     seed: int,
     as_json: bool,
+    plain_registrations: bool,
     netns: str | None,
 ) -> None:
     """Run METERS simulated mesh meters that register with the head-end and live through churn."""
@@ -261,6 +267,7 @@ def mesh_command(
             response_window=_window(window),
             groups=groups,
             gateway_port=gateway_port,
+            plain_registrations=plain_registrations,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

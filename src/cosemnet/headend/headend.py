@@ -17,8 +17,14 @@ What it does:
 * **Registration** -- a Data-Notification carrying address registration or update data (0021) goes
   to :meth:`AddressBook.handle_notification`; the confirmation goes back to the datagram's source.
   A ciphered notification (general-glo, the meter's unicast key) authenticates its sender, whose
-  system title must match the one registered; a plain one is accepted when
-  ``HeadEndConfig.accept_plain_registrations`` (default True: the registration data is public).
+  system title must match the one registered. Plain ones are refused unless the lab option
+  ``HeadEndConfig.accept_plain_registrations`` is set (default False), and even then only for system
+  titles the key store knows, and never over a binding set by an authenticated one (decision 0036).
+* **Sessions only after authentication** -- a ciphered datagram from a system title without a
+  session is authenticated with a throwaway context first (no state when it fails: unknown title,
+  wrong tag, replay); the session table is bounded (``max_sessions``, least recently used idle
+  session evicted) and idle sessions expire (``session_idle_timeout``); an evicted association is
+  resumed without an AARQ when the meter is next used.
 * **Associations keyed by system title** -- one :class:`~cosemnet.client.ClientConnection` per meter
   (HLS-GMAC, general-glo ciphering, keys from a :class:`~cosemnet.headend.keys.KeyStore`), created on
   first use and kept. Requests go to the meter's *current* address, read from the address book when
@@ -214,7 +220,16 @@ class HeadEndConfig:
     throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     objects: RegistrationObjects = DEFAULT_OBJECTS
     scheme: MulticastScheme = field(default_factory=MulticastScheme)
-    accept_plain_registrations: bool = True
+    accept_plain_registrations: bool = False
+    """[lab option] accept plain (unauthenticated) registrations and address updates, for system
+    titles the key store knows; a plain message still never moves a binding set by an authenticated
+    one (decision 0036). Default False: only general-glo-ciphered registrations are accepted."""
+    max_sessions: int = 100_000
+    """Sessions (one per authenticated meter) kept in memory; beyond it the least recently used idle
+    session is evicted (decision 0036)."""
+    session_idle_timeout: float | None = 3600.0
+    """Seconds after which an idle session is evicted (None: never). Its association is resumed
+    without an AARQ when the meter is next used."""
     periodic_interval: int = 0
     """Sent in confirmations: seconds between periodic re-registrations (0 = none)."""
     counter_block_size: int = 4096
@@ -302,6 +317,11 @@ class _Session:
     """Consecutive timed-out attempts."""
     expect_invoke_id: int | None = None
     """Invoke id of the GET in flight: a GET response with another one is a late answer, dropped."""
+    last_used: float = 0.0
+
+
+class _SessionsFull(Exception):
+    """Every session slot holds an exchange in progress (``HeadEndConfig.max_sessions``)."""
 
 
 class HeadEnd:
@@ -331,7 +351,9 @@ class HeadEnd:
         """Datagrams dropped otherwise (undecodable, unknown sender, unexpected)."""
         self.aarq_sent = 0
         self._out: list[Outgoing] = []
-        self._sessions: dict[bytes, _Session] = {}
+        self._sessions: OrderedDict[bytes, _Session] = OrderedDict()
+        """Least recently used first (eviction order)."""
+        self.sessions_evicted = 0
         self._bindings: dict[bytes, AddressBookEntry] = {}
         """Bindings read at the start of a collect, updated by the registrations handled here (one
         head-end process owns a book's counters, so no other process changes them meanwhile)."""
@@ -386,11 +408,18 @@ class HeadEnd:
         session = self._sessions.get(bytes(system_title))
         return session is not None and session.conn.is_associated
 
-    def _session(self, title: bytes) -> _Session:
+    def _session(self, title: bytes, now: float | None = None) -> _Session:
+        """The session of ``title``, created when missing: only call this for a meter that
+        authenticated (or that the operator's address book names). KeyError: no keys;
+        _SessionsFull: no slot."""
         session = self._sessions.get(title)
         if session is not None:
+            self._sessions.move_to_end(title)
+            if now is not None:
+                session.last_used = max(session.last_used, now)
             return session
         meter_keys = self.keys.keys_for(title)
+        self._make_room()
         cfg = self.config
         conn = ClientConnection(
             ClientConfig(
@@ -431,8 +460,93 @@ class HeadEnd:
                 True,
             )
             conn.state = ConnectionState.ASSOCIATED
-        session = _Session(title, conn, meter_keys.keys.ek)
+        session = _Session(title, conn, meter_keys.keys.ek, last_used=now or 0.0)
         self._sessions[title] = session
+        return session
+
+    def _make_room(self) -> None:
+        if len(self._sessions) < max(1, self.config.max_sessions):
+            return
+        for session in self._sessions.values():  # least recently used first
+            if session.job is None:
+                self._evict(session)
+                return
+        raise _SessionsFull()
+
+    def _evict(self, session: _Session) -> None:
+        """Forget a session (cap or idle expiry), keeping what a later session needs: the replay
+        windows and, for an established association, what resumes it without an AARQ."""
+        title = session.system_title
+        conn = session.conn
+        if conn.security is not None:
+            for key, value in conn.security.replay_guard.windows.items():
+                if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], KeyRole):
+                    self._received[(bytes(key[0]), key[1])] = value
+        info = conn.info
+        if conn.is_associated and info is not None:
+            self._resumable[title] = StoredAssociation(
+                title,
+                info.negotiated_conformance,
+                info.server_max_receive_pdu_size,
+                info.vaa_name,
+                info.server_system_title,
+                session.last_used,
+            )
+        if self._by_address.get((session.address, session.port)) == title:
+            del self._by_address[(session.address, session.port)]
+        self._counters.pop((title, "guek"), None)  # per-meter key: reloaded above its reserved ceiling
+        del self._sessions[title]
+        self.sessions_evicted += 1
+
+    def _expire_sessions(self, now: float) -> None:
+        timeout = self.config.session_idle_timeout
+        if timeout is None:
+            return
+        limit = now - timeout
+        for session in list(self._sessions.values()):
+            if session.last_used > limit:
+                break  # the rest were used more recently
+            if session.job is None:
+                self._evict(session)
+
+    def _verify_new(self, title: bytes, apdu: bytes) -> tuple[SecurityContext, bytes] | None:
+        """Authenticate a ciphered APDU from a system title without a session, with a throwaway
+        context: nothing is kept when it fails (unknown title, wrong tag, replayed counter)."""
+        try:
+            keys = self.keys.keys_for(title).keys
+        except KeyError:
+            self.security_events += 1
+            return None
+        try:
+            context = SecurityContext(
+                suite=self.config.security_suite,
+                policy=_POLICY,
+                system_title=self.config.system_title,
+                peer_system_title=title,
+                keys=KeySet(ek=keys.ek, ak=keys.ak, broadcast_key=keys.broadcast_key),
+                role=Role.CLIENT,
+            )
+            for role in (KeyRole.GLOBAL_UNICAST, KeyRole.GLOBAL_BROADCAST):
+                last = self._received.get((title, role))
+                if last is not None:
+                    context.replay_guard.restore({(title, role): last})
+            plain, _, _ = unprotect_apdu(apdu, context)
+        except (SecurityError, DecodeError, EncodeError):
+            self.security_events += 1
+            return None
+        return context, plain
+
+    def _adopt(self, title: bytes, context: SecurityContext, now: float) -> _Session | None:
+        """The session of a meter that just authenticated, its replay windows advanced past the
+        APDU verified with ``context``."""
+        try:
+            session = self._session(title, now)
+        except (KeyError, _SessionsFull):
+            self.security_events += 1
+            return None
+        security = session.conn.security
+        assert security is not None
+        security.replay_guard.restore(context.replay_guard.snapshot())
         return session
 
     def _bind(self, session: _Session, entry: AddressBookEntry) -> None:
@@ -493,14 +607,13 @@ class HeadEnd:
             return
         session = self._sessions.get(title)
         if session is None:
-            if apdu[0] != _GENERAL_GLO:
+            if apdu[0] == _GENERAL_GLO:
+                self._from_new_title(title, apdu, source, port, frame, now)
+            else:
                 self.dropped += 1
-                return
-            try:
-                session = self._session(title)
-            except KeyError:
-                self.security_events += 1
-                return
+            return
+        self._sessions.move_to_end(title)
+        session.last_used = max(session.last_used, now)
         if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) == b"\x0f":
             self._on_notification(session, apdu, source, port, frame, now)
             return
@@ -513,6 +626,22 @@ class HeadEnd:
                 self.dropped += 1  # a late answer to an earlier attempt: not for the request in flight
                 return
         self._on_answer(session, apdu, now)
+
+    def _from_new_title(
+        self, title: bytes, apdu: bytes, source: str, port: int, frame: WrapperFrame, now: float
+    ) -> None:
+        """A general-glo APDU from a system title without a session: only an authenticated
+        registration creates one (decision 0036); anything else costs no state."""
+        verified = self._verify_new(title, apdu)
+        if verified is None:
+            return
+        context, plain = verified
+        if plain[:1] != bytes((_DATA_NOTIFICATION,)):
+            self.dropped += 1  # an answer with nothing in progress
+            return
+        session = self._adopt(title, context, now)
+        if session is not None:
+            self._on_notification(session, apdu, source, port, frame, now, plain=plain)
 
     def _peek(self, session: _Session, apdu: bytes, n: int = 1) -> bytes:
         """The first ``n`` plaintext bytes of a general-glo APDU (routing only: not authenticated
@@ -540,25 +669,32 @@ class HeadEnd:
         port: int,
         frame: WrapperFrame,
         now: float,
+        *,
+        plain: bytes | None = None,
     ) -> None:
         sender: bytes | None = None
-        plain = apdu
         if session is not None:
             security = session.conn.security
             assert security is not None
-            try:
-                plain, _, _ = unprotect_apdu(apdu, security)
-            except (SecurityError, DecodeError):
-                self.security_events += 1
-                return
+            if plain is None:
+                try:
+                    plain, _, _ = unprotect_apdu(apdu, security)
+                except (SecurityError, DecodeError):
+                    self.security_events += 1
+                    return
             sender = session.system_title
         elif not self.config.accept_plain_registrations:
-            self.security_events += 1
+            self.security_events += 1  # plain registrations: lab option only (decision 0036)
             return
+        else:
+            plain = apdu
         try:
             notification = decode_apdu(plain)
             if not isinstance(notification, DataNotification):
                 self.dropped += 1
+                return
+            if sender is None and not self._known_plain_sender(notification):
+                self.security_events += 1
                 return
             answer = self.book.handle_notification(
                 notification,
@@ -594,6 +730,19 @@ class HeadEnd:
         self.registrations.append(event)
         if self.on_registration is not None:
             self.on_registration(event)
+
+    def _known_plain_sender(self, notification: DataNotification) -> bool:
+        """Lab option: a plain registration is considered only for a system title the key store
+        knows (unknown titles are rejected and cost no state)."""
+        item = self.config.objects.decode_body(notification.notification_body)
+        title = getattr(item, "system_title", None)
+        if not isinstance(title, bytes):
+            return True  # not a registration: handle_notification ignores it
+        try:
+            self.keys.keys_for(title)
+        except KeyError:
+            return False
+        return True
 
     # -- collect ---------------------------------------------------------------------------------
 
@@ -654,6 +803,7 @@ class HeadEnd:
 
     def poll(self, now: float) -> None:
         """Expire timeouts, close group requests, start every attempt the throttle allows."""
+        self._expire_sessions(now)
         for event in self.throttle.expire(now):
             job = event.request.request
             assert isinstance(job, _Job)
@@ -723,10 +873,14 @@ class HeadEnd:
             self._fail(job, "not in the address book", now)
             return
         try:
-            session = self._session(title)
+            session = self._session(title, now)
         except KeyError:
             self.throttle.cancel(job.key)
             self._fail(job, "no keys for this meter", now)
+            return
+        except _SessionsFull:
+            self.throttle.cancel(job.key)
+            self._fail(job, "session table full (max_sessions)", now)
             return
         if session.job is not None and session.job is not job:
             self._abandon(session)  # one exchange at a time per association
@@ -989,15 +1143,17 @@ class HeadEnd:
         if seen is not None:
             self.collector.add(seen[0], seen[1], now)  # counted as a duplicate
             return
+        session = self._sessions.get(title)
         try:
-            session = self._session(title)
-        except KeyError:
-            self.security_events += 1
-            return
-        security = session.conn.security
-        assert security is not None
-        try:
-            plain, _, _ = unprotect_apdu(apdu, security)
+            if session is None:
+                verified = self._verify_new(title, apdu)  # authenticate before any state
+                if verified is None:
+                    return
+                plain = verified[1]
+                self._adopt(title, verified[0], now)
+            else:
+                assert session.conn.security is not None
+                plain, _, _ = unprotect_apdu(apdu, session.conn.security)
             response = decode_apdu(plain)
         except SecurityError:
             self.security_events += 1

@@ -52,6 +52,8 @@ TEST_BROADCAST_KEY: Final = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 """The simulator's default broadcast key (test value)."""
 DEFAULT_HEAD_END_SYSTEM_TITLE: Final = bytes.fromhex("4D4D4D0000000001")
 """The client system title of the simulator's default management Security setup."""
+_DERIVED_CACHE: Final = 4096
+"""Derived key sets kept (oldest dropped first; deriving again costs two HMACs)."""
 SHARED_KEY_OWNER: Final = bytes(8)
 """Counter owner of a key shared by several meters (one counter for all of them)."""
 
@@ -141,6 +143,9 @@ class DerivedKeyStore:
                 ),
                 title,
             )
+            if len(self._cache) >= _DERIVED_CACHE:
+                # bounded: any system title has derived keys, so a hostile peer must not grow this
+                self._cache.pop(next(iter(self._cache)))
             self._cache[title] = found
         return found
 

@@ -142,6 +142,9 @@ class FleetConfig:
     gateway_port: int | None = 0
     """Port of the group gateway on ``host`` (0 = ephemeral, None = no gateway)."""
     start_joined: bool = True
+    plain_registrations: bool = False
+    """[lab option] register unprotected and act on plain confirmations (decision 0036); by default
+    registrations are general-glo-ciphered with each meter's management keys."""
 
     def __post_init__(self) -> None:
         if self.meters < 0:
@@ -316,6 +319,7 @@ class MeshFleet:
                 response_window=cfg.response_window,
                 scheme=cfg.scheme,
                 seed=cfg.seed + i,
+                protect_registrations=not cfg.plain_registrations,
             )
             self.nodes.append(node)
         if cfg.gateway_port is not None:

@@ -13,10 +13,16 @@ How the client stores them is up to the implementation. **Our design** (decision
   (every change of binding, with the old and new binding in a compact binary form), ``invocation_counters``
   and ``received_counters`` (the security context's counters per system title, stored apart from the
   binding so that a re-registration never touches them).
-* Sequence numbers: a message is applied when its sequence number is greater than the stored one;
-  an equal number with the same binding is a duplicate (a retry whose confirmation was lost); anything
-  else is stale and ignored (the confirmation then tells the meter ``last_sequence`` so it can
-  continue above it). ``force=True`` overrides (operator action).
+* Sequence numbers: a message is applied when its sequence number is greater than the stored one in
+  serial-number arithmetic (RFC 1982, 32 bits: :func:`serial_greater`), so a counter that wraps
+  stays ordered and no value freezes a meter out; an equal number with the same binding is a
+  duplicate (a retry whose confirmation was lost); anything else is stale and ignored (the
+  confirmation then tells the meter ``last_sequence`` so it can continue above it). ``force=True``
+  overrides (operator action).
+* Authenticated bindings (issue 9, decision 0036): each row records whether its binding was set by
+  an authenticated message (general-glo with the meter's keys). A plain message never moves such a
+  binding (``REFUSED``); an authenticated message replaces a binding set by a plain one whatever its
+  sequence number (resynchronisation happens only through an authenticated exchange).
 * Time: callers pass ``now`` (seconds since the epoch, float); the book never reads the clock itself
   unless ``now`` is omitted.
 
@@ -57,6 +63,7 @@ from cosemnet.profiles.mesh.registration import (
     RegistrationMessage,
     RegistrationObjects,
     RegistrationReason,
+    serial_greater,
 )
 from cosemnet.security.errors import CounterStoreError
 from cosemnet.security.keys import KeyRole
@@ -70,9 +77,11 @@ __all__ = [
     "Binding",
     "HistoryEntry",
     "UpsertResult",
+    "serial_greater",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""2 added ``devices.authenticated`` (version 1 files are upgraded in place)."""
 _CHUNK: Final = 500
 
 _SCHEMA: Final = """
@@ -85,7 +94,8 @@ CREATE TABLE IF NOT EXISTS devices (
     first_seen     REAL NOT NULL,
     last_seen      REAL NOT NULL,
     last_sequence  INTEGER NOT NULL,
-    messages       INTEGER NOT NULL
+    messages       INTEGER NOT NULL,
+    authenticated  INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS addresses (
     address        BLOB NOT NULL,
@@ -194,6 +204,8 @@ class AddressBookEntry:
     last_seen: float
     last_sequence: int
     messages: int
+    authenticated: bool = False
+    """The binding was set by an authenticated message (decision 0036)."""
 
     @property
     def addresses(self) -> tuple[AddressEntry, ...]:
@@ -221,6 +233,7 @@ class AddressBookEntry:
             f"last seen      {_iso(self.last_seen)}",
             f"last sequence  {self.last_sequence}",
             f"messages       {self.messages}",
+            f"authenticated  {'yes' if self.authenticated else 'no'}",
         ]
         return "\n".join(lines)
 
@@ -249,6 +262,8 @@ class UpsertResult(Enum):
     """Same sequence number and binding as stored (a retry): last seen updated."""
     STALE = "stale"
     """Older sequence number (or same number, different binding): ignored."""
+    REFUSED = "refused"
+    """A plain message about a meter whose binding was set by an authenticated one: ignored."""
 
     @property
     def confirmation_status(self) -> ConfirmationStatus:
@@ -256,6 +271,8 @@ class UpsertResult(Enum):
             return ConfirmationStatus.ACCEPTED
         if self is UpsertResult.STALE:
             return ConfirmationStatus.STALE
+        if self is UpsertResult.REFUSED:
+            return ConfirmationStatus.REJECTED
         return ConfirmationStatus.UNCHANGED
 
 
@@ -274,6 +291,7 @@ class _State:
     exists: bool
     changed: bool = False
     touched: bool = False
+    authenticated: bool = False
 
 
 class AddressBook:
@@ -297,13 +315,16 @@ class AddressBook:
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.execute("PRAGMA foreign_keys=ON")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise AddressBookError(
                     f"{self.path}: address book schema {version}, expected {SCHEMA_VERSION}"
                 )
             # idempotent (CREATE ... IF NOT EXISTS); executescript commits on its own
+            upgrade = ""
+            if version == 1:
+                upgrade = "ALTER TABLE devices ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 0;"
             self._db.executescript(
-                "BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+                "BEGIN IMMEDIATE;" + _SCHEMA + upgrade + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
             )
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -378,15 +399,28 @@ class AddressBook:
     # -- registration ----------------------------------------------------------------------------
 
     def upsert(
-        self, message: RegistrationMessage, now: float | None = None, *, force: bool = False
+        self,
+        message: RegistrationMessage,
+        now: float | None = None,
+        *,
+        force: bool = False,
+        authenticated: bool = False,
     ) -> UpsertResult:
-        """Apply one registration or update message."""
-        return self.upsert_many([message], now, force=force)[0]
+        """Apply one registration or update message (``authenticated``: it came protected with the
+        meter's keys)."""
+        return self.upsert_many([message], now, force=force, authenticated=authenticated)[0]
 
     def upsert_many(
-        self, messages: Sequence[RegistrationMessage], now: float | None = None, *, force: bool = False
+        self,
+        messages: Sequence[RegistrationMessage],
+        now: float | None = None,
+        *,
+        force: bool = False,
+        authenticated: bool = False,
     ) -> list[UpsertResult]:
-        """Apply many messages in one transaction (in order; a system title may appear twice)."""
+        """Apply many messages in one transaction (in order; a system title may appear twice).
+
+        ``authenticated`` applies to every message: see the module docstring for its rules."""
         at = time.time() if now is None else now
         titles = list({m.system_title for m in messages})
         with self._transaction() as db:
@@ -394,46 +428,59 @@ class AddressBook:
             results: list[UpsertResult] = []
             history: list[tuple[bytes, float, int, int, bytes | None, bytes]] = []
             for m in messages:
-                packed = _packed_addresses(m.addresses)
-                router = b"" if m.border_router is None else m.border_router.packed
-                state = states.get(m.system_title)
-                if state is None:
-                    states[m.system_title] = _State(
-                        m.wport, m.udp_port, router, packed, at, at, m.sequence_number, 1, False, True, True
-                    )
-                    new = _pack_binding(m.wport, m.udp_port, router, packed)
-                    history.append((m.system_title, at, int(m.reason), m.sequence_number, None, new))
-                    results.append(UpsertResult.CREATED)
-                    continue
-                same = (
-                    packed == state.packed
-                    and m.wport == state.wport
-                    and m.udp_port == state.udp_port
-                    and router == state.router
-                )
-                if not force and m.sequence_number <= state.last_sequence:
-                    if m.sequence_number == state.last_sequence and same:
-                        state.last_seen, state.touched = max(state.last_seen, at), True
-                        state.messages += 1
-                        results.append(UpsertResult.DUPLICATE)
-                    else:
-                        results.append(UpsertResult.STALE)
-                    continue
-                state.last_sequence = m.sequence_number
-                state.last_seen = max(state.last_seen, at)
-                state.messages += 1
-                state.touched = True
-                if same:
-                    results.append(UpsertResult.REFRESHED)
-                    continue
-                old = _pack_binding(state.wport, state.udp_port, state.router, state.packed)
-                new = _pack_binding(m.wport, m.udp_port, router, packed)
-                history.append((m.system_title, at, int(m.reason), m.sequence_number, old, new))
-                state.wport, state.udp_port, state.router, state.packed = m.wport, m.udp_port, router, packed
-                state.changed = True
-                results.append(UpsertResult.CHANGED if state.exists else UpsertResult.CREATED)
+                results.append(self._apply(m, states, history, at, force, authenticated))
             self._store_states(db, states, history)
         return results
+
+    @staticmethod
+    def _apply(
+        m: RegistrationMessage,
+        states: dict[bytes, _State],
+        history: list[tuple[bytes, float, int, int, bytes | None, bytes]],
+        at: float,
+        force: bool,
+        authenticated: bool,
+    ) -> UpsertResult:
+        packed = _packed_addresses(m.addresses)
+        router = b"" if m.border_router is None else m.border_router.packed
+        state = states.get(m.system_title)
+        if state is None:
+            states[m.system_title] = _State(
+                m.wport, m.udp_port, router, packed, at, at, m.sequence_number, 1, False, True, True,
+                authenticated,
+            )  # fmt: skip
+            new = _pack_binding(m.wport, m.udp_port, router, packed)
+            history.append((m.system_title, at, int(m.reason), m.sequence_number, None, new))
+            return UpsertResult.CREATED
+        if state.authenticated and not authenticated and not force:
+            return UpsertResult.REFUSED  # a plain message never moves an authenticated binding (0036)
+        same = (
+            packed == state.packed
+            and m.wport == state.wport
+            and m.udp_port == state.udp_port
+            and router == state.router
+        )
+        # an authenticated message resynchronises a binding that only plain messages set (0036)
+        resync = authenticated and not state.authenticated
+        if not force and not resync and not serial_greater(m.sequence_number, state.last_sequence):
+            if m.sequence_number == state.last_sequence and same:
+                state.last_seen, state.touched = max(state.last_seen, at), True
+                state.messages += 1
+                return UpsertResult.DUPLICATE
+            return UpsertResult.STALE
+        state.last_sequence = m.sequence_number
+        state.last_seen = max(state.last_seen, at)
+        state.messages += 1
+        state.touched = True
+        state.authenticated = state.authenticated or authenticated
+        if same:
+            return UpsertResult.REFRESHED
+        old = _pack_binding(state.wport, state.udp_port, state.router, state.packed)
+        new = _pack_binding(m.wport, m.udp_port, router, packed)
+        history.append((m.system_title, at, int(m.reason), m.sequence_number, old, new))
+        state.wport, state.udp_port, state.router, state.packed = m.wport, m.udp_port, router, packed
+        state.changed = True
+        return UpsertResult.CHANGED if state.exists else UpsertResult.CREATED
 
     def _load_states(self, db: sqlite3.Connection, titles: list[bytes]) -> dict[bytes, _State]:
         states: dict[bytes, _State] = {}
@@ -442,11 +489,22 @@ class AddressBook:
             marks = ",".join("?" * len(chunk))
             for row in db.execute(
                 "SELECT system_title, addresses, wport, udp_port, border_router, first_seen, last_seen, "
-                f"last_sequence, messages FROM devices WHERE system_title IN ({marks})",
+                f"last_sequence, messages, authenticated FROM devices WHERE system_title IN ({marks})",
                 chunk,
             ):
-                title, packed, wport, port, router, first, last, seq, count = row
-                states[title] = _State(wport, port, router or b"", packed, first, last, seq, count, True)
+                title, packed, wport, port, router, first, last, seq, count, auth = row
+                states[title] = _State(
+                    wport,
+                    port,
+                    router or b"",
+                    packed,
+                    first,
+                    last,
+                    seq,
+                    count,
+                    True,
+                    authenticated=bool(auth),
+                )
         return states
 
     @staticmethod
@@ -458,11 +516,12 @@ class AddressBook:
         touched = [(t, s) for t, s in states.items() if s.touched]
         db.executemany(
             "INSERT INTO devices (system_title, addresses, wport, udp_port, border_router, first_seen, "
-            "last_seen, last_sequence, messages) VALUES (?,?,?,?,?,?,?,?,?) "
+            "last_seen, last_sequence, messages, authenticated) VALUES (?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (system_title) DO UPDATE SET "
             "addresses=excluded.addresses, wport=excluded.wport, udp_port=excluded.udp_port, "
             "border_router=excluded.border_router, last_seen=excluded.last_seen, "
-            "last_sequence=excluded.last_sequence, messages=excluded.messages",
+            "last_sequence=excluded.last_sequence, messages=excluded.messages, "
+            "authenticated=excluded.authenticated",
             [
                 (
                     t,
@@ -474,6 +533,7 @@ class AddressBook:
                     s.last_seen,
                     s.last_sequence,
                     s.messages,
+                    int(s.authenticated),
                 )
                 for t, s in touched
             ],
@@ -503,9 +563,10 @@ class AddressBook:
         *,
         head_end_time: CosemDateTime | None = None,
         periodic_interval: int = 0,
+        authenticated: bool = False,
     ) -> tuple[UpsertResult, AddressConfirmation]:
         """Apply ``message`` and build the confirmation to send back."""
-        result = self.upsert(message, now)
+        result = self.upsert(message, now, authenticated=authenticated)
         entry = self.lookup(message.system_title)
         last = entry.last_sequence if entry is not None else message.sequence_number
         confirmation = AddressConfirmation.for_message(
@@ -529,8 +590,8 @@ class AddressBook:
 
         ``sender_system_title`` is the system title that authenticated the APDU (from the ciphered
         envelope); when given and different from the one in the message, nothing is stored and the
-        answer is ``rejected`` (a meter may only register itself). A malformed registration body
-        raises DecodeError."""
+        answer is ``rejected`` (a meter may only register itself); when given and equal, the message
+        counts as authenticated (decision 0036). A malformed registration body raises DecodeError."""
         item = objects.decode_body(notification.notification_body)
         if not isinstance(item, AddressRegistrationData | AddressUpdateData):
             return None
@@ -541,7 +602,11 @@ class AddressBook:
             )
             return None, objects.notification(rejected, notification.invoke_id)
         result, confirmation = self.register(
-            item, now, head_end_time=head_end_time, periodic_interval=periodic_interval
+            item,
+            now,
+            head_end_time=head_end_time,
+            periodic_interval=periodic_interval,
+            authenticated=sender_system_title is not None,
         )
         return result, objects.notification(confirmation, notification.invoke_id)
 
@@ -566,19 +631,21 @@ class AddressBook:
 
     _SELECT: Final = (
         "SELECT system_title, addresses, wport, udp_port, border_router, first_seen, last_seen, "
-        "last_sequence, messages FROM devices"
+        "last_sequence, messages, authenticated FROM devices"
     )
 
     @staticmethod
-    def _entry(row: tuple[bytes, bytes, int, int, bytes | None, float, float, int, int]) -> AddressBookEntry:
-        title, packed, wport, port, router, first, last, seq, count = row
+    def _entry(
+        row: tuple[bytes, bytes, int, int, bytes | None, float, float, int, int, int],
+    ) -> AddressBookEntry:
+        title, packed, wport, port, router, first, last, seq, count, auth = row
         binding = Binding(
             Binding.unpack_addresses(packed),
             wport,
             port,
             None if router is None else ipaddress.IPv6Address(router),
         )
-        return AddressBookEntry(title, binding, first, last, seq, count)
+        return AddressBookEntry(title, binding, first, last, seq, count, bool(auth))
 
     def lookup(self, system_title: bytes) -> AddressBookEntry | None:
         """The current binding of ``system_title``, or None."""

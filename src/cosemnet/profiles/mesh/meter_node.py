@@ -17,9 +17,19 @@ the profile's wire protocol:
   :class:`~cosemnet.profiles.mesh.registration.MeterRegistration` push (address registration data,
   or address update data after an address change) to the head-end destination of the registration
   Push setup (``[addr]:port``), honouring communication window, randomisation start interval, retries
-  and repetition delay until the head-end's confirmation (a plain Data-Notification carrying
+  and repetition delay until the head-end's confirmation (a Data-Notification carrying
   :class:`AddressConfirmation` sent to the meter's wPort) arrives. A confirmation with a
-  ``periodic_interval`` schedules a PERIODIC re-registration.
+  ``periodic_interval`` schedules a PERIODIC re-registration. [design, decision 0036] Registrations
+  are general-glo-ciphered (authenticated and encrypted) with the keys of the management
+  association's Security setup and the server's invocation counter for it; only a confirmation
+  ciphered and authenticated by the head-end (the Security setup's client system title) is acted
+  on. ``protect_registrations=False`` is a lab option: plain registrations, plain confirmations
+  accepted, but a plain ``stale`` never resynchronises the sequence number.
+* **Associations bound to the authenticated peer** (decision 0036): once an association with a
+  security context is established on a wPort pair, an RLRQ without protected user-information and
+  an AARQ whose glo-initiate does not authenticate with that association's keys (same client system
+  title, counter above its window) are dropped (``stats.refused``); so a stranger can neither release
+  nor replace it.
 * **Group requests** (8.2): a frame to wPort 127 whose destination is one of the
   :class:`MulticastScheme` addresses is checked with
   :func:`~cosemnet.profiles.mesh.groups.evaluate_group_request` (broadcast key, authentication,
@@ -27,7 +37,9 @@ the profile's wire protocol:
   the long-lived association that the same client wPort holds with the management logical device
   (server wPort 1): that association holds the keys (including the broadcast key) and the replay
   windows, so the request needs no association of its own. A meter without such an association drops
-  the request (counted in ``stats.group_no_association``). The server answers with the request's
+  the request (counted in ``stats.group_no_association``). A request that the association refuses
+  (authentication, replay: the server's answer would be an exception-response) is dropped silently
+  and counted in ``stats.group_rejected``, not as executed. The server answers with the request's
   security control, i.e. ciphered with the broadcast key; the node gives that association an
   invocation counter of its own for the broadcast key (in memory). [open] answering with the unicast
   key would need a change in :class:`~cosemnet.server.ServerAssociation`.
@@ -43,6 +55,7 @@ instants as aware UTC datetimes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import heapq
 import ipaddress
@@ -51,7 +64,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from cosemnet.codec.acse import ApplicationContextName
+from cosemnet.codec.acse import AARQ, RLRQ, ApplicationContextName
 from cosemnet.codec.ciphered import GeneralGloCiphering, ServiceSpecificCiphered
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
@@ -61,7 +74,7 @@ from cosemnet.cosem.association import AssociationBase
 from cosemnet.cosem.context import AccessContext, SideEffects
 from cosemnet.cosem.logical_device import LogicalDevice
 from cosemnet.cosem.security_setup import SecuritySetup
-from cosemnet.errors import DecodeError
+from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.mesh.groups import (
     DEFAULT_SCHEME,
     GroupDecision,
@@ -82,10 +95,20 @@ from cosemnet.profiles.mesh.registration import (
     scope_of,
 )
 from cosemnet.profiles.mesh.response_window import ResponseWindow, response_rng
-from cosemnet.security.counters import MemoryInvocationCounter
+from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
+from cosemnet.security.control import SecurityPolicy
+from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard
+from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
-from cosemnet.security.keys import KeyRole
-from cosemnet.server import DEFAULT_LN_CONFORMANCE, DEFAULT_SN_CONFORMANCE, AssociationProfile, ServedDevice
+from cosemnet.security.keys import KeyRole, KeySet
+from cosemnet.server import (
+    DEFAULT_LN_CONFORMANCE,
+    DEFAULT_SN_CONFORMANCE,
+    AssociationProfile,
+    AssociationState,
+    ServedDevice,
+    ServerAssociation,
+)
 from cosemnet.server.server import MeterServer
 
 __all__ = [
@@ -196,6 +219,12 @@ class MeshNodeStats:
     group_unprotected: int = 0
     group_not_a_group: int = 0
     group_no_association: int = 0
+    group_rejected: int = 0
+    """Group requests the association refused (authentication, replay): dropped without answer."""
+    confirmations_refused: int = 0
+    """Confirmations not acted on: plain, or failing authentication (decision 0036)."""
+    refused: int = 0
+    """RLRQ / AARQ dropped because they would release or replace an authenticated association."""
     dropped: int = 0
     """Datagrams dropped: not a wrapper frame, or received while the node is off the mesh."""
 
@@ -243,6 +272,7 @@ class MeshMeterNode:
     """
 
     __slots__ = (
+        "_confirm_window",
         "_heap",
         "_sequence",
         "address",
@@ -255,6 +285,7 @@ class MeshMeterNode:
         "periodic_at",
         "ports",
         "prefix_length",
+        "protect_registrations",
         "registration",
         "response_window",
         "scheme",
@@ -286,6 +317,7 @@ class MeshMeterNode:
         inactivity_timeout: float | None = None,
         server: MeterServer | None = None,
         value_reader: Callable[[int, Obis, int], DataValue] | None = None,
+        protect_registrations: bool = True,
     ) -> None:
         self.meter = meter
         self.address = ipaddress.IPv6Address(address)
@@ -319,6 +351,9 @@ class MeshMeterNode:
         self.stats = MeshNodeStats()
         self._heap: list[tuple[float, int, Outgoing]] = []
         self._sequence = 0
+        self.protect_registrations = protect_registrations
+        self._confirm_window = -1
+        """Last invocation counter accepted from the head-end on a confirmation (-1: none)."""
 
     # ----------------------------------------------------------------------------------------------
     # Identity and state
@@ -403,12 +438,18 @@ class MeshMeterNode:
             return
         if apdu and apdu[0] == DataNotification.TAG and self._confirmation(apdu, now):
             return
+        if apdu and apdu[0] == 0xDB and self._ciphered_confirmation(apdu, now):
+            return
+        if apdu and apdu[0] in (AARQ.TAG, RLRQ.TAG) and not self._may_end_association(frame):
+            self.stats.refused += 1
+            return
         self.stats.requests += 1
         replies = self.server.receive_datagram(MESH_PEER, datagram, now)
         for reply in replies:
             self._queue(Outgoing((str(source[0]), int(source[1])), reply, now))
 
-    def _confirmation(self, apdu: bytes, now: float) -> bool:
+    def _confirmation(self, apdu: bytes, now: float, *, authenticated: bool = False) -> bool:
+        """A Data-Notification for us: True when it was a confirmation (consumed)."""
         try:
             notification = DataNotification.decode(apdu)
             item = self.objects.decode_body(notification.notification_body)
@@ -416,11 +457,115 @@ class MeshMeterNode:
             return False
         if not isinstance(item, AddressConfirmation):
             return False
-        if self.registration.on_confirmation(item, _utc(now)):
+        if not authenticated and self.protect_registrations:
+            self.stats.confirmations_refused += 1  # plain: anyone could have sent it (decision 0036)
+            return True
+        if self.registration.on_confirmation(item, _utc(now), authenticated=authenticated):
             self.stats.confirmations += 1
             if self.registered and item.periodic_interval:
                 self.periodic_at = now + item.periodic_interval
         return True
+
+    def _setup(self) -> SecuritySetup | None:
+        association = self.meter.association(self.ports.client_wport)
+        return association.security_setup if association is not None else None
+
+    def _security(self, setup: SecuritySetup | None = None) -> SecurityContext | None:
+        """The context registrations are protected with (built on demand, nothing kept per node but
+        the confirmation window): the management association's Security setup, our server's
+        invocation counter for it, the head-end (its client system title) as the peer."""
+        if setup is None:
+            setup = self._setup()
+        if setup is None:
+            return None
+        keys = setup.keys
+        try:
+            context = SecurityContext(
+                suite=setup.security_suite,
+                policy=SecurityPolicy(int(setup.security_policy)),
+                system_title=setup.server_system_title,
+                peer_system_title=setup.client_system_title or None,
+                keys=KeySet(ek=keys.ek, ak=keys.ak, broadcast_key=keys.broadcast_key),
+                invocation_counters={KeyRole.GLOBAL_UNICAST: self.server.counter_provider(setup)},
+                role=Role.SERVER,
+            )
+        except (SecurityError, EncodeError):
+            return None
+        if self._confirm_window >= 0 and context.peer_system_title is not None:
+            context.replay_guard.restore(
+                {(context.peer_system_title, KeyRole.GLOBAL_UNICAST): self._confirm_window}
+            )
+        return context
+
+    def _ciphered_confirmation(self, apdu: bytes, now: float) -> bool:
+        """A general-glo APDU from the head-end whose first plaintext byte says Data-Notification
+        (peeked with one keystream block; the path authenticates it): True when consumed."""
+        if len(apdu) < 12 or apdu[1] != 8:
+            return False
+        setup = self._setup()
+        if setup is None or not setup.client_system_title or apdu[2:10] != setup.client_system_title:
+            return False
+        start = 11 if apdu[10] < 0x80 else 11 + (apdu[10] & 0x7F)
+        body = start + 5
+        ek = setup.keys.ek
+        if len(apdu) <= body or ek is None:
+            return False
+        first = apdu[body : body + 1]
+        if apdu[start] & 0x20:
+            try:
+                first = gcm_keystream_xor(ek, apdu[2:10] + apdu[start + 1 : start + 5], first)
+            except ValueError:  # a key the cipher refuses
+                return False
+        if first != bytes((DataNotification.TAG,)):
+            return False
+        context = self._security(setup)
+        if context is None:
+            return False
+        try:
+            plain, _, header = unprotect_apdu(apdu, context)
+        except (SecurityError, DecodeError):
+            self.stats.confirmations_refused += 1
+            return True
+        if header is None or not header.security_control & 0x10:
+            self.stats.confirmations_refused += 1  # not authenticated: no better than plain
+            return True
+        self._confirm_window = header.invocation_counter
+        if not self._confirmation(plain, now, authenticated=True):
+            self.stats.dropped += 1
+        return True
+
+    def _established(self, frame: WrapperFrame) -> ServerAssociation | None:
+        for a in self.server.associations():
+            if a.client_sap == frame.source_wport and a.server_sap == frame.destination_wport:
+                return a
+        return None
+
+    def _may_end_association(self, frame: WrapperFrame) -> bool:
+        """An AARQ or RLRQ would end the association of its wPort pair: allowed when there is none,
+        when it has no security context, or when the request authenticates with that association's
+        keys (decision 0036). The server then checks the request as usual."""
+        association = self._established(frame)
+        security = association.security if association is not None else None
+        if association is None or security is None or association.state is not AssociationState.ASSOCIATED:
+            return True
+        try:
+            if frame.apdu[0] == RLRQ.TAG:
+                # the server verifies the protected user-information; none at all is refused here
+                return RLRQ.decode(frame.apdu).user_information is not None
+            aarq = AARQ.decode(frame.apdu)
+            ciphered = aarq.decode_user_information()
+        except DecodeError:
+            return False
+        if aarq.calling_ap_title != security.peer_system_title or not isinstance(ciphered, bytes):
+            return False
+        guard = ReplayGuard()
+        guard.restore(security.replay_guard.snapshot())
+        probe = dataclasses.replace(security, replay_guard=guard)  # the association's state is untouched
+        try:
+            _, _, header = unprotect_apdu(ciphered, probe)
+        except (SecurityError, DecodeError, EncodeError):
+            return False
+        return header is not None and bool(header.security_control & 0x10)
 
     def _read_value(self, class_id: int, logical_name: Obis, attribute_index: int) -> DataValue:
         return self.meter.device.get(class_id, logical_name, attribute_index, self.meter.context())
@@ -470,9 +615,13 @@ class MeshMeterNode:
             # [design] the server answers with the request's security control (broadcast key): give
             # it an invocation counter of its own for that key (in memory, like the simulator's)
             security.invocation_counters[KeyRole.GLOBAL_BROADCAST] = MemoryInvocationCounter()
-        self.stats.group_executed += 1
         routed = WrapperFrame(client, server_wport, frame.apdu).encode()
         replies = self.server.receive_datagram(MESH_PEER, routed, now)
+        if any(WrapperFrame.decode(r).apdu[:1] == b"\xd8" for r in replies):
+            # exception-response: authentication or replay failed; no answer (1 datagram in, 0 out)
+            self.stats.group_rejected += 1
+            return
+        self.stats.group_executed += 1
         rng = response_rng(self.system_title, _invocation_key(frame.apdu), self.seed)
         send_at = now + self.response_window.delay(rng)
         for reply in replies:
@@ -521,8 +670,20 @@ class MeshMeterNode:
         before = self.registration.state
         notification = self.registration.poll(_utc(now))
         if notification is not None:
+            apdu = notification.encode()
+            if self.protect_registrations:
+                context = self._security()
+                try:
+                    if context is None:
+                        raise SecurityError("no Security setup on the management association")
+                    apdu = protect_apdu(
+                        apdu, context, "general-glo", security_control=0x30 | int(context.suite)
+                    )
+                except (SecurityError, EncodeError):
+                    self.stats.dropped += 1  # never fall back to plain (decision 0036)
+                    return
             self.stats.registrations_sent += 1
-            frame = WrapperFrame(self.ports.server_wport, self.ports.push_client_wport, notification.encode())
+            frame = WrapperFrame(self.ports.server_wport, self.ports.push_client_wport, apdu)
             out.append(Outgoing(self.head_end, frame.encode(), now))
         elif self.registration.state is PushState.EXHAUSTED and before is not PushState.EXHAUSTED:
             self.stats.registration_exhausted += 1

@@ -101,6 +101,7 @@ __all__ = [
     "decode_registration_body",
     "registration_push_setup",
     "scope_of",
+    "serial_greater",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -620,6 +621,12 @@ def registration_push_setup(
     )
 
 
+def serial_greater(a: int, b: int) -> bool:
+    """``a > b`` in 32-bit serial-number arithmetic (RFC 1982, section 3.2): true when ``a`` is
+    ahead of ``b`` by less than 2**31. The distance 2**31 itself is undefined there: not greater."""
+    return 0 < (a - b) & 0xFFFFFFFF < 0x80000000
+
+
 class MeterRegistration:
     """Meter side of registration (sans-IO): builds the messages, numbers them, pushes them on the
     Push schedule until the head-end confirms, and resynchronises on a ``stale`` answer.
@@ -697,14 +704,19 @@ class MeterRegistration:
             return None
         return self.objects.notification(self.message, self.message.sequence_number & 0xFFFFFF)
 
-    def on_confirmation(self, confirmation: AddressConfirmation, now: _dt.datetime) -> bool:
+    def on_confirmation(
+        self, confirmation: AddressConfirmation, now: _dt.datetime, *, authenticated: bool = True
+    ) -> bool:
         """Handle the head-end's answer; True when it concerned the current message. ``stale``
-        re-announces the same binding with a sequence number above the head-end's ``last_sequence``."""
+        re-announces the same binding with a sequence number above the head-end's ``last_sequence``
+        (serial-number arithmetic, RFC 1982) -- only when the answer was ``authenticated``
+        (decision 0036); a plain ``stale`` answer just ends the retries."""
         message = self.message
         if message is None or not confirmation.confirms(message):
             return False
-        if confirmation.status is ConfirmationStatus.STALE:
-            self.sequence_number = max(self.sequence_number, confirmation.last_sequence)
+        if confirmation.status is ConfirmationStatus.STALE and authenticated:
+            if serial_greater(confirmation.last_sequence, self.sequence_number):
+                self.sequence_number = confirmation.last_sequence
             seq = self._next_sequence()
             self.message = dataclasses.replace(message, sequence_number=seq)
             self.scheduler.trigger(now, seq)
