@@ -300,6 +300,8 @@ class _GuruxReader:
         client.ciphering.blockCipherKey = bytearray(TEST_EK)
         client.ciphering.authenticationKey = bytearray(TEST_AK)
         client.ciphering.invocationCounter = self.counter
+        # mesh meters refuse an unprotected RLRQ in a ciphered association (decision 0036)
+        client.useProtectedRelease = True
         return client
 
     def _exchange(self, client: Any, frames: Any, target: tuple[str, int]) -> Any:
