@@ -183,7 +183,7 @@ class ServerLimits:
     """
 
     max_connections: int | None = 512
-    max_connections_per_source: int | None = 32
+    max_connections_per_source: int | None = 64
     max_pending_associations: int | None = 256
     max_pending_associations_per_source: int | None = 16
     output_budget: int = 64 * 1024
