@@ -73,7 +73,9 @@ def aarq() -> bytes:
         proposed_conformance=Conformance(0x205E1D),  # GET/SET/ACTION, their block transfers, GBT
         client_max_receive_pdu_size=0xFFFF,
     )
-    return AARQ(application_context_name=ApplicationContextName.LN, user_information=initiate.encode()).encode()
+    return AARQ(
+        application_context_name=ApplicationContextName.LN, user_information=initiate.encode()
+    ).encode()
 
 
 GET_PROFILE = GetRequestNormal(1, CosemAttributeDescriptor(7, PROFILE, 2)).encode()
@@ -102,8 +104,22 @@ def profile_config(directory: Path) -> Path:
 def meter(config: Path, *extra: str, transport: str = "tcp") -> Iterator[tuple[subprocess.Popen[str], int]]:
     start = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=15 * (ROWS + 100))).isoformat(timespec="seconds")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cosemnet.cli", "meter", "serve", "--transport", transport]
-        + ["--bind", "127.0.0.1:0", "--config", str(config), "--start", start, *extra],
+        [
+            sys.executable,
+            "-m",
+            "cosemnet.cli",
+            "meter",
+            "serve",
+            "--transport",
+            transport,
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+            str(config),
+            "--start",
+            start,
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -327,8 +343,17 @@ def udp_profile(config: Path) -> dict[str, object]:
     with meter(config, transport="udp") as (_, port):
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "cosemnet.cli", "profile", f"127.0.0.1:{port}", "1-0:99.1.0"]
-            + ["--transport", "udp", "--json"],
+            [
+                sys.executable,
+                "-m",
+                "cosemnet.cli",
+                "profile",
+                f"127.0.0.1:{port}",
+                "1-0:99.1.0",
+                "--transport",
+                "udp",
+                "--json",
+            ],
             capture_output=True,
             text=True,
             timeout=300,
@@ -394,9 +419,10 @@ def main() -> None:
     print("\n| attack | peak RSS growth | server alive | detail |\n|---|---:|---|---|")
     for r in results:
         if r["attack"] == "udp-profile":
+            ratio = r["pre_association_amplification"]
             print(
                 f"| udp-profile | - | - | {r['rows']} rows in {r['seconds']} s, largest datagram "
-                f"{r['largest_datagram']} B, pre-association amplification x{r['pre_association_amplification']} |"
+                f"{r['largest_datagram']} B, pre-association amplification x{ratio} |"
             )
         else:
             print(f"| {r['attack']} | +{r['peak_rss_growth_mb']} MB | {r['server_alive']} | {r['detail']} |")
