@@ -384,7 +384,9 @@ def udp_probe(port: int) -> tuple[int, float]:
         with contextlib.suppress(TimeoutError):
             received += len(sock.recv(70_000))
     sock.send(frame(GET_PROFILE))
-    largest = len(sock.recv(70_000))
+    largest = 0  # no answer at all
+    with contextlib.suppress(TimeoutError):
+        largest = len(sock.recv(70_000))
     sock.close()
     return largest, round(received / sent, 2)
 
