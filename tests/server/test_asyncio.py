@@ -13,7 +13,7 @@ import pytest
 from cosemnet.codec.acse import AARE, AssociationResult
 from cosemnet.codec.wrapper import HEADER_SIZE, WrapperFrame, WrapperHeader
 from cosemnet.codec.xdlms import CosemAttributeDescriptor, GetRequestNormal, GetResponseNormal
-from cosemnet.server import MeterServer, serve_tcp, serve_udp
+from cosemnet.server import MeterServer, ServerLimits, serve_tcp, serve_udp
 
 from .helpers import ENERGY, PROFILE, aarq, make_device
 
@@ -72,7 +72,8 @@ def test_tcp_ipv4_ipv6(host: str) -> None:
 
 def test_200_concurrent_tcp_associations_and_a_stalled_peer() -> None:
     async def main() -> None:
-        server = MeterServer([make_device(rows=1000)])
+        # 203 connections from one source: above the default per-source cap (tested in test_limits.py)
+        server = MeterServer([make_device(rows=1000)], limits=ServerLimits(max_connections_per_source=None))
         running = await serve_tcp(server, "127.0.0.1", 0)
         port = running.addresses[0][1]
         # the stalled peer: a small receive buffer, floods profile reads and never reads a byte

@@ -50,6 +50,7 @@ from cosemnet.server.config import (
     DEFAULT_SN_CONFORMANCE,
     AssociationProfile,
     ServedDevice,
+    ServerLimits,
 )
 from cosemnet.server.server import MeterServer
 
@@ -176,7 +177,8 @@ async def _serve(
     config: Path | None,
     json_log: bool,
     start: _dt.datetime | None,
-    limits: AuthLimits,
+    auth_limits: AuthLimits,
+    limits: ServerLimits,
 ) -> None:
     from cosemnet.server.asyncio_server import serve_tcp, serve_udp
 
@@ -187,7 +189,9 @@ async def _serve(
     clock: Callable[[], float] = time.time
     devices, tick = load_devices(config, clock(), start)
     try:
-        server = MeterServer(devices, state_dir=state_dir, log=log, auth_limiter=AuthFailureLimiter(limits))
+        server = MeterServer(
+            devices, state_dir=state_dir, log=log, auth_limiter=AuthFailureLimiter(auth_limits), limits=limits
+        )
     except CounterStoreError as exc:
         raise click.ClickException(f"{exc} (another meter? give it its own --state-dir)") from None
     running: Any
@@ -211,6 +215,27 @@ async def _serve(
         await running.close()
         server.close()
         log("stopped")
+
+
+_DEFAULTS = ServerLimits()
+_CAPS = (
+    "max_connections",
+    "max_connections_per_source",
+    "max_pending_associations",
+    "max_pending_associations_per_source",
+)
+
+
+def _limits(options: dict[str, int]) -> ServerLimits:
+    """The ServerLimits of the command-line options (a cap of 0 means no cap)."""
+    caps = {name: (options[name] or None) for name in _CAPS}
+    return ServerLimits(
+        **caps,
+        output_budget=options["output_budget"],
+        max_block_transfer=options["max_block_transfer"],
+        udp_max_datagram=options["udp_max_datagram"],
+        udp_amplification_factor=options["udp_amplification_factor"],
+    )
 
 
 @click.group("meter")
@@ -262,6 +287,62 @@ def meter_group() -> None:
     help="simulated start time of the meter, ISO 8601 with offset (default: now); a start in the past "
     "gives the meter that much history",
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(0),
+    default=_DEFAULTS.max_connections,
+    show_default=True,
+    help="open connections (TCP) or peers (UDP) in all; 0: no cap",
+)
+@click.option(
+    "--max-connections-per-source",
+    type=click.IntRange(0),
+    default=_DEFAULTS.max_connections_per_source,
+    show_default=True,
+    help="the same, per source address; 0: no cap",
+)
+@click.option(
+    "--max-pending-associations",
+    type=click.IntRange(0),
+    default=_DEFAULTS.max_pending_associations,
+    show_default=True,
+    help="associations waiting for HLS pass 3, in all; 0: no cap",
+)
+@click.option(
+    "--max-pending-associations-per-source",
+    type=click.IntRange(0),
+    default=_DEFAULTS.max_pending_associations_per_source,
+    show_default=True,
+    help="the same, per source address; 0: no cap",
+)
+@click.option(
+    "--output-budget",
+    type=click.IntRange(1),
+    default=_DEFAULTS.output_budget,
+    show_default=True,
+    help="bytes of answers per connection before waiting for the peer to read them",
+)
+@click.option(
+    "--max-block-transfer",
+    type=click.IntRange(1),
+    default=_DEFAULTS.max_block_transfer,
+    show_default=True,
+    help="bytes of one incoming SET/ACTION block transfer or general-block-transfer",
+)
+@click.option(
+    "--udp-max-datagram",
+    type=click.IntRange(20, 65507),
+    default=_DEFAULTS.udp_max_datagram,
+    show_default=True,
+    help="largest UDP payload sent; the negotiated PDU sizes are capped to fit it",
+)
+@click.option(
+    "--udp-amplification-factor",
+    type=click.IntRange(1),
+    default=_DEFAULTS.udp_amplification_factor,
+    show_default=True,
+    help="UDP, before an association: answer at most this many times the bytes received",
+)
 def serve_command(
     transport: str,
     bind: str,
@@ -273,8 +354,16 @@ def serve_command(
     auth_backoff_max: float,
     json_log: bool,
     start: str | None,
+    **limit_options: int,
 ) -> None:
-    """Serve a simulated meter until SIGINT/SIGTERM; prints "listening on ..." once ready."""
+    """Serve a simulated meter until SIGINT/SIGTERM; prints "listening on ..." once ready.
+
+    Resource limits (docs/decisions/0030): a peer that does not read its answers is not read either
+    once --output-budget is pending; block transfers are refused past --max-block-transfer (and at
+    their first block when access is denied); connections over the caps are closed at once. On UDP no
+    datagram is larger than --udp-max-datagram and, before an association, no answer is more than
+    --udp-amplification-factor times the request.
+    """
     host, port = parse_bind(bind)
     if no_state and state_dir is not None:
         raise click.UsageError("give --state-dir or --no-state, not both")
@@ -287,9 +376,10 @@ def serve_command(
     elif state_dir is None:
         state_dir = user_state_dir() / "meter"
     try:
-        limits = AuthLimits(auth_free_failures, auth_backoff, max(auth_backoff_max, auth_backoff))
+        auth_limits = AuthLimits(auth_free_failures, auth_backoff, max(auth_backoff_max, auth_backoff))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    limits = _limits(limit_options)
     start_time = None
     if start is not None:
         try:
@@ -301,7 +391,9 @@ def serve_command(
         if start_time.tzinfo is None:
             raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
     try:
-        asyncio.run(_serve(transport, host, port, state_dir, config, json_log, start_time, limits))
+        asyncio.run(
+            _serve(transport, host, port, state_dir, config, json_log, start_time, auth_limits, limits)
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {transport} {bind}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it

@@ -25,6 +25,7 @@ from cosemnet.server.config import (
     DEFAULT_SN_CONFORMANCE,
     AssociationProfile,
     ServedDevice,
+    ServerLimits,
     profile_of,
     profiles_of,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ServedDevice",
     "ServerAssociation",
     "ServerConnection",
+    "ServerLimits",
     "TcpServer",
     "UdpServer",
     "profile_of",

@@ -417,6 +417,15 @@ class ServerAssociation:
     in tests). ``log`` (optional) receives one-line, key-free event descriptions.
     """
 
+    # Resource limits (see docs/decisions/0030); MeterServer sets them from its ServerLimits.
+    max_block_transfer: int = 1 << 20
+    """Bytes of one incoming SET/ACTION block transfer or general-block-transfer reassembly."""
+    pdu_size_limit: int = 0xFFFF
+    """Cap on both negotiated PDU sizes, whatever the client and the profile say (UDP: one datagram)."""
+    max_burst: int | None = None
+    """Bytes of general-block-transfer blocks sent for one request or acknowledgement (the window is
+    cut to fit, at least one block; None: the client's window as announced)."""
+
     def __init__(
         self,
         served: ServedDevice,
@@ -486,6 +495,9 @@ class ServerAssociation:
         self._long_request = None
         self._gbt_out = []
         self._gbt_in = bytearray()
+        self._gbt_window = 1
+        self._gbt_in_last = 0
+        self._via_gbt = False
         self._get_negotiated = False
         self._objects = {}
 
@@ -522,7 +534,7 @@ class ServerAssociation:
             raise _not_allowed()
         profile = self.profile
         assert profile is not None
-        if len(apdu) > profile.max_receive_pdu_size:
+        if len(apdu) > min(profile.max_receive_pdu_size, self.pdu_size_limit):
             raise _Exception(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.PDU_TOO_LONG)
         self._via_gbt = False
         self._release_after = False
@@ -957,8 +969,8 @@ class ServerAssociation:
                 ]
                 block = first_list.datablock
                 with_list = True
+            self._long_request = None
             if block.block_number != 1:
-                self._long_request = None
                 return [
                     SetResponseLastDatablock(
                         iid,
@@ -969,6 +981,9 @@ class ServerAssociation:
                         reserved,
                     ).encode()
                 ]
+            refused = self._first_block_refusal(targets, False, now, len(block.raw_data))
+            if refused is not None:
+                return [self._set_refusal(invoke_byte, with_list, refused, block.block_number)]
             self._long_request = _LongRequest(
                 0xC1, invoke_byte, targets, with_list, bytearray(block.raw_data), 1
             )
@@ -1001,6 +1016,11 @@ class ServerAssociation:
                         reserved,
                     ).encode()
                 ]
+            if len(long.data) + len(block.raw_data) > self.max_block_transfer:
+                self._long_request = None
+                self._log_limit("SET block transfer", len(long.data) + len(block.raw_data))
+                aborted = [int(DataAccessResult.LONG_SET_ABORTED)] * len(long.targets)
+                return [self._set_refusal(invoke_byte, long.with_list, aborted, block.block_number)]
             long.data += block.raw_data
             long.block_number = block.block_number
             return self._set_block_done(block, now)
@@ -1141,9 +1161,12 @@ class ServerAssociation:
                 ]
                 block = first_list.pblock
                 with_list = True
+            self._long_request = None
             if block.block_number != 1:
-                self._long_request = None
                 return [self._action_failure(invoke_byte, ActionResult.OTHER_REASON)]
+            refused_action = self._first_block_refusal(targets, True, now, len(block.raw_data))
+            if refused_action is not None:
+                return [self._action_refusal(invoke_byte, with_list, refused_action)]
             self._long_request = _LongRequest(
                 0xC3, invoke_byte, targets, with_list, bytearray(block.raw_data), 1
             )
@@ -1158,10 +1181,95 @@ class ServerAssociation:
             if block.block_number != long.block_number + 1:
                 self._long_request = None
                 return [self._action_failure(invoke_byte, ActionResult.LONG_ACTION_ABORTED)]
+            if len(long.data) + len(block.raw_data) > self.max_block_transfer:
+                self._long_request = None
+                self._log_limit("ACTION block transfer", len(long.data) + len(block.raw_data))
+                return [self._action_failure(invoke_byte, ActionResult.LONG_ACTION_ABORTED)]
             long.data += block.raw_data
             long.block_number = block.block_number
             return self._action_block_done(block, now)
         raise _malformed()
+
+    def _first_block_refusal(
+        self,
+        targets: list[tuple[int, Obis, int, SelectiveAccessDescriptor | None]],
+        method: bool,
+        now: float,
+        size: int,
+    ) -> list[int] | None:
+        """The first block of a SET/ACTION block transfer: the access rights of every target and the
+        size limit, checked before anything is kept. None when the transfer may go on, else the result
+        per target (a DataAccessResult for SET, an ActionResult for ACTION; 0 where it is allowed)."""
+        if size > self.max_block_transfer:
+            self._log_limit("block transfer", size)
+            aborted = ActionResult.LONG_ACTION_ABORTED if method else DataAccessResult.LONG_SET_ABORTED
+            return [int(aborted)] * len(targets)
+        ctx = self._context(now)
+        codes: list[int] = []
+        for class_id, instance_id, index, _ in targets:
+            try:
+                self._check_block_target(class_id, instance_id, index, method, ctx)
+            except CosemAccessError as exc:
+                codes.append(int(exc.action_result if method else exc.data_access_result))
+            else:
+                codes.append(0)
+        self._after()
+        return codes if any(codes) else None
+
+    def _check_block_target(
+        self, class_id: int, instance_id: Obis, index: int, method: bool, ctx: AccessContext
+    ) -> None:
+        """Raise CosemAccessError when the association may not write the attribute / run the method."""
+        obj = self.device.resolve(class_id, instance_id, ctx)
+        if method:
+            obj.method_def(index)
+        else:
+            obj.attribute_def(index)
+        association = ctx.association
+        if association is None:
+            return
+        rights = association.rights_for(class_id, obj.logical_name)
+        if rights is None:
+            raise CosemAccessError(DataAccessResult.OBJECT_UNDEFINED, "not in the association's object list")
+        if method:
+            if not rights.method_mode(index).allows(ctx.request_authenticated):
+                raise CosemAccessError(ActionResult.READ_WRITE_DENIED, f"method {index} not allowed")
+        elif index == 1 or not rights.attribute_mode(index).allows_write(ctx.request_authenticated):
+            raise CosemAccessError(DataAccessResult.READ_WRITE_DENIED, f"attribute {index} not writable")
+
+    @staticmethod
+    def _set_refusal(invoke_byte: int, with_list: bool, codes: list[int], block_number: int) -> bytes:
+        """SET-Response-Last-Datablock(-With-List) ending a block transfer early."""
+        iid, service_class, priority, reserved = IIP_FIELDS[invoke_byte]
+        results = [DataAccessResult(c) for c in codes]
+        if with_list:
+            return SetResponseLastDatablockWithList(
+                iid, results, block_number, service_class, priority, reserved
+            ).encode()
+        return SetResponseLastDatablock(
+            iid, results[0], block_number, service_class, priority, reserved
+        ).encode()
+
+    def _action_refusal(self, invoke_byte: int, with_list: bool, codes: list[int]) -> bytes:
+        """ACTION-Response ending a pblock transfer at its first block (one result per method)."""
+        results = [ActionResult(c) for c in codes]
+        if not with_list:
+            return self._action_failure(invoke_byte, results[0])
+        iid, service_class, priority, reserved = IIP_FIELDS[invoke_byte]
+        return ActionResponseWithList(
+            iid,
+            [ActionResponseWithOptionalData(r) for r in results],
+            service_class,
+            priority,
+            reserved,
+        ).encode()
+
+    def _log_limit(self, what: str, size: int) -> None:
+        if self._log is not None:
+            self._log(
+                f"{what} refused: client {self.client_sap} server {self.server_sap}: {size} bytes, "
+                f"more than the {self.max_block_transfer} allowed"
+            )
 
     @staticmethod
     def _encode_action(response: ActionResponseNormal | ActionResponseWithList) -> bytes:
@@ -1353,7 +1461,10 @@ class ServerAssociation:
     def _gbt_window_from(self, first: int) -> list[bytes]:
         blocks = self._gbt_out
         total = len(blocks)
-        last_in_window = min(total, first + max(1, self._gbt_window) - 1)
+        window = max(1, self._gbt_window)
+        if self.max_burst is not None:  # the last block of a shorter window asks for the ack (streaming 0)
+            window = max(1, min(window, self.max_burst // max(1, len(blocks[0]))))
+        last_in_window = min(total, first + window - 1)
         out = []
         for number in range(first, last_in_window + 1):
             last = number == total
@@ -1386,6 +1497,11 @@ class ServerAssociation:
         elif gbt.block_number != self._gbt_in_last + 1:
             self._gbt_in = bytearray()
             raise _not_allowed()
+        if len(self._gbt_in) + len(gbt.block_data) > self.max_block_transfer:
+            self._log_limit("general-block-transfer", len(self._gbt_in) + len(gbt.block_data))
+            self._gbt_in = bytearray()
+            self._gbt_in_last = 0
+            raise _Exception(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.PDU_TOO_LONG)
         self._gbt_in_last = gbt.block_number
         self._gbt_in += gbt.block_data
         if not gbt.last_block:
@@ -1548,7 +1664,7 @@ class ServerAssociation:
         self.conformance = conformance
         self._get_negotiated = bool(conformance & Conformance.GET)
         self._objects = {}
-        self.max_send_pdu_size = initiate.client_max_receive_pdu_size
+        self.max_send_pdu_size = min(initiate.client_max_receive_pdu_size, self.pdu_size_limit)
         self._hls = hls
         self.state = AssociationState.PENDING if hls is not None else AssociationState.ASSOCIATED
         self._status = (
@@ -1569,7 +1685,7 @@ class ServerAssociation:
             vaa_name = association.base_name if association.base_name is not None else 0xFA00
         response = InitiateResponse(
             negotiated_conformance=conformance,
-            server_max_receive_pdu_size=profile.max_receive_pdu_size,
+            server_max_receive_pdu_size=min(profile.max_receive_pdu_size, self.pdu_size_limit),
             vaa_name=vaa_name,
         ).encode()
         if initiate_kind is not None:

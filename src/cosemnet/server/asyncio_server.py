@@ -9,11 +9,14 @@
     ...
     await tcp.close(); await udp.close()
 
-The adapters are thin: every received chunk goes through the sans-IO server synchronously and the
-replies are handed to ``transport.write`` / ``sendto``, which never block. A peer that does not read
-its replies only fills its own transport buffer: when that buffer passes the high-water mark the
-adapter stops reading from that peer (``pause_reading``) until it drains, so one slow peer never
-holds anything shared and never stalls the others. One timer (``loop.call_later``) follows
+The adapters are thin: every received chunk goes through the sans-IO server and the replies are
+handed to ``transport.write`` / ``sendto``, which never block. A TCP connection answers at most its
+output budget per step (:meth:`ServerConnection.receive_data` / ``resume``); while it has unprocessed
+frames (``backlog``) or its transport buffer is over the high-water mark, the adapter stops reading
+from that peer (``pause_reading``), and it processes the backlog one budget per event-loop turn as the
+transport drains. A peer that does not read its replies therefore costs at most one received chunk,
+one budget and the transport buffer, never holds anything shared and never stalls the others.
+A connection over the server's connection caps is closed at once. One timer (``loop.call_later``) follows
 ``server.next_deadline()``; expired TCP connections are closed.
 
 ``clock`` (default :func:`time.time`) is the time handed to the server: inject a simulated clock
@@ -82,6 +85,9 @@ class _TcpProtocol(asyncio.Protocol):
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.conn: ServerConnection | None = None
+        self._writing_paused = False
+        self._reading = True
+        self._scheduled = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -92,29 +98,65 @@ class _TcpProtocol(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         owner = self.owner
-        self.conn = owner.server.open_connection(owner.clock(), transport.get_extra_info("peername"))
-        owner._protocols[self.conn] = self
+        conn = owner.server.open_connection(owner.clock(), transport.get_extra_info("peername"))
+        if conn.closed:  # over a connection cap
+            transport.abort()
+            return
+        self.conn = conn
+        owner._protocols[conn] = self
         owner._timer.update()
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
-        transport = self.transport
-        if conn is None or transport is None:
+        if conn is None or self.transport is None:
             return
-        out = conn.receive_data(data, self.owner.clock())
+        self._write(conn.receive_data(data, self.owner.clock()))
+        self._pump(process=False)
+
+    def _write(self, out: bytes) -> None:
+        transport = self.transport
+        conn = self.conn
+        assert transport is not None and conn is not None
         if out:
-            transport.write(out)
+            transport.write(out)  # may call pause_writing at once
         if conn.closed:
             transport.close()
+
+    def _pump(self, process: bool = True) -> None:
+        """Process one budget of the backlog when the transport can take it; read only without backlog."""
+        self._scheduled = False
+        conn = self.conn
+        transport = self.transport
+        if conn is None or transport is None or conn.closed:
+            return
+        if process and conn.backlog and not self._writing_paused:
+            self._write(conn.resume(self.owner.clock()))
+        if conn.backlog:
+            self._set_reading(False)
+            if not self._writing_paused and not self._scheduled:  # one budget per loop turn: fairness
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._pump)
+        elif not self._writing_paused:
+            self._set_reading(True)
         self.owner._timer.update()
 
+    def _set_reading(self, on: bool) -> None:
+        transport = self.transport
+        if transport is None or on == self._reading or transport.is_closing():
+            return
+        self._reading = on
+        if on:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
+
     def pause_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._writing_paused = True
+        self._set_reading(False)
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        self._writing_paused = False
+        self._pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
         conn = self.conn

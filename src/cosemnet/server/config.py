@@ -163,11 +163,63 @@ class ServedDevice:
             self.by_client_sap.setdefault(profile.client_sap, profile)
 
 
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Resource limits of a :class:`~cosemnet.server.server.MeterServer` (see docs/decisions/0030).
+
+    Each bounds what one peer can make the server hold; ``None`` in a count disables that cap.
+
+    * ``max_connections`` / ``max_connections_per_source``: open TCP connections plus live UDP
+      pseudo-connections, in total and per source address (the host, whatever its port); a connection
+      over the cap is closed at once (TCP) or its datagram dropped (UDP).
+    * ``max_pending_associations`` / ``max_pending_associations_per_source``: associations waiting for
+      HLS pass 3; an AARQ that would open one more is refused (AARE rejected-transient).
+    * ``output_budget``: bytes of answers a connection produces before it waits for the transport to
+      drain (the frames not processed yet stay in the connection and the adapter stops reading). It also
+      bounds a general-block-transfer window (at least one block).
+    * ``max_block_transfer``: bytes of one incoming SET/ACTION block transfer or general-block-transfer
+      reassembly; beyond it the transfer is refused and forgotten.
+    * ``udp_max_datagram``: the largest UDP payload (wrapper header + APDU) the server sends; the PDU
+      sizes negotiated on UDP are capped to fit it (1232: the IPv6 minimum MTU, no fragmentation).
+    * ``udp_amplification_factor``: before an association is established, a UDP answer is at most this
+      many times the datagram that drew it (RFC 9000 section 8.1 uses 3).
+    """
+
+    max_connections: int | None = 512
+    max_connections_per_source: int | None = 64
+    max_pending_associations: int | None = 256
+    max_pending_associations_per_source: int | None = 16
+    output_budget: int = 64 * 1024
+    max_block_transfer: int = 1 << 20
+    udp_max_datagram: int = 1232
+    udp_amplification_factor: int = 3
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_connections",
+            "max_connections_per_source",
+            "max_pending_associations",
+            "max_pending_associations_per_source",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value}")
+        if self.output_budget < 1:
+            raise ValueError(f"output_budget must be >= 1, got {self.output_budget}")
+        if self.max_block_transfer < 1:
+            raise ValueError(f"max_block_transfer must be >= 1, got {self.max_block_transfer}")
+        if not 20 <= self.udp_max_datagram <= 65507:
+            raise ValueError(f"udp_max_datagram must be 20..65507, got {self.udp_max_datagram}")
+        if self.udp_amplification_factor < 1:
+            raise ValueError(f"udp_amplification_factor must be >= 1, got {self.udp_amplification_factor}")
+
+
 __all__ = [
     "DEFAULT_LN_CONFORMANCE",
     "DEFAULT_SN_CONFORMANCE",
     "AssociationProfile",
     "ServedDevice",
+    "ServerLimits",
     "profile_of",
     "profiles_of",
 ]

@@ -32,6 +32,19 @@ Design choices (the standard is silent or leaves them to the implementation):
   system title and key, and persisted in ``state_dir/replay-floors`` whenever an association is
   established or released and on close (docs/decisions/0033);
 * failed authentications are rate-limited per (client SAP, source host) (docs/decisions/0034).
+
+Resource limits (:class:`~cosemnet.server.config.ServerLimits`, see docs/decisions/0030):
+
+* a TCP connection produces at most ``output_budget`` bytes of answers per
+  :meth:`ServerConnection.receive_data` or :meth:`ServerConnection.resume` call; the frames it did
+  not process yet stay in the connection
+  (:attr:`ServerConnection.backlog`): the adapter stops reading while there is a backlog and calls
+  ``resume`` as the transport drains, so a peer that never reads its answers costs a bounded amount;
+* connections (TCP and UDP pseudo-connections) and associations waiting for HLS pass 3 are capped in
+  total and per source address; a TCP connection over the cap comes back already closed;
+* on UDP the negotiated PDU sizes are capped to one datagram (long answers go in blocks), no datagram
+  over ``udp_max_datagram`` is ever sent, and before an association is established an answer is at most
+  ``udp_amplification_factor`` times the datagram that drew it (RFC 9000 section 8.1's rule).
 """
 
 from __future__ import annotations
@@ -40,10 +53,18 @@ import heapq
 import itertools
 import logging
 import struct
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 
-from cosemnet.codec.wrapper import MAX_APDU_LENGTH, WrapperFrame, WrapperStream
+from cosemnet.codec.acse import (
+    AARE,
+    AARQ,
+    ApplicationContextName,
+    AssociateSourceDiagnostic,
+    AssociationResult,
+)
+from cosemnet.codec.wrapper import HEADER_SIZE, MAX_APDU_LENGTH, WrapperFrame, WrapperStream
 from cosemnet.codec.xdlms import ExceptionResponse, ServiceError, StateError
 from cosemnet.cosem.logical_device import LogicalDevice
 from cosemnet.cosem.security_setup import SecuritySetup
@@ -57,9 +78,10 @@ from cosemnet.security.counters import (
     counter_name,
 )
 from cosemnet.security.errors import CounterStoreError
-from cosemnet.server.association import CounterProvider, ServerAssociation
+from cosemnet.security.hls import Mechanism
+from cosemnet.server.association import AssociationState, CounterProvider, ServerAssociation
 from cosemnet.server.auth_limiter import AuthFailureLimiter
-from cosemnet.server.config import ServedDevice
+from cosemnet.server.config import ServedDevice, ServerLimits
 
 __all__ = ["MeterServer", "ServerConnection"]
 
@@ -69,16 +91,43 @@ _logger = logging.getLogger(__name__)
 DEFAULT_INACTIVITY_TIMEOUT = 120.0
 """Seconds without a received frame before a connection is dropped (TCP-UDP setup default)."""
 
+_SLICE = 4096
+"""Received bytes split into frames at a time (frames not processed yet stay as raw bytes)."""
+
+_HLS_MECHANISMS = frozenset(
+    {Mechanism.HLS_MD5, Mechanism.HLS_SHA1, Mechanism.HLS_GMAC, Mechanism.HLS_SHA256, Mechanism.HLS_ECDSA}
+)
+
+
+def source_of(peer: Hashable) -> Hashable:
+    """The source address of a peer label: the host of a ``(host, port, ...)`` tuple, else the label."""
+    return peer[0] if isinstance(peer, tuple) and peer else peer
+
 
 class ServerConnection:
     """One TCP connection (``stream=True``) or one UDP pseudo-connection of a :class:`MeterServer`."""
 
-    __slots__ = ("_scheduled", "_stream", "associations", "closed", "deadline", "key", "server")
+    __slots__ = (
+        "_frames",
+        "_input",
+        "_scheduled",
+        "_stream",
+        "associations",
+        "closed",
+        "deadline",
+        "key",
+        "server",
+        "source",
+    )
 
-    def __init__(self, server: MeterServer, key: Hashable, *, stream: bool) -> None:
+    def __init__(self, server: MeterServer, key: Hashable, *, stream: bool, source: Hashable = None) -> None:
         self.server = server
         self.key = key
+        self.source = source
+        """The peer's source address (connection caps count per source)."""
         self._stream = WrapperStream() if stream else None
+        self._input = bytearray()  # received, not split into frames yet
+        self._frames: deque[WrapperFrame] = deque()  # split, not processed yet
         self.associations: dict[tuple[int, int], ServerAssociation] = {}
         """(client wPort, server wPort) -> association state."""
         self.closed = False
@@ -88,23 +137,53 @@ class ServerConnection:
     def receive_data(self, data: bytes, now: float) -> bytes:
         """TCP: bytes received on the connection -> bytes to send (the response frames).
 
-        After a framing error :attr:`closed` is True: close the transport.
+        At most about ``output_budget`` bytes of answers are produced (at least one frame is processed);
+        what is left waits in :attr:`backlog`: stop reading from the transport and call :meth:`resume`
+        when it has drained. After a framing error :attr:`closed` is True: close the transport.
         """
         if self.closed or self._stream is None:
             return b""
-        try:
-            frames = self._stream.feed(data)
-        except DecodeError:
-            self.server._log_line(f"connection {self.key!r}: framing error, closing")
-            self.close()
+        self._input += data
+        return self._process(now)
+
+    def resume(self, now: float) -> bytes:
+        """TCP: the answers to the next frames of the :attr:`backlog` (budget as :meth:`receive_data`)."""
+        if self.closed or self._stream is None:
             return b""
+        return self._process(now)
+
+    @property
+    def backlog(self) -> bool:
+        """Received bytes are waiting to be processed (the transport should not read more)."""
+        return bool(self._frames or self._input) and not self.closed
+
+    def _process(self, now: float) -> bytes:
+        stream = self._stream
+        assert stream is not None
+        budget = self.server.limits.output_budget
+        frames = self._frames
         out: list[bytes] = []
-        for frame in frames:
+        size = 0
+        while size < budget and not self.closed:
+            if not frames:
+                if not self._input:
+                    break
+                chunk = bytes(self._input[:_SLICE])
+                del self._input[:_SLICE]
+                try:
+                    frames.extend(stream.feed(chunk))
+                except DecodeError:
+                    self.server._log_line(f"connection {self.key!r}: framing error, closing")
+                    self.close()
+                    break
+                continue
+            frame = frames.popleft()
             destination = frame.destination_wport
             source = frame.source_wport
             for apdu in self._handle(source, destination, frame.apdu, now):
                 out.append(_HEADER.pack(1, destination, source, len(apdu)))
                 out.append(apdu)
+                size += HEADER_SIZE + len(apdu)
         return b"".join(out)
 
     def receive_frame(self, frame: WrapperFrame, now: float) -> list[WrapperFrame]:
@@ -129,6 +208,8 @@ class ServerConnection:
             served.on_request(now)
         key = (source, destination)
         association = self.associations.get(key)
+        if apdu and apdu[0] == AARQ.TAG and server._pending_full(self, served, source, association, now):
+            return [_AARE_BUSY]
         if association is None:
             association = ServerAssociation(
                 served,
@@ -140,6 +221,11 @@ class ServerConnection:
                 auth_limiter=server.auth_limiter,
                 peer=_source_host(self.key, self._stream is not None),
             )
+            limits = server.limits
+            association.max_block_transfer = limits.max_block_transfer
+            association.max_burst = limits.output_budget
+            if self._stream is None:  # UDP: every APDU fits one datagram
+                association.pdu_size_limit = min(MAX_APDU_LENGTH, limits.udp_max_datagram - HEADER_SIZE)
             self.associations[key] = association
         was_associated = association.associated
         try:
@@ -161,7 +247,17 @@ class ServerConnection:
         for association in self.associations.values():
             association.release()
         self.associations.clear()
+        self._frames.clear()
+        self._input = bytearray()
         self.server._forget(self)
+
+
+_AARE_BUSY = AARE(
+    application_context_name=ApplicationContextName.LN,
+    result=AssociationResult.REJECTED_TRANSIENT,
+    result_source_diagnostic=AssociateSourceDiagnostic.ACSE_SERVICE_USER_NO_REASON_GIVEN,
+).encode()
+"""The answer to an AARQ over the pending-association caps."""
 
 
 class MeterServer:
@@ -173,7 +269,8 @@ class MeterServer:
     invocation counters; ``counter_provider`` replaces that mechanism entirely.
     ``challenge_factory`` returns the HLS StoC (tests inject a fixed one). ``log`` receives one-line
     event descriptions without key material. ``replay_floors`` (default: in ``state_dir``, else in
-    memory) and ``auth_limiter`` (default limits) are shared by every association.
+    memory) and ``auth_limiter`` (default limits) are shared by every association; ``limits``: the
+    resource limits (defaults: :class:`~cosemnet.server.config.ServerLimits`).
     """
 
     def __init__(
@@ -187,7 +284,14 @@ class MeterServer:
         log: Callable[[str], None] | None = None,
         replay_floors: ReplayFloors | None = None,
         auth_limiter: AuthFailureLimiter | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
+        self.limits = limits if limits is not None else ServerLimits()
+        self.refused = 0
+        """Connections, datagrams and AARQs refused or dropped by a limit (see :attr:`limits`)."""
+        self._per_source: dict[Hashable, int] = {}
+        self._refusal_logged = float("-inf")
+        self._refusals_unlogged = 0
         self.devices: dict[int, ServedDevice] = {}
         for item in devices:
             served = item if isinstance(item, ServedDevice) else ServedDevice(item)
@@ -219,9 +323,15 @@ class MeterServer:
     # Connections
 
     def open_connection(self, now: float, peer: Hashable = None) -> ServerConnection:
-        """A new TCP connection (``peer`` is only a label for logs)."""
-        conn = ServerConnection(self, (next(self._tcp_ids), peer), stream=True)
-        self._connections.add(conn)
+        """A new TCP connection from ``peer`` (a label for logs; the host of a ``(host, port)`` tuple is
+        its source address for the per-source cap). Over a connection cap the connection comes back
+        already :attr:`~ServerConnection.closed`: close the transport."""
+        source = source_of(peer)
+        conn = ServerConnection(self, (next(self._tcp_ids), peer), stream=True, source=source)
+        if not self._admit(source, now):
+            conn.closed = True
+            return conn
+        self._register(conn)
         self._touch(conn, now)
         return conn
 
@@ -236,13 +346,34 @@ class MeterServer:
         if conn is None:
             if frame.destination_wport not in self.devices:
                 return []
-            conn = ServerConnection(self, key, stream=False)
+            source = source_of(peer)
+            if not self._admit(source, now):
+                return []
+            conn = ServerConnection(self, key, stream=False, source=source)
             self._udp[key] = conn
-            self._connections.add(conn)
+            self._register(conn)
+        established = any(a.state is AssociationState.ASSOCIATED for a in conn.associations.values())
         replies = [reply.encode() for reply in conn.receive_frame(frame, now)]
         if not conn.associations:
             conn.close()
-        return replies
+        return self._udp_budget(replies, len(data), established, now)
+
+    def _udp_budget(self, replies: list[bytes], received: int, established: bool, now: float) -> list[bytes]:
+        """Drop the datagrams over ``udp_max_datagram`` and, before an association is established, the
+        answers beyond ``udp_amplification_factor`` times the datagram received (anti-amplification)."""
+        limits = self.limits
+        allowance = None if established else limits.udp_amplification_factor * received
+        out = []
+        sent = 0
+        for reply in replies:
+            sent += len(reply)
+            if len(reply) > limits.udp_max_datagram or (allowance is not None and sent > allowance):
+                self._refuse(
+                    f"UDP answer of {len(reply)} bytes dropped (datagram or amplification limit)", now
+                )
+                continue
+            out.append(reply)
+        return out
 
     @property
     def connection_count(self) -> int:
@@ -315,7 +446,13 @@ class MeterServer:
             heapq.heappush(self._heap, (deadline, next(self._sequence), conn))
 
     def _forget(self, conn: ServerConnection) -> None:
-        self._connections.discard(conn)
+        if conn in self._connections:
+            self._connections.discard(conn)
+            left = self._per_source.get(conn.source, 1) - 1
+            if left > 0:
+                self._per_source[conn.source] = left
+            else:
+                self._per_source.pop(conn.source, None)
         if self._udp.get(conn.key) is conn:
             del self._udp[conn.key]
 
@@ -325,6 +462,67 @@ class MeterServer:
         except CounterStoreError as exc:  # keep serving; the floors stay in memory
             _logger.error("%s", exc)
             self._log_line(f"cannot persist the replay floors: {exc}")
+
+    def _register(self, conn: ServerConnection) -> None:
+        self._connections.add(conn)
+        self._per_source[conn.source] = self._per_source.get(conn.source, 0) + 1
+
+    def _admit(self, source: Hashable, now: float) -> bool:
+        """One more connection from ``source`` is within the caps (else: logged, counted)."""
+        limits = self.limits
+        if limits.max_connections is not None and len(self._connections) >= limits.max_connections:
+            self._refuse(
+                f"connection from {source!r} refused: {limits.max_connections} connections open", now
+            )
+            return False
+        per_source = limits.max_connections_per_source
+        if per_source is not None and self._per_source.get(source, 0) >= per_source:
+            self._refuse(f"connection from {source!r} refused: {per_source} connections from it open", now)
+            return False
+        return True
+
+    def _pending_full(
+        self,
+        conn: ServerConnection,
+        served: ServedDevice,
+        client_sap: int,
+        current: ServerAssociation | None,
+        now: float,
+    ) -> bool:
+        """An AARQ that could open one more association waiting for HLS pass 3 is over the caps."""
+        limits = self.limits
+        total_cap = limits.max_pending_associations
+        source_cap = limits.max_pending_associations_per_source
+        profile = served.by_client_sap.get(client_sap)
+        if profile is None or profile.mechanism not in _HLS_MECHANISMS:
+            return False
+        if total_cap is None and source_cap is None:
+            return False
+        total = from_source = 0
+        for other in self._connections:
+            for association in other.associations.values():
+                if association is current or association.state is not AssociationState.PENDING:
+                    continue
+                total += 1
+                from_source += other.source == conn.source
+        if (total_cap is not None and total >= total_cap) or (
+            source_cap is not None and from_source >= source_cap
+        ):
+            self._refuse(f"AARQ from {conn.source!r} refused: too many associations waiting for HLS", now)
+            return True
+        return False
+
+    def _refuse(self, text: str, now: float | None) -> None:
+        """Count a refusal; log it, at most one line a second (with the number not logged since)."""
+        self.refused += 1
+        if now is not None and now - self._refusal_logged < 1.0:
+            self._refusals_unlogged += 1
+            return
+        if now is not None:
+            self._refusal_logged = now
+        more = f" ({self._refusals_unlogged} more since the last line)" if self._refusals_unlogged else ""
+        self._refusals_unlogged = 0
+        self._log_line(text + more)
 
     def _log_line(self, text: str) -> None:
         if self.log is not None:
