@@ -377,7 +377,7 @@ def profile_rows(
     ``capture_period`` (profile generic attribute 4, seconds): when it is not 0, a clock cell that is
     null-data (the Blue Book's compressed form of a periodic profile) is reconstructed as the previous
     row's date-time plus the capture period, keeping that row's deviation and clock status. A null cell
-    with no usable date-time before it (first row, unspecified fields) stays None."""
+    with no usable date-time before it (first row, unspecified fields) stays None (docs/decisions/0054)."""
     rows: list[dict[str, DataValue | CosemDateTime]] = []
     clocks = _ClockColumns(columns, capture_period)
     for entry in _array(buffer, "buffer"):

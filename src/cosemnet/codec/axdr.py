@@ -829,7 +829,8 @@ def _decode_rows(data: Buffer, offset: int, count: int) -> tuple[list[Any], int]
     the compressed form of a periodic profile, after a row that carries it); the next run then starts
     with its own layout. Returns the elements decoded so far with the offset after them: fewer than
     ``count`` when an element has no fixed layout, fails to decode, or the runs get too short to pay,
-    and the generic path continues from there (it is the one that reports errors)."""
+    and the generic path continues from there (it is the one that reports errors). See
+    docs/decisions/0054."""
     raw = data if type(data) is bytes else bytes(data)
     items: list[Any] = []
     max_runs = 2 + count // _FAST_MIN

@@ -44,7 +44,7 @@ class _Timer:
     Requests keep pushing a connection's inactivity deadline later, so cancelling and re-arming on every
     request would cost a heap operation each time for nothing. The timer is re-armed only when the
     deadline moves earlier than the one it is armed for; a timer that fires before the current deadline
-    (because the deadline moved later meanwhile) re-checks and re-arms to it."""
+    (because the deadline moved later meanwhile) re-checks and re-arms to it (docs/decisions/0053)."""
 
     def __init__(
         self, server: MeterServer, clock: Clock, on_expired: Callable[[list[ServerConnection]], None]
