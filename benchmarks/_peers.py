@@ -26,6 +26,11 @@ from typing import Any
 Row = tuple[bytes, int, int, int]
 
 
+def stamp_cell(value: Any) -> bytes | None:
+    """A row's date-time cell in the common shape: bytes, or None for null-data (compressed clock)."""
+    return None if value is None else bytes(value)
+
+
 @dataclass(slots=True)
 class Operation:
     """One timed operation: ``run()`` is the timed call; ``what`` says what it really does."""
@@ -95,7 +100,7 @@ def dlms_cosem_normalise_request(apdu: Any) -> tuple[int, bytes, int, int]:
 
 
 def dlms_cosem_normalise_rows(value: Any) -> list[list[Any]]:
-    return [[bytes(row[0]), *(int(v) for v in row[1:])] for row in value]
+    return [[stamp_cell(row[0]), *(int(v) for v in row[1:])] for row in value]
 
 
 def dlms_cosem_version() -> str:
@@ -197,7 +202,7 @@ def gurux_normalise_request(xml: Any) -> tuple[int, bytes, int, int]:
 
 
 def gurux_normalise_rows(value: Any) -> list[list[Any]]:
-    return [[bytes(row[0]), *(int(v) for v in row[1:])] for row in value]
+    return [[stamp_cell(row[0]), *(int(v) for v in row[1:])] for row in value]
 
 
 def gurux_version() -> str:

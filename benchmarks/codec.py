@@ -44,6 +44,7 @@ from _peers import (
     gurux_normalise_request,
     gurux_normalise_rows,
     gurux_operations,
+    stamp_cell,
 )
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue, DoubleLongUnsigned
@@ -70,10 +71,10 @@ ROW_COUNT = 1000
 DATE_TIME = bytes.fromhex("07E50118FF0E303950FFC400")  # 2021-01-24 14:48:57.80, deviation -60, status 0
 
 
-def reference_rows() -> list[Row]:
-    """1,000 rows: a 15-minute date-time (octet-string of 12) and three growing register values."""
+def reference_rows(count: int = ROW_COUNT) -> list[Row]:
+    """``count`` rows: a 15-minute date-time (octet-string of 12) and three growing register values."""
     rows = []
-    for i in range(ROW_COUNT):
+    for i in range(count):
         minute = (i % 4) * 15
         hour = (i // 4) % 24
         day = 1 + (i // 96) % 28
@@ -84,11 +85,26 @@ def reference_rows() -> list[Row]:
     return rows
 
 
-def reference_response(rows: list[Row]) -> bytes:
-    """The GET-response-normal APDU, built by hand from the A-XDR rules (independent of every codec)."""
-    out = bytearray(b"\xc4\x01\xc1\x00\x01\x82") + struct.pack(">H", len(rows))
-    for stamp, a, b, c in rows:
-        out += b"\x02\x04\x09\x0c" + stamp + struct.pack(">BIBIBI", 6, a, 6, b, 6, c)
+def axdr_length(n: int) -> bytes:
+    """The A-XDR length field, written out from the rules (short form below 128, else 0x8k + k bytes)."""
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def reference_response(rows: list[Row], compressed: bool = False) -> bytes:
+    """The GET-response-normal APDU, built by hand from the A-XDR rules (independent of every codec).
+
+    ``compressed``: the Blue Book's compressed-clock form of a periodic profile: only the first row
+    carries its date-time, every later row has null-data (``00``) in its place."""
+    out = bytearray(b"\xc4\x01\xc1\x00\x01") + axdr_length(len(rows))
+    for i, (stamp, a, b, c) in enumerate(rows):
+        if compressed and i:
+            out += b"\x02\x04\x00"
+        else:
+            out += b"\x02\x04\x09\x0c" + stamp
+        out += struct.pack(">BIBIBI", 6, a, 6, b, 6, c)
     return bytes(out)
 
 
@@ -133,7 +149,7 @@ def cosemnet_normalise_request(apdu: Any) -> tuple[int, bytes, int, int]:
 def cosemnet_normalise_rows(value: Any) -> list[list[Any]]:
     if not all(type(row) is tuple for row in value):
         raise AssertionError("structures must decode as tuples")
-    return [[bytes(row[0]), *(int(v) for v in row[1:])] for row in value]
+    return [[stamp_cell(row[0]), *(int(v) for v in row[1:])] for row in value]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,6 +295,145 @@ def run(min_time: float, repeat: int, progress: bool) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------------------------
+# Size sweep: the profile buffer at 100 .. 100,000 rows, plain and with the compressed clock
+
+SWEEP_SIZES = (100, 1_000, 10_000, 100_000)
+SWEEP_CASES = ("profile_encode", "profile_decode", "profile_decode_compressed")
+SWEEP_TITLES = {
+    "profile_encode": "profile encode",
+    "profile_decode": "profile decode",
+    "profile_decode_compressed": "profile decode, compressed clock",
+}
+SWEEP_PEER = "dlms-cosem"  # the targets of issue 14 are against dlms-cosem, the faster peer
+GURUX_MAX_ROWS = 1_000  # above this gurux answers in blocks (65,535-byte PDU); see README
+PER_ROW_TARGET = 1.3  # decode cost per row at 100k within 1.3x of the cost at 1k
+
+
+def sweep_targets(case: str, size: int) -> float | None:
+    """cosemnet / dlms-cosem that issue 14 asks for (None: no target at that size)."""
+    if case == "profile_decode":
+        return 5.0
+    if case == "profile_encode":
+        return 1.0  # keeps its lead
+    return {1_000: 4.0, 100_000: 3.0}.get(size)
+
+
+def sweep_operations(size: int) -> tuple[dict[str, dict[str, Operation]], dict[str, Any]]:
+    """For one size: {case: {library: op}} and {case: expected (bytes or normalised rows)}."""
+    rows = reference_rows(size)
+    plain = reference_response(rows)
+    compressed = reference_response(rows, compressed=True)
+    by_library = {
+        "cosemnet": (cosemnet_operations, cosemnet_normalise_rows),
+        "dlms-cosem": (dlms_cosem_operations, dlms_cosem_normalise_rows),
+        "gurux-dlms": (gurux_operations, gurux_normalise_rows),
+    }
+    ops: dict[str, dict[str, Operation]] = {case: {} for case in SWEEP_CASES}
+    for library, (make, normalise) in by_library.items():
+        if library == "gurux-dlms" and size > GURUX_MAX_ROWS:
+            continue
+        on_plain = make(REQUEST, plain, rows)
+        on_compressed = make(REQUEST, compressed, rows)
+        ops["profile_encode"][library] = on_plain["profile_encode"]
+        ops["profile_decode"][library] = on_plain["profile_decode"]
+        ops["profile_decode_compressed"][library] = on_compressed["profile_decode"]
+        verify(library, "profile_encode", on_plain["profile_encode"], plain, None)
+        verify(library, "profile_decode", on_plain["profile_decode"], [list(r) for r in rows], normalise)
+        expected = [[r[0] if i == 0 else None, *r[1:]] for i, r in enumerate(rows)]
+        verify(library, "profile_decode_compressed", on_compressed["profile_decode"], expected, normalise)
+    return ops, {"bytes": len(plain), "bytes_compressed": len(compressed)}
+
+
+def run_sweep(sizes: tuple[int, ...], min_time: float, repeat: int, progress: bool) -> dict[str, Any]:
+    """Every sweep case at every size, all libraries in the same rounds; ratios against dlms-cosem."""
+    results: dict[str, Any] = {}
+    gc.enable()
+    for size in sizes:
+        ops, sizes_bytes = sweep_operations(size)
+        entry: dict[str, Any] = {"apdu_bytes": sizes_bytes, "cases": {}}
+        for case in SWEEP_CASES:
+            rates = measure({lib: op.run for lib, op in ops[case].items()}, min_time, repeat)
+            ratio = rates["cosemnet"] / rates[SWEEP_PEER]
+            target = sweep_targets(case, size)
+            entry["cases"][case] = {
+                "ops_per_s": rates,
+                "ns_per_row": {lib: 1e9 / (rate * size) for lib, rate in rates.items()},
+                "what": {lib: op.what for lib, op in ops[case].items()},
+                "ratio": ratio,
+                "target": target,
+                "met": None if target is None else ratio > target if target == 1.0 else ratio >= target,
+            }
+            if progress:
+                print(
+                    f"  {size:>7,} rows {SWEEP_TITLES[case]:34s} {ratio:6.1f}x {SWEEP_PEER}", file=sys.stderr
+                )
+        results[str(size)] = entry
+    growth = per_row_growth(min_time, repeat) if {1_000, 100_000} <= set(sizes) else {}
+    return {
+        "sizes": list(sizes),
+        "peer": SWEEP_PEER,
+        "gurux_max_rows": GURUX_MAX_ROWS,
+        "by_size": results,
+        "per_row_growth_1k_to_100k": growth,
+    }
+
+
+def per_row_growth(min_time: float, repeat: int) -> dict[str, Any]:
+    """cosemnet's decode cost per row at 100,000 rows / at 1,000, both sizes timed in the same rounds
+    (so that a change of machine load hits both alike)."""
+    ops: dict[str, Callable[[], Any]] = {}
+    for size in (1_000, 100_000):
+        rows = reference_rows(size)
+        for case, compressed in (("profile_decode", False), ("profile_decode_compressed", True)):
+            response = reference_response(rows, compressed=compressed)
+            ops[f"{case}/{size}"] = cosemnet_operations(REQUEST, response, rows)["profile_decode"].run
+    rates = measure(ops, min_time, repeat)
+    growth: dict[str, Any] = {}
+    for case in ("profile_decode", "profile_decode_compressed"):
+        small = 1e9 / (rates[f"{case}/1000"] * 1_000)
+        large = 1e9 / (rates[f"{case}/100000"] * 100_000)
+        growth[case] = {
+            "ns_per_row_1k": small,
+            "ns_per_row_100k": large,
+            "ratio": large / small,
+            "target": PER_ROW_TARGET,
+            "met": large / small <= PER_ROW_TARGET,
+        }
+    return growth
+
+
+def sweep_table(sweep: dict[str, Any]) -> str:
+    lines = [
+        "| rows | operation | cosemnet ns/row | dlms-cosem ns/row | gurux-dlms ns/row "
+        "| cosemnet / dlms-cosem "
+        "| target |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for size in sweep["sizes"]:
+        for case in SWEEP_CASES:
+            c = sweep["by_size"][str(size)]["cases"][case]
+            cells = [f"{c['ns_per_row'][lib]:,.0f}" if lib in c["ns_per_row"] else "-" for lib in LIBRARIES]
+            if c["target"] is None:
+                verdict = "-"
+            elif c["target"] == 1.0:
+                verdict = "keeps its lead: " + ("met" if c["met"] else "**missed**")
+            else:
+                verdict = f">= {c['target']}x: " + ("met" if c["met"] else "**missed**")
+            lines.append(
+                f"| {size:,} | {SWEEP_TITLES[case]} | {' | '.join(cells)} | {c['ratio']:.1f}x | {verdict} |"
+            )
+    for case, g in sweep["per_row_growth_1k_to_100k"].items():
+        verdict = "met" if g["met"] else "**missed**"
+        lines.append("")
+        lines.append(
+            f"cosemnet {SWEEP_TITLES[case]}: cost per row at 100k / at 1k = {g['ratio']:.2f} "
+            f"({g['ns_per_row_100k']:,.0f} / {g['ns_per_row_1k']:,.0f} ns, timed in the same rounds) "
+            f"(target <= {g['target']}: {verdict})"
+        )
+    return "\n".join(lines)
+
+
 def table(report: dict[str, Any]) -> str:
     lines = [
         "| operation | cosemnet | dlms-cosem | gurux-dlms | cosemnet / best peer | target |",
@@ -310,14 +465,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run (numbers not meaningful)")
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed loop (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="timed loops per case, best kept (default 3)")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SWEEP_SIZES)),
+        help="row counts of the profile sweep, comma-separated (default 100,1000,10000,100000; '' skips it)",
+    )
     args = parser.parse_args(argv)
     min_time, repeat = (0.01, 1) if args.quick else (args.min_time, args.repeat)
+    sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
+    if args.quick and args.sizes == parser.get_default("sizes"):
+        sizes = (100, 1_000)
     report = run(min_time, repeat, progress=not args.json)
     report["settings"]["quick"] = args.quick
+    if sizes:
+        report["sweep"] = run_sweep(sizes, min_time, repeat, progress=not args.json)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(table(report))
+        if sizes:
+            print()
+            print(sweep_table(report["sweep"]))
     return 0
 
 

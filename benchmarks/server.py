@@ -26,7 +26,9 @@ are the ones that client sent. Timing: a ``time.perf_counter`` loop per server s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
+import dataclasses
 import datetime as dt
 import gc
 import io
@@ -34,6 +36,7 @@ import json
 import os
 import platform
 import pstats
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -538,6 +541,282 @@ def run(min_time: float, repeat: int, max_pdu: int, progress: bool, with_profile
     return report
 
 
+# --------------------------------------------------------------------------------------------------
+# Over TCP: 100 connections, one request in flight each, the three servers behind asyncio
+
+TCP_CONNECTIONS = 100
+TCP_SECONDS = 2.0
+TCP_WARMUP = 0.3
+TCP_GURUX_TARGET = 3.0  # cosemnet requests/s >= 3x gurux's behind the same adapter
+TCP_CEILING_TARGET = 0.3  # cosemnet requests/s >= 30% of the canned server's (the transport ceiling)
+_WRAPPER_HEADER = 8
+
+
+def _frames(buffer: bytearray) -> list[bytes]:
+    """Cut the complete wrapper frames (8-byte header, length in its last two bytes) off ``buffer``."""
+    frames = []
+    while len(buffer) >= _WRAPPER_HEADER:
+        size = _WRAPPER_HEADER + int.from_bytes(buffer[6:8], "big")
+        if len(buffer) < size:
+            break
+        frames.append(bytes(buffer[:size]))
+        del buffer[:size]
+    return frames
+
+
+class _FrameProtocol(asyncio.Protocol):
+    """The adapter gurux and the canned server sit behind: the same shape as cosemnet's ``_TcpProtocol``
+    (bytes in, the handler's bytes written back, TCP_NODELAY), plus the wrapper de-framing that cosemnet
+    does inside its connection."""
+
+    def __init__(self, make_handler: Callable[[], Handler]) -> None:
+        self.make_handler = make_handler
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.handle: Handler | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.handle = self.make_handler()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.transport is None or self.handle is None:
+            return
+        for frame in _frames(self.buffer):
+            self.transport.write(self.handle(frame))
+
+
+async def _serve_cosemnet(tick_per_request: bool) -> tuple[Any, Callable[[], Any]]:
+    """``cosemnet meter serve``'s server: the default simulated meter, run up to the request time before
+    every request (``on_request``), the inactivity timer on, on the asyncio TCP adapter."""
+    from cosemnet.cli.meter import load_devices
+    from cosemnet.server.asyncio_server import serve_tcp
+    from cosemnet.server.server import MeterServer
+
+    devices, _tick = load_devices(None, time.time())
+    if not tick_per_request:
+        devices = [dataclasses.replace(d, on_request=None) for d in devices]
+    running = await serve_tcp(MeterServer(devices), "127.0.0.1", 0)
+    return running, running.close
+
+
+async def _serve_frames(make_handler: Callable[[], Handler]) -> tuple[Any, Callable[[], Any]]:
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(lambda: _FrameProtocol(make_handler), "127.0.0.1", 0, backlog=512)
+
+    async def close() -> None:
+        listener.close()
+        await listener.wait_closed()
+
+    return listener, close
+
+
+def _port(running: Any) -> int:
+    sockets = running.sockets if isinstance(running, asyncio.Server) else None
+    if sockets is not None:
+        return int(sockets[0].getsockname()[1])
+    return int(running.addresses[0][1])
+
+
+def load_client(
+    port: int, connections: int, seconds: float, warmup: float, frames_hex: list[str]
+) -> dict[str, Any]:
+    """The load generator (its own process): ``connections`` sockets, each sends ``frames[0]`` (the AARQ)
+    once, then ``frames[1]`` (the GET) whenever the previous answer is complete (one request in flight per
+    connection); counts the answers completed between ``warmup`` and ``warmup + seconds``."""
+    import selectors
+
+    aarq, request = (bytes.fromhex(f) for f in frames_hex)
+    selector = selectors.DefaultSelector()
+    buffers: dict[socket.socket, bytearray] = {}
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(aarq)
+        buffers[sock] = bytearray()
+        selector.register(sock, selectors.EVENT_READ)
+    first: bytes | None = None
+    associated: set[socket.socket] = set()
+    now = time.perf_counter()
+    start_count = stop_at = now + 600.0  # set once every connection is associated
+    done = counted = 0
+    while now < stop_at:
+        for key, _ in selector.select(timeout=1.0):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed a connection")
+            buffer = buffers[sock]
+            buffer += chunk
+            for frame in _frames(buffer):
+                done += 1
+                if first is None and sock in associated:
+                    first = frame  # the first answer to a GET, for the caller to check
+                associated.add(sock)
+                sock.send(request)
+        now = time.perf_counter()
+        if done >= connections and start_count > now + warmup:
+            start_count, stop_at = now + warmup, now + warmup + seconds
+        if now < start_count:
+            counted = done
+    for sock in buffers:
+        sock.close()
+    return {
+        "answers": done - counted,
+        "all_answers": done,
+        "seconds": now - start_count,
+        "first_answer": (first or b"").hex(),
+    }
+
+
+async def _drive(
+    port: int, connections: int, seconds: float, warmup: float, frames: list[bytes]
+) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--load-client",
+        json.dumps([port, connections, seconds, warmup, [f.hex() for f in frames]]),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError("the load client failed")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _tcp_frames() -> tuple[bytes, bytes]:
+    """The AARQ and the GET register.value frames, built by gurux's client (as in the in-process case)."""
+    from gurux_dlms import GXDLMSClient
+    from gurux_dlms.enums import Authentication, InterfaceType
+    from gurux_dlms.objects import GXDLMSRegister
+
+    client = GXDLMSClient(True, CLIENT_SAP, SERVER_SAP, Authentication.NONE, None, InterfaceType.WRAPPER)
+    aarq = bytes(client.aarqRequest()[0])
+    get = bytes(client.read(GXDLMSRegister(_gurux_ln(REGISTER_OBIS)), 2)[0])
+    return aarq, get
+
+
+def _answer_value(frame: bytes) -> Any:
+    from cosemnet.codec.xdlms import GetResponseNormal
+
+    return GetResponseNormal.decode(frame[_WRAPPER_HEADER:]).result
+
+
+async def _tcp_round(
+    name: str,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    frames: list[bytes],
+    canned: bytes,
+    data: MeterData,
+) -> dict[str, Any]:
+    if name.startswith("cosemnet"):
+        running, close = await _serve_cosemnet(name == "cosemnet")
+    elif name == "gurux-dlms":
+        running, close = await _serve_frames(lambda: gurux_endpoint(data)[0])
+    else:
+        running, close = await _serve_frames(lambda: lambda frame: canned)
+    try:
+        cpu = time.process_time()
+        result = await _drive(_port(running), connections, seconds, warmup, frames)
+        result["server_cpu_s"] = time.process_time() - cpu
+    finally:
+        await close()
+    first = bytes.fromhex(result.pop("first_answer"))
+    if name == "canned":
+        ok = first == canned
+    else:
+        value = _answer_value(first)
+        ok = isinstance(value, int) and (value == data.register_value if name == "gurux-dlms" else value >= 0)
+    if not ok:
+        raise AssertionError(f"{name} over TCP: unexpected answer {first.hex()}")
+    result["requests_per_s"] = result["answers"] / result["seconds"]
+    return result
+
+
+TCP_SERVERS = ("canned", "cosemnet", "cosemnet-no-tick", "gurux-dlms")
+TCP_WHAT = {
+    "canned": "asyncio Protocol answering every request frame with the recorded GET-response frame "
+    "(no decoding): the transport ceiling",
+    "cosemnet": "cosemnet meter serve's server: serve_tcp(MeterServer), default simulated meter run up to "
+    "the request time before each request (on_request), inactivity timer on",
+    "cosemnet-no-tick": "the same without on_request (the meter is not run per request)",
+    "gurux-dlms": "GXDLMSServer.handleRequest per frame (one server per connection, register only) behind "
+    "an asyncio Protocol of the same shape as cosemnet's",
+}
+
+
+def run_tcp(connections: int, seconds: float, repeat: int, progress: bool) -> dict[str, Any]:
+    """Every server ``repeat`` times in alternation (best round kept), the same load client each time."""
+    meter, data = cosemnet_meter_data(rows=1)
+    aarq, get = _tcp_frames()
+    handle, _ = cosemnet_endpoint(meter)
+    handle(aarq)
+    canned = handle(get)  # the canned answer: the GET-response frame cosemnet's server gives, recorded once
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(repeat):
+        for name in TCP_SERVERS:
+            result = asyncio.run(
+                _tcp_round(name, connections, seconds, TCP_WARMUP, [aarq, get], canned, data)
+            )
+            if name not in best or result["requests_per_s"] > best[name]["requests_per_s"]:
+                best[name] = result
+            if progress:
+                print(f"  tcp {name:17s} {result['requests_per_s']:10,.0f} requests/s", file=sys.stderr)
+    for name, result in best.items():
+        result["what"] = TCP_WHAT[name]
+        # the server process's CPU time over the whole round / every answer it gave in that round
+        result["server_cpu_us_per_request"] = 1e6 * result["server_cpu_s"] / max(result["all_answers"], 1)
+    ours = best["cosemnet"]["requests_per_s"]
+    vs_gurux = ours / best["gurux-dlms"]["requests_per_s"]
+    of_ceiling = ours / best["canned"]["requests_per_s"]
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "repeat": repeat,
+        "results": best,
+        "summary": {
+            "vs_gurux": {"ratio": vs_gurux, "target": TCP_GURUX_TARGET, "met": vs_gurux >= TCP_GURUX_TARGET},
+            "of_ceiling": {
+                "ratio": of_ceiling,
+                "target": TCP_CEILING_TARGET,
+                "met": of_ceiling >= TCP_CEILING_TARGET,
+            },
+        },
+    }
+
+
+def tcp_table(tcp: dict[str, Any]) -> str:
+    lines = [
+        f"Over TCP, {tcp['connections']} connections, one request in flight each ({tcp['seconds']} s per "
+        f"round, best of {tcp['repeat']}):",
+        "",
+        "| server | requests/s | server CPU per request |",
+        "|---|---:|---:|",
+    ]
+    for name in TCP_SERVERS:
+        r = tcp["results"][name]
+        lines.append(f"| {name} | {r['requests_per_s']:,.0f} | {r['server_cpu_us_per_request']:.1f} us |")
+    s = tcp["summary"]
+    lines.append("")
+    lines.append(
+        f"cosemnet / gurux-dlms: **{s['vs_gurux']['ratio']:.1f}x** (target >= {s['vs_gurux']['target']}x: "
+        f"{'met' if s['vs_gurux']['met'] else '**missed**'}); cosemnet / canned: "
+        f"**{100 * s['of_ceiling']['ratio']:.0f}%** (target >= {100 * s['of_ceiling']['target']:.0f}%: "
+        f"{'met' if s['of_ceiling']['met'] else '**missed**'})"
+    )
+    return "\n".join(lines)
+
+
 def table(report: dict[str, Any]) -> str:
     titles = {
         "register_get": "register GET (value)",
@@ -589,14 +868,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="append a cProfile summary of cosemnet's paths"
     )
+    parser.add_argument(
+        "--connections", type=int, default=TCP_CONNECTIONS, help="TCP connections (default 100)"
+    )
+    parser.add_argument(
+        "--tcp-seconds",
+        type=float,
+        default=TCP_SECONDS,
+        help="seconds per TCP round (default 2; 0 skips TCP)",
+    )
+    parser.add_argument("--load-client", help=argparse.SUPPRESS)  # internal: the TCP load generator
     args = parser.parse_args(argv)
+    if args.load_client:
+        port, connections, seconds, warmup, frames = json.loads(args.load_client)
+        print(json.dumps(load_client(port, connections, seconds, warmup, frames)))
+        return 0
     min_time, repeat = (0.01, 1) if args.quick else (args.min_time, args.repeat)
     report = run(min_time, repeat, args.max_pdu, progress=not args.json, with_profile=args.profile)
     report["settings"]["quick"] = args.quick
+    if args.tcp_seconds > 0:
+        seconds, connections = (0.2, 10) if args.quick else (args.tcp_seconds, args.connections)
+        report["tcp"] = run_tcp(connections, seconds, repeat, progress=not args.json)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(table(report))
+        if "tcp" in report:
+            print()
+            print(tcp_table(report["tcp"]))
     return 0
 
 

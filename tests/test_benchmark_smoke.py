@@ -38,6 +38,14 @@ def test_quick_json_run_reports_all_three_libraries() -> None:
         assert summary["best_peer"] in LIBRARIES - {"cosemnet"}, case
         assert summary["ratio"] > 0, case
     assert set(report["machine"]["versions"]) == LIBRARIES
+    # the profile sweep (sizes 100 and 1,000 in a quick run): every case verified and timed
+    sweep = report["sweep"]["by_size"]
+    assert set(sweep) == {"100", "1000"}
+    for size, entry in sweep.items():
+        assert set(entry["cases"]) == {"profile_encode", "profile_decode", "profile_decode_compressed"}
+        for case, result in entry["cases"].items():
+            assert set(result["ops_per_s"]) == LIBRARIES, (size, case)
+            assert all(rate > 0 for rate in result["ops_per_s"].values()), (size, case)
 
 
 SERVER_BENCHMARK = BENCHMARK.parent / "server.py"
@@ -59,6 +67,11 @@ def test_server_benchmark_quick_json_run_verifies_both_servers() -> None:
         for library, result in by_library.items():
             assert result["verified"] is True, (case, library)
             assert result["ops_per_s"] > 0, (case, library)
+    # over TCP: every server answered (each one's first GET answer was checked before it counted)
+    tcp = report["tcp"]["results"]
+    assert set(tcp) == {"canned", "cosemnet", "cosemnet-no-tick", "gurux-dlms"}
+    for name, result in tcp.items():
+        assert result["answers"] > 0 and result["requests_per_s"] > 0, name
 
 
 def test_lon_wire_benchmark_quick_json_accounts_every_byte() -> None:

@@ -21,6 +21,7 @@ from cosemnet.client.objects import (
     scaler_unit_attribute,
     unit_symbol,
 )
+from cosemnet.codec.axdr import decode_data_exact, encode_data
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import (
@@ -117,6 +118,55 @@ def test_profile_rows_and_columns() -> None:
         profile_rows([b"not a structure"], columns)
     with pytest.raises(ProtocolError):
         parse_capture_objects([(LongUnsigned(3),)])
+
+
+def test_compressed_clock_rows_are_reconstructed_from_the_capture_period() -> None:
+    clock = CaptureObjectDefinition(8, Obis.parse("0-0:1.0.0*255"), 2)
+    energy = CaptureObjectDefinition(3, ENERGY, 2)
+    columns = parse_capture_objects([clock.to_data(), energy.to_data()])
+    cet = dt.timezone(dt.timedelta(hours=1))
+    first = CosemDateTime.from_datetime(dt.datetime(2024, 2, 28, 23, 30, tzinfo=cet), clock_status=0x80)
+    restart = CosemDateTime.from_datetime(dt.datetime(2024, 3, 1, 6, 0, tzinfo=cet))
+    buffer = [
+        (first.to_bytes(), DoubleLongUnsigned(1)),
+        (None, DoubleLongUnsigned(2)),
+        (None, DoubleLongUnsigned(3)),
+        (restart.to_bytes(), DoubleLongUnsigned(4)),  # a gap: the meter sends the date-time again
+        (None, DoubleLongUnsigned(5)),
+    ]
+    rows = profile_rows(buffer, columns, capture_period=900)
+    stamps = [row["0-0:1.0.0*255:2"] for row in rows]
+    assert all(isinstance(s, CosemDateTime) for s in stamps)
+    expected = [
+        dt.datetime(2024, 2, 28, 23, 30, tzinfo=cet),
+        dt.datetime(2024, 2, 28, 23, 45, tzinfo=cet),
+        dt.datetime(2024, 2, 29, 0, 0, tzinfo=cet),  # leap day, across midnight
+        dt.datetime(2024, 3, 1, 6, 0, tzinfo=cet),
+        dt.datetime(2024, 3, 1, 6, 15, tzinfo=cet),
+    ]
+    assert [s.to_datetime() for s in stamps] == expected  # type: ignore[union-attr]
+    assert stamps[2] == CosemDateTime(2024, 2, 29, 4, 0, 0, 0, 0, -60, 0x80)  # deviation, status kept
+    assert [row["1-0:1.8.0*255:2"] for row in rows] == [1, 2, 3, 4, 5]
+    # without the capture period, or with no date-time before it, a null cell stays None
+    assert profile_rows(buffer, columns)[1]["0-0:1.0.0*255:2"] is None
+    assert profile_rows(buffer[1:], columns, capture_period=900)[0]["0-0:1.0.0*255:2"] is None
+    unspecified = CosemDateTime(0xFFFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0)
+    rows = profile_rows([(unspecified.to_bytes(), 1), (None, 2)], columns, capture_period=900)
+    assert rows[1]["0-0:1.0.0*255:2"] is None
+
+
+def test_reconstructed_clock_follows_the_decoded_compressed_buffer() -> None:
+    clock = CaptureObjectDefinition(8, Obis.parse("0-0:1.0.0*255"), 2)
+    columns = parse_capture_objects([clock.to_data(), CaptureObjectDefinition(3, ENERGY, 2).to_data()])
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    raw = encode_data(
+        [(CosemDateTime.from_datetime(start).to_bytes(), DoubleLongUnsigned(0))]
+        + [(None, DoubleLongUnsigned(i)) for i in range(1, 1000)]
+    )
+    rows = profile_rows(decode_data_exact(raw), columns, capture_period=60)
+    assert [r["0-0:1.0.0*255:2"].to_datetime() for r in rows] == [  # type: ignore[union-attr]
+        start + dt.timedelta(minutes=i) for i in range(1000)
+    ]
 
 
 def test_selective_access_descriptors() -> None:

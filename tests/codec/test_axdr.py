@@ -8,6 +8,7 @@ failing (XPASS) the day the gap is closed.
 from __future__ import annotations
 
 import contextlib
+import gc
 import struct
 from typing import Any
 
@@ -330,6 +331,90 @@ def test_fast_path_rejects_what_the_generic_path_rejects() -> None:
     truncated = (h("01 08") + row * 8)[:-1]
     with pytest.raises(DecodeError):
         decode_data_exact(truncated)
+
+
+def _profile_rows(count: int, compressed_every: int = 0) -> list[Any]:
+    """Profile rows (date-time octet-string, two registers); with ``compressed_every`` = k, only every
+    k-th row carries its date-time and the others have null-data (the Blue Book's compressed clock)."""
+    stamp = h("07E50118FF0E303950FFC400")
+    return [
+        (
+            None if compressed_every and i % compressed_every else stamp,
+            DoubleLongUnsigned(1000 + i),
+            LongUnsigned(i % 65536),
+        )
+        for i in range(count)
+    ]
+
+
+def _spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record how many elements each columnar run decoded."""
+    runs: list[int] = []
+    decode_run = axdr._decode_run
+
+    def spy(*args: Any) -> Any:
+        result = decode_run(*args)
+        runs.append(0 if result is None else len(result[0]))
+        return result
+
+    monkeypatch.setattr(axdr, "_decode_run", spy)
+    return runs
+
+
+def test_compressed_clock_rows_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = _profile_rows(1000, compressed_every=1000)  # first row with its date-time, then null-data
+    raw = _generic_array(rows)
+    runs = _spy_runs(monkeypatch)
+    decoded = decode_data_exact(raw)
+    assert typed_equal(decoded, rows)
+    assert decoded[1][0] is None and decoded[0][0] == rows[0][0]
+    assert runs == [1, 999]  # two columnar runs, no element through the generic path
+
+
+def test_layout_changes_start_new_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = _profile_rows(300, compressed_every=96)  # a date-time at the start of every day
+    raw = _generic_array(rows)
+    runs = _spy_runs(monkeypatch)
+    assert typed_equal(decode_data_exact(raw), rows)
+    assert runs == [1, 95, 1, 95, 1, 95, 1, 11]
+
+
+def test_alternating_layouts_hand_over_to_the_generic_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = _profile_rows(64, compressed_every=2)  # runs of one element: not worth the columnar path
+    raw = _generic_array(rows)
+    runs = _spy_runs(monkeypatch)
+    assert typed_equal(decode_data_exact(raw), rows)
+    assert len(runs) == 2 + 64 // 8  # the run budget, then the generic path decodes the rest
+
+
+def test_error_in_a_later_run_is_reported_at_its_offset() -> None:
+    good = h("02 02 09 0C 07E50118FF0E303950FFC400 11 01")
+    typed = h("02 02 19 07E50118FF0E303950FFC400 11 01")
+    bad = h("02 02 19 07E50D18FF0E303950FFC400 11 01")  # month 13
+    raw = h("01 14") + good * 10 + typed * 5 + bad + typed * 4
+    with pytest.raises(DecodeError) as info:
+        decode_data_exact(raw)
+    assert info.value.offset == 2 + 10 * len(good) + 5 * len(typed) + 3
+    ok = h("01 14") + good * 10 + typed * 10
+    decoded = decode_data_exact(ok)
+    assert isinstance(decoded, list) and len(decoded) == 20
+    assert decoded[9][0] == h("07E50118FF0E303950FFC400")
+    assert decoded[10][0] == CosemDateTime(2021, 1, 24, 0xFF, 14, 48, 57, 80, -60, 0)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_bulk_decode_restores_the_garbage_collector(enabled: bool) -> None:
+    raw = _generic_array(_profile_rows(2000, compressed_every=7))
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        decode_data_exact(raw)
+        assert gc.isenabled() is enabled
+        with pytest.raises(DecodeError):
+            decode_data_exact(raw[:-1])
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 # ------------------------------------------------------------------------------------ malformed input

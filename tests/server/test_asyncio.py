@@ -155,3 +155,86 @@ def test_tcp_inactivity_timeout_closes_the_connection() -> None:
         await running.close()
 
     run(main)
+
+
+class _StubServer:
+    """What ``_Timer`` asks of a MeterServer: the next deadline and the expiry of what is due."""
+
+    def __init__(self) -> None:
+        self.deadline: float | None = None
+        self.timeouts: list[float] = []
+
+    def next_deadline(self) -> float | None:
+        return self.deadline
+
+    def handle_timeout(self, now: float) -> list[str]:
+        self.timeouts.append(now)
+        self.deadline = None
+        return ["expired connection"]
+
+
+def test_timer_rearms_only_when_the_deadline_moves_earlier() -> None:
+    from cosemnet.server.asyncio_server import _Timer
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        arms: list[float] = []
+        call_later = loop.call_later
+
+        def counting_call_later(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+            if getattr(callback, "__self__", None) is timer:  # not asyncio.sleep's own timers
+                arms.append(delay)
+            return call_later(delay, callback, *args)
+
+        loop.call_later = counting_call_later  # type: ignore[method-assign]
+        stub = _StubServer()
+        now = [0.0]  # the injected clock, moved by hand
+        expired: list[list[Any]] = []
+        timer = _Timer(stub, lambda: now[0], expired.append)  # type: ignore[arg-type]
+        stub.deadline = 0.05
+        timer.update()
+        assert arms == [0.05]
+        for later in (0.5, 1.0, 30.0):  # requests push the deadline later: no re-arm
+            stub.deadline = later
+            timer.update()
+        assert arms == [0.05]
+        await asyncio.sleep(0.3)  # fires early (deadline now 30): re-checks, re-arms to it, expires nothing
+        assert arms == [0.05, 30.0] and stub.timeouts == [] and expired == []
+        stub.deadline = 0.01  # moved earlier: re-armed
+        timer.update()
+        assert arms == [0.05, 30.0, 0.01]
+        now[0] = 0.02
+        await asyncio.sleep(0.3)
+        assert stub.timeouts == [0.02] and expired == [["expired connection"]]
+        assert arms == [0.05, 30.0, 0.01]  # nothing left to wait for
+        timer.cancel()
+
+    run(main)
+
+
+def test_requests_on_a_connection_do_not_rearm_the_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cosemnet.server import asyncio_server
+
+    arms: list[float] = []
+    arm = asyncio_server._Timer._arm
+
+    def spy(self: Any, deadline: float) -> None:
+        arms.append(deadline)
+        arm(self, deadline)
+
+    monkeypatch.setattr(asyncio_server._Timer, "_arm", spy)
+
+    async def main() -> None:
+        server = MeterServer([make_device()], inactivity_timeout=60)
+        running = await serve_tcp(server, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.addresses[0][1])
+        assert AARE.decode(await exchange(reader, writer, aarq())).result == AssociationResult.ACCEPTED
+        for _ in range(50):
+            assert isinstance(
+                GetResponseNormal.decode(await exchange(reader, writer, GET_ENERGY)).result, int
+            )
+        assert len(arms) == 1  # armed once when the connection opened; 51 requests moved it only later
+        writer.close()
+        await running.close()
+
+    run(main)

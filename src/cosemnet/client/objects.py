@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from cosemnet.client.errors import ProtocolError
 from cosemnet.codec.class_ids import class_name
-from cosemnet.codec.datetime import CosemDateTime
+from cosemnet.codec.datetime import NOT_SPECIFIED, CosemDateTime, DateTimeConversionError
 from cosemnet.codec.obis import Obis, obis_name
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms import (
@@ -367,22 +367,79 @@ def _cell(value: DataValue, column: Column) -> DataValue | CosemDateTime:
     return value
 
 
-def profile_rows(buffer: DataValue, columns: list[Column]) -> list[dict[str, DataValue | CosemDateTime]]:
+def profile_rows(
+    buffer: DataValue, columns: list[Column], capture_period: int = 0
+) -> list[dict[str, DataValue | CosemDateTime]]:
     """A buffer (array of structures) into rows keyed by column name. Rows with another number of
     members than there are columns (a selective access that selected columns) are keyed by the first
-    columns in order; extra members are keyed ``"#n"``."""
+    columns in order; extra members are keyed ``"#n"``.
+
+    ``capture_period`` (profile generic attribute 4, seconds): when it is not 0, a clock cell that is
+    null-data (the Blue Book's compressed form of a periodic profile) is reconstructed as the previous
+    row's date-time plus the capture period, keeping that row's deviation and clock status. A null cell
+    with no usable date-time before it (first row, unspecified fields) stays None (docs/decisions/0054)."""
     rows: list[dict[str, DataValue | CosemDateTime]] = []
+    clocks = _ClockColumns(columns, capture_period)
     for entry in _array(buffer, "buffer"):
         if not isinstance(entry, tuple):
             raise ProtocolError("buffer entry is not a structure")
         row: dict[str, DataValue | CosemDateTime] = {}
         for i, cell in enumerate(entry):
             if i < len(columns):
-                row[columns[i].name] = _cell(cell, columns[i])
+                column = columns[i]
+                value = _cell(cell, column)
+                if column.is_clock:
+                    value = clocks.fill(i, value)
+                row[column.name] = value
             else:
                 row[f"#{i + 1}"] = cell
         rows.append(row)
     return rows
+
+
+class _ClockColumns:
+    """The last date-time seen in each clock column, to fill in null-data cells of a periodic profile."""
+
+    __slots__ = ("_last", "_period")
+
+    def __init__(self, columns: list[Column], capture_period: int) -> None:
+        self._period = _dt.timedelta(seconds=capture_period) if capture_period > 0 else None
+        self._last: dict[int, tuple[CosemDateTime, _dt.datetime] | None] = {}
+
+    def fill(self, index: int, value: DataValue | CosemDateTime) -> DataValue | CosemDateTime:
+        if self._period is None:
+            return value
+        if isinstance(value, CosemDateTime):
+            self._last[index] = _as_point(value)
+            return value
+        last = self._last.get(index)
+        if value is not None or last is None:
+            self._last[index] = None
+            return value
+        stamp, point = last
+        point += self._period
+        filled = CosemDateTime(
+            point.year,
+            point.month,
+            point.day,
+            stamp.day_of_week if stamp.day_of_week == NOT_SPECIFIED else point.isoweekday(),
+            point.hour,
+            point.minute,
+            point.second,
+            stamp.hundredths if stamp.hundredths == NOT_SPECIFIED else point.microsecond // 10000,
+            stamp.deviation,
+            stamp.clock_status,
+        )
+        self._last[index] = (filled, point)
+        return filled
+
+
+def _as_point(value: CosemDateTime) -> tuple[CosemDateTime, _dt.datetime] | None:
+    """The date-time as wall-clock time (its deviation kept aside), or None when it is no point in time."""
+    try:
+        return value, value.to_datetime(_dt.UTC).replace(tzinfo=None)
+    except DateTimeConversionError:
+        return None
 
 
 def _as_datetime(value: _dt.datetime) -> bytes:

@@ -42,7 +42,12 @@ _WRITE_HIGH_WATER = 256 * 1024
 
 
 class _Timer:
-    """One loop timer that follows ``server.next_deadline()``."""
+    """One loop timer that follows ``server.next_deadline()``.
+
+    Requests keep pushing a connection's inactivity deadline later, so cancelling and re-arming on every
+    request would cost a heap operation each time for nothing. The timer is re-armed only when the
+    deadline moves earlier than the one it is armed for; a timer that fires before the current deadline
+    (because the deadline moved later meanwhile) re-checks and re-arms to it (docs/decisions/0053)."""
 
     def __init__(
         self, server: MeterServer, clock: Clock, on_expired: Callable[[list[ServerConnection]], None]
@@ -51,25 +56,35 @@ class _Timer:
         self.clock = clock
         self.on_expired = on_expired
         self._handle: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None
+        self._deadline: float | None = None  # what the armed handle fires for
 
     def update(self) -> None:
         deadline = self.server.next_deadline()
-        if deadline == self._deadline and self._handle is not None:
-            return
+        if deadline is None:
+            return  # an armed handle fires, finds nothing to do and stays unarmed
+        armed = self._deadline
+        if self._handle is not None and armed is not None and armed <= deadline:
+            return  # fires early at worst, then re-arms to the current deadline
+        self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
         if self._handle is not None:
             self._handle.cancel()
-            self._handle = None
         self._deadline = deadline
-        if deadline is None:
-            return
         delay = max(0.0, deadline - self.clock())
         self._handle = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._handle = None
         self._deadline = None
-        expired = self.server.handle_timeout(self.clock())
+        now = self.clock()
+        deadline = self.server.next_deadline()
+        if deadline is None:
+            return
+        if deadline > now:
+            self._arm(deadline)  # the deadline moved later since this was armed: nothing expired yet
+            return
+        expired = self.server.handle_timeout(now)
         if expired:
             self.on_expired(expired)
         self.update()
@@ -78,6 +93,7 @@ class _Timer:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+            self._deadline = None
 
 
 class _TcpProtocol(asyncio.Protocol):

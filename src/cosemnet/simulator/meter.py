@@ -108,6 +108,9 @@ from cosemnet.simulator.profile import (
 )
 
 DEFAULT_START: Final = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
+UPDATE_GRANULE: Final = _dt.timedelta(seconds=1)
+""":meth:`SimulatedMeter.advance` updates the meter at most once per this much simulated time, unless
+something falls due sooner (see docs/decisions/0053)."""
 """Simulated start time when none is given (a fixed instant, so runs are reproducible)."""
 
 MAX_PENDING_EVENTS: Final = 1024
@@ -888,6 +891,7 @@ class SimulatedMeter:
         "_firmware",
         "_now",
         "_powered",
+        "_quiet_until",
         "_state",
         "_supply",
         "_trigger",
@@ -925,6 +929,7 @@ class SimulatedMeter:
         self.serial = identity.serial
         self.system_title = identity.system_title
         self._now = start.astimezone(_dt.UTC)
+        self._quiet_until = self._now  # advance() runs the meter only from this time on
         self._powered = True
         self._supply = True
         self._trigger = "remote"
@@ -1205,7 +1210,14 @@ class SimulatedMeter:
         return (self._now if when is None else when) + self.clock.offset
 
     def advance(self, now: _dt.datetime) -> list[MeterEvent]:
-        """Run the meter up to ``now``; returns the events since the last call (pushes, logged events)."""
+        """Run the meter up to ``now``; returns the events since the last call (pushes, logged events).
+
+        Servers call this before every request: it runs the meter at most once per simulated second
+        (:data:`UPDATE_GRANULE`) and never past a capture, push or demand period boundary, so between two
+        updates the energy registers lag ``now`` by less than a second (see docs/decisions/0053).
+        :meth:`catch_up` is always exact."""
+        if now < self._quiet_until:
+            return self.drain_events() if self._events else []
         self.catch_up(now)
         return self.drain_events()
 
@@ -1249,6 +1261,8 @@ class SimulatedMeter:
             if deadline is None or deadline > target:
                 self._integrate(target)
                 self._now = target
+                quiet = target + UPDATE_GRANULE
+                self._quiet_until = quiet if deadline is None or deadline > quiet else deadline
                 return
             deadline = max(deadline, self._now)
             self._integrate(deadline)
@@ -1474,6 +1488,7 @@ class SimulatedMeter:
     def clock_adjusted(self, old_offset: _dt.timedelta, ctx: AccessContext) -> None:
         """A client changed the clock (MeterClock hook): log the old and the new time."""
         shift = self.clock.offset - old_offset
+        self._quiet_until = self._now  # captures follow the meter clock: their times moved
         old_ctx = AccessContext(now=ctx.now - shift, effects=self.effects)
         self.log_event("clock_adjusted_old", old_ctx, ctx.now)  # logged with the old clock time
         self.log_event("clock_adjusted_new", ctx.internal() if ctx.association is not None else ctx)
