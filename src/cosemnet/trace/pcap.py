@@ -57,7 +57,7 @@ def internet_checksum(data: bytes) -> int:
     """RFC 1071 ones' complement sum of 16-bit words (odd length padded with a zero byte)."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f">{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f">{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -71,7 +71,9 @@ def ip_address(host: str) -> IPAddress:
         raise ValueError(f"a capture needs IP addresses, not the host name {host!r}") from None
 
 
-def ip_packet(src: IPAddress, dst: IPAddress, protocol: int, payload: bytes, identification: int = 0) -> bytes:
+def ip_packet(
+    src: IPAddress, dst: IPAddress, protocol: int, payload: bytes, identification: int = 0
+) -> bytes:
     """An IPv4 or IPv6 packet around ``payload`` (both addresses of the same family)."""
     if isinstance(src, ipaddress.IPv4Address) and isinstance(dst, ipaddress.IPv4Address):
         if len(payload) > _MAX_IPV4_PAYLOAD:
@@ -128,7 +130,9 @@ def tcp_packet(
     return ip_packet(src_ip, dst_ip, IPPROTO_TCP, segment, identification)
 
 
-def cnip_data_packet(frame: bytes, sequence_number: int = 0, session_id: int = 0, timestamp: int = 0) -> bytes:
+def cnip_data_packet(
+    frame: bytes, sequence_number: int = 0, session_id: int = 0, timestamp: int = 0
+) -> bytes:
     """A CN/IP data packet (ISO/IEC 14908-4 common header, protocol 0) carrying one 14908-1 frame.
 
     The same bytes as ``CnipPacket(payload=frame, session_id=..., sequence_number=..., timestamp=...)
@@ -202,7 +206,7 @@ class PcapCapture:
     @classmethod
     def open(cls, path: str, linktype: int = LINKTYPE_RAW, mss: int = 1460) -> PcapCapture:
         """A capture writing to a new file at ``path`` (OSError when it cannot be created)."""
-        return cls(open(path, "wb"), linktype, mss)  # noqa: SIM115 - closed by close()
+        return cls(open(path, "wb"), linktype, mss)  # closed by close()
 
     def close(self) -> None:
         self.writer.stream.close()
@@ -274,7 +278,13 @@ class PcapCapture:
         self._segment(connection, src, TCP_ACK, b"", time)
 
     def _segment(
-        self, connection: _TcpConnection, src: Address, flags: int, payload: bytes, time: float, advance: int = 0
+        self,
+        connection: _TcpConnection,
+        src: Address,
+        flags: int,
+        payload: bytes,
+        time: float,
+        advance: int = 0,
     ) -> None:
         dst = connection.server if src == connection.client else connection.client
         seq = connection.next_seq[src]
