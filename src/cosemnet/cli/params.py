@@ -19,6 +19,7 @@ import errno
 import functools
 import ipaddress
 import json
+import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -338,6 +339,7 @@ class user_errors(contextlib.ContextDecorator):
 
     - OSError (file not found, permission, port in use, DNS failure, connection refused, timeout):
       ``error: <what>: <why>`` (stderr, or JSON on stdout when ``as_json``) and exit 1;
+    - BrokenPipeError (stdout closed by the reader, as with ``| head``): exit 1 silently;
     - KeyboardInterrupt: ``interrupted`` on stderr and exit 130 (``on_interrupt`` runs first, e.g. to
       print the summary of what was done and close the CSV written so far).
     click's own exceptions (usage errors, ``sys.exit``) pass through unchanged.
@@ -364,6 +366,10 @@ class user_errors(contextlib.ContextDecorator):
                 self.on_interrupt()
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        if isinstance(exc, BrokenPipeError):  # the reader went away (``| head``): nothing more to say
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_PARTIAL)
         if isinstance(exc, OSError) and not isinstance(exc, click.exceptions.ClickException):
             text = describe_os_error(exc)
             report_error(f"{self.context}: {text}" if self.context else text, self.as_json, "os")

@@ -71,6 +71,12 @@ def ip_address(host: str) -> IPAddress:
         raise ValueError(f"a capture needs IP addresses, not the host name {host!r}") from None
 
 
+def _endpoint_ip(endpoint: Address) -> IPAddress:
+    if not 0 <= endpoint[1] <= 0xFFFF:
+        raise ValueError(f"port {endpoint[1]} is not 0..65535")
+    return ip_address(endpoint[0])
+
+
 def ip_packet(
     src: IPAddress, dst: IPAddress, protocol: int, payload: bytes, identification: int = 0
 ) -> bytes:
@@ -108,8 +114,10 @@ def _pseudo_header(src: IPAddress, dst: IPAddress, protocol: int, length: int) -
 
 def udp_packet(src: Address, dst: Address, payload: bytes, identification: int = 0) -> bytes:
     """An IP packet carrying one UDP datagram from ``src`` to ``dst``, with length and checksum."""
-    src_ip, dst_ip = ip_address(src[0]), ip_address(dst[0])
+    src_ip, dst_ip = _endpoint_ip(src), _endpoint_ip(dst)
     length = 8 + len(payload)
+    if length > 0xFFFF:
+        raise ValueError(f"{len(payload)} bytes do not fit in one UDP datagram")
     datagram = struct.pack(">HHHH", src[1], dst[1], length, 0) + payload
     checksum = internet_checksum(_pseudo_header(src_ip, dst_ip, IPPROTO_UDP, length) + datagram) or 0xFFFF
     datagram = datagram[:6] + struct.pack(">H", checksum) + datagram[8:]
@@ -120,7 +128,7 @@ def tcp_packet(
     src: Address, dst: Address, seq: int, ack: int, flags: int, payload: bytes = b"", identification: int = 0
 ) -> bytes:
     """An IP packet carrying one TCP segment (20-byte header, no options) with its checksum."""
-    src_ip, dst_ip = ip_address(src[0]), ip_address(dst[0])
+    src_ip, dst_ip = _endpoint_ip(src), _endpoint_ip(dst)
     header = struct.pack(
         ">HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, _TCP_WINDOW, 0, 0
     )
