@@ -1,1 +1,4 @@
-"""Tests of cosemnet.trace (named capture: a package "trace" would shadow the standard library): pcap captures and the Wireshark dissector."""
+"""Tests of cosemnet.trace: pcap captures and the Wireshark dissector.
+
+Named capture: a test package named trace would shadow the standard library module.
+"""

@@ -22,9 +22,11 @@ SERVER6 = ("::1", 61616)
 
 
 def wrapper(source: int, destination: int, apdu: bytes) -> bytes:
-    return source.to_bytes(2, "big").join([b"\x00\x01", destination.to_bytes(2, "big")]) + len(apdu).to_bytes(
-        2, "big"
-    ) + apdu
+    return (
+        source.to_bytes(2, "big").join([b"\x00\x01", destination.to_bytes(2, "big")])
+        + len(apdu).to_bytes(2, "big")
+        + apdu
+    )
 
 
 def long_response(length: int) -> bytes:
@@ -36,7 +38,9 @@ def long_response(length: int) -> bytes:
 
 def adp_frame(adp_pdu: bytes, code: int = 0x0D) -> bytes:
     """A 14908-1 frame (no CRC) from 1/5 to 2/9, ACKD, carrying ``adp_pdu`` in an application message."""
-    npdu = Npdu(1, 5, SubnetNodeAddress(2, 9), Tpdu(TpduType.ACKD, 3, ApplicationMessage(code, adp_pdu)), b"\x42")
+    npdu = Npdu(
+        1, 5, SubnetNodeAddress(2, 9), Tpdu(TpduType.ACKD, 3, ApplicationMessage(code, adp_pdu)), b"\x42"
+    )
     return LonFrame(npdu).encode(crc=False)
 
 

@@ -15,8 +15,21 @@ import pytest
 from cosemnet.cli.wireshark import dissector_path
 from cosemnet.trace.pcap import PcapCapture
 
-from .captures import CLIENT, CLIENT6, GET_APDU, GET_FRAME, SERVER, SERVER6, TSHARK, adp_frame, fields, tshark
-from .captures import long_response, wrapper, write
+from .captures import (
+    CLIENT,
+    CLIENT6,
+    GET_APDU,
+    GET_FRAME,
+    SERVER,
+    SERVER6,
+    TSHARK,
+    adp_frame,
+    fields,
+    long_response,
+    tshark,
+    wrapper,
+    write,
+)
 
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (run `make tshark` as root)")
 

@@ -27,9 +27,22 @@ from cosemnet.trace.pcap import (
     udp_packet,
 )
 
-from .captures import CLIENT, CLIENT6, GET_FRAME, SERVER, SERVER6, TSHARK, adp_frame, fields, long_response, write
+from .captures import (
+    CLIENT,
+    CLIENT6,
+    GET_FRAME,
+    SERVER,
+    SERVER6,
+    TSHARK,
+    adp_frame,
+    fields,
+    long_response,
+    write,
+)
 
-needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (run `make tshark` as root)")
+needs_tshark = pytest.mark.skipif(
+    TSHARK is None, reason="tshark is not installed (run `make tshark` as root)"
+)
 CHECKSUMS = ("-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE")
 
 
@@ -46,7 +59,14 @@ def test_global_header_and_record() -> None:
 def test_udp_ipv4_header_fields_and_checksums() -> None:
     packet = udp_packet(("127.0.0.1", 40000), ("127.0.0.2", 4059), GET_FRAME, identification=7)
     version_ihl, _, total, ident, flags, ttl, proto, _, src, dst = struct.unpack(">BBHHHBBH4s4s", packet[:20])
-    assert (version_ihl, total, ident, flags, ttl, proto) == (0x45, 20 + 8 + len(GET_FRAME), 7, 0x4000, 64, 17)
+    assert (version_ihl, total, ident, flags, ttl, proto) == (
+        0x45,
+        20 + 8 + len(GET_FRAME),
+        7,
+        0x4000,
+        64,
+        17,
+    )
     assert internet_checksum(packet[:20]) == 0  # a valid header sums to 0xFFFF
     assert (src, dst) == (bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2]))
     sport, dport, length, _ = struct.unpack(">HHHH", packet[20:28])
@@ -85,7 +105,7 @@ def test_tcp_sequence_numbers_advance_per_direction() -> None:
     while data:
         length = struct.unpack("<I", data[8:12])[0]
         packet, data = data[16 : 16 + length], data[16 + length :]
-        segments.append(struct.unpack(">HHIIBB", packet[20:34]) + (len(packet) - 40,))
+        segments.append((*struct.unpack(">HHIIBB", packet[20:34]), len(packet) - 40))
     client_isn, server_isn = PcapCapture.CLIENT_ISN, PcapCapture.SERVER_ISN
     assert [(s[0], s[2], s[3], s[5], s[6]) for s in segments] == [
         (40000, client_isn, 0, 0x02, 0),  # SYN
@@ -177,7 +197,13 @@ def test_tshark_reads_tcp_udp_and_cnip(tmp_path: Path) -> None:
     udp = [r for r in rows if r[9]]
     assert [(r[2] or r[1], r[9], r[10], r[11], r[12]) for r in udp] == [
         ("::1", "40001", "61616", str(8 + len(GET_FRAME)), "1"),
-        ("10.0.0.1", "1628", "1628", str(8 + 20 + len(adp_frame(bytes.fromhex("001001") + GET_FRAME[8:]))), "1"),
+        (
+            "10.0.0.1",
+            "1628",
+            "1628",
+            str(8 + 20 + len(adp_frame(bytes.fromhex("001001") + GET_FRAME[8:]))),
+            "1",
+        ),
     ]
     assert udp[1][13] == str(20 + len(adp_frame(bytes.fromhex("001001") + GET_FRAME[8:])))
     assert udp[1][14] == "0x0d"
@@ -193,11 +219,13 @@ def test_tshark_reassembles_the_stream_and_reads_ethernet(tmp_path: Path) -> Non
         capture.tcp(SERVER6, CLIENT6, response, 1.1)
     stream = fields(path, "eth.type", "tcp.stream", extra=CHECKSUMS)
     assert {tuple(r) for r in stream} == {("0x86dd", "0")}
-    follow = TSHARK_FOLLOW(path)
-    assert follow.replace("\n", "").endswith(response.hex()), "the server's bytes come out of the stream whole"
+    follow = _follow_tcp_stream(path)
+    assert follow.replace("\n", "").endswith(response.hex()), (
+        "the server's bytes come out of the stream whole"
+    )
 
 
-def TSHARK_FOLLOW(path: Path) -> str:  # noqa: N802 - reads as the tshark option it runs
+def _follow_tcp_stream(path: Path) -> str:
     from .captures import tshark
 
     text = tshark("-r", path, "-q", "-z", "follow,tcp,raw,0")

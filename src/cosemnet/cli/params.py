@@ -298,6 +298,7 @@ _ERRNO_TEXT: Final = {
     errno.EPERM: "operation not permitted",
     errno.ENOENT: "no such file or directory",
     errno.EISDIR: "is a directory",
+    errno.EBADF: "cannot be read or written (bad file descriptor)",
     errno.ENOTDIR: "not a directory",
     errno.ENOSPC: "no space left on device",
     errno.EROFS: "read-only file system",
