@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from cosemnet.profiles.lon import ApplicationMessage, LonFrame, Npdu, SubnetNodeAddress, Tpdu, TpduType
 from cosemnet.trace.pcap import PcapCapture
 
 TSHARK = shutil.which("tshark")
+
+
+def cosemnet_command() -> list[str]:
+    """The ``cosemnet`` script of the running interpreter's environment (as tests/cli/conftest.py)."""
+    script = Path(sys.executable).parent / "cosemnet"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cosemnet.cli"]
+
 
 GET_APDU = bytes.fromhex("C001C100030100010800FF0200")
 """get-request-normal, invoke-id 1: class 3, 1-0:1.8.0*255, attribute 2."""

@@ -13,6 +13,8 @@
 -- application message it carries: it hands the bytes to the "data" dissector. The ADP part is
 -- therefore a post-dissector that looks at lon.code and data.data (docs/decisions/0065).
 --
+-- Other ports: `tshark -d tcp.port==49059,dlmswrapper` (or udp.port), or Decode As in Wireshark.
+--
 -- Install: `cosemnet wireshark install` (copies this file to ~/.local/lib/wireshark/plugins), or
 -- once: `tshark -X lua_script:$(cosemnet wireshark path) -r capture.pcap`.
 
