@@ -25,6 +25,7 @@ from .captures import TSHARK, cosemnet_command, fields, wrapper
 AARQ = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF")
 GET_ENERGY = bytes.fromhex("C001C100030100010800FF0200")
 RLRQ = bytes.fromhex("6203800100")
+LUA = ("-X", f"lua_script:{dissector_path()}")
 
 
 def _start_meter(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
@@ -95,8 +96,8 @@ def test_capture_of_a_real_meter_session(tmp_path: Path) -> None:
             "dlmswrapper",
         ),
     )
-    client = str(sock_port := rows[0][0])
-    assert sock_port != str(port)
+    client = rows[0][0]
+    assert client != str(port)
     assert rows == [
         [client, "16", "0x60", "", ""],
         [str(port), "1", "0x61", "", ""],
