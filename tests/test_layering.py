@@ -1,5 +1,5 @@
-"""Lower layers never import higher ones (DEVELOPERS guide: codec -> security -> cosem -> server/client ->
-profiles -> headend/simulator -> cli). Checked on the source text of every module."""
+"""Lower layers never import higher ones (DEVELOPERS guide: errors, trace -> codec -> security -> cosem ->
+server/client -> profiles -> headend/simulator -> cli). Checked on the source text of every module."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "cosemnet"
 RANK = {
     "errors": 0,
+    "trace": 0,
     "codec": 1,
     "security": 2,
     "cosem": 3,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 
 import click
 from rich.console import Console
 
+from cosemnet.cli.logs import register_secrets
 from cosemnet.cli.lon_tree import LonTreeExtension
 from cosemnet.cli.messages import (
     PROFILES,
@@ -19,10 +21,13 @@ from cosemnet.cli.messages import (
     inspect,
     lon_message_to_json,
 )
+from cosemnet.cli.params import EXIT_PARTIAL, report_error, user_errors
 from cosemnet.cli.tree import TreeBuilder, TreeOptions
 from cosemnet.codec.jsonform import JsonFormError, JsonObject, message_to_json, parse_hex
 from cosemnet.codec.jsonform import decode_nested_apdu as _decode_nested
 from cosemnet.errors import CosemnetError, DecodeError
+
+_log = logging.getLogger(__name__)
 
 EPILOG = """\b
 Examples:
@@ -42,9 +47,11 @@ starting with # are skipped.
 IEC 62056-8-8: with --profile auto (the default) a CN/IP packet is recognised by its header
 (version 1, length field = input length) and an ISO/IEC 14908-1 power-line frame by a valid CRC-16;
 anything else is DLMS. The tree shows the frame's layers down to the ADP PDU and the DLMS APDU.
-Exit status: 0 when every message decoded (and decrypted), 1 otherwise; the error of each failed
-message is one line: "error: <reason> at offset N (expected ...)" on stderr, or with --json an
-{"error": {"reason", "offset", "expected", "kind", "input", "line"}} object on stdout.
+Exit status: 0 when every message decoded (and decrypted), 1 otherwise, 2 for a usage error, 130 when
+interrupted; the error of each failed message is one line: "error: <reason> at offset N (expected ...)"
+on stderr, or with --json an {"error": {"reason", "offset", "expected", "kind", "input", "line"}} object
+on stdout. Input that cannot be read (stdin not text, an unreadable file) is one such error too
+({"error": {"reason", "kind": "input"|"os"}} with --json), never a traceback.
 """
 
 
@@ -137,28 +144,53 @@ def decode_command(
     APDU is shown under its envelope. HEX may be "-" to read one message per line from stdin.
     """
     keys = Keys(ek, ak, kek, broadcast_key, dedicated_key, system_title)
+    register_secrets(ek, ak, kek, broadcast_key, dedicated_key)
     console = tree_console()
     options = TreeOptions(None, None) if full else TreeOptions()
     failed = False
-    for number, text in _messages(messages):
+    with user_errors(as_json=as_json):
         try:
-            data = parse_hex(text)
-        except JsonFormError:
+            for number, text in _messages(messages):
+                failed = _decode_one(console, as_json, options, keys, profile, number, text) or failed
+        except UnicodeDecodeError as exc:
             failed = True
-            _report(as_json, Failure("input is not hex", 0, "hex digits", "input"), text, number)
-            continue
-        try:
-            failures = _show(console, as_json, options, inspect(data, keys, profile))
-        except DecodeError as exc:
-            failures = [Failure(exc.reason, exc.offset, exc.expected, "decode")]
-        except CosemnetError as exc:  # not expected from a decoder, but never a traceback for the user
-            failures = [Failure(str(exc), 0, "", "decode")]
-        for failure in failures[:1] if as_json else failures:
-            failed = True
-            _report(as_json, failure, data.hex(), number)
-    sys.stdout.flush()
+            report_error(f"the input is not text ({exc.reason} at byte {exc.start})", as_json, "input")
+        sys.stdout.flush()
     if failed:
-        sys.exit(1)
+        sys.exit(EXIT_PARTIAL)
+
+
+def _decode_one(
+    console: Console, as_json: bool, options: TreeOptions, keys: Keys, profile: str, number: int, text: str
+) -> bool:
+    """Decode and show one message; True when it failed (the failure is reported)."""
+    try:
+        data = parse_hex(text)
+    except JsonFormError:
+        _report(as_json, Failure("input is not hex", 0, "hex digits", "input"), text, number)
+        return True
+    try:
+        decoded = inspect(data, keys, profile)
+        _log.debug(
+            "decoded message %d",
+            number,
+            extra={"event": "decode.message", "line": number, "length": len(data), "kind": _kind(decoded)},
+        )
+        failures = _show(console, as_json, options, decoded)
+    except DecodeError as exc:
+        failures = [Failure(exc.reason, exc.offset, exc.expected, "decode")]
+    except CosemnetError as exc:  # not expected from a decoder, but never a traceback for the user
+        failures = [Failure(str(exc), 0, "", "decode")]
+    for failure in failures[:1] if as_json else failures:
+        _log.info(
+            "message %d failed: %s", number, failure.reason, extra={"event": "decode.failure", "line": number}
+        )
+        _report(as_json, failure, data.hex(), number)
+    return bool(failures)
+
+
+def _kind(decoded: DecodedMessage) -> str:
+    return type(decoded.message).__name__
 
 
 def _show(console: Console, as_json: bool, options: TreeOptions, decoded: DecodedMessage) -> list[Failure]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import click
 
 from cosemnet.cli.messages import encode_lon_message_json
+from cosemnet.cli.params import EXIT_PARTIAL, report_error, user_errors
 from cosemnet.codec.jsonform import JsonFormError, encode_message_json
 
 EPILOG = """\b
@@ -24,7 +25,8 @@ Input: one JSON object per line (stdin, or the arguments): an APDU ({"apdu": "<C
 writes them (docs/cli.md describes the form). Keys the decoder adds for people ("decrypted") are
 ignored: a ciphered APDU is re-encoded from its envelope, never re-encrypted.
 Output: one line of upper-case hex per input line. A line that cannot be encoded prints
-"error: line N: <where>: <reason>" on stderr and nothing on stdout; the exit status is then 1.
+"error: line N: <where>: <reason>" on stderr and nothing on stdout; the exit status is then 1
+(2 for a usage error, 130 when interrupted). Input that is not text is one error line, not a traceback.
 """
 
 
@@ -48,29 +50,38 @@ def encode_command(documents: tuple[str, ...], lower: bool) -> None:
     """
     failed = False
     out = sys.stdout
-    for number, text in _documents(documents):
+    with user_errors():
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
+            for number, text in _documents(documents):
+                raw = _encode_one(number, text)
+                if raw is None:
+                    failed = True
+                    continue
+                text_out = raw.hex()
+                out.write((text_out if lower else text_out.upper()) + "\n")
+        except UnicodeDecodeError as exc:
             failed = True
-            click.echo(f"error: line {number}: not JSON: {exc.msg} at column {exc.colno}", err=True)
-            continue
-        if isinstance(obj, dict) and set(obj) == {"error"}:
-            failed = True
-            reason = obj["error"].get("reason", "") if isinstance(obj["error"], dict) else ""
-            click.echo(f"error: line {number}: is a decode error ({reason}); nothing to encode", err=True)
-            continue
-        try:
-            if isinstance(obj, dict) and obj.get("profile") in ("lon", "cnip"):
-                raw = encode_lon_message_json(obj)  # a 14908-1 frame or CN/IP packet (decode --profile)
-            else:
-                raw = encode_message_json(obj)
-        except JsonFormError as exc:
-            failed = True
-            click.echo(f"error: line {number}: {exc}", err=True)
-            continue
-        text_out = raw.hex()
-        out.write((text_out if lower else text_out.upper()) + "\n")
-    out.flush()
+            report_error(f"the input is not text ({exc.reason} at byte {exc.start})")
+        out.flush()
     if failed:
-        sys.exit(1)
+        sys.exit(EXIT_PARTIAL)
+
+
+def _encode_one(number: int, text: str) -> bytes | None:
+    """The bytes of one JSON document, or None after reporting why it cannot be encoded."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        click.echo(f"error: line {number}: not JSON: {exc.msg} at column {exc.colno}", err=True)
+        return None
+    if isinstance(obj, dict) and set(obj) == {"error"}:
+        reason = obj["error"].get("reason", "") if isinstance(obj["error"], dict) else ""
+        click.echo(f"error: line {number}: is a decode error ({reason}); nothing to encode", err=True)
+        return None
+    try:
+        if isinstance(obj, dict) and obj.get("profile") in ("lon", "cnip"):
+            return encode_lon_message_json(obj)  # a 14908-1 frame or CN/IP packet (decode --profile)
+        return encode_message_json(obj)
+    except JsonFormError as exc:
+        click.echo(f"error: line {number}: {exc}", err=True)
+        return None
