@@ -447,7 +447,18 @@ def _int_handler(cls: type[TypedInt]) -> Handler:
             raise DecodeError(f"input ends inside a {name}", offset, f"{size} bytes")
         return new(cls, unpack_from(data, offset)[0]), offset + size
 
-    return handler
+    if size != 1:
+        return handler
+    # One-byte types: every value is one of 256 shared (immutable) instances, so a large array of
+    # them costs a pointer per element rather than an object per byte of input.
+    table = tuple(new(cls, unpack_from(bytes((byte,)))[0]) for byte in range(256))
+
+    def byte_handler(data: Buffer, offset: int, depth: int) -> tuple[Any, int]:
+        if offset >= len(data):
+            raise DecodeError(f"input ends inside a {name}", offset, f"{size} bytes")
+        return table[data[offset]], offset + 1
+
+    return byte_handler
 
 
 def _sequence(data: Buffer, offset: int, depth: int, structure: bool) -> tuple[Any, int]:
