@@ -39,6 +39,8 @@ START = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 NOW = START.timestamp()
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")  # Green Book test keys (public)
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+STOC = bytes.fromhex("503677524A323146")
+"""The server's HLS challenge, fixed, so the recorded pass 3 is valid again on a fresh server."""
 
 
 def collect(strategy: st.SearchStrategy[T], count: int) -> list[T]:
@@ -112,7 +114,7 @@ class RecordingLoop:
 
 def simulated_server() -> MeterServer:
     meter = build_meter(serial=1, start=START)
-    return MeterServer([ServedDevice(meter.device, effects=meter.effects)])
+    return MeterServer([ServedDevice(meter.device, effects=meter.effects)], challenge_factory=lambda: STOC)
 
 
 def _public_session(loop: RecordingLoop) -> None:
