@@ -197,3 +197,44 @@ def lon_frames() -> list[bytes]:
     out = [frame.encode() for frame in lon_traffic()]
     out += [frame.encode() for frame in collect(frames, 60)]
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Mesh: the datagrams between a head-end and the fake meters of tests/headend/fakes.py
+
+
+@functools.cache
+def mesh_traffic() -> tuple[list[bytes], list[bytes]]:
+    """(datagrams the head-end sends to meters, datagrams meters send to the head-end) of a
+    registration, a collect run and a group request."""
+    from headend.fakes import HEAD_END_PORT, FakeMesh, FakeMeter
+
+    from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, Outgoing
+    from cosemnet.profiles.mesh import AddressBook, ResponseWindow
+
+    head_end = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig())
+    meters = [FakeMeter(1000 + i, f"2001:db8::{i + 1:x}") for i in range(3)]
+    to_meters: list[bytes] = []
+    to_head_end: list[bytes] = []
+    for meter in meters:
+        for datagram in (meter.registration(), meter.ciphered_registration()):
+            to_head_end.append(datagram)
+            head_end.receive_datagram(meter.address, HEAD_END_PORT, datagram, NOW)
+    to_head_end.append(meters[1].migrate("2001:db8::99"))
+    to_meters += [out.data for out in head_end.take_outgoing()]
+    mesh = FakeMesh(head_end, meters)
+    deliver = mesh.deliver
+
+    def record(out: Outgoing, now: float) -> list[tuple[str, bytes]]:
+        to_meters.append(out.data)
+        replies = deliver(out, now)
+        to_head_end.extend(reply for _, reply in replies)
+        return replies
+
+    mesh.deliver = record  # type: ignore[method-assign]
+    energy = AttributeRef.parse("3/1-0:1.8.0*255/2")
+    head_end.collect([energy, AttributeRef.parse("8/0-0:1.0.0*255/2")], NOW)
+    mesh.run(NOW)
+    head_end.broadcast(7, energy, NOW + 60, window=ResponseWindow.seconds(0, 5))
+    mesh.run(NOW + 60)
+    return to_meters, to_head_end

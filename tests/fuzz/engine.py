@@ -179,7 +179,8 @@ class Outcome:
         """Fail the test with every distinct failure (shrunk input as hex and the traceback)."""
         if self.failures:
             parts = [
-                f"{self.target}: {f.error}\n  input: {f.data.hex()}\n{f.trace}" for f in self.failures.values()
+                f"{self.target}: {f.error}\n  input: {f.data.hex()}\n{f.trace}"
+                for f in self.failures.values()
             ]
             raise AssertionError(f"{len(self.failures)} distinct failure(s)\n" + "\n".join(parts))
 
@@ -194,7 +195,9 @@ REJECTED = "rejected"
 """What :func:`run_one` returns for an input answered with an allowed (project) error."""
 
 
-def run_one(run: Callable[[bytes], object], data: bytes, allowed: tuple[type[BaseException], ...]) -> str | None:
+def run_one(
+    run: Callable[[bytes], object], data: bytes, allowed: tuple[type[BaseException], ...]
+) -> str | None:
     """None when ``run(data)`` finishes, :data:`REJECTED` when it raises an allowed error, else the
     failure signature (other exceptions propagate)."""
     start = time.perf_counter()
@@ -211,7 +214,9 @@ def run_one(run: Callable[[bytes], object], data: bytes, allowed: tuple[type[Bas
     return result
 
 
-def shrink(run: Callable[[bytes], object], data: bytes, signature: str, allowed: tuple[type[BaseException], ...]) -> bytes:
+def shrink(
+    run: Callable[[bytes], object], data: bytes, signature: str, allowed: tuple[type[BaseException], ...]
+) -> bytes:
     """Remove runs of bytes while the same failure remains (a few hundred attempts at most)."""
 
     def same(candidate: bytes) -> bool:

@@ -54,7 +54,9 @@ def _ciphered(data: bytes) -> None:
 
 def test_fuzz_ciphered_envelopes() -> None:
     seeds = [a for a in corpus.apdus() if a and is_protected_tag(a[0])]
-    seeds += [apdu for _, session in corpus.server_sessions() for apdu in session if is_protected_tag(apdu[0])]
+    seeds += [
+        apdu for _, session in corpus.server_sessions() for apdu in session if is_protected_tag(apdu[0])
+    ]
     assert len(seeds) >= 10
     fuzz("ciphered envelopes", seeds, _ciphered, 5000, seed=3).check()
 
@@ -152,7 +154,14 @@ def test_fuzz_json_form_decoder() -> None:
 
 
 def test_fuzz_obis_text() -> None:
-    texts = ["1-0:1.8.0*255", "1-0:1.8.0", "0-0:96.1.0*255", "1.0.1.8.0.255", "0100010800FF", "01 00 01 08 00 FF"]
+    texts = [
+        "1-0:1.8.0*255",
+        "1-0:1.8.0",
+        "0-0:96.1.0*255",
+        "1.0.1.8.0.255",
+        "0100010800FF",
+        "01 00 01 08 00 FF",
+    ]
     texts += ["1-0:99.1.0", "0-0:40.0.0*255", "0-1:24.2.1*255", "01-00-01-08-00-ff"]
 
     def run(data: bytes) -> None:
@@ -169,5 +178,7 @@ def _inspect(data: bytes) -> None:
 
 
 def test_fuzz_decode_command_inspection() -> None:
-    seeds = corpus.apdus()[:60] + [bytes.fromhex(corpus.ALL_VECTORS["wrapped_get"])] + corpus.lon_frames()[:10]
+    seeds = (
+        corpus.apdus()[:60] + [bytes.fromhex(corpus.ALL_VECTORS["wrapped_get"])] + corpus.lon_frames()[:10]
+    )
     fuzz("decode inspect (auto profile, keys)", seeds, _inspect, 3000, seed=8).check()
