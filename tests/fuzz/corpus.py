@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import strategies as shared
-from cli.corpus import ALL_VECTORS, APDU_CLASS_NAMES, apdu_bytes  # noqa: F401 - ALL_VECTORS re-exported
+from cli.corpus import ALL_VECTORS, APDU_CLASS_NAMES, apdu_bytes
 from codec.test_xdlms_vectors import VECTORS as XDLMS_VECTORS
 from cosemnet.client import ClientConfig, ClientConnection, Done, SendApdu
 from cosemnet.codec.axdr import encode_data
@@ -207,10 +207,9 @@ def lon_frames() -> list[bytes]:
 def mesh_traffic() -> tuple[list[bytes], list[bytes]]:
     """(datagrams the head-end sends to meters, datagrams meters send to the head-end) of a
     registration, a collect run and a group request."""
-    from headend.fakes import HEAD_END_PORT, FakeMesh, FakeMeter
-
     from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, Outgoing
     from cosemnet.profiles.mesh import AddressBook, ResponseWindow
+    from headend.fakes import HEAD_END_PORT, FakeMesh, FakeMeter
 
     head_end = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig())
     meters = [FakeMeter(1000 + i, f"2001:db8::{i + 1:x}") for i in range(3)]
@@ -238,3 +237,64 @@ def mesh_traffic() -> tuple[list[bytes], list[bytes]]:
     head_end.broadcast(7, energy, NOW + 60, window=ResponseWindow.seconds(0, 5))
     mesh.run(NOW + 60)
     return to_meters, to_head_end
+
+
+# --------------------------------------------------------------------------------------------------
+# LON: ADP PDUs and CN/IP packets
+
+
+@functools.cache
+def adp_pdus() -> list[bytes]:
+    """ADP PDUs: the recorded ones, the sessions' DLMS APDUs as unsegmented DATA for the public (0x10)
+    and management (0x20) client SAPs, segments, segment acknowledgements and aborts."""
+    from cosemnet.profiles.lon.adp import AdpAbort, AdpData, AdpDirection, AdpSegmentAck, Segmentation
+    from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+
+    out = []
+    for frame in lon_traffic():
+        apdu = getattr(frame.npdu.pdu, "apdu", None)
+        if isinstance(apdu, ApplicationMessage):
+            out.append(apdu.data)
+    up = AdpDirection.CLIENT_TO_SERVER
+    for sap, session in server_sessions():
+        for apdu in session:
+            out.append(AdpData(up, 0x10 if sap == 16 else 0x20, 1, apdu).encode())
+    long = server_sessions()[0][1][3] * 8
+    out.append(AdpData(up, 0x10, 1, long[:40], Segmentation.FIRST, 5, len(long), None, True).encode())
+    out.append(AdpData(up, 0x10, 1, long[40:80], Segmentation.MIDDLE, 5, None, 1, True).encode())
+    out.append(AdpData(up, 0x10, 1, long[80:], Segmentation.LAST, 5, None, 2).encode())
+    out.append(AdpSegmentAck(up, 0x10, 1, 5, 1).encode())
+    out.append(AdpAbort(up, 0x10, 1, 5).encode())
+    return out
+
+
+@functools.cache
+def cnip_packets() -> list[bytes]:
+    """CN/IP data packets around recorded frames (plain and MD5-authenticated) and a control packet."""
+    from cosemnet.profiles.lon.cnip import CnipPacket, CnipPacketType
+
+    frames = [frame.encode(crc=False) for frame in lon_traffic()]
+    out = [CnipPacket(payload=f, sequence_number=i).encode() for i, f in enumerate(frames)]
+    out += [CnipPacket(payload=f, security=True).encode(secret=bytes(16)) for f in frames[:2]]
+    out.append(CnipPacket(CnipPacketType(next(iter(CnipPacketType))), extended_header=bytes(4)).encode())
+    out.append(b"".join(out[:3]))  # several packets in one datagram
+    return out
+
+
+@functools.cache
+def meter_frames() -> list[bytes]:
+    """Frames addressed to the segment's first meter: the recorded ones, and the recorded request frame
+    carrying each of :func:`adp_pdus` (so the stack's receive path reaches the ADP and DLMS)."""
+    import dataclasses
+
+    from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+
+    recorded = lon_traffic()
+    out = [frame.encode() for frame in recorded]
+    request = next(f for f in recorded if isinstance(getattr(f.npdu.pdu, "apdu", None), ApplicationMessage))
+    tpdu = request.npdu.pdu
+    code = tpdu.apdu.code  # type: ignore[union-attr]
+    for number, adp in enumerate(adp_pdus()):
+        pdu = dataclasses.replace(tpdu, apdu=ApplicationMessage(code, adp), transaction_number=number % 16)
+        out.append(dataclasses.replace(request, npdu=dataclasses.replace(request.npdu, pdu=pdu)).encode())
+    return out

@@ -99,6 +99,23 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
     return {"apdu": rng.choice(("GetRequestNormal", "AARQ", "Nope")), "invoke_id": _random_json(rng, 2)}
 
 
+def _deep_document(rng: random.Random, signed: str) -> str:
+    """A JSON text nested 65-3,000 levels deep: Data arrays, compact-array type descriptions, signed
+    APDU content (``signed`` is a GeneralSigning document whose content is ``""``), or bare arrays."""
+    depth = rng.choice((65, 150, 250, 400, 1000, 3000))
+    kind = rng.randrange(4)
+    head = '{"apdu": "GetResponseNormal", "invoke_id": 1, "result": '
+    if kind == 0:
+        return head + '{"array": [' * depth + '{"null-data": null}' + "]}" * depth + "}"
+    if kind == 1:
+        element = '{"array": {"count": 1, "element": ' * depth + '"unsigned"' + "}}" * depth
+        return head + '{"compact-array": {"type": ' + element + ', "values": []}}}'
+    if kind == 2:
+        before, after = signed.split('"content": ""')
+        return (before + '"content": ') * depth + '""' + after * depth
+    return "[" * depth + "]" * depth
+
+
 def _json_edit(rng: random.Random, node: Any) -> Any:
     """``node`` with one random element somewhere in it replaced, dropped or added."""
     if isinstance(node, dict) and node and rng.random() < 0.7:
@@ -132,7 +149,7 @@ def test_fuzz_json_form_decoder() -> None:
     for raw in corpus.apdus()[:120]:
         try:
             documents.append(json.dumps(message_to_json(decode_apdu(raw))))
-        except Exception:  # noqa: BLE001, S112 - corpus: only what has a JSON form
+        except Exception:
             continue
     structural = []
     for _ in range(budget(1500)):
@@ -140,17 +157,19 @@ def test_fuzz_json_form_decoder() -> None:
         for _ in range(rng.choice((1, 1, 2, 3))):
             document = _json_edit(rng, document)
         structural.append(json.dumps(document).encode())
-    seeds = [d.encode() for d in documents] + structural
+    signed = next(d for d in documents if '"GeneralSigning"' in d and '"content": ""' in d)
+    deep = [_deep_document(rng, signed).encode() for _ in range(budget(60))]
+    seeds = [d.encode() for d in documents] + structural + deep
 
     def run(data: bytes) -> None:
         try:
             document = json.loads(data)
-        except ValueError:  # not JSON at all (`cosemnet encode` reports it before the JSON form)
+        except (ValueError, RecursionError):  # not JSON, or too deep for json (`cosemnet encode` says so)
             return
         encode_message_json(document)
 
     # the structural edits run as they are, then byte-level mutations of every document
-    fuzz("JSON form decoder", seeds, run, len(seeds) + 2500, seed=6).check()
+    fuzz("JSON form decoder", seeds, run, 4000 + len(documents), seed=6).check()
 
 
 def test_fuzz_obis_text() -> None:
@@ -178,7 +197,9 @@ def _inspect(data: bytes) -> None:
 
 
 def test_fuzz_decode_command_inspection() -> None:
-    seeds = (
-        corpus.apdus()[:60] + [bytes.fromhex(corpus.ALL_VECTORS["wrapped_get"])] + corpus.lon_frames()[:10]
-    )
+    seeds = [
+        *corpus.apdus()[:60],
+        bytes.fromhex(corpus.ALL_VECTORS["wrapped_get"]),
+        *corpus.lon_frames()[:10],
+    ]
     fuzz("decode inspect (auto profile, keys)", seeds, _inspect, 3000, seed=8).check()

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import random
 
-from headend.fakes import HEAD_END, HEAD_END_PORT
-
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig
+from cosemnet.headend.headend import DEFAULT_HEAD_END_SYSTEM_TITLE
+from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
 from cosemnet.profiles.mesh import AddressBook, MulticastScheme
 from cosemnet.profiles.mesh.meter_node import MeshMeterNode
+from cosemnet.security.ciphering import Role, SecurityContext, protect_apdu
+from cosemnet.security.control import SecurityPolicy
+from cosemnet.security.counters import MemoryInvocationCounter
+from cosemnet.security.keys import KeyRole, KeySet
+from cosemnet.security.suite import SecuritySuite
 from cosemnet.simulator import build_meter
 from cosemnet.simulator.mesh_fleet import fleet_profile
+from headend.fakes import HEAD_END, HEAD_END_PORT, FakeMeter
 
 from . import corpus
 from .engine import fuzz
@@ -32,6 +38,7 @@ class HeadEndTarget:
         self.wports = wports
         self.now = NOW
         self.head_end = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig())
+        self.meter = FakeMeter(1000, METER_ADDRESSES[0])
 
     def reset(self) -> None:
         self.head_end = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig())
@@ -44,6 +51,13 @@ class HeadEndTarget:
 
     def run(self, data: bytes) -> None:
         self.now += 0.1
+        if self.rng.random() < 0.3:  # as the plaintext of a valid general-glo APDU of meter 1000
+            meter = self.meter
+            ciphered = protect_apdu(data, meter.context, "general-glo")
+            self.head_end.receive_datagram(
+                meter.address, HEAD_END_PORT, WrapperFrame(1, 1, ciphered).encode(), self.now
+            )
+            return
         address = self.rng.choice(METER_ADDRESSES)
         port = HEAD_END_PORT if self.rng.random() < 0.9 else self.rng.randrange(0x10000)
         self.head_end.receive_datagram(address, port, _datagram(self.rng, data, self.wports), self.now)
@@ -80,7 +94,7 @@ def test_fuzz_head_end_datagrams() -> None:
     target = HeadEndTarget(21, wports)
     fuzz(
         "HeadEnd.receive_datagram",
-        apdus + to_head_end,
+        apdus + to_head_end + [a for a in corpus.apdus() if a[:1] in (b"\xc4", b"\x61", b"\xd8", b"\x0f")],
         target.run,
         5000,
         seed=21,
@@ -88,6 +102,21 @@ def test_fuzz_head_end_datagrams() -> None:
         reset_every=250,
         replay=target.replay,
     ).check()
+
+
+HEAD_END_CONTEXT = SecurityContext(
+    SecuritySuite.SUITE_0,
+    SecurityPolicy.AUTHENTICATED_REQUEST | SecurityPolicy.ENCRYPTED_REQUEST,
+    DEFAULT_HEAD_END_SYSTEM_TITLE,
+    None,
+    KeySet(ek=TEST_EK, ak=TEST_AK, broadcast_key=TEST_BROADCAST_KEY),
+    {
+        KeyRole.GLOBAL_UNICAST: MemoryInvocationCounter(1_000_000),
+        KeyRole.GLOBAL_BROADCAST: MemoryInvocationCounter(1_000_000),
+    },
+    role=Role.CLIENT,
+)
+"""The head-end's keys (the test keys of the fleet profile): ciphers plaintext fuzz inputs."""
 
 
 class MeterNodeTarget:
@@ -115,6 +144,8 @@ class MeterNodeTarget:
         self.now += 0.1
         source = (HEAD_END, HEAD_END_PORT) if self.rng.random() < 0.9 else ("2001:db8::66", 4059)
         destination = self.group_address if self.rng.random() < 0.2 else None
+        if self.rng.random() < 0.3:  # as the plaintext of a valid general-glo APDU of the head-end
+            data = protect_apdu(data, HEAD_END_CONTEXT, "general-glo", broadcast=destination is not None)
         self.node.receive(source, _datagram(self.rng, data, self.wports), self.now, destination)
         if self.rng.random() < 0.05:
             deadline = self.node.next_deadline()
@@ -134,7 +165,9 @@ def test_fuzz_mesh_meter_node() -> None:
     target = MeterNodeTarget(22, wports)
     fuzz(
         "MeshMeterNode.receive",
-        apdus + to_meters,
+        apdus
+        + to_meters
+        + [a for a in corpus.apdus() if a[:1] in (b"\xc0", b"\xc1", b"\xc3", b"\x60", b"\x62")],
         target.run,
         5000,
         seed=22,

@@ -108,7 +108,7 @@ def _messages(args: tuple[str, ...], max_bytes: int) -> Iterator[tuple[int, str 
     for arg in args:
         if arg == "-":
             for line in _read_lines(sys.stdin, max_bytes * _CHARS_PER_BYTE + 64):
-                if not line or isinstance(line, str) and line.startswith("#"):
+                if not line or (isinstance(line, str) and line.startswith("#")):
                     continue
                 number += 1
                 yield number, line

@@ -55,6 +55,10 @@ def encode_command(documents: tuple[str, ...], lower: bool) -> None:
             failed = True
             click.echo(f"error: line {number}: not JSON: {exc.msg} at column {exc.colno}", err=True)
             continue
+        except RecursionError:  # json's decoder refuses documents nested about 1,000 deep this way
+            failed = True
+            click.echo(f"error: line {number}: JSON nested too deeply", err=True)
+            continue
         if isinstance(obj, dict) and set(obj) == {"error"}:
             failed = True
             reason = obj["error"].get("reason", "") if isinstance(obj["error"], dict) else ""

@@ -275,7 +275,10 @@ def _decode_upper_layers(message: LonMessage) -> None:
 
 
 def lon_message_to_json(
-    message: LonMessage, *, annotate: Callable[[object], JsonObject | None] | None = None, stream: bool = False
+    message: LonMessage,
+    *,
+    annotate: Callable[[object], JsonObject | None] | None = None,
+    stream: bool = False,
 ) -> JsonObject:
     """The JSON form of a 62056-8-8 message [design]::
 

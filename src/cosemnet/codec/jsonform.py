@@ -98,7 +98,6 @@ from cosemnet.codec.types import (
 from cosemnet.errors import CosemnetError, EncodeError
 
 
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class DataJson:
     """A Data value left in a JSON form built with ``stream=True``: :func:`write_json` writes its JSON
@@ -129,6 +128,16 @@ class JsonFormError(EncodeError):
 
     def to_dict(self) -> dict[str, object]:
         return {"reason": self.reason, "path": self.path}
+
+
+MAX_JSON_DEPTH: Final = 200
+"""Input objects nested deeper than this many levels (counted along their path) are refused: a bound on
+the recursion of the JSON form decoder (A-XDR allows 64 levels of Data, the form needs fewer than 150)."""
+
+
+def _check_depth(path: str) -> None:
+    if path.count(".") > MAX_JSON_DEPTH:
+        raise JsonFormError(f"nested deeper than {MAX_JSON_DEPTH} levels", path[:60] + "...")
 
 
 def _join(path: str, key: str | int) -> str:
@@ -291,6 +300,7 @@ def _write_data(value: DataValue, write: Callable[[str], object]) -> None:
 
 
 def type_description_from_json(obj: Any, path: str = "") -> TypeDescription:
+    _check_depth(path)
     if isinstance(obj, str):
         tag = _TAG_BY_NAME.get(obj)
         if tag is None or tag in (Tag.STRUCTURE, Tag.ARRAY, Tag.COMPACT_ARRAY):
@@ -317,6 +327,7 @@ def type_description_from_json(obj: Any, path: str = "") -> TypeDescription:
 
 def data_from_json(obj: Any, path: str = "") -> DataValue:
     """The Data value of a tagged JSON form (inverse of :func:`data_to_json`)."""
+    _check_depth(path)
     if not isinstance(obj, dict) or len(obj) != 1:
         raise JsonFormError(
             'a Data value is an object with one key, its DLMS type name (e.g. {"long-unsigned": 5})', path
@@ -901,6 +912,7 @@ def _object_to_json(value: Any, ctx: _Context, key: str) -> JsonObject:
 
 
 def _object_from_json(cls: type, obj: Any, path: str, key: str) -> Any:
+    _check_depth(path)
     if not isinstance(obj, dict):
         raise JsonFormError(f"expected an object ({cls.__name__}), got {_kind(obj)}", path)
     plan = _plan(cls)
@@ -1113,6 +1125,7 @@ def encode_message_json(obj: Any) -> bytes:
 __all__ = [
     "ANNOTATION_KEYS",
     "APDU_KEY",
+    "MAX_JSON_DEPTH",
     "NESTED_APDU_FIELDS",
     "TYPE_KEY",
     "WRAPPER_KEY",
