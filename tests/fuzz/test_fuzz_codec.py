@@ -29,7 +29,7 @@ KEYS = Keys(corpus.EK, corpus.AK, None, None, None, TITLE)
 
 def test_fuzz_axdr_data() -> None:
     seeds = corpus.data_values()
-    fuzz("A-XDR Data", seeds, axdr.decode_data_exact, 9000, seed=1).check()
+    fuzz("A-XDR Data", seeds, axdr.decode_data_exact, 24000, seed=1).check()
 
 
 def _apdu(data: bytes) -> None:
@@ -42,7 +42,7 @@ def _apdu(data: bytes) -> None:
 
 def test_fuzz_apdu_dispatcher() -> None:
     """Every xDLMS APDU, ACSE, Initiate and the envelopes, through the dispatcher."""
-    fuzz("APDU dispatcher (xDLMS, ACSE)", corpus.apdus(), _apdu, 12000, seed=2).check()
+    fuzz("APDU dispatcher (xDLMS, ACSE)", corpus.apdus(), _apdu, 40000, seed=2).check()
 
 
 def _ciphered(data: bytes) -> None:
@@ -58,7 +58,7 @@ def test_fuzz_ciphered_envelopes() -> None:
         apdu for _, session in corpus.server_sessions() for apdu in session if is_protected_tag(apdu[0])
     ]
     assert len(seeds) >= 10
-    fuzz("ciphered envelopes", seeds, _ciphered, 5000, seed=3).check()
+    fuzz("ciphered envelopes", seeds, _ciphered, 10000, seed=3).check()
 
 
 def _wrapper(data: bytes) -> None:
@@ -70,7 +70,7 @@ def _wrapper(data: bytes) -> None:
 
 def test_fuzz_wrapper() -> None:
     seeds = [WrapperFrame(16, 1, a).encode() for a in corpus.apdus()[:40]]
-    fuzz("wrapper", seeds, _wrapper, 3000, seed=4).check()
+    fuzz("wrapper", seeds, _wrapper, 6000, seed=4).check()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_fuzz_obis_text() -> None:
     def run(data: bytes) -> None:
         Obis.parse(data.decode("latin-1"))
 
-    fuzz("OBIS text", [t.encode() for t in texts], run, 2500, seed=7).check()
+    fuzz("OBIS text", [t.encode() for t in texts], run, 5000, seed=7).check()
 
 
 def _inspect(data: bytes) -> None:
@@ -202,4 +202,4 @@ def test_fuzz_decode_command_inspection() -> None:
         bytes.fromhex(corpus.ALL_VECTORS["wrapped_get"]),
         *corpus.lon_frames()[:10],
     ]
-    fuzz("decode inspect (auto profile, keys)", seeds, _inspect, 3000, seed=8).check()
+    fuzz("decode inspect (auto profile, keys)", seeds, _inspect, 6000, seed=8).check()

@@ -47,7 +47,7 @@ def _npdu(data: bytes) -> None:
 
 
 def test_fuzz_lon_frames() -> None:
-    fuzz("14908-1 frames", corpus.lon_frames(), _frame, 5000, seed=31).check()
+    fuzz("14908-1 frames", corpus.lon_frames(), _frame, 10000, seed=31).check()
 
 
 def _lon_apdu(data: bytes) -> None:
@@ -59,7 +59,7 @@ def _lon_apdu(data: bytes) -> None:
 def test_fuzz_lon_apdus_and_network_management() -> None:
     seeds = [f[1:-2] for f in corpus.lon_frames()]  # NPDUs: their APDUs are the tails
     seeds = [s[i:] for s in seeds for i in range(0, len(s), 5)][:200]
-    fuzz("LON APDUs / network management", seeds, _lon_apdu, 2500, seed=32).check()
+    fuzz("LON APDUs / network management", seeds, _lon_apdu, 5000, seed=32).check()
 
 
 def _cnip(data: bytes) -> None:
@@ -70,11 +70,11 @@ def _cnip(data: bytes) -> None:
 
 
 def test_fuzz_cnip() -> None:
-    fuzz("CN/IP packets", corpus.cnip_packets(), _cnip, 3000, seed=33).check()
+    fuzz("CN/IP packets", corpus.cnip_packets(), _cnip, 6000, seed=33).check()
 
 
 def test_fuzz_adp_pdus() -> None:
-    fuzz("ADP PDUs", corpus.adp_pdus(), decode_adp_pdu, 3000, seed=34).check()
+    fuzz("ADP PDUs", corpus.adp_pdus(), decode_adp_pdu, 6000, seed=34).check()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_fuzz_lon_stack_receive() -> None:
         "LonStack.receive_frame (meter, up to DLMS)",
         corpus.meter_frames() + corpus.lon_frames(),
         target.frame,
-        4000,
+        16000,
         seed=35,
         reset=target.reset,
         reset_every=400,
@@ -147,7 +147,7 @@ def test_fuzz_lon_dlms_endpoint_over_adp() -> None:
         "LonMeterEndpoint over ADP",
         corpus.adp_pdus(),
         target.adp,
-        4000,
+        16000,
         seed=36,
         reset=target.reset,
         reset_every=400,

@@ -96,7 +96,7 @@ def test_fuzz_head_end_datagrams() -> None:
         "HeadEnd.receive_datagram",
         apdus + to_head_end + [a for a in corpus.apdus() if a[:1] in (b"\xc4", b"\x61", b"\xd8", b"\x0f")],
         target.run,
-        5000,
+        20000,
         seed=21,
         reset=target.reset,
         reset_every=250,
@@ -169,7 +169,7 @@ def test_fuzz_mesh_meter_node() -> None:
         + to_meters
         + [a for a in corpus.apdus() if a[:1] in (b"\xc0", b"\xc1", b"\xc3", b"\x60", b"\x62")],
         target.run,
-        5000,
+        20000,
         seed=22,
         reset=target.reset,
         reset_every=250,
