@@ -74,7 +74,7 @@ _KEY = _hex_option("a key", (16, 32))
 _TITLE = _hex_option("a system title", (8,))
 
 
-DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_MAX_BYTES = 1 << 20  # see docs/decisions/0041
 """``--max-bytes``: longer messages are refused. A real APDU or frame is at most about 64 KiB; the memory
 a decoded message takes grows linearly with its size (a few times the length of its hex line)."""
 

@@ -130,7 +130,7 @@ class JsonFormError(EncodeError):
         return {"reason": self.reason, "path": self.path}
 
 
-MAX_JSON_DEPTH: Final = 200
+MAX_JSON_DEPTH: Final = 200  # see docs/decisions/0041
 """Input objects nested deeper than this many levels (counted along their path) are refused: a bound on
 the recursion of the JSON form decoder (A-XDR allows 64 levels of Data, the form needs fewer than 150)."""
 

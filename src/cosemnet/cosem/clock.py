@@ -66,7 +66,7 @@ from cosemnet.cosem.values import as_bool, as_date_time, as_int, as_struct
 
 CLOCK_LN = Obis(bytes((0, 0, 1, 0, 0, 255)))
 EARLIEST_TIME = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-LATEST_TIME = _dt.datetime(9000, 1, 1, tzinfo=_dt.UTC)
+LATEST_TIME = _dt.datetime(9000, 1, 1, tzinfo=_dt.UTC)  # see docs/decisions/0041
 """The instants the clock can be set to (cosemnet's limit, not the standard's: the clock and the
 simulator do ``datetime`` arithmetic around them, which ends at year 9999; issue 9)."""
 
