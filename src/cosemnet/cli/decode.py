@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from typing import TextIO
 
 import click
 from rich.console import Console
@@ -23,7 +24,7 @@ from cosemnet.cli.messages import (
 )
 from cosemnet.cli.params import EXIT_PARTIAL, report_error, user_errors
 from cosemnet.cli.tree import TreeBuilder, TreeOptions
-from cosemnet.codec.jsonform import JsonFormError, JsonObject, message_to_json, parse_hex
+from cosemnet.codec.jsonform import JsonFormError, JsonObject, message_to_json, parse_hex, write_json
 from cosemnet.codec.jsonform import decode_nested_apdu as _decode_nested
 from cosemnet.errors import CosemnetError, DecodeError
 
@@ -52,6 +53,8 @@ interrupted; the error of each failed message is one line: "error: <reason> at o
 on stderr, or with --json an {"error": {"reason", "offset", "expected", "kind", "input", "line"}} object
 on stdout. Input that cannot be read (stdin not text, an unreadable file) is one such error too
 ({"error": {"reason", "kind": "input"|"os"}} with --json), never a traceback.
+A message longer than --max-bytes (default 1 MiB) is refused unread: one such error, kind "size",
+with an empty "input".
 """
 
 
@@ -78,17 +81,44 @@ _KEY = _hex_option("a key", (16, 32))
 _TITLE = _hex_option("a system title", (8,))
 
 
-def _messages(args: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+DEFAULT_MAX_BYTES = 1 << 20  # see docs/decisions/0041
+"""``--max-bytes``: longer messages are refused. A real APDU or frame is at most about 64 KiB; the memory
+a decoded message takes grows linearly with its size (a few times the length of its hex line)."""
+
+_CHARS_PER_BYTE = 6
+"""Characters a line may spend on one byte of input before it is refused unread (``0xAB, ``)."""
+
+
+class _TooLong:
+    """A line longer than ``--max-bytes`` allows, skipped without keeping it in memory."""
+
+
+def _read_lines(stream: TextIO, limit: int) -> Iterator[str | _TooLong]:
+    """The stripped lines of ``stream``; a line of more than ``limit`` characters is read in pieces and
+    dropped. (Only the stripped copy of a line is kept while it is decoded.)"""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith("\n"):
+            line = line.strip()
+            yield line
+            continue
+        while line and not line.endswith("\n"):
+            line = stream.readline(1 << 16)
+        yield _TooLong()
+
+
+def _messages(args: tuple[str, ...], max_bytes: int) -> Iterator[tuple[int, str | _TooLong]]:
     """(line number, text) of every message: the arguments, or stdin lines for ``-``."""
     number = 0
     for arg in args:
         if arg == "-":
-            for line in sys.stdin:
-                text = line.strip()
-                if not text or text.startswith("#"):
+            for line in _read_lines(sys.stdin, max_bytes * _CHARS_PER_BYTE + 64):
+                if not line or (isinstance(line, str) and line.startswith("#")):
                     continue
                 number += 1
-                yield number, text
+                yield number, line
         else:
             number += 1
             yield number, arg
@@ -117,6 +147,13 @@ def _messages(args: tuple[str, ...]) -> Iterator[tuple[int, str]]:
 )
 @click.option("--full", is_flag=True, help="Tree: show every array element and every byte.")
 @click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Refuse (one error, exit status 1) a message longer than this many bytes.",
+)
+@click.option(
     "--profile",
     type=click.Choice(PROFILES),
     default="auto",
@@ -134,6 +171,7 @@ def decode_command(
     kek: bytes | None,
     system_title: bytes | None,
     full: bool,
+    max_bytes: int,
     profile: str,
 ) -> None:
     """Decode APDUs or wrapper frames given as hex and show them with names.
@@ -150,8 +188,10 @@ def decode_command(
     failed = False
     with user_errors(as_json=as_json):
         try:
-            for number, text in _messages(messages):
-                failed = _decode_one(console, as_json, options, keys, profile, number, text) or failed
+            for number, text in _messages(messages, max_bytes):
+                failed = (
+                    _decode_one(console, as_json, options, keys, profile, number, text, max_bytes) or failed
+                )
         except UnicodeDecodeError as exc:
             failed = True
             report_error(f"the input is not text ({exc.reason} at byte {exc.start})", as_json, "input")
@@ -161,13 +201,19 @@ def decode_command(
 
 
 def _decode_one(
-    console: Console, as_json: bool, options: TreeOptions, keys: Keys, profile: str, number: int, text: str
+    console: Console,
+    as_json: bool,
+    options: TreeOptions,
+    keys: Keys,
+    profile: str,
+    number: int,
+    text: str | _TooLong,
+    max_bytes: int,
 ) -> bool:
     """Decode and show one message; True when it failed (the failure is reported)."""
-    try:
-        data = parse_hex(text)
-    except JsonFormError:
-        _report(as_json, Failure("input is not hex", 0, "hex digits", "input"), text, number)
+    data = _message_bytes(text, max_bytes)
+    if isinstance(data, Failure):
+        _report(as_json, data, text if isinstance(text, str) and data.kind != "size" else "", number)
         return True
     try:
         decoded = inspect(data, keys, profile)
@@ -193,11 +239,24 @@ def _kind(decoded: DecodedMessage) -> str:
     return type(decoded.message).__name__
 
 
+def _message_bytes(text: str | _TooLong, max_bytes: int) -> bytes | Failure:
+    """The bytes of one message, or why it is refused."""
+    too_long = Failure(f"message longer than {max_bytes} bytes (--max-bytes)", 0, "", "size")
+    if isinstance(text, _TooLong) or len(text) > max_bytes * _CHARS_PER_BYTE + 64:
+        return too_long
+    try:
+        data = parse_hex(text)
+    except JsonFormError:
+        return Failure("input is not hex", 0, "hex digits", "input")
+    return too_long if len(data) > max_bytes else data
+
+
 def _show(console: Console, as_json: bool, options: TreeOptions, decoded: DecodedMessage) -> list[Failure]:
     """Print one decoded message (JSON: only when nothing failed); return its failures."""
     if as_json:
         if not decoded.failures:
-            print(json.dumps(_to_json(decoded)))
+            write_json(_to_json(decoded), sys.stdout.write)
+            sys.stdout.write("\n")
     elif isinstance(decoded.message, LonMessage):
         message = decoded.message
         extension = LonTreeExtension(message)
@@ -223,11 +282,11 @@ def _to_json(decoded: DecodedMessage) -> JsonObject:
         result = decoded.decryption_for(obj)
         if result is None or result.apdu is None:
             return None
-        return {"decrypted": message_to_json(result.apdu, annotate=annotate)}
+        return {"decrypted": message_to_json(result.apdu, annotate=annotate, stream=True)}
 
     if isinstance(decoded.message, LonMessage):
-        return lon_message_to_json(decoded.message, annotate=annotate)
-    return message_to_json(decoded.message, annotate=annotate)
+        return lon_message_to_json(decoded.message, annotate=annotate, stream=True)
+    return message_to_json(decoded.message, annotate=annotate, stream=True)
 
 
 def _report(as_json: bool, failure: Failure, text: str, number: int) -> None:

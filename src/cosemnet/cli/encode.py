@@ -74,6 +74,9 @@ def _encode_one(number: int, text: str) -> bytes | None:
     except json.JSONDecodeError as exc:
         click.echo(f"error: line {number}: not JSON: {exc.msg} at column {exc.colno}", err=True)
         return None
+    except RecursionError:  # json's decoder refuses documents nested about 1,000 deep this way
+        click.echo(f"error: line {number}: JSON nested too deeply", err=True)
+        return None
     if isinstance(obj, dict) and set(obj) == {"error"}:
         reason = obj["error"].get("reason", "") if isinstance(obj["error"], dict) else ""
         click.echo(f"error: line {number}: is a decode error ({reason}); nothing to encode", err=True)

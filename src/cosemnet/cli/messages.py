@@ -74,7 +74,7 @@ class Failure:
     offset: int
     expected: str
     kind: str
-    """``input`` (not hex), ``decode`` or ``security``."""
+    """``input`` (not hex), ``size`` (longer than ``decode --max-bytes``), ``decode`` or ``security``."""
 
     def text(self) -> str:
         text = f"{self.reason} at offset {self.offset}"
@@ -275,7 +275,10 @@ def _decode_upper_layers(message: LonMessage) -> None:
 
 
 def lon_message_to_json(
-    message: LonMessage, *, annotate: Callable[[object], JsonObject | None] | None = None
+    message: LonMessage,
+    *,
+    annotate: Callable[[object], JsonObject | None] | None = None,
+    stream: bool = False,
 ) -> JsonObject:
     """The JSON form of a 62056-8-8 message [design]::
 
@@ -286,7 +289,7 @@ def lon_message_to_json(
 
     ``cnip`` only for CN/IP; ``adp`` and ``dlms`` only where those layers decode. ``adp`` and ``dlms``
     are views of the bytes inside ``frame`` (like ``"decrypted"``): :func:`encode_lon_message_json`
-    ignores them and encodes ``cnip`` / ``frame``.
+    ignores them and encodes ``cnip`` / ``frame``. ``stream``: as for :func:`message_to_json`.
     """
     out: JsonObject = {"profile": "cnip" if message.cnip is not None else "lon"}
     if message.cnip is not None:
@@ -300,7 +303,7 @@ def lon_message_to_json(
     if message.adp is not None:
         out["adp"] = object_to_json(message.adp)
     if message.dlms is not None:
-        out["dlms"] = message_to_json(message.dlms, annotate=annotate)
+        out["dlms"] = message_to_json(message.dlms, annotate=annotate, stream=stream)
     return out
 
 

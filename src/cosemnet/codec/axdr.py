@@ -438,6 +438,10 @@ def _decode(data: Buffer, offset: int, depth: int) -> tuple[Any, int]:
 Handler = Callable[[Buffer, int, int], tuple[Any, int]]
 
 
+_BYTE_VALUES: dict[type[TypedInt], tuple[Any, ...]] = {}
+"""The 256 shared values of each one-byte integer type, by the byte on the wire."""
+
+
 def _int_handler(cls: type[TypedInt]) -> Handler:
     unpack_from = struct.Struct(">" + cls.struct_code).unpack_from
     size = cls.size
@@ -449,7 +453,19 @@ def _int_handler(cls: type[TypedInt]) -> Handler:
             raise DecodeError(f"input ends inside a {name}", offset, f"{size} bytes")
         return new(cls, unpack_from(data, offset)[0]), offset + size
 
-    return handler
+    if size != 1:
+        return handler
+    # One-byte types: every value is one of 256 shared (immutable) instances, so a large array of
+    # them costs a pointer per element rather than an object per byte of input.
+    table = tuple(new(cls, unpack_from(bytes((byte,)))[0]) for byte in range(256))
+    _BYTE_VALUES[cls] = table
+
+    def byte_handler(data: Buffer, offset: int, depth: int) -> tuple[Any, int]:
+        if offset >= len(data):
+            raise DecodeError(f"input ends inside a {name}", offset, f"{size} bytes")
+        return table[data[offset]], offset + 1
+
+    return byte_handler
 
 
 def _sequence(data: Buffer, offset: int, depth: int, structure: bool) -> tuple[Any, int]:
@@ -725,6 +741,8 @@ def _build_column(node: Any, data: bytes, start: int, end: int, row: int, n: int
     if kind == "int":
         cls = node[2]
         raw = _gather(data, start, end, row, node[1], cls.size)
+        if cls.size == 1:
+            return list(map(_BYTE_VALUES[cls].__getitem__, raw))
         values = struct.unpack(f">{n}{cls.struct_code}", raw)
         return list(map(int.__new__, repeat(cls, n), values))
     if kind == "bytes":

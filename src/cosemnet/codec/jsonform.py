@@ -71,6 +71,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import json
 import math
 import re
 import struct
@@ -96,8 +97,18 @@ from cosemnet.codec.types import (
 )
 from cosemnet.errors import CosemnetError, EncodeError
 
-JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]  # noqa: UP007
-"""What :func:`json.loads` gives and :func:`json.dumps` takes."""
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DataJson:
+    """A Data value left in a JSON form built with ``stream=True``: :func:`write_json` writes its JSON
+    form element by element, so a large array never exists as a tree of JSON objects in memory."""
+
+    value: DataValue
+
+
+JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"], DataJson]  # noqa: UP007
+"""What :func:`json.loads` gives and :func:`json.dumps` takes; a form built with ``stream=True`` also
+holds :class:`DataJson` leaves (write it with :func:`write_json`)."""
 
 JsonObject = dict[str, JsonValue]
 
@@ -119,6 +130,16 @@ class JsonFormError(EncodeError):
         return {"reason": self.reason, "path": self.path}
 
 
+MAX_JSON_DEPTH: Final = 200  # see docs/decisions/0041
+"""Input objects nested deeper than this many levels (counted along their path) are refused: a bound on
+the recursion of the JSON form decoder (A-XDR allows 64 levels of Data, the form needs fewer than 150)."""
+
+
+def _check_depth(path: str) -> None:
+    if path.count(".") > MAX_JSON_DEPTH:
+        raise JsonFormError(f"nested deeper than {MAX_JSON_DEPTH} levels", path[:60] + "...")
+
+
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
@@ -134,7 +155,7 @@ _HEX_JUNK = re.compile(r"[\s:]|0x", re.IGNORECASE)
 
 def parse_hex(text: str, path: str = "") -> bytes:
     """Bytes from hex text; tolerates spaces, colons and ``0x`` prefixes."""
-    digits = _HEX_JUNK.sub("", text)
+    digits = _HEX_JUNK.sub("", text) if _HEX_JUNK.search(text) else text  # no copy of a long plain line
     try:
         return bytes.fromhex(digits)
     except ValueError:
@@ -229,7 +250,57 @@ def type_description_to_json(desc: TypeDescription) -> JsonValue:
     return desc.tag.dlms_name
 
 
+def write_json(obj: JsonValue, write: Callable[[str], object]) -> None:
+    """Write ``obj`` in pieces, as ``json.dumps(obj)`` would write it (default separators).
+
+    :class:`DataJson` leaves are written element by element: with :func:`message_to_json` ``(...,
+    stream=True)`` the memory used for a large array is the decoded value only, not a tree of JSON
+    objects and one huge string as well (``cosemnet decode --json``).
+    """
+    if isinstance(obj, DataJson):
+        _write_data(obj.value, write)
+    elif isinstance(obj, dict):
+        write("{")
+        first = True
+        for key, item in obj.items():
+            write(("" if first else ", ") + json.dumps(key) + ": ")
+            write_json(item, write)
+            first = False
+        write("}")
+    elif isinstance(obj, list):
+        write("[")
+        for index, item in enumerate(obj):
+            if index:
+                write(", ")
+            write_json(item, write)
+        write("]")
+    else:
+        write(json.dumps(obj))
+
+
+def _write_data(value: DataValue, write: Callable[[str], object]) -> None:
+    tag = axdr.data_tag(value)
+    items: Any
+    if tag == Tag.STRUCTURE or tag == Tag.ARRAY:
+        write("{" + json.dumps(tag.dlms_name) + ": [")
+        items, end = value, "]}"
+    elif tag == Tag.COMPACT_ARRAY:
+        assert isinstance(value, CompactArray)
+        description = json.dumps(type_description_to_json(value.type_description))
+        write('{"compact-array": {"type": ' + description + ', "values": [')
+        items, end = value.values, "]}}"
+    else:
+        write(json.dumps({tag.dlms_name: _data_payload(tag, value)}))
+        return
+    for index, item in enumerate(items):
+        if index:
+            write(", ")
+        _write_data(item, write)
+    write(end)
+
+
 def type_description_from_json(obj: Any, path: str = "") -> TypeDescription:
+    _check_depth(path)
     if isinstance(obj, str):
         tag = _TAG_BY_NAME.get(obj)
         if tag is None or tag in (Tag.STRUCTURE, Tag.ARRAY, Tag.COMPACT_ARRAY):
@@ -256,6 +327,7 @@ def type_description_from_json(obj: Any, path: str = "") -> TypeDescription:
 
 def data_from_json(obj: Any, path: str = "") -> DataValue:
     """The Data value of a tagged JSON form (inverse of :func:`data_to_json`)."""
+    _check_depth(path)
     if not isinstance(obj, dict) or len(obj) != 1:
         raise JsonFormError(
             'a Data value is an object with one key, its DLMS type name (e.g. {"long-unsigned": 5})', path
@@ -391,6 +463,12 @@ Annotate = Callable[[object], "JsonObject | None"]
 @dataclasses.dataclass(slots=True)
 class _Context:
     annotate: Annotate | None
+    stream: bool = False
+    """Leave Data values as :class:`DataJson` (see :func:`write_json`)."""
+
+
+def _data_to(value: Any, ctx: _Context) -> JsonValue:
+    return DataJson(value) if ctx.stream else data_to_json(value)
 
 
 @dataclasses.dataclass(slots=True)
@@ -522,7 +600,7 @@ def _plan(cls: type) -> _Plan:
 def _converters(hint: Any, where: str) -> tuple[ToJson, FromJson]:
     hint = _normalise(hint)
     if hint is _DataValueMarker:
-        return (lambda v, ctx: data_to_json(v)), data_from_json
+        return _data_to, data_from_json
     if hint is type(None) or hint is None:
         return _none_to, _none_from
     origin = typing.get_origin(hint)
@@ -752,7 +830,7 @@ def _union_converters(args: tuple[Any, ...], where: str) -> tuple[ToJson, FromJs
             if isinstance(runtime, type) and isinstance(value, runtime):
                 return to(value, ctx)
         if has_data:
-            return data_to_json(value)
+            return _data_to(value, ctx)
         raise EncodeError(f"{where}: {type(value).__name__} is not a member of the CHOICE")
 
     def from_json(obj: Any, path: str) -> Any:
@@ -834,6 +912,7 @@ def _object_to_json(value: Any, ctx: _Context, key: str) -> JsonObject:
 
 
 def _object_from_json(cls: type, obj: Any, path: str, key: str) -> Any:
+    _check_depth(path)
     if not isinstance(obj, dict):
         raise JsonFormError(f"expected an object ({cls.__name__}), got {_kind(obj)}", path)
     plan = _plan(cls)
@@ -905,16 +984,16 @@ def _nested_apdu_converters(to_bytes: ToJson, from_bytes: FromJson) -> tuple[ToJ
 # Public entry points for any dataclass following the APDU conventions
 
 
-def object_to_json(value: object, *, annotate: Annotate | None = None) -> JsonObject:
+def object_to_json(value: object, *, annotate: Annotate | None = None, stream: bool = False) -> JsonObject:
     """The JSON form of an APDU (``{"apdu": "<ClassName>", ...fields}``).
 
     ``annotate`` is called with this APDU and with every APDU nested in it that the form shows as an
     object; the keys it returns are added to that APDU's object (only :data:`ANNOTATION_KEYS` are
-    read back on input).
+    read back on input). With ``stream``, Data values stay :class:`DataJson` leaves for :func:`write_json`.
     """
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         raise EncodeError(f"{type(value).__name__} is not an APDU dataclass")
-    return _object_to_json(value, _Context(annotate), APDU_KEY)
+    return _object_to_json(value, _Context(annotate, stream), APDU_KEY)
 
 
 def object_from_json(cls: type, obj: Any, path: str = APDU_KEY) -> Any:
@@ -997,16 +1076,17 @@ def encode_apdu_json(obj: Any, path: str = "") -> bytes:
 WRAPPER_KEY: Final = "wrapper"
 
 
-def message_to_json(message: object, *, annotate: Annotate | None = None) -> JsonObject:
+def message_to_json(message: object, *, annotate: Annotate | None = None, stream: bool = False) -> JsonObject:
     """The JSON form of a decoded message: an APDU, or a wrapper frame around one.
 
     A :class:`cosemnet.codec.wrapper.WrapperFrame` becomes ``{"wrapper": {<header fields>}, "apdu":
     {<APDU>}}`` (``"apdu"`` is the hex of the payload when it is not one decodable APDU).
+    With ``stream``, Data values stay :class:`DataJson` leaves for :func:`write_json`.
     """
     from cosemnet.codec.wrapper import WrapperFrame
 
     if isinstance(message, WrapperFrame):
-        ctx = _Context(annotate)
+        ctx = _Context(annotate, stream)
         plan = _plan(WrapperFrame)
         header: JsonObject = {}
         body: JsonValue = None
@@ -1017,7 +1097,7 @@ def message_to_json(message: object, *, annotate: Annotate | None = None) -> Jso
             else:
                 header[f.name] = f.to_json(value, ctx)
         return {WRAPPER_KEY: header, APDU_KEY: body}
-    return object_to_json(message, annotate=annotate)
+    return object_to_json(message, annotate=annotate, stream=stream)
 
 
 def encode_message_json(obj: Any) -> bytes:
@@ -1045,10 +1125,12 @@ def encode_message_json(obj: Any) -> bytes:
 __all__ = [
     "ANNOTATION_KEYS",
     "APDU_KEY",
+    "MAX_JSON_DEPTH",
     "NESTED_APDU_FIELDS",
     "TYPE_KEY",
     "WRAPPER_KEY",
     "Annotate",
+    "DataJson",
     "DataValueHint",
     "JsonFormError",
     "JsonObject",
@@ -1072,4 +1154,5 @@ __all__ = [
     "type_description_to_json",
     "value_from_json",
     "value_to_json",
+    "write_json",
 ]

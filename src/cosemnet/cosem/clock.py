@@ -65,6 +65,10 @@ from cosemnet.cosem.results import ActionResult, CosemAccessError, type_unmatche
 from cosemnet.cosem.values import as_bool, as_date_time, as_int, as_struct
 
 CLOCK_LN = Obis(bytes((0, 0, 1, 0, 0, 255)))
+EARLIEST_TIME = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+LATEST_TIME = _dt.datetime(9000, 1, 1, tzinfo=_dt.UTC)  # see docs/decisions/0041
+"""The instants the clock can be set to (cosemnet's limit, not the standard's: the clock and the
+simulator do ``datetime`` arithmetic around them, which ends at year 9999; issue 9)."""
 
 
 class ClockBase(IntEnum):
@@ -222,9 +226,12 @@ class Clock(InterfaceClass):
         clock's current one."""
         default = _dt.timezone(_dt.timedelta(minutes=-self.deviation_at(self.utc(ctx))))
         try:
-            return value.to_datetime(default_tz=default).astimezone(_dt.UTC)
-        except ValueError as exc:
+            utc = value.to_datetime(default_tz=default).astimezone(_dt.UTC)
+        except (ValueError, OverflowError) as exc:
             raise type_unmatched(f"date-time {value} is not a point in time: {exc}") from None
+        if not EARLIEST_TIME <= utc < LATEST_TIME:
+            raise type_unmatched(f"date-time {value} is outside {EARLIEST_TIME.year}..{LATEST_TIME.year - 1}")
+        return utc
 
     def set_time(self, utc: _dt.datetime, ctx: AccessContext) -> None:
         """Set the clock to the instant ``utc`` (aware)."""
@@ -322,4 +329,4 @@ class Clock(InterfaceClass):
         return None
 
 
-__all__ = ["CLOCK_LN", "Clock", "ClockBase", "resolve_dst_date"]
+__all__ = ["CLOCK_LN", "EARLIEST_TIME", "LATEST_TIME", "Clock", "ClockBase", "resolve_dst_date"]

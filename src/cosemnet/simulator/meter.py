@@ -1489,7 +1489,10 @@ class SimulatedMeter:
         """A client changed the clock (MeterClock hook): log the old and the new time."""
         shift = self.clock.offset - old_offset
         self._quiet_until = self._now  # captures follow the meter clock: their times moved
-        old_ctx = AccessContext(now=ctx.now - shift, effects=self.effects)
+        try:
+            old_ctx = AccessContext(now=ctx.now - shift, effects=self.effects)
+        except OverflowError:  # a jump of thousands of years (fuzz, issue 9): log it at the new time
+            old_ctx = AccessContext(now=ctx.now, effects=self.effects)
         self.log_event("clock_adjusted_old", old_ctx, ctx.now)  # logged with the old clock time
         self.log_event("clock_adjusted_new", ctx.internal() if ctx.association is not None else ctx)
 
