@@ -17,6 +17,7 @@ from cosemnet.headend.storage.base import (
     JobState,
     Reading,
     ReadingKey,
+    SchemaOutdatedError,
     Storage,
     StorageError,
     iter_readings,
@@ -33,6 +34,7 @@ __all__ = [
     "JobState",
     "Reading",
     "ReadingKey",
+    "SchemaOutdatedError",
     "SqliteStorage",
     "Storage",
     "StorageError",
@@ -47,10 +49,13 @@ def is_postgres_dsn(target: str | os.PathLike[str]) -> bool:
     return os.fspath(target).startswith(("postgresql://", "postgres://"))
 
 
-def open_storage(target: str | os.PathLike[str], *, schema_version: int | None = None) -> Storage:
+def open_storage(
+    target: str | os.PathLike[str], *, schema_version: int | None = None, migrate: bool = True
+) -> Storage:
     """Open (and migrate to ``schema_version``, default the latest) the storage at ``target``: a
     ``postgresql://`` URI selects PostgreSQL (psycopg 3, the ``postgres`` extra), anything else is a
-    SQLite file path."""
+    SQLite file path. With ``migrate=False`` an older schema raises :class:`SchemaOutdatedError`
+    (readers that must not change the database)."""
     if is_postgres_dsn(target):
         try:
             from cosemnet.headend.storage.postgres import PostgresStorage
@@ -58,5 +63,5 @@ def open_storage(target: str | os.PathLike[str], *, schema_version: int | None =
             raise StorageError(
                 f"PostgreSQL storage needs psycopg 3 (pip install 'cosemnet[postgres]'): {exc}"
             ) from None
-        return PostgresStorage(os.fspath(target), schema_version=schema_version)
-    return SqliteStorage(target, schema_version=schema_version)
+        return PostgresStorage(os.fspath(target), schema_version=schema_version, migrate=migrate)
+    return SqliteStorage(target, schema_version=schema_version, migrate=migrate)

@@ -47,6 +47,7 @@ __all__ = [
     "Reading",
     "ReadingKey",
     "Storage",
+    "SchemaOutdatedError",
     "StorageError",
     "apply_registrations",
     "counter_block",
@@ -68,6 +69,14 @@ FIRST_COUNTER: Final = 1
 
 class StorageError(Exception):
     """The database cannot be used: unknown schema version, not a database, missing driver."""
+
+
+class SchemaOutdatedError(StorageError):
+    """Opened with ``migrate=False`` and the schema is older than this program's."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 def to_us(t: float) -> int:

@@ -38,6 +38,7 @@ from cosemnet.headend.storage.base import (
     JobState,
     Reading,
     ReadingKey,
+    SchemaOutdatedError,
     StorageError,
     apply_registrations,
     counter_block,
@@ -124,7 +125,14 @@ class PostgresStorage:
 
     backend = "postgresql"
 
-    def __init__(self, dsn: str, *, schema_version: int | None = None, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema_version: int | None = None,
+        migrate: bool = True,
+        connect_timeout: float = 10.0,
+    ) -> None:
         self.dsn = dsn
         self._lock = threading.RLock()
         self._staging = False
@@ -135,7 +143,14 @@ class PostgresStorage:
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}".strip()) from None
         try:
-            self.migrate(schema_version)
+            if migrate:
+                self.migrate(schema_version)
+            else:
+                latest, current = migrations("postgres")[-1].version, self.schema_version()
+                if current != latest:
+                    raise SchemaOutdatedError(
+                        f"schema version {current}, this program uses {latest}", current
+                    )
         except psycopg.Error as exc:
             self._conn.close()
             raise StorageError(f"PostgreSQL schema: {exc}".strip()) from None

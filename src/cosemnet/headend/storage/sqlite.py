@@ -27,6 +27,7 @@ from cosemnet.headend.storage.base import (
     JobState,
     Reading,
     ReadingKey,
+    SchemaOutdatedError,
     StorageError,
     apply_registrations,
     counter_block,
@@ -135,6 +136,7 @@ class SqliteStorage:
         path: str | os.PathLike[str],
         *,
         schema_version: int | None = None,
+        migrate: bool = True,
         synchronous: str = "FULL",
         timeout: float = 30.0,
     ) -> None:
@@ -146,7 +148,10 @@ class SqliteStorage:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self.migrate(schema_version)
+            if migrate:
+                self.migrate(schema_version)
+            else:
+                self._check_current(self._version(self._db))
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StorageError(f"{self.path}: {exc}") from None
@@ -170,6 +175,15 @@ class SqliteStorage:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _check_current(self, version: int) -> None:
+        latest = migrations("sqlite")[-1].version
+        if version == 0 and int(self._db.execute("PRAGMA user_version").fetchone()[0]) == 1:
+            version = 1  # a single-machine file of before decision 0060
+        if version != latest:
+            raise SchemaOutdatedError(
+                f"{self.path}: schema version {version}, this program uses {latest}", version
+            )
 
     def __enter__(self) -> SqliteStorage:
         return self
