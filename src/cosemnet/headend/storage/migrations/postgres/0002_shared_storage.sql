@@ -55,7 +55,7 @@ CREATE TABLE jobs (
     finished_us   bigint,
     UNIQUE (run_id, system_title, attribute)
 );
-CREATE INDEX jobs_open_by_meter ON jobs (system_title) WHERE state IN ('queued', 'leased');
+CREATE INDEX jobs_by_meter ON jobs (system_title, state);
 CREATE INDEX jobs_by_run_state ON jobs (run_id, state);
 -- runs copied in from a single-machine file keep their ids: continue after them
 SELECT setval(pg_get_serial_sequence('runs', 'run_id'), COALESCE(MAX(run_id), 0) + 1, false) FROM runs;

@@ -55,6 +55,6 @@ CREATE TABLE jobs (
     finished_us   INTEGER,
     UNIQUE (run_id, system_title, attribute)
 );
-CREATE INDEX jobs_open_by_meter ON jobs (system_title) WHERE state IN ('queued', 'leased');
+CREATE INDEX jobs_by_meter ON jobs (system_title, state);
 CREATE INDEX jobs_by_run_state ON jobs (run_id, state);
 PRAGMA user_version = 2;
