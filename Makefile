@@ -29,8 +29,8 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-unit: $(TEST_STAMP) tshark
-	$(BIN)/pytest -n 2 -q
+unit: $(TEST_STAMP) tshark postgresql
+	COSEMNET_PG_BIN=$(PG_BIN) $(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit
 
@@ -51,4 +51,19 @@ tshark:
 	else \
 		echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
+	fi
+
+# PostgreSQL 15 server binaries for tests/headend/storage: the tests start a throwaway cluster of their
+# own (initdb + pg_ctl in a temporary directory, unix socket only) and stop it at the end, so nothing
+# is started here (docs/decisions/0061). Installs Debian's package only when missing and we run as
+# root; without it those tests skip, or fail when CI=true.
+PG_BIN ?= /usr/lib/postgresql/15/bin
+.PHONY: postgresql
+postgresql:
+	@if [ -x $(PG_BIN)/initdb ] && [ -x $(PG_BIN)/pg_ctl ]; then \
+		echo "postgresql: $$($(PG_BIN)/postgres --version)"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "postgresql-15 missing, not root or no apt-get: not installing (the PostgreSQL storage tests will skip)"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
 	fi

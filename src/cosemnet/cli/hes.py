@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.hes_readings import readings_command
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
@@ -558,3 +559,6 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
         click.echo(
             f"history        {stamp}  {h.reason.name.lower():<14} seq {h.sequence_number}  {addresses}"
         )
+
+
+hes_group.add_command(readings_command)
