@@ -50,7 +50,9 @@ class Lower:
 
     def send(self, destination: Address, apdu: ApplicationMessage, service: LonService) -> Hashable:
         self.handle += 1
-        self.net.queue.append(Frame(self.address, destination, ApplicationMessage(apdu.code, bytes(apdu.data))))
+        self.net.queue.append(
+            Frame(self.address, destination, ApplicationMessage(apdu.code, bytes(apdu.data)))
+        )
         return (id(self), self.handle)
 
 
@@ -125,9 +127,7 @@ class Net:
                 due = node.adp.deadline()
                 if due is not None and due <= self.now:
                     node.adp.timer_expired(self.now)
-            if not self.queue and all(
-                (d := n.adp.deadline()) is None or d > self.now for n in self.nodes()
-            ):
+            if not self.queue and all((d := n.adp.deadline()) is None or d > self.now for n in self.nodes()):
                 continue
 
     def commission_all(self) -> None:

@@ -271,7 +271,10 @@ def test_null_suite_refused_on_protected_saps_by_default() -> None:
 def test_security_failure_is_dropped() -> None:
     lower = FakeLower()
     server = AdpService(
-        lower, SapRole.SERVER, config=AdpConfig(allow_null_suite=True), suites=StaticSuites({0: RejectingSuite()})
+        lower,
+        SapRole.SERVER,
+        config=AdpConfig(allow_null_suite=True),
+        suites=StaticSuites({0: RejectingSuite()}),
     )
     wire = AdpData(AdpDirection.CLIENT_TO_SERVER, NNAP_CLIENT, 1, GET, security_suite_id=0).encode()
     server.message_received(NNAP, ApplicationMessage(ADP_MESSAGE_CODE, wire), 0.0)

@@ -922,7 +922,11 @@ class ConcentratorSecurity(_Agent):
                 return  # a forged or damaged frame: the genuine one is repeated by the lower layers
             channel.state, channel.retries = ChannelState.IDLE, 0
             self._challenge(channel)
-            self._event(SecurityEventKind.RESYNCHRONISED, channel.address, f"meter reports {FailureReason(message.reason).name}")
+            self._event(
+                SecurityEventKind.RESYNCHRONISED,
+                channel.address,
+                f"meter reports {FailureReason(message.reason).name}",
+            )
             return
         state = None if ctx is None else ctx.send_session()
         if state is not None and state.counter is not None and state.counter.value <= message.expected:
