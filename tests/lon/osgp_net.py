@@ -40,6 +40,12 @@ class Frame:
     sender: Address
     destination: Address
     apdu: ApplicationMessage
+    owner: AdpService | None = None
+    handle: Hashable = None
+
+    def completed(self, now: float) -> None:
+        if self.owner is not None:
+            self.owner.completed(self.handle, True, now)
 
 
 class Lower:
@@ -47,13 +53,14 @@ class Lower:
         self.net = net
         self.address = address
         self.handle = 0
+        self.owner: AdpService | None = None
 
     def send(self, destination: Address, apdu: ApplicationMessage, service: LonService) -> Hashable:
         self.handle += 1
-        self.net.queue.append(
-            Frame(self.address, destination, ApplicationMessage(apdu.code, bytes(apdu.data)))
-        )
-        return (id(self), self.handle)
+        handle = (id(self), self.handle)
+        message = ApplicationMessage(apdu.code, bytes(apdu.data))
+        self.net.queue.append(Frame(self.address, destination, message, self.owner, handle))
+        return handle
 
 
 @dataclass
@@ -88,12 +95,15 @@ class Net:
             AdpService(lower, SapRole.CLIENT, config=config, address_table=table, suites=self.nnap_security),
         )
         self.nnap.adp.attach(self.nnap_security)
+        lower.owner = self.nnap.adp
         self.meters: list[Node] = []
         self.meter_security: list[MeterSecurity] = []
         for i in range(meters):
             address = SubnetNodeAddress(1, 2 + i)
             security = MeterSecurity(OsgpConfig(meter_id(i), (1, 2 + i)), [LongTermKey(1, ltk(i))])
-            adp = AdpService(Lower(self, address), SapRole.SERVER, config=config, suites=security)
+            meter_lower = Lower(self, address)
+            adp = AdpService(meter_lower, SapRole.SERVER, config=config, suites=security)
+            meter_lower.owner = adp
             adp.attach(security)
             self.meters.append(Node(address, adp))
             self.meter_security.append(security)
@@ -111,14 +121,18 @@ class Net:
                 node.adp.message_received(frame.sender, frame.apdu, self.now)
 
     def run(self, limit: int = 500) -> None:
-        """Deliver frames until the network is quiet (timers run when nothing is queued)."""
+        """Deliver frames (each send completes once delivered) until nothing is queued and no node has
+        work in progress; timers run only while some node has work in progress."""
         for _ in range(limit):
             if self.queue:
                 frame = self.queue.pop(0)
                 self.log.append(frame)
                 for f in self.hook(frame) if self.hook is not None else [frame]:
                     self.deliver(f)
+                frame.completed(self.now)
                 continue
+            if not any(n.adp.pending() for n in self.nodes()):
+                return
             deadlines = [d for d in (n.adp.deadline() for n in self.nodes()) if d is not None]
             if not deadlines:
                 return
@@ -127,8 +141,6 @@ class Net:
                 due = node.adp.deadline()
                 if due is not None and due <= self.now:
                     node.adp.timer_expired(self.now)
-            if not self.queue and all((d := n.adp.deadline()) is None or d > self.now for n in self.nodes()):
-                continue
 
     def commission_all(self) -> None:
         for i, meter in enumerate(self.meters):

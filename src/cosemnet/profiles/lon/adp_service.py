@@ -441,14 +441,14 @@ class AdpService:
             self._drop(source, f"malformed ADP PDU: {exc}")
             return
         payload = self._open(source, pdu)
-        if payload is None:
-            return
-        if isinstance(pdu, AdpData):
-            self._on_data(source, pdu, payload, now)
-        elif isinstance(pdu, AdpSegmentAck):
-            self._on_ack(source, pdu, now)
-        else:
-            self._on_abort(source, pdu)
+        if payload is not None:
+            if isinstance(pdu, AdpData):
+                self._on_data(source, pdu, payload, now)
+            elif isinstance(pdu, AdpSegmentAck):
+                self._on_ack(source, pdu, now)
+            else:
+                self._on_abort(source, pdu)
+        self._tick(now)  # auxiliaries answer what the suite saw (e.g. an error message for a rejected PDU)
 
     def deadline(self) -> float | None:
         """When :meth:`timer_expired` must next be called (None: no timer running)."""

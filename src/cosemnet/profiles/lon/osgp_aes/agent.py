@@ -306,7 +306,7 @@ class MeterSecurity(_Agent):
         return None
 
     def pending(self) -> int:
-        return 0
+        return len(self._orphans) + sum(len(ctx.failures) for ctx in self.contexts.values())
 
     def tick(self, now: float) -> None:
         super().tick(now)
@@ -663,6 +663,9 @@ class ConcentratorSecurity(_Agent):
 
     def deadline(self) -> float | None:
         times = [c.deadline for c in self.channels.values() if c.deadline is not None]
+        renewal = self.deadline_for_renewal()
+        if renewal is not None:
+            times.append(max(renewal, self.now))
         return min(times) if times else None
 
     def pending(self) -> int:
@@ -674,9 +677,37 @@ class ConcentratorSecurity(_Agent):
 
     def tick(self, now: float) -> None:
         super().tick(now)
-        for channel in self.channels.values():
+        for key, channel in self.channels.items():
             if channel.deadline is not None and channel.deadline <= now:
                 self._timeout(channel)
+            elif channel.state is ChannelState.ESTABLISHED and not channel.renewing:
+                self._maybe_renew(key, channel)
+
+    def _maybe_renew(self, key: PeerKey, channel: MeterChannel) -> None:
+        """D.10.1: renew a session before it expires or its counter runs high (the old key keeps
+        working until the meter confirmed the new one, so no reading is lost)."""
+        ctx = self.contexts.get(key)
+        state = None if ctx is None or ctx.current is None else ctx.sessions.get(ctx.current)
+        if state is None:
+            return
+        margin = self.config.handshake_timeout * (self.config.handshake_retries + 1)
+        due = state.expires is not None and state.expires - margin <= self.now
+        if due or (state.counter is not None and state.counter.value >= self.config.renew_after_frames):
+            channel.retries, channel.renewing = 0, True
+            self._challenge(channel)
+
+    def deadline_for_renewal(self) -> float | None:
+        """When the next session renewal falls due (the earliest expiry minus the set-up margin)."""
+        margin = self.config.handshake_timeout * (self.config.handshake_retries + 1)
+        times = []
+        for key, channel in self.channels.items():
+            ctx = self.contexts.get(key)
+            if channel.state is not ChannelState.ESTABLISHED or channel.renewing or ctx is None:
+                continue
+            state = None if ctx.current is None else ctx.sessions.get(ctx.current)
+            if state is not None and state.expires is not None:
+                times.append(state.expires - margin)
+        return min(times) if times else None
 
     # --- internals ----------------------------------------------------------------------------------
 

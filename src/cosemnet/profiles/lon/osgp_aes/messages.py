@@ -11,7 +11,7 @@ type   message (table)                 fields after the type byte               
 0x02   ChallengeResponse (D.4)         status, suite_id, ltk_id, lnap_id[6], r_l[8], mac[8]      26
 0x03   CommissionRequest (D.5)         session_id, lifetime[4], r_n[8], r_l[8], mac[8]           30
 0x04   CommissionResponse (D.6)        status, session_id, mac[8]                                11
-0x05   UpdateDomainKeysRequest (D.14)  session_id, counter[4], domain_key_id, lifetime[4],       36
+0x05   UpdateDomainKeysRequest (D.14)  session_id, counter[4], domain_key_id, lifetime[4],       35
                                        sealed key[16 + 8]
 0x06   UpdateDomainKeysResponse (D.15) status, session_id, domain_key_id, mac[8]                 12
 0x07   AuthenticationFailure (D.16)    reason, lnap_id[6], key_id, counter[4], mac[8]            21
@@ -352,7 +352,11 @@ def _decode_body(kind: MessageType, r: Reader) -> SecurityMessage:
         return CommissionRequest(session_id, lifetime, r_n, r_l, r.take(MAC_LENGTH, "mac"))
     if kind == MessageType.COMMISSION_RESPONSE:
         status = _status(r, Status)
-        return CommissionResponse(status, r.u8("session_id") & 0x7F, r.take(MAC_LENGTH, "mac"))
+        pos = r.pos
+        session_id = r.u8("session_id")
+        if session_id > 127:
+            raise DecodeError(f"session id {session_id}", pos, "0..127")
+        return CommissionResponse(status, session_id, r.take(MAC_LENGTH, "mac"))
     if kind in (MessageType.UPDATE_DOMAIN_KEYS_REQUEST, MessageType.LONG_TERM_KEY_UPDATE_REQUEST):
         pos = r.pos
         session_id = r.u8("session_id")
