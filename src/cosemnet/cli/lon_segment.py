@@ -89,6 +89,11 @@ def _unique_id(kind: int, index: int) -> bytes:
     return bytes((0x4C, 0x4F, 0x4E, kind)) + index.to_bytes(2, "big")
 
 
+def meter_unique_id(index: int) -> bytes:
+    """The 6-byte unique node ID (Neuron ID) of meter ``index``: its identity in the OSGP suite."""
+    return _unique_id(1, index)
+
+
 class FrameCapture(NetworkHook):
     """Keeps every frame a stack sends (``outbound`` hook), for the wire-efficiency counts."""
 
@@ -522,6 +527,7 @@ __all__ = [
     "fill_sn",
     "ln_request",
     "meter_address",
+    "meter_unique_id",
     "read_segment",
     "segment_table",
     "sn_request",

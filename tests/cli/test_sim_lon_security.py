@@ -1,0 +1,50 @@
+"""``cosemnet sim lon`` with the OSGP-AES-128-PSK suite (real processes): the JSON summary, the null-suite
+opt-in, and an attacker whose every tampered or replayed frame is rejected and acted on by no meter."""
+
+from __future__ import annotations
+
+import json
+
+from cosemnet.cli.lon_inject import parse_inject
+from cosemnet.cli.lon_segment import build_segment, read_segment
+
+from .conftest import RunCli
+
+
+def test_sim_lon_json_security_fields(run_cli: RunCli) -> None:
+    result = run_cli("sim", "lon", "--meters", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["security"] == "osgp-aes" and summary["meters"] == 3 and summary["read_ok"] == 3
+    assert summary["secure_channels"] == 3 and summary["rejected_by_reason"] == {}
+    plain = json.loads(run_cli("sim", "lon", "--meters", "2", "--security", "none", "--json").stdout)
+    assert plain["security"] == "none" and plain["read_ok"] == 2 and plain["secure_channels"] == 0
+
+
+def test_sim_lon_injected_frames_are_all_rejected(run_cli: RunCli) -> None:
+    result = run_cli("sim", "lon", "--meters", "6", "--inject", "tamper=0.3,replay=0.3", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    injected, rejected = summary["injected"], summary["rejected"]
+    assert injected["tamper"] > 0 and injected["replay"] > 0
+    assert rejected == injected
+    assert summary["acted_on_injected"] == 0
+    assert summary["read_ok"] == 6  # the genuine traffic still gets through
+
+
+def test_sim_lon_inject_usage(run_cli: RunCli) -> None:
+    assert run_cli("sim", "lon", "--inject", "tamper=2").returncode == 2
+    assert run_cli("sim", "lon", "--inject", "flood=0.1").returncode == 2
+    assert run_cli("sim", "lon", "--security", "none", "--inject", "replay=0.1").returncode == 2
+    assert parse_inject("tamper=0.5, replay=0") == {"tamper": 0.5, "replay": 0.0}
+
+
+def test_no_secure_channel_no_protected_association() -> None:
+    # without a commissioned channel the protected NNAP association is not used at all (never in clear)
+    segment = build_segment(1, seed=3, commission=False)
+    report = read_segment(segment, ln=False, sn=True, limit=300)
+    assert report.reads[0].errors and "NO_SECURITY_SUITE" in report.reads[0].errors[0]
+    assert segment.meters[0].endpoint.requests == 0
+    assert segment.commission() == 1
+    segment.sn_links[0].submit(lambda c: c.associate())
+    assert not read_segment(segment, ln=False, sn=True, limit=300).reads[0].errors
