@@ -59,6 +59,17 @@ def _protected_message(frame: LonFrame) -> ApplicationMessage | None:
     return apdu
 
 
+def forge(frame: LonFrame, data: bytes) -> LonFrame:
+    """``frame`` with its addresses, carrying ``data`` as an unacknowledged ADP application message."""
+    message = ApplicationMessage(ADP_MESSAGE_CODE, data)
+    return dataclasses.replace(frame, npdu=dataclasses.replace(frame.npdu, pdu=message))
+
+
+def protected_message(frame: LonFrame) -> ApplicationMessage | None:
+    """The application message of a frame carrying an OSGP-protected ADP DATA PDU, else None."""
+    return _protected_message(frame)
+
+
 class Injector(NetworkHook):
     """The attacker station's hook (see the module docstring)."""
 
@@ -77,8 +88,7 @@ class Injector(NetworkHook):
         self.captured: list[LonFrame] = []
 
     def _send(self, stack: LonStack, frame: LonFrame, data: bytes, kind: str) -> None:
-        message = ApplicationMessage(ADP_MESSAGE_CODE, data)
-        forged = dataclasses.replace(frame, npdu=dataclasses.replace(frame.npdu, pdu=message))
+        forged = forge(frame, data)
         self.injected[kind] += 1
         for receiver in self.victims:
             receiver.receive_lon_frame(forged, self.channel.now)
@@ -112,4 +122,4 @@ def attach_injector(
     return injector
 
 
-__all__ = ["INJECT_KINDS", "Injector", "attach_injector", "parse_inject"]
+__all__ = ["INJECT_KINDS", "Injector", "attach_injector", "forge", "parse_inject", "protected_message"]

@@ -147,7 +147,50 @@ def counter_for(store: CounterStore, sender_id: bytes, label: str) -> Invocation
 
 
 def nonce(kind: int, sender_id: bytes, key_id: int, counter: int) -> bytes:
+    """The 13-byte CCM nonce (Table D.9 [design])."""
     return bytes((kind,)) + sender_id + bytes((key_id,)) + counter.to_bytes(4, "big") + b"\x00"
+
+
+def associated_data(pdu_header: bytes, security_header: bytes, source: bytes, destination: bytes) -> bytes:
+    """The CCM associated data (Table D.10 [design]): ADP header, security header, 14908-1 addresses."""
+    return pdu_header + security_header + source + destination
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The fields of a protected ADP payload (what ``decode --osgp-key`` shows)."""
+
+    key_id: int
+    counter: int
+    ciphertext: bytes
+    tag: bytes
+
+    @property
+    def domain(self) -> bool:
+        return bool(self.key_id & DOMAIN_FLAG)
+
+    @property
+    def security_header(self) -> bytes:
+        return bytes((self.key_id,)) + self.counter.to_bytes(4, "big")
+
+    @classmethod
+    def parse(cls, protected: bytes) -> Envelope:
+        if len(protected) < OVERHEAD:
+            raise DecodeError("protected PDU shorter than the OSGP overhead", 0, f">= {OVERHEAD} bytes")
+        body = protected[SECURITY_HEADER_LENGTH:]
+        return cls(
+            protected[0], int.from_bytes(protected[1:5], "big"), body[:-TAG_LENGTH], body[-TAG_LENGTH:]
+        )
+
+    def open(
+        self, key: bytes, sender_id: bytes, pdu_header: bytes, source: bytes, destination: bytes
+    ) -> bytes:
+        """The plaintext; :class:`AuthenticationError` for a wrong key, sender, address or any change."""
+        ad = associated_data(pdu_header, self.security_header, source, destination)
+        aead = OsgpAead(key, TAG_LENGTH)
+        return aead.decrypt(
+            nonce(NONCE_DATA, sender_id, self.key_id, self.counter), self.ciphertext + self.tag, ad
+        )
 
 
 @dataclass(slots=True)
@@ -256,7 +299,7 @@ class PeerSuite:
             raise AdpSecurityError("no usable key to protect with", 0, "an established secure channel")
         counter = state.counter.next()
         header = bytes((state.key_id,)) + counter.to_bytes(4, "big")
-        ad = pdu_header + header + bytes(ctx.local_address) + self._destination(broadcast, True)
+        ad = associated_data(pdu_header, header, bytes(ctx.local_address), self._destination(broadcast, True))
         self.stats.protected += 1
         return header + state.aead.encrypt(
             nonce(NONCE_DATA, ctx.local_id, state.key_id, counter), payload, ad
@@ -305,7 +348,9 @@ class PeerSuite:
             self.stats.reject(Reject.MALFORMED)
             raise AdpSecurityError("key kind does not match the destination SAP", 0, "OSGP PDU")
         state, window = self._receive_key(key_id, counter)
-        ad = pdu_header + protected[:5] + bytes(ctx.peer_address) + self._destination(broadcast, False)
+        ad = associated_data(
+            pdu_header, protected[:5], bytes(ctx.peer_address), self._destination(broadcast, False)
+        )
         try:
             plain = state.aead.decrypt(nonce(NONCE_DATA, ctx.peer_id, key_id, counter), protected[5:], ad)
         except AuthenticationError:
@@ -329,12 +374,14 @@ __all__ = [
     "TAG_LENGTH",
     "CryptoContext",
     "DomainKeys",
+    "Envelope",
     "Failure",
     "KeyState",
     "PeerSuite",
     "Reject",
     "ReplayWindow",
     "SecurityStats",
+    "associated_data",
     "counter_for",
     "nonce",
 ]
