@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from cosemnet.cli.lon_inject import parse_inject
+from cosemnet.cli.lon_inject import forge, parse_inject, protected_message
 from cosemnet.cli.lon_segment import build_segment, read_segment
 
 from .conftest import RunCli
@@ -48,3 +48,51 @@ def test_no_secure_channel_no_protected_association() -> None:
     assert segment.commission() == 1
     segment.sn_links[0].submit(lambda c: c.associate())
     assert not read_segment(segment, ln=False, sn=True, limit=300).reads[0].errors
+
+
+def test_keys_roll_over_without_losing_a_reading() -> None:
+    segment = build_segment(4, seed=4)
+    agent = segment.concentrator_security
+    assert agent is not None
+    old_domain = agent.domain.current
+    marks = {}
+    for meter in segment.meters:  # reads queued, then every key renewed while they run
+        link = segment.sn_link(meter)
+        marks[meter.index] = len(link.results)
+        link.submit(lambda c: c.read([0x1478]))
+    for meter in segment.meters:
+        agent.renew(meter.address, segment.channel.now)
+    agent.update_domain_key(segment.channel.now)
+    segment.run()
+    for meter in segment.meters:
+        results = segment.sn_links[meter.index].results[marks[meter.index] :]
+        assert len(results) == 2 and not any(isinstance(r, Exception) for r in results), results
+        ctx = agent.contexts[
+            ("node", (meter.address.destination_subnet << 8) | meter.address.destination_node)
+        ]
+        assert ctx.current == 2  # the renewal completed
+    assert agent.domain.current != old_domain
+    assert read_segment(segment, ln=False).ok
+
+
+def test_intrusion_is_written_to_the_meter_event_log() -> None:
+    segment = build_segment(1, seed=6)
+    start = len(segment.capture.frames)
+    read_segment(segment, ln=False)
+    meter = segment.meters[0]
+    frame = next(
+        f
+        for f in segment.capture.frames[start:]
+        if protected_message(f) is not None and f.npdu.destination == meter.address
+    )
+    message = protected_message(frame)
+    assert message is not None and meter.security is not None
+    meter.osgp.meter.drain_events()
+    for i in range(meter.security.config.max_failures):
+        data = bytearray(message.data)
+        data[-1 - i] ^= 0x40
+        meter.endpoint.stack.receive_lon_frame(forge(frame, bytes(data)), segment.channel.now + i)
+        segment.run(limit=30)
+    names = [getattr(e, "name", "") for e in meter.osgp.meter.drain_events()]
+    assert "security_intrusion" in names
+    assert any(e.kind.value == "intrusion_suspected" for e in meter.security.events)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -37,13 +38,19 @@ from rich.table import Table
 
 from cosemnet.client.connection import ClientConfig, ClientConnection, Referencing
 from cosemnet.codec.obis import Obis
+from cosemnet.cosem.context import AccessContext
 from cosemnet.errors import CosemnetError
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, MeterLink, run_exchange
 from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.node import Domain, LonNode
-from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
+from cosemnet.profiles.lon.osgp_aes.agent import (
+    ConcentratorSecurity,
+    MeterSecurity,
+    SecurityEvent,
+    SecurityEventKind,
+)
 from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, LongTermKey
 from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config, secure_concentrator, secure_meter
 from cosemnet.profiles.lon.preestablished import PUBLIC
@@ -235,7 +242,9 @@ def build_segment(
         if security == SECURITY_OSGP:
             ltk = secrets.token_bytes(16)  # provisioned at "manufacture": the key store holds a copy
             keystore.provision(_unique_id(1, index), ltk)
-            meter_security = secure_meter(endpoint, _unique_id(1, index), _pair(address), LongTermKey(1, ltk))
+            meter_security = secure_meter(
+                endpoint, _unique_id(1, index), _pair(address), LongTermKey(1, ltk), on_event=_event_log(osgp)
+            )
         channel.attach(stack)
         meters.append(SegmentMeter(index, address, osgp, endpoint, meter_security))
     segment = LonSegment(
@@ -244,6 +253,17 @@ def build_segment(
     if commission and dc_security is not None:
         segment.commission()
     return segment
+
+
+def _event_log(osgp: OsgpMeter) -> Callable[[SecurityEvent], None]:
+    """D.7.6: the suite's intrusion detector writes to the meter's event log (decision 0046)."""
+
+    def log(event: SecurityEvent) -> None:
+        if event.kind is SecurityEventKind.INTRUSION_SUSPECTED:
+            meter = osgp.meter
+            meter.log_event("security_intrusion", AccessContext.local(meter.now, meter.effects))
+
+    return log
 
 
 def _pair(address: SubnetNodeAddress) -> tuple[int, int]:
