@@ -4,6 +4,9 @@ opt-in, and an attacker whose every tampered or replayed frame is rejected and a
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
+from pathlib import Path
 
 from cosemnet.cli.lon_inject import forge, parse_inject, protected_message
 from cosemnet.cli.lon_segment import build_segment, read_segment
@@ -96,3 +99,37 @@ def test_intrusion_is_written_to_the_meter_event_log() -> None:
     names = [getattr(e, "name", "") for e in meter.osgp.meter.drain_events()]
     assert "security_intrusion" in names
     assert any(e.kind.value == "intrusion_suspected" for e in meter.security.events)
+
+
+def test_sim_lon_key_file(cosemnet: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "dc-keys.json"
+    kek = "07" * 16
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COSEMNET_OSGP_KEK": kek}
+
+    def sim(meters: int, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cosemnet, "sim", "lon", "--meters", str(meters), "--key-file", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=environment,
+        )
+
+    first = sim(2, env)
+    assert first.returncode == 0, first.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = json.loads(path.read_text())
+    assert stored["wrapped"] is True and len(stored["meters"]) == 2
+    ltks = {node: item["ltk"] for node, item in stored["meters"].items()}
+    assert all(len(v) == 48 for v in ltks.values())  # RFC 3394-wrapped 16-byte keys
+    second = sim(3, env)  # the two meters keep their keys, a third is added
+    assert second.returncode == 0 and json.loads(second.stdout)["secure_channels"] == 3
+    again = json.loads(path.read_text())["meters"]
+    assert len(again) == 3 and all(again[n]["ltk"] == ltks[n] for n in ltks)
+    assert kek not in first.stdout + first.stderr + second.stdout
+    wrong = sim(2, {**env, "COSEMNET_OSGP_KEK": "08" * 16})
+    assert wrong.returncode == 1 and "does not unwrap" in wrong.stderr
+    path.chmod(0o640)
+    loose = sim(2, env)
+    assert loose.returncode == 1 and "accessible to others" in loose.stderr

@@ -51,7 +51,7 @@ from cosemnet.profiles.lon.osgp_aes.agent import (
     SecurityEvent,
     SecurityEventKind,
 )
-from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, LongTermKey
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore
 from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config, secure_concentrator, secure_meter
 from cosemnet.profiles.lon.preestablished import PUBLIC
 from cosemnet.profiles.lon.sap import NNAP_CLIENT
@@ -195,9 +195,12 @@ def build_segment(
     channel_config: ChannelConfig | None = None,
     security: str = SECURITY_OSGP,
     commission: bool = True,
+    keystore: KeyStore | None = None,
 ) -> LonSegment:
     """A concentrator and ``count`` simulated OSGP meters on one power-line channel.
 
+    ``keystore``: the meters' long-term keys (by unique node ID); a meter it lacks gets a random key,
+    added to it.
     ``security``: ``"osgp-aes"`` (Annex D suite; with ``commission`` the secure channels are opened
     before this returns) or ``"none"`` (the null suite, explicitly allowed, on the protected SAPs).
 
@@ -218,7 +221,7 @@ def build_segment(
         raise ValueError(f"security must be one of {', '.join(SECURITY_CHOICES)}")
     plain = null_suite_config() if security == SECURITY_NONE else None
     concentrator = LonConcentratorEndpoint(LonStack(dc_node, hook=capture), adp_config=plain)
-    keystore = KeyStore()
+    keystore = keystore if keystore is not None else KeyStore()
     dc_security = None
     if security == SECURITY_OSGP:
         dc_security = secure_concentrator(
@@ -240,10 +243,13 @@ def build_segment(
         endpoint = LonMeterEndpoint(stack, [osgp.served], epoch=epoch, adp_config=plain)
         meter_security = None
         if security == SECURITY_OSGP:
-            ltk = secrets.token_bytes(16)  # provisioned at "manufacture": the key store holds a copy
-            keystore.provision(_unique_id(1, index), ltk)
+            entry = keystore.entry(_unique_id(1, index))
+            if entry is None:  # provisioned at "manufacture": the key store holds a copy
+                keystore.provision(_unique_id(1, index), secrets.token_bytes(16))
+                entry = keystore.entry(_unique_id(1, index))
+            assert entry is not None
             meter_security = secure_meter(
-                endpoint, _unique_id(1, index), _pair(address), LongTermKey(1, ltk), on_event=_event_log(osgp)
+                endpoint, _unique_id(1, index), _pair(address), entry.current, on_event=_event_log(osgp)
             )
         channel.attach(stack)
         meters.append(SegmentMeter(index, address, osgp, endpoint, meter_security))

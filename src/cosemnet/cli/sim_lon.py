@@ -21,10 +21,12 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 import click
@@ -56,9 +58,11 @@ from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
 from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
 
 MAX_CNIP_METERS: Final = 100
+KEK_ENVIRONMENT_VARIABLE: Final = "COSEMNET_OSGP_KEK"
 DEFAULT_HISTORY: Final = _dt.timedelta(days=1)
 
 EPILOG = """\b
@@ -278,6 +282,14 @@ def _local(port: CnipTransport) -> str:
     help="pl: an attacker tampers with / replays each protected frame with probability P; the JSON "
     'gains "injected" and "rejected" per kind.',
 )
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="osgp-aes: the concentrator's key file (mode 0600): the meters' long-term keys are read from it "
+    "and new ones added; RFC 3394-wrapped when the environment variable COSEMNET_OSGP_KEK holds a "
+    "16-byte key (hex).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
 def lon_command(
     meters: int,
@@ -287,6 +299,7 @@ def lon_command(
     seed: int,
     security: str,
     inject: str,
+    key_file: str | None,
     as_json: bool,
 ) -> None:
     """Run a data concentrator and METERS simulated OSGP meters and read every meter.
@@ -303,8 +316,11 @@ def lon_command(
         raise click.BadParameter(str(exc), param_hint="--inject") from None
     if probabilities and (security != SECURITY_OSGP or channel != "pl"):
         raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--inject")
+    if key_file is not None and (security != SECURITY_OSGP or channel != "pl"):
+        raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--key-file")
+    keys = _KeyFile(key_file) if key_file is not None else None
     if channel == "pl":
-        ok = _run_pl(console, meters, duration, seed, as_json, security, probabilities)
+        ok = _run_pl(console, meters, duration, seed, as_json, security, probabilities, keys)
     else:
         if meters > MAX_CNIP_METERS:
             raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
@@ -363,8 +379,12 @@ def _run_pl(
     as_json: bool,
     security: str = SECURITY_OSGP,
     probabilities: dict[str, float] | None = None,
+    keys: _KeyFile | None = None,
 ) -> bool:
-    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY, security=security)
+    keystore = keys.load() if keys is not None else None
+    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY, security=security, keystore=keystore)
+    if keys is not None and keystore is not None:
+        keys.save(keystore)
     injector = None
     if probabilities:
         victims = [segment.concentrator.stack, *(m.endpoint.stack for m in segment.meters)]
@@ -415,6 +435,34 @@ def _run_pl(
         text += f", acted on: {facts['acted_on_injected']}"
     console.print(text)
     return ok
+
+
+class _KeyFile:
+    """``--key-file``: load (when it exists) and save the concentrator's :class:`KeyStore`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        text = os.environ.get(KEK_ENVIRONMENT_VARIABLE, "")
+        try:
+            self.kek = bytes.fromhex(text) if text else None
+        except ValueError:
+            raise click.BadParameter(f"{KEK_ENVIRONMENT_VARIABLE} is not hex") from None
+        if self.kek is not None and len(self.kek) != 16:
+            raise click.BadParameter(f"{KEK_ENVIRONMENT_VARIABLE} must hold 16 bytes")
+
+    def load(self) -> KeyStore:
+        if not self.path.exists():
+            return KeyStore()
+        try:
+            return KeyStore.load(self.path, self.kek)
+        except KeyStoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def save(self, store: KeyStore) -> None:
+        try:
+            store.save(self.path, self.kek)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the key file: {exc.strerror}") from None
 
 
 def _all_rejected(facts: dict[str, Any]) -> bool:
