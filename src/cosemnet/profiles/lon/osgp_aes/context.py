@@ -24,6 +24,7 @@ authentic PDU whose counter was seen is a replay; one below the window is a sequ
 from __future__ import annotations
 
 import logging
+import struct
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import Enum
@@ -146,9 +147,13 @@ def counter_for(store: CounterStore, sender_id: bytes, label: str) -> Invocation
     return counter
 
 
+_NONCE: Final = struct.Struct(">B6sBIx")
+_SECURITY_HEADER: Final = struct.Struct(">BI")
+
+
 def nonce(kind: int, sender_id: bytes, key_id: int, counter: int) -> bytes:
     """The 13-byte CCM nonce (Table D.9 [design])."""
-    return bytes((kind,)) + sender_id + bytes((key_id,)) + counter.to_bytes(4, "big") + b"\x00"
+    return _NONCE.pack(kind, sender_id, key_id, counter)
 
 
 def associated_data(pdu_header: bytes, security_header: bytes, source: bytes, destination: bytes) -> bytes:
@@ -231,6 +236,14 @@ class CryptoContext:
     failures: deque[Failure] = field(default_factory=lambda: deque(maxlen=MAX_PENDING_FAILURES))
     now: float = 0.0
 
+    @property
+    def local_bytes(self) -> bytes:
+        return bytes(self.local_address)
+
+    @property
+    def peer_bytes(self) -> bytes:
+        return bytes(self.peer_address)
+
     def install_session(self, state: KeyState) -> None:
         """Make ``state`` the current session; the previous one stays receivable until it expires
         (so frames in flight during a renewal are not lost)."""
@@ -268,12 +281,14 @@ class PeerSuite:
     ``broadcast``: this suite object is the NNAP's sender for broadcasts (no peer session).
     """
 
-    __slots__ = ("context", "domain", "stats")
+    __slots__ = ("_local", "_peer", "context", "domain", "stats")
 
     def __init__(self, context: CryptoContext, domain: DomainKeys, stats: SecurityStats) -> None:
         self.context = context
         self.domain = domain
         self.stats = stats
+        self._local = context.local_bytes
+        self._peer = context.peer_bytes
 
     def __repr__(self) -> str:
         return f"PeerSuite(peer={self.context.peer_id.hex()})"
@@ -289,7 +304,7 @@ class PeerSuite:
     def _destination(self, broadcast: bool, sender: bool) -> bytes:
         if broadcast:
             return BROADCAST_DESTINATION
-        return bytes(self.context.peer_address if sender else self.context.local_address)
+        return self._peer if sender else self._local
 
     def protect(self, pdu_header: bytes, payload: bytes) -> bytes:
         ctx = self.context
@@ -298,11 +313,11 @@ class PeerSuite:
         if state is None or state.counter is None or not state.valid(ctx.now):
             raise AdpSecurityError("no usable key to protect with", 0, "an established secure channel")
         counter = state.counter.next()
-        header = bytes((state.key_id,)) + counter.to_bytes(4, "big")
-        ad = associated_data(pdu_header, header, bytes(ctx.local_address), self._destination(broadcast, True))
+        header = _SECURITY_HEADER.pack(state.key_id, counter)
+        ad = pdu_header + header + self._local + self._destination(broadcast, True)
         self.stats.protected += 1
         return header + state.aead.encrypt(
-            nonce(NONCE_DATA, ctx.local_id, state.key_id, counter), payload, ad
+            _NONCE.pack(NONCE_DATA, ctx.local_id, state.key_id, counter), payload, ad
         )
 
     def unprotect(self, pdu_header: bytes, protected: bytes) -> bytes:
@@ -341,18 +356,19 @@ class PeerSuite:
         if len(protected) < OVERHEAD:
             self.stats.reject(Reject.MALFORMED)
             raise AdpSecurityError("protected PDU shorter than the OSGP overhead", 0, f">= {OVERHEAD} bytes")
-        key_id = protected[0]
-        counter = int.from_bytes(protected[1:5], "big")
+        key_id, counter = _SECURITY_HEADER.unpack_from(protected)
         broadcast = bool(key_id & DOMAIN_FLAG)
         if broadcast != (len(pdu_header) >= 3 and pdu_header[2] == ALL_STATION) or counter == 0:
             self.stats.reject(Reject.MALFORMED)
             raise AdpSecurityError("key kind does not match the destination SAP", 0, "OSGP PDU")
         state, window = self._receive_key(key_id, counter)
-        ad = associated_data(
-            pdu_header, protected[:5], bytes(ctx.peer_address), self._destination(broadcast, False)
+        ad = (
+            pdu_header + protected[:SECURITY_HEADER_LENGTH] + self._peer + self._destination(broadcast, False)
         )
         try:
-            plain = state.aead.decrypt(nonce(NONCE_DATA, ctx.peer_id, key_id, counter), protected[5:], ad)
+            plain = state.aead.decrypt(
+                _NONCE.pack(NONCE_DATA, ctx.peer_id, key_id, counter), protected[SECURITY_HEADER_LENGTH:], ad
+            )
         except AuthenticationError:
             raise self._fail(Reject.AUTHENTICATION, key_id, counter) from None
         verdict = window.classify(counter)
