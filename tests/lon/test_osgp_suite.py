@@ -331,6 +331,25 @@ def test_long_term_key_update_and_a_lost_confirmation() -> None:
     assert net.nnap_security.established(address) and entry.current.key_id == 3 and entry.pending is None
 
 
+def test_lost_long_term_key_update_falls_back_at_once() -> None:
+    net = Net(1)
+    net.commission_all()
+    address = net.meters[0].address
+    net.hook = lambda f: [] if f.apdu.code == OSGP_SECURITY_MESSAGE_CODE and f.destination == address else [f]
+    assert net.nnap_security.update_long_term_key(address, net.now)
+    net.run()
+    net.hook = None
+    entry = net.keystore.entry(meter_id(0))
+    assert entry is not None and entry.pending is not None and set(net.meter_security[0].ltks) == {1}
+    start, t0 = len(net.log), net.now
+    net.nnap_security.commission(address, meter_id(0), net.now)  # offers the pending key 2 first
+    net.run()
+    assert net.nnap_security.established(address) and net.now == t0  # no timeout needed
+    kinds = [type(m).__name__ for m in _security_messages(net, start)]
+    assert kinds[:3] == ["ChallengeRequest", "ChallengeResponse", "ChallengeRequest"]
+    assert entry.current.key_id == 1
+
+
 def test_send_counters_survive_a_restart(tmp_path: object) -> None:
     from pathlib import Path
 

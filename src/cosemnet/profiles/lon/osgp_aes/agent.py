@@ -567,6 +567,8 @@ class MeterChannel:
     """The domain key the meter confirmed."""
     pending_domain: int | None = None
     pending_ltk: LongTermKey | None = field(default=None, repr=False)
+    preferred_ltk: int | None = None
+    """The LTK id the meter proved it holds (after it answered UNKNOWN_KEY to another)."""
     renewing: bool = False
     last_request: bytes = b""
     """The UpdateDomainKeysRequest in progress (its response's MAC covers it)."""
@@ -723,8 +725,10 @@ class ConcentratorSecurity(_Agent):
             self._event(SecurityEventKind.CHANNEL_FAILED, channel.address, "no long-term key")
             return
         candidates = entry.candidates()
-        channel.ltk = candidates[min(channel.retries // 2, len(candidates) - 1)] if candidates else None
-        assert channel.ltk is not None
+        preferred = [k for k in candidates if k.key_id == channel.preferred_ltk]
+        channel.ltk = (
+            preferred[0] if preferred else candidates[min(channel.retries // 2, len(candidates) - 1)]
+        )
         request = ChallengeRequest(
             channel.ltk.key_id, self.config.node_id, self.drbg.generate(8), self.config.offered_suites
         )
@@ -768,14 +772,19 @@ class ConcentratorSecurity(_Agent):
         if request is None or channel.ltk is None or channel.commission is not None:
             self.stats.reject(Reject.REPLAY)
             return
-        mk = mac_key(channel.ltk.key, channel.node_id)
-        osgp_mac_verify(mk, request.encode() + response.body(), response.mac)
         if response.lnap_id != channel.node_id:
             raise AuthenticationError("challenge response from another meter")
+        signer = self._response_signer(channel, request, response)
+        mk = mac_key(channel.ltk.key, channel.node_id)
+        if response.status == Status.UNKNOWN_KEY and signer.key_id != channel.ltk.key_id:
+            # the meter does not have the key offered (an LTK update it never got): use the one it signed with
+            self.stats.handshake_failures += 1
+            channel.preferred_ltk, channel.retries = signer.key_id, channel.retries + 1
+            if channel.retries <= self.config.handshake_retries:
+                self._challenge(channel)
+            return
         if response.status != Status.OK or response.suite_id not in request.suites:
             self.stats.handshake_failures += 1
-            if response.status == Status.UNKNOWN_KEY and channel.retries % 2 == 0:
-                channel.retries += 1  # try the other LTK candidate next time
             channel.deadline = self.now + (
                 self.config.backoff_initial
                 if response.status == Status.BACK_OFF
@@ -803,6 +812,26 @@ class ConcentratorSecurity(_Agent):
         channel.deadline = self.now + self.config.handshake_timeout
         self._send(channel.address, commission)
 
+    def _response_signer(
+        self, channel: MeterChannel, request: ChallengeRequest, response: ChallengeResponse
+    ) -> LongTermKey:
+        """The LTK whose K_MAC signed ``response``: the one offered, or (answering UNKNOWN_KEY) another
+        of the meter's keys the store holds. :class:`AuthenticationError` if none."""
+        entry = self.keystore.entry(channel.node_id)
+        assert channel.ltk is not None
+        candidates = [channel.ltk]
+        if response.status == Status.UNKNOWN_KEY and entry is not None:
+            candidates += [k for k in entry.candidates() if k.key_id != channel.ltk.key_id]
+        for ltk in candidates:
+            try:
+                osgp_mac_verify(
+                    mac_key(ltk.key, channel.node_id), request.encode() + response.body(), response.mac
+                )
+                return ltk
+            except AuthenticationError:
+                continue
+        raise AuthenticationError("challenge response MAC failed")
+
     def _on_commission_response(self, channel: MeterChannel, response: CommissionResponse) -> None:
         request, challenge, commission, ltk = (
             channel.request,
@@ -827,6 +856,7 @@ class ConcentratorSecurity(_Agent):
         ctx.install_session(state)
         self._promote_ltk(channel, ltk)
         channel.state, channel.deadline, channel.renewing = ChannelState.ESTABLISHED, None, False
+        channel.preferred_ltk = None
         channel.request = channel.response = channel.commission = None
         self.stats.handshakes += 1
         self._event(
