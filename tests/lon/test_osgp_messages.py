@@ -161,3 +161,44 @@ def test_fuzz_receive_path(
     assert not any(type(e).__name__ == "AdpDataIndication" for e in events)  # nothing bad is ever delivered
     if code == ADP_MESSAGE_CODE:
         assert len(events) == 1 and type(events[0]).__name__ == "AdpDropped"  # each one dropped with a reason
+
+
+@pytest.fixture(scope="module")
+def handshake() -> tuple[Net, list[tuple[bool, bytes]]]:
+    net = Net(1)
+    net.commission_all()
+    net.nnap_security.update_domain_key(net.now)
+    net.run()
+    net.nnap_security.update_long_term_key(net.meters[0].address, net.now)
+    net.run()
+    messages = [
+        (f.sender == NNAP_ADDRESS, f.apdu.data) for f in net.log if f.apdu.code == OSGP_SECURITY_MESSAGE_CODE
+    ]
+    assert len(messages) >= 8
+    return net, messages
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzz_management_messages_both_ends(
+    handshake: tuple[Net, list[tuple[bool, bytes]]], data: st.DataObject
+) -> None:
+    net, messages = handshake
+    from_nnap, base = data.draw(st.sampled_from(messages))
+    how = data.draw(st.sampled_from(["flip", "truncate", "replay", "swap"]))
+    if how == "flip":
+        i = data.draw(st.integers(0, len(base) - 1))
+        wire = base[:i] + bytes([base[i] ^ data.draw(st.integers(1, 255))]) + base[i + 1 :]
+    elif how == "truncate":
+        wire = base[: data.draw(st.integers(0, len(base) - 1))]
+    elif how == "swap":  # a message of one end handed to the other
+        from_nnap = not from_nnap
+        wire = base
+    else:
+        wire = base
+    meter = net.meters[0]
+    receiver, source = (meter.adp, NNAP_ADDRESS) if from_nnap else (net.nnap.adp, meter.address)
+    established = net.nnap_security.established(meter.address)
+    receiver.message_received(source, ApplicationMessage(OSGP_SECURITY_MESSAGE_CODE, wire), net.now)
+    net.run()  # whatever the ends answer: nothing escapes, the channel survives
+    assert net.nnap_security.established(meter.address) == established
