@@ -10,6 +10,8 @@ from rich.console import Console
 from cosemnet.cli.demo_lon import run_lon_demo
 from cosemnet.cli.lon_inject import protected_message
 from cosemnet.cli.lon_segment import build_segment, read_segment
+from cosemnet.cli.messages import decode_lon_frame
+from cosemnet.cli.osgp_decode import open_lon_message
 
 from .conftest import RunCli
 
@@ -51,15 +53,18 @@ def test_decode_wrong_key_tampered_or_missing_sender(run_cli: RunCli) -> None:
     frame, key, sender = _protected_frame()
     wrong = run_cli("decode", "--profile", "lon", frame, "--osgp-key", "00" * 16, "--osgp-sender", sender)
     assert wrong.returncode == 1 and "not verified" in wrong.stdout and "OSGP envelope" in wrong.stderr
-    data = bytearray(bytes.fromhex(frame))
-    data[12] ^= 0x01  # inside the ciphertext (the CRC no longer matches: re-encode the frame's CRC)
-    tampered = run_cli(
-        "decode", "--profile", "lon", bytes(data).hex(), "--osgp-key", key, "--osgp-sender", sender
-    )
-    assert tampered.returncode == 1
-    other = run_cli("decode", "--profile", "lon", frame, "--osgp-key", key, "--osgp-sender", "00" * 6)
-    assert other.returncode == 1 and "not verified" in other.stdout
-    assert run_cli("decode", frame, "--osgp-key", key).returncode == 2
+    assert run_cli("decode", frame, "--osgp-key", key).returncode == 2  # the sender's node ID is needed
+    message = decode_lon_frame(bytes.fromhex(frame))
+    good = open_lon_message(message, bytes.fromhex(key), bytes.fromhex(sender))
+    assert good is not None and good.verified
+    other = open_lon_message(message, bytes.fromhex(key), bytes(6))
+    assert other is not None and not other.verified  # the sender's ID is in the nonce
+    assert message.adp is not None
+    payload = bytearray(message.adp.payload)
+    payload[7] ^= 0x01
+    message.adp.payload = bytes(payload)
+    tampered = open_lon_message(message, bytes.fromhex(key), bytes.fromhex(sender))
+    assert tampered is not None and not tampered.verified
 
 
 def test_demo_lon_section_rejects_the_three_forgeries() -> None:
