@@ -131,6 +131,7 @@ def test_sim_lon_key_file(cosemnet: list[str], tmp_path: Path) -> None:
     again = json.loads(path.read_text())["meters"]
     assert len(again) == 3 and all(again[n]["ltk"] == ltks[n] for n in ltks)
     assert kek not in first.stdout + first.stderr + second.stdout
+    assert list((tmp_path / "dc-keys.json.counters").glob("*.ic"))  # durable frame counters beside the keys
     path.chmod(0o640)
     loose = sim(2, {**env, "COSEMNET_OSGP_KEK": "08" * 16})
     assert loose.returncode == 1 and "accessible to others" in loose.stderr  # checked before any unwrap

@@ -10,7 +10,13 @@ import pytest
 
 from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpSecurityError, decode_adp_pdu, unprotect_payload
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
-from cosemnet.profiles.lon.osgp_aes.agent import ChannelState, MeterSecurity, OsgpConfig, SecurityEventKind
+from cosemnet.profiles.lon.osgp_aes.agent import (
+    ChannelState,
+    ConcentratorSecurity,
+    MeterSecurity,
+    OsgpConfig,
+    SecurityEventKind,
+)
 from cosemnet.profiles.lon.osgp_aes.context import DomainKeys, PeerSuite, ReplayWindow, SecurityStats
 from cosemnet.profiles.lon.osgp_aes.keys import LongTermKey
 from cosemnet.profiles.lon.osgp_aes.messages import (
@@ -366,12 +372,18 @@ def test_send_counters_survive_a_restart(tmp_path: object) -> None:
     with FileCounterStore(tmp_path) as store:  # the concentrator restarts with the same domain key
         again = Net(1)
         again.keystore.domain_key, again.keystore.domain_key_id = b"\x11" * 16, 1
-        from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity
-
         restarted = ConcentratorSecurity(OsgpConfig(NNAP_ID, (1, 1)), again.keystore, counter_store=store)
         state2 = restarted.domain.send_key()
         assert state2 is not None and state2.counter is not None
         assert state2.counter.next() > max(used)
+
+
+def test_persisted_domain_key_without_durable_counters_is_not_sent_with() -> None:
+    net = Net(1)
+    net.keystore.domain_key, net.keystore.domain_key_id = b"\x22" * 16, 4
+    restarted = ConcentratorSecurity(OsgpConfig(NNAP_ID, (1, 1)), net.keystore)  # memory counters
+    assert restarted.domain.current is None and 4 in restarted.domain.keys
+    assert restarted.update_domain_key(0.0) == 5 and restarted.domain.current == 5
 
 
 def test_replay_window() -> None:

@@ -57,6 +57,7 @@ from cosemnet.profiles.lon.preestablished import PUBLIC
 from cosemnet.profiles.lon.sap import NNAP_CLIENT
 from cosemnet.profiles.lon.short_names import table_short_name
 from cosemnet.profiles.lon.stack import LonStack, NetworkHook
+from cosemnet.security.counters import CounterStore
 from cosemnet.security.hls import Mechanism
 from cosemnet.simulator.meter import DEFAULT_START
 from cosemnet.simulator.osgp_meter import OsgpMeter, build_osgp_meter, decode_bt21, decode_bt23
@@ -196,11 +197,13 @@ def build_segment(
     security: str = SECURITY_OSGP,
     commission: bool = True,
     keystore: KeyStore | None = None,
+    counter_store: CounterStore | None = None,
 ) -> LonSegment:
     """A concentrator and ``count`` simulated OSGP meters on one power-line channel.
 
     ``keystore``: the meters' long-term keys (by unique node ID); a meter it lacks gets a random key,
-    added to it.
+    added to it. ``counter_store``: where the concentrator keeps its frame counters (give a durable
+    one with a persisted key store, or a persisted domain key is not sent with).
     ``security``: ``"osgp-aes"`` (Annex D suite; with ``commission`` the secure channels are opened
     before this returns) or ``"none"`` (the null suite, explicitly allowed, on the protected SAPs).
 
@@ -225,7 +228,7 @@ def build_segment(
     dc_security = None
     if security == SECURITY_OSGP:
         dc_security = secure_concentrator(
-            concentrator, _unique_id(0, 0), _pair(CONCENTRATOR_ADDRESS), keystore
+            concentrator, _unique_id(0, 0), _pair(CONCENTRATOR_ADDRESS), keystore, counter_store=counter_store
         )
     channel.attach(concentrator.stack)
     epoch = start.timestamp()

@@ -60,6 +60,8 @@ from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
 from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
 from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
+from cosemnet.security.counters import FileCounterStore
+from cosemnet.security.errors import CounterStoreError
 
 MAX_CNIP_METERS: Final = 100
 KEK_ENVIRONMENT_VARIABLE: Final = "COSEMNET_OSGP_KEK"
@@ -382,13 +384,39 @@ def _run_pl(
     keys: _KeyFile | None = None,
 ) -> bool:
     keystore = keys.load() if keys is not None else None
-    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY, security=security, keystore=keystore)
-    if keys is not None and keystore is not None:
-        keys.save(keystore)
-    injector = None
-    if probabilities:
-        victims = [segment.concentrator.stack, *(m.endpoint.stack for m in segment.meters)]
-        injector = attach_injector(segment.channel, victims, probabilities, seed)
+    with contextlib.ExitStack() as stack:
+        counters = stack.enter_context(keys.counters()) if keys is not None else None
+        segment = build_segment(
+            meters,
+            seed=seed,
+            history=DEFAULT_HISTORY,
+            security=security,
+            keystore=keystore,
+            counter_store=counters,
+        )
+        if keys is not None and keystore is not None:
+            keys.save(keystore)
+        return _read_rounds(
+            console, segment, meters, duration, as_json, security, _injector_for(segment, probabilities, seed)
+        )
+
+
+def _injector_for(segment: LonSegment, probabilities: dict[str, float] | None, seed: int) -> Injector | None:
+    if not probabilities:
+        return None
+    victims = [segment.concentrator.stack, *(m.endpoint.stack for m in segment.meters)]
+    return attach_injector(segment.channel, victims, probabilities, seed)
+
+
+def _read_rounds(
+    console: Console,
+    segment: LonSegment,
+    meters: int,
+    duration: float,
+    as_json: bool,
+    security: str,
+    injector: Injector | None,
+) -> bool:
     report = read_segment(segment)
     rounds = 1
     ok = report.ok
@@ -457,6 +485,13 @@ class _KeyFile:
             return KeyStore.load(self.path, self.kek)
         except KeyStoreError as exc:
             raise click.ClickException(str(exc)) from None
+
+    def counters(self) -> FileCounterStore:
+        """The concentrator's frame counters, durable beside the key file (``<file>.counters/``)."""
+        try:
+            return FileCounterStore(self.path.with_name(self.path.name + ".counters"))
+        except (OSError, CounterStoreError) as exc:
+            raise click.ClickException(f"cannot use the counter directory: {exc}") from None
 
     def save(self, store: KeyStore) -> None:
         try:

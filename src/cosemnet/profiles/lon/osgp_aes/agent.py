@@ -594,7 +594,11 @@ class ConcentratorSecurity(_Agent):
         )
         self.contexts[address_key(BroadcastAddress(0))] = self.broadcast_context
         if keystore.domain_key is not None:
-            self._install_domain(keystore.domain_key_id, keystore.domain_key)
+            # a persisted domain key is sent with only when its frame counter is durable too: with a
+            # memory store the counter would restart at 1 and repeat nonces of an earlier run, so the
+            # key stays receive-only until update_domain_key hands out a fresh one (decision 0044)
+            durable = not isinstance(self.counter_store, MemoryCounterStore)
+            self._install_domain(keystore.domain_key_id, keystore.domain_key, make_current=durable)
 
     def __repr__(self) -> str:
         return f"ConcentratorSecurity({self.config.node_id.hex()}, {len(self.channels)} meters)"
