@@ -220,8 +220,8 @@ def test_other_message_codes_are_not_ours_and_garbage_is_dropped() -> None:
 
 
 def test_protection_policy() -> None:
-    link = Link()
-    # the management client is protected by default (Table 2): the null suite fills the protected form
+    link = Link(AdpConfig(allow_null_suite=True))
+    # the management client is protected by default (Table 2): the null suite (explicitly allowed) fills it
     link.client.data_request(MANAGEMENT_CLIENT, 1, GET, 0.0)
     [s] = link.client_lower.sent
     assert s.apdu.data[:4] == bytes((0x80, MANAGEMENT_CLIENT, 1, 0))
@@ -252,9 +252,30 @@ class RejectingSuite:
         raise AdpSecurityError("bad tag", 0, "tag")
 
 
+def test_null_suite_refused_on_protected_saps_by_default() -> None:
+    link = Link()
+    rid = link.client.data_request(MANAGEMENT_CLIENT, 1, GET, 0.0)
+    assert confirms(link.client.drain_events()) == [AdpDataConfirm(rid, AdpResult.NO_SECURITY_SUITE)]
+    assert link.client_lower.sent == []
+    wire = AdpData(AdpDirection.CLIENT_TO_SERVER, MANAGEMENT_CLIENT, 1, GET, security_suite_id=0).encode()
+    link.server.message_received(NNAP, ApplicationMessage(ADP_MESSAGE_CODE, wire), 0.0)
+    [d] = link.server.drain_events()
+    assert isinstance(d, AdpDropped) and "null suite refused" in d.reason
+    # an unprotected SAP may still use the protected form with the null suite
+    link.client.data_request(PUBLIC_CLIENT, 1, GET, 0.0, protected=True)
+    link.pump()
+    [ind] = indications(link.server.drain_events())
+    assert ind.protected and ind.apdu == GET
+
+
 def test_security_failure_is_dropped() -> None:
     lower = FakeLower()
-    server = AdpService(lower, SapRole.SERVER, suites=StaticSuites({0: RejectingSuite()}))
+    server = AdpService(
+        lower,
+        SapRole.SERVER,
+        config=AdpConfig(allow_null_suite=True),
+        suites=StaticSuites({0: RejectingSuite()}),
+    )
     wire = AdpData(AdpDirection.CLIENT_TO_SERVER, NNAP_CLIENT, 1, GET, security_suite_id=0).encode()
     server.message_received(NNAP, ApplicationMessage(ADP_MESSAGE_CODE, wire), 0.0)
     [d] = server.drain_events()

@@ -22,6 +22,7 @@ from cosemnet.cli.messages import (
     inspect,
     lon_message_to_json,
 )
+from cosemnet.cli.osgp_decode import open_lon_message
 from cosemnet.cli.params import EXIT_PARTIAL, report_error, user_errors
 from cosemnet.cli.tree import TreeBuilder, TreeOptions
 from cosemnet.codec.jsonform import JsonFormError, JsonObject, message_to_json, parse_hex, write_json
@@ -79,6 +80,8 @@ def _hex_option(
 
 _KEY = _hex_option("a key", (16, 32))
 _TITLE = _hex_option("a system title", (8,))
+_OSGP_KEY = _hex_option("an OSGP-AES-128-PSK key", (16,))
+_NODE_ID = _hex_option("a unique node ID", (6,))
 
 
 DEFAULT_MAX_BYTES = 1 << 20  # see docs/decisions/0041
@@ -145,6 +148,18 @@ def _messages(args: tuple[str, ...], max_bytes: int) -> Iterator[tuple[int, str 
     help="Sender's system title for service-specific ciphered APDUs (glo-/ded-), which carry none. "
     "Default: the AP-title of the enclosing AARQ/AARE.",
 )
+@click.option(
+    "--osgp-key",
+    callback=_OSGP_KEY,
+    metavar="HEX",
+    help="LON: the OSGP-AES-128-PSK session or domain key of a protected ADP PDU (suite 1).",
+)
+@click.option(
+    "--osgp-sender",
+    callback=_NODE_ID,
+    metavar="HEX",
+    help="LON: the sender's 6-byte unique node ID (part of the OSGP nonce), with --osgp-key.",
+)
 @click.option("--full", is_flag=True, help="Tree: show every array element and every byte.")
 @click.option(
     "--max-bytes",
@@ -170,6 +185,8 @@ def decode_command(
     dedicated_key: bytes | None,
     kek: bytes | None,
     system_title: bytes | None,
+    osgp_key: bytes | None,
+    osgp_sender: bytes | None,
     full: bool,
     max_bytes: int,
     profile: str,
@@ -182,7 +199,10 @@ def decode_command(
     APDU is shown under its envelope. HEX may be "-" to read one message per line from stdin.
     """
     keys = Keys(ek, ak, kek, broadcast_key, dedicated_key, system_title)
-    register_secrets(ek, ak, kek, broadcast_key, dedicated_key)
+    register_secrets(ek, ak, kek, broadcast_key, dedicated_key, osgp_key)
+    if (osgp_key is None) != (osgp_sender is None):
+        raise click.BadParameter("give --osgp-key and --osgp-sender together", param_hint="--osgp-key")
+    osgp = (osgp_key, osgp_sender) if osgp_key is not None and osgp_sender is not None else None
     console = tree_console()
     options = TreeOptions(None, None) if full else TreeOptions()
     failed = False
@@ -190,7 +210,8 @@ def decode_command(
         try:
             for number, text in _messages(messages, max_bytes):
                 failed = (
-                    _decode_one(console, as_json, options, keys, profile, number, text, max_bytes) or failed
+                    _decode_one(console, as_json, options, keys, profile, number, text, max_bytes, osgp)
+                    or failed
                 )
         except UnicodeDecodeError as exc:
             failed = True
@@ -209,6 +230,7 @@ def _decode_one(
     number: int,
     text: str | _TooLong,
     max_bytes: int,
+    osgp: tuple[bytes, bytes] | None = None,
 ) -> bool:
     """Decode and show one message; True when it failed (the failure is reported)."""
     data = _message_bytes(text, max_bytes)
@@ -222,7 +244,7 @@ def _decode_one(
             number,
             extra={"event": "decode.message", "line": number, "length": len(data), "kind": _kind(decoded)},
         )
-        failures = _show(console, as_json, options, decoded)
+        failures = _show(console, as_json, options, decoded, osgp)
     except DecodeError as exc:
         failures = [Failure(exc.reason, exc.offset, exc.expected, "decode")]
     except CosemnetError as exc:  # not expected from a decoder, but never a traceback for the user
@@ -251,11 +273,30 @@ def _message_bytes(text: str | _TooLong, max_bytes: int) -> bytes | Failure:
     return too_long if len(data) > max_bytes else data
 
 
-def _show(console: Console, as_json: bool, options: TreeOptions, decoded: DecodedMessage) -> list[Failure]:
+def _show(
+    console: Console,
+    as_json: bool,
+    options: TreeOptions,
+    decoded: DecodedMessage,
+    osgp: tuple[bytes, bytes] | None = None,
+) -> list[Failure]:
     """Print one decoded message (JSON: only when nothing failed); return its failures."""
+    opened = None
+    if osgp is not None and isinstance(decoded.message, LonMessage):
+        opened = open_lon_message(decoded.message, *osgp)
+        if opened is not None and not opened.verified:
+            decoded.failures.append(
+                Failure(f"OSGP envelope: {opened.reason}", 0, "authentic PDU", "security")
+            )
     if as_json:
         if not decoded.failures:
-            write_json(_to_json(decoded), sys.stdout.write)
+            out = _to_json(decoded)
+            if opened is not None:
+                envelope: JsonObject = opened.to_json()
+                if opened.apdu is not None:
+                    envelope["dlms"] = message_to_json(opened.apdu)
+                out["osgp"] = envelope
+            write_json(out, sys.stdout.write)
             sys.stdout.write("\n")
     elif isinstance(decoded.message, LonMessage):
         message = decoded.message
@@ -263,6 +304,12 @@ def _show(console: Console, as_json: bool, options: TreeOptions, decoded: Decode
         builder = TreeBuilder(options, _decode_nested, decoded.decryption_for, extension)
         top = message.cnip if message.cnip is not None else message.frame
         console.print(builder.apdu_tree(top))
+        if opened is not None:
+            console.print(opened.text())
+            if opened.apdu is not None:
+                console.print(
+                    TreeBuilder(options, _decode_nested, decoded.decryption_for).apdu_tree(opened.apdu)
+                )
     else:
         builder = TreeBuilder(options, _decode_nested, decoded.decryption_for)
         console.print(builder.apdu_tree(decoded.message))

@@ -14,6 +14,12 @@ What the concentrator reads from every meter [design: the reading plan of the to
   (current register data), whose summations are decoded with
   :func:`cosemnet.simulator.osgp_meter.decode_bt23`.
 
+Security (Annex D): with ``security="osgp-aes"`` (the default) every meter is provisioned with a random
+long-term key (in the concentrator's :class:`~cosemnet.profiles.lon.osgp_aes.keys.KeyStore`), the
+concentrator opens a secure channel with each (:meth:`LonSegment.commission`) and hands out a domain key,
+and the protected SAPs (NNAP, management, broadcast) travel under OSGP-AES-128-PSK; ``"none"`` keeps the
+null suite on them (explicitly allowed). The public association is unprotected either way (Table 2).
+
 Addresses [design]: one 1-byte domain (:data:`DOMAIN_ID`), the concentrator is subnet 1 node 1, meter
 ``i`` is subnet ``1 + i // 120`` node ``2 + i % 120`` (so up to 120 meters per subnet).
 """
@@ -21,7 +27,9 @@ Addresses [design]: one 1-byte domain (:data:`DOMAIN_ID`), the concentrator is s
 from __future__ import annotations
 
 import datetime as _dt
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -30,16 +38,26 @@ from rich.table import Table
 
 from cosemnet.client.connection import ClientConfig, ClientConnection, Referencing
 from cosemnet.codec.obis import Obis
+from cosemnet.cosem.context import AccessContext
 from cosemnet.errors import CosemnetError
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, MeterLink, run_exchange
 from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.node import Domain, LonNode
+from cosemnet.profiles.lon.osgp_aes.agent import (
+    ConcentratorSecurity,
+    MeterSecurity,
+    SecurityEvent,
+    SecurityEventKind,
+)
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore
+from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config, secure_concentrator, secure_meter
 from cosemnet.profiles.lon.preestablished import PUBLIC
 from cosemnet.profiles.lon.sap import NNAP_CLIENT
 from cosemnet.profiles.lon.short_names import table_short_name
 from cosemnet.profiles.lon.stack import LonStack, NetworkHook
+from cosemnet.security.counters import CounterStore
 from cosemnet.security.hls import Mechanism
 from cosemnet.simulator.meter import DEFAULT_START
 from cosemnet.simulator.osgp_meter import OsgpMeter, build_osgp_meter, decode_bt21, decode_bt23
@@ -55,6 +73,10 @@ ENERGY_REGISTER: Final = Obis.parse("1-0:1.8.0*255")
 REGISTER_CLASS_ID: Final = 3
 LLS_PASSWORD: Final = b"12345678"
 """The SN reader password of the default simulated-meter profile (a test password)."""
+
+SECURITY_OSGP: Final = "osgp-aes"
+SECURITY_NONE: Final = "none"
+SECURITY_CHOICES: Final = (SECURITY_OSGP, SECURITY_NONE)
 
 BT21_BUFFER: Final = table_short_name(21, 4)
 BT23_BUFFER: Final = table_short_name(23, 4)
@@ -75,6 +97,11 @@ def _unique_id(kind: int, index: int) -> bytes:
     return bytes((0x4C, 0x4F, 0x4E, kind)) + index.to_bytes(2, "big")
 
 
+def meter_unique_id(index: int) -> bytes:
+    """The 6-byte unique node ID (Neuron ID) of meter ``index``: its identity in the OSGP suite."""
+    return _unique_id(1, index)
+
+
 class FrameCapture(NetworkHook):
     """Keeps every frame a stack sends (``outbound`` hook), for the wire-efficiency counts."""
 
@@ -92,6 +119,7 @@ class SegmentMeter:
     address: SubnetNodeAddress
     osgp: OsgpMeter
     endpoint: LonMeterEndpoint
+    security: MeterSecurity | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +135,23 @@ class LonSegment:
     """Every frame any node of the segment sent."""
     public_links: dict[int, MeterLink] = field(default_factory=dict)
     sn_links: dict[int, MeterLink] = field(default_factory=dict)
+    security: str = SECURITY_NONE
+    concentrator_security: ConcentratorSecurity | None = None
+
+    def commission(self, limit: float = 3600.0) -> int:
+        """Open the secure channel with every meter and hand out a domain key (D.7, D.10.2); returns the
+        number of meters with an established channel (every one, unless the channel failed)."""
+        agent = self.concentrator_security
+        if agent is None:
+            return 0
+        now = self.channel.now
+        for meter in self.meters:
+            if not agent.established(meter.address):
+                agent.commission(meter.address, _unique_id(1, meter.index), now)
+        run_exchange(self.channel, self.endpoints(), limit=limit)
+        agent.update_domain_key(self.channel.now)
+        run_exchange(self.channel, self.endpoints(), limit=limit)
+        return sum(1 for m in self.meters if agent.established(m.address))
 
     def endpoints(self) -> list[Any]:
         return [self.concentrator, *(m.endpoint for m in self.meters)]
@@ -149,8 +194,18 @@ def build_segment(
     history: _dt.timedelta = _dt.timedelta(0),
     start: _dt.datetime = DEFAULT_START,
     channel_config: ChannelConfig | None = None,
+    security: str = SECURITY_OSGP,
+    commission: bool = True,
+    keystore: KeyStore | None = None,
+    counter_store: CounterStore | None = None,
 ) -> LonSegment:
     """A concentrator and ``count`` simulated OSGP meters on one power-line channel.
+
+    ``keystore``: the meters' long-term keys (by unique node ID); a meter it lacks gets a random key,
+    added to it. ``counter_store``: where the concentrator keeps its frame counters (give a durable
+    one with a persisted key store, or a persisted domain key is not sent with).
+    ``security``: ``"osgp-aes"`` (Annex D suite; with ``commission`` the secure channels are opened
+    before this returns) or ``"none"`` (the null suite, explicitly allowed, on the protected SAPs).
 
     ``history``: how long the meters ran before ``start`` (their registers hold that much energy; a few
     milliseconds of wall time per simulated day and meter).
@@ -165,7 +220,16 @@ def build_segment(
             Domain(DOMAIN_ID, CONCENTRATOR_ADDRESS.destination_subnet, CONCENTRATOR_ADDRESS.destination_node)
         ],
     )
-    concentrator = LonConcentratorEndpoint(LonStack(dc_node, hook=capture))
+    if security not in SECURITY_CHOICES:
+        raise ValueError(f"security must be one of {', '.join(SECURITY_CHOICES)}")
+    plain = null_suite_config() if security == SECURITY_NONE else None
+    concentrator = LonConcentratorEndpoint(LonStack(dc_node, hook=capture), adp_config=plain)
+    keystore = keystore if keystore is not None else KeyStore()
+    dc_security = None
+    if security == SECURITY_OSGP:
+        dc_security = secure_concentrator(
+            concentrator, _unique_id(0, 0), _pair(CONCENTRATOR_ADDRESS), keystore, counter_store=counter_store
+        )
     channel.attach(concentrator.stack)
     epoch = start.timestamp()
     meters: list[SegmentMeter] = []
@@ -185,10 +249,41 @@ def build_segment(
             epoch=epoch,
             on_security_event=osgp.record_authentication_failure,
             protocol_setup=osgp.protocol_setup,
+            adp_config=plain,
         )
+        meter_security = None
+        if security == SECURITY_OSGP:
+            entry = keystore.entry(_unique_id(1, index))
+            if entry is None:  # provisioned at "manufacture": the key store holds a copy
+                keystore.provision(_unique_id(1, index), secrets.token_bytes(16))
+                entry = keystore.entry(_unique_id(1, index))
+            assert entry is not None
+            meter_security = secure_meter(
+                endpoint, _unique_id(1, index), _pair(address), entry.current, on_event=_event_log(osgp)
+            )
         channel.attach(stack)
-        meters.append(SegmentMeter(index, address, osgp, endpoint))
-    return LonSegment(channel, concentrator, meters, capture)
+        meters.append(SegmentMeter(index, address, osgp, endpoint, meter_security))
+    segment = LonSegment(
+        channel, concentrator, meters, capture, security=security, concentrator_security=dc_security
+    )
+    if commission and dc_security is not None:
+        segment.commission()
+    return segment
+
+
+def _event_log(osgp: OsgpMeter) -> Callable[[SecurityEvent], None]:
+    """D.7.6: the suite's intrusion detector writes to the meter's event log (decision 0046)."""
+
+    def log(event: SecurityEvent) -> None:
+        if event.kind is SecurityEventKind.INTRUSION_SUSPECTED:
+            meter = osgp.meter
+            meter.log_event("security_intrusion", AccessContext.local(meter.now, meter.effects))
+
+    return log
+
+
+def _pair(address: SubnetNodeAddress) -> tuple[int, int]:
+    return (address.destination_subnet, address.destination_node)
 
 
 @dataclass(slots=True)
@@ -273,6 +368,7 @@ class SegmentReport:
     wall_seconds: float
     channel: ChannelSummary
     bit_rate: float
+    security: str = SECURITY_NONE
 
     @property
     def ok(self) -> bool:
@@ -281,6 +377,8 @@ class SegmentReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "meters": len(self.reads),
+            "security": self.security,
+            "read_ok": sum(1 for r in self.reads if not r.errors),
             "ok": self.ok,
             "bit_rate": self.bit_rate,
             "simulated_seconds": round(self.simulated_seconds, 3),
@@ -356,6 +454,7 @@ def read_segment(
         time.perf_counter() - started,
         channel_summary(segment, end),
         segment.channel.config.bit_rate,
+        segment.security,
     )
 
 
@@ -447,6 +546,9 @@ __all__ = [
     "ENERGY_REGISTER",
     "LLS_PASSWORD",
     "REGISTER_CLASS_ID",
+    "SECURITY_CHOICES",
+    "SECURITY_NONE",
+    "SECURITY_OSGP",
     "ChannelSummary",
     "FrameCapture",
     "LonSegment",
@@ -461,6 +563,7 @@ __all__ = [
     "fill_sn",
     "ln_request",
     "meter_address",
+    "meter_unique_id",
     "read_segment",
     "segment_table",
     "sn_request",

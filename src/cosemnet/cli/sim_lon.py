@@ -21,18 +21,26 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 import click
 from rich.console import Console
 
 from cosemnet.cli.decode import tree_console
+from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_inject
 from cosemnet.cli.lon_segment import (
     DOMAIN_ID,
     ENERGY_REGISTER,
+    SECURITY_CHOICES,
+    SECURITY_NONE,
+    SECURITY_OSGP,
+    LonSegment,
     MeterRead,
     address_text,
     build_segment,
@@ -40,6 +48,7 @@ from cosemnet.cli.lon_segment import (
     fill_ln,
     fill_sn,
     ln_request,
+    meter_unique_id,
     read_segment,
     segment_table,
     sn_request,
@@ -48,9 +57,14 @@ from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
 from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
+from cosemnet.security.counters import FileCounterStore
+from cosemnet.security.errors import CounterStoreError
 
 MAX_CNIP_METERS: Final = 100
+KEK_ENVIRONMENT_VARIABLE: Final = "COSEMNET_OSGP_KEK"
 DEFAULT_HISTORY: Final = _dt.timedelta(days=1)
 
 EPILOG = """\b
@@ -60,6 +74,8 @@ Examples:
   cosemnet sim lon --meters 5 --channel cnip         CN/IP over loopback UDP
   cosemnet sim lon --meters 5 --channel cnip --duration 60 --port 16280
   cosemnet sim lon --meters 20 --json
+  cosemnet sim lon --meters 5 --security none        the null suite on the protected SAPs
+  cosemnet sim lon --meters 10 --inject tamper=0.2,replay=0.2 --json
 """
 
 
@@ -123,10 +139,12 @@ async def run_cnip(
     duration: float,
     timeout: float = 30.0,
     on_round: Callable[[dict[str, Any], list[MeterRead]], None] | None = None,
+    security: str = SECURITY_NONE,
 ) -> dict[str, Any]:
     """Build the segment, run it over CN/IP on loopback, read every meter once (``on_round`` gets the
-    summary and the reads), then keep the meters up for ``duration`` seconds; return the summary."""
-    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY)
+    summary and the reads), then keep the meters up for ``duration`` seconds; return the summary.
+    With ``security="osgp-aes"`` the secure channels are opened over CN/IP first."""
+    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY, security=security, commission=False)
     loop = asyncio.get_running_loop()
     # meter time = the segment's start + the time the loop runs
     epoch = segment.meters[0].endpoint.epoch - loop.time()
@@ -146,6 +164,7 @@ async def run_cnip(
         dc_stop = asyncio.Event()
         dc_task = asyncio.create_task(dc_port.drive(dc_stop))
         started = time.perf_counter()
+        await _commission_cnip(segment, dc_port, loop.time() + timeout)
         marks: dict[tuple[str, int], int] = {}
         for meter in segment.meters:
             link = segment.public_link(meter)
@@ -172,6 +191,8 @@ async def run_cnip(
             "meters": meters,
             "ok": all(not r.errors for r in reads),
             "wall_seconds": round(wall, 3),
+            "security": security,
+            "read_ok": sum(1 for r in reads if not r.errors),
             "concentrator": f"{dc_address[0]}:{dc_address[1]}",
             "domain_id": DOMAIN_ID.hex(),
             "nodes": [
@@ -200,6 +221,23 @@ async def run_cnip(
         for mp in meter_ports:
             await mp.close()
         await dc_port.close()
+
+
+async def _commission_cnip(segment: LonSegment, dc_port: EndpointPort, deadline: float) -> None:
+    """Open the secure channels (and hand out the domain key) over CN/IP, in real time."""
+    agent = segment.concentrator_security
+    if agent is None:
+        return
+    loop = asyncio.get_running_loop()
+    for meter in segment.meters:
+        agent.commission(meter.address, meter_unique_id(meter.index), loop.time())
+    dc_port.kick.set()
+    while not all(agent.established(m.address) for m in segment.meters) and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    key_id = agent.update_domain_key(loop.time())
+    dc_port.kick.set()
+    while agent.domain.current != key_id and loop.time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _local(port: CnipTransport) -> str:
@@ -232,8 +270,40 @@ def _local(port: CnipTransport) -> str:
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="cnip: the concentrator's UDP port.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (meters and channel).")
+@click.option(
+    "--security",
+    type=click.Choice(SECURITY_CHOICES),
+    default=SECURITY_OSGP,
+    show_default=True,
+    help="osgp-aes: the OSGP-AES-128-PSK suite (Annex D) on the protected SAPs; none: the null suite.",
+)
+@click.option(
+    "--inject",
+    default="",
+    metavar="tamper=P,replay=P",
+    help="pl: an attacker tampers with / replays each protected frame with probability P; the JSON "
+    'gains "injected" and "rejected" per kind.',
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="osgp-aes: the concentrator's key file (mode 0600): the meters' long-term keys are read from it "
+    "and new ones added; RFC 3394-wrapped when the environment variable COSEMNET_OSGP_KEK holds a "
+    "16-byte key (hex).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
-def lon_command(meters: int, channel: str, duration: float, port: int, seed: int, as_json: bool) -> None:
+def lon_command(
+    meters: int,
+    channel: str,
+    duration: float,
+    port: int,
+    seed: int,
+    security: str,
+    inject: str,
+    key_file: str | None,
+    as_json: bool,
+) -> None:
     """Run a data concentrator and METERS simulated OSGP meters and read every meter.
 
     Each meter is read by logical name (GET-with-list of 1-0:1.8.0 value and scaler_unit, public
@@ -242,19 +312,111 @@ def lon_command(meters: int, channel: str, duration: float, port: int, seed: int
     bytes, airtime, collisions, utilisation). Exits 1 if a meter could not be read.
     """
     console = tree_console()
+    try:
+        probabilities = parse_inject(inject)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--inject") from None
+    if probabilities and (security != SECURITY_OSGP or channel != "pl"):
+        raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--inject")
+    if key_file is not None and (security != SECURITY_OSGP or channel != "pl"):
+        raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--key-file")
+    keys = _KeyFile(key_file) if key_file is not None else None
     if channel == "pl":
-        ok = _run_pl(console, meters, duration, seed, as_json)
+        ok = _run_pl(console, meters, duration, seed, as_json, security, probabilities, keys)
     else:
         if meters > MAX_CNIP_METERS:
             raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
-        ok = _run_cnip_command(console, meters, duration, port, seed, as_json)
+        ok = _run_cnip_command(console, meters, duration, port, seed, as_json, security)
     sys.stdout.flush()
     if not ok:
         raise SystemExit(1)
 
 
-def _run_pl(console: Console, meters: int, duration: float, seed: int, as_json: bool) -> bool:
-    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY)
+def _security_summary(segment: LonSegment, injector: Injector | None) -> dict[str, Any]:
+    """What the suites saw: rejections per reason; with an attacker, injected and rejected per kind."""
+    agents: list[MeterSecurity | ConcentratorSecurity] = [m.security for m in segment.meters if m.security]
+    if segment.concentrator_security is not None:
+        agents.append(segment.concentrator_security)
+    reasons: Counter[str] = Counter()
+    for agent in agents:
+        reasons.update(agent.stats.rejected)
+    out: dict[str, Any] = {
+        "security": segment.security,
+        "secure_channels": sum(
+            1
+            for m in segment.meters
+            if segment.concentrator_security is not None
+            and segment.concentrator_security.established(m.address)
+        ),
+        "rejected_by_reason": dict(reasons),
+    }
+    if injector is not None:
+        out["injected"] = {k: injector.injected[k] for k in INJECT_KINDS}
+        out["rejected"] = {
+            "tamper": reasons["authentication"],
+            "replay": reasons["replay"] + reasons["sequence"],
+        }
+        out["acted_on_injected"] = _acted_on_injected(segment)
+    return out
+
+
+def _acted_on_injected(segment: LonSegment) -> int:
+    """APDUs meters executed beyond what the concentrator sent them (0: no meter acted on a forgery)."""
+    sent: Counter[tuple[int, int]] = Counter()
+    for link in segment.concentrator.links.values():
+        address = link.address
+        if isinstance(address, SubnetNodeAddress):
+            sent[(address.destination_subnet, address.destination_node)] += link.sent_apdus
+    return sum(
+        max(0, m.endpoint.requests - sent[(m.address.destination_subnet, m.address.destination_node)])
+        for m in segment.meters
+    )
+
+
+def _run_pl(
+    console: Console,
+    meters: int,
+    duration: float,
+    seed: int,
+    as_json: bool,
+    security: str = SECURITY_OSGP,
+    probabilities: dict[str, float] | None = None,
+    keys: _KeyFile | None = None,
+) -> bool:
+    keystore = keys.load() if keys is not None else None
+    with contextlib.ExitStack() as stack:
+        counters = stack.enter_context(keys.counters()) if keys is not None else None
+        segment = build_segment(
+            meters,
+            seed=seed,
+            history=DEFAULT_HISTORY,
+            security=security,
+            keystore=keystore,
+            counter_store=counters,
+        )
+        if keys is not None and keystore is not None:
+            keys.save(keystore)
+        return _read_rounds(
+            console, segment, meters, duration, as_json, security, _injector_for(segment, probabilities, seed)
+        )
+
+
+def _injector_for(segment: LonSegment, probabilities: dict[str, float] | None, seed: int) -> Injector | None:
+    if not probabilities:
+        return None
+    victims = [segment.concentrator.stack, *(m.endpoint.stack for m in segment.meters)]
+    return attach_injector(segment.channel, victims, probabilities, seed)
+
+
+def _read_rounds(
+    console: Console,
+    segment: LonSegment,
+    meters: int,
+    duration: float,
+    as_json: bool,
+    security: str,
+    injector: Injector | None,
+) -> bool:
     report = read_segment(segment)
     rounds = 1
     ok = report.ok
@@ -283,6 +445,9 @@ def _run_pl(console: Console, meters: int, duration: float, seed: int, as_json: 
                 ],
             }
         )
+        summary.update(_security_summary(segment, injector))
+        if injector is not None:
+            summary["ok"] = ok = ok and _all_rejected(summary)
         print(json.dumps(summary))
         return ok
     console.print(
@@ -293,11 +458,60 @@ def _run_pl(console: Console, meters: int, duration: float, seed: int, as_json: 
     if rounds > 1:
         console.print(f"{rounds} rounds in {total:.1f} s simulated ({wall:.2f} s wall); the last round:")
     console.print(channel_text(report))
+    facts = _security_summary(segment, injector)
+    text = f"security: {security}"
+    if segment.concentrator_security is not None:
+        text += f", {facts['secure_channels']}/{meters} secure channels"
+    if injector is not None:
+        ok = ok and _all_rejected(facts)
+        text += f"; injected {facts['injected']}, rejected {facts['rejected']}"
+        text += f", acted on: {facts['acted_on_injected']}"
+    console.print(text)
     return ok
 
 
+class _KeyFile:
+    """``--key-file``: load (when it exists) and save the concentrator's :class:`KeyStore`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        text = os.environ.get(KEK_ENVIRONMENT_VARIABLE, "")
+        try:
+            self.kek = bytes.fromhex(text) if text else None
+        except ValueError:
+            raise click.BadParameter(f"{KEK_ENVIRONMENT_VARIABLE} is not hex") from None
+        if self.kek is not None and len(self.kek) != 16:
+            raise click.BadParameter(f"{KEK_ENVIRONMENT_VARIABLE} must hold 16 bytes")
+
+    def load(self) -> KeyStore:
+        if not self.path.exists():
+            return KeyStore()
+        try:
+            return KeyStore.load(self.path, self.kek)
+        except KeyStoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def counters(self) -> FileCounterStore:
+        """The concentrator's frame counters, durable beside the key file (``<file>.counters/``)."""
+        try:
+            return FileCounterStore(self.path.with_name(self.path.name + ".counters"))
+        except (OSError, CounterStoreError) as exc:
+            raise click.ClickException(f"cannot use the counter directory: {exc}") from None
+
+    def save(self, store: KeyStore) -> None:
+        try:
+            store.save(self.path, self.kek)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the key file: {exc.strerror}") from None
+
+
+def _all_rejected(facts: dict[str, Any]) -> bool:
+    injected, rejected = facts["injected"], facts["rejected"]
+    return all(rejected[k] >= injected[k] for k in INJECT_KINDS) and facts["acted_on_injected"] == 0
+
+
 def _run_cnip_command(
-    console: Console, meters: int, duration: float, port: int, seed: int, as_json: bool
+    console: Console, meters: int, duration: float, port: int, seed: int, as_json: bool, security: str
 ) -> bool:
     def show(summary: dict[str, Any], reads: list[MeterRead]) -> None:
         if as_json:
@@ -323,7 +537,9 @@ def _run_cnip_command(
         sys.stdout.flush()
 
     try:
-        summary = asyncio.run(run_cnip(meters, seed=seed, port=port, duration=duration, on_round=show))
+        summary = asyncio.run(
+            run_cnip(meters, seed=seed, port=port, duration=duration, on_round=show, security=security)
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
     return bool(summary["ok"])

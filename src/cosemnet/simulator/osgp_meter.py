@@ -884,7 +884,9 @@ def build_osgp_segment(
     dc_stack = LonStack(dc_node, power_line_stack_config())
     channel.attach(dc_stack)
     concentrator = LonConcentratorEndpoint(
-        dc_stack, adp_config=concentrator_adp, max_active_links=max_active_links
+        dc_stack,
+        adp_config=concentrator_adp if concentrator_adp is not None else AdpConfig(allow_null_suite=True),
+        max_active_links=max_active_links,
     )
     members = []
     for i in range(meters):
@@ -900,12 +902,14 @@ def build_osgp_segment(
         stack = LonStack(lon_node, power_line_stack_config())
         channel.attach(stack)
         meter = build_osgp_meter(stack, serial=1000 + i, seed=seed + i, start=start, history=history)
+        # the null suite on the protected SAPs, explicitly: this segment is a test fixture without keys
         endpoint = LonMeterEndpoint(
             stack,
             [meter.served],
             epoch=epoch,
             on_security_event=meter.record_authentication_failure,
             protocol_setup=meter.protocol_setup,
+            adp_config=AdpConfig(allow_null_suite=True),
         )
         members.append(SegmentMeter(meter, endpoint, SubnetNodeAddress(CONCENTRATOR_SUBNET, node)))
     return OsgpSegment(channel, concentrator, members)

@@ -146,9 +146,11 @@ DEFAULT_EVENT_CODES: Final[dict[str, int]] = {
     "remote_reconnect": 62,
     "local_disconnect": 63,
     "local_reconnect": 68,
+    "security_intrusion": 230,
 }
 """Event codes (IDIS-style numbering, reconstructed from public meter manuals, not verified against
-the IDIS specification; a profile can renumber every one)."""
+the IDIS specification; a profile can renumber every one). ``security_intrusion`` (230, [design] in the
+manufacturer-specific range) is the OSGP-AES-128-PSK intrusion detector's back-off (decision 0046)."""
 
 DAY: Final = 86400
 

@@ -28,7 +28,11 @@ Design (decision 0012; the standard's text is not public):
   SAP from its requests (``learn_addresses``), so responses and later pushes reach the right NNAP.
 * Protection: the client SAPs of ``protected_client_saps`` (Table 2 default: management, NNAP and
   broadcast clients) must use the protected form in both directions; an unprotected PDU for them is
-  dropped. The suite is chosen per peer and suite id by a :class:`SecuritySuiteResolver`.
+  dropped. The suite is chosen per peer and suite id by a :class:`SecuritySuiteResolver`. The null suite
+  (id 0) protects nothing: a protected SAP refuses it in both directions unless ``allow_null_suite``.
+* Auxiliary protocols (:class:`AdpAuxiliary`, e.g. the OSGP-AES-128-PSK key management of
+  :mod:`cosemnet.profiles.lon.osgp_aes`) share the lower layer with their own message code and run on the
+  ADP's clock (``tick``, ``deadline``).
 """
 
 from __future__ import annotations
@@ -90,6 +94,29 @@ class AdpLowerLayer(Protocol):
     """
 
     def send(self, destination: Address, apdu: ApplicationMessage, service: LonService) -> Hashable: ...
+
+
+class AdpAuxiliary(Protocol):
+    """A protocol beside the ADP on the same 14908-1 stack, with its own application message code.
+
+    :meth:`AdpService.attach` hands it the lower layer; messages with ``message_code`` go to
+    ``message_received``; ``tick(now)`` runs before the ADP handles anything and at the ADP timers, so
+    the auxiliary sees the time and runs its own timers (``deadline``); ``pending`` counts its work in
+    progress (kept in :meth:`AdpService.pending`).
+    """
+
+    @property
+    def message_code(self) -> int: ...
+
+    def attach(self, lower: AdpLowerLayer) -> None: ...
+
+    def message_received(self, source: Address, apdu: ApplicationMessage, now: float) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def deadline(self) -> float | None: ...
+
+    def pending(self) -> int: ...
 
 
 class SecuritySuiteResolver(Protocol):
@@ -154,6 +181,8 @@ class AdpConfig:
     segment_retries: int = 2
     max_queued_per_destination: int = 8
     learn_addresses: bool = True
+    allow_null_suite: bool = False
+    """Accept / send the null suite on protected client SAPs (it protects nothing: off by default)."""
 
     def __post_init__(self) -> None:
         if not ApplicationMessage.CODE_MIN <= self.message_code <= ApplicationMessage.CODE_MAX:
@@ -284,6 +313,16 @@ class AdpService:
         self._by_handle: dict[Hashable, _Transfer] = {}
         self._next_request_id = 1
         self._next_message_id = 0
+        self.auxiliaries: list[AdpAuxiliary] = []
+
+    def attach(self, auxiliary: AdpAuxiliary) -> None:
+        """Run ``auxiliary`` beside the ADP (its messages, its timers) on the same lower layer."""
+        auxiliary.attach(self.lower)
+        self.auxiliaries.append(auxiliary)
+
+    def _tick(self, now: float) -> None:
+        for auxiliary in self.auxiliaries:
+            auxiliary.tick(now)
 
     # ----------------------------------------------------------------------------------------------
     # User side
@@ -312,6 +351,7 @@ class AdpService:
         """
         if not 0 <= client_sap <= 255 or not 0 <= server_sap <= 255:
             raise EncodeError("SAPs are one byte")
+        self._tick(now)
         data = bytes(apdu)
         limit = self.config.segmentation.max_apdu_length
         if len(data) > limit:
@@ -325,7 +365,7 @@ class AdpService:
             return request_id
         if protected is None:
             protected = client_sap in self.config.protected_client_saps
-        suite = self.suites.suite_for(target, self.config.send_suite_id) if protected else None
+        suite = self._send_suite(target, client_sap) if protected else None
         if protected and suite is None:
             self._events.append(AdpDataConfirm(request_id, AdpResult.NO_SECURITY_SUITE))
             return request_id
@@ -360,8 +400,8 @@ class AdpService:
         return request_id
 
     def pending(self) -> int:
-        """Requests not yet confirmed."""
-        return sum(len(q) for q in self._queues.values())
+        """Requests not yet confirmed (and work in progress of the auxiliaries)."""
+        return sum(len(q) for q in self._queues.values()) + sum(a.pending() for a in self.auxiliaries)
 
     # ----------------------------------------------------------------------------------------------
     # Lower-layer side
@@ -389,7 +429,11 @@ class AdpService:
 
     def message_received(self, source: Address, apdu: ApplicationMessage, now: float) -> None:
         """An application message arrived from ``source`` (messages with another code are ignored)."""
+        self._tick(now)
         if apdu.code != self.config.message_code:
+            for auxiliary in self.auxiliaries:
+                if apdu.code == auxiliary.message_code:
+                    auxiliary.message_received(source, apdu, now)
             return
         try:
             pdu = decode_adp_pdu(apdu.data)
@@ -397,14 +441,14 @@ class AdpService:
             self._drop(source, f"malformed ADP PDU: {exc}")
             return
         payload = self._open(source, pdu)
-        if payload is None:
-            return
-        if isinstance(pdu, AdpData):
-            self._on_data(source, pdu, payload, now)
-        elif isinstance(pdu, AdpSegmentAck):
-            self._on_ack(source, pdu, now)
-        else:
-            self._on_abort(source, pdu)
+        if payload is not None:
+            if isinstance(pdu, AdpData):
+                self._on_data(source, pdu, payload, now)
+            elif isinstance(pdu, AdpSegmentAck):
+                self._on_ack(source, pdu, now)
+            else:
+                self._on_abort(source, pdu)
+        self._tick(now)  # auxiliaries answer what the suite saw (e.g. an error message for a rejected PDU)
 
     def deadline(self) -> float | None:
         """When :meth:`timer_expired` must next be called (None: no timer running)."""
@@ -412,10 +456,15 @@ class AdpService:
         reassembly = self.reassembler.deadline()
         if reassembly is not None:
             times.append(reassembly)
+        for auxiliary in self.auxiliaries:
+            due = auxiliary.deadline()
+            if due is not None:
+                times.append(due)
         return min(times) if times else None
 
     def timer_expired(self, now: float) -> None:
         """Run the timers due at ``now``: reassembly timeouts and segment acknowledgement timeouts."""
+        self._tick(now)
         for expired in self.reassembler.expire(now):
             self._abort_incoming(expired.key, expired.reason, "reassembly timed out")
         for queue in list(self._queues.values()):
@@ -497,10 +546,19 @@ class AdpService:
             else:
                 del self._queues[t.destination_key]
 
+    def _send_suite(self, peer: Address, client_sap: int) -> AdpSecuritySuite | None:
+        if (
+            self.config.send_suite_id == NULL_SUITE_ID
+            and client_sap in self.config.protected_client_saps
+            and not self.config.allow_null_suite
+        ):
+            return None
+        return self.suites.suite_for(peer, self.config.send_suite_id)
+
     def _control_suite(self, peer: Address, client_sap: int) -> AdpSecuritySuite | None:
         if client_sap not in self.config.protected_client_saps:
             return None
-        return self.suites.suite_for(peer, self.config.send_suite_id)
+        return self._send_suite(peer, client_sap)
 
     def _send_control(self, peer: Address, pdu: AdpSegmentAck | AdpAbort) -> None:
         suite = self._control_suite(peer, pdu.client_sap)
@@ -536,6 +594,13 @@ class AdpService:
                 self._drop(source, f"unprotected PDU for protected client SAP {pdu.client_sap}")
                 return None
             return pdu.payload
+        if (
+            pdu.security_suite_id == NULL_SUITE_ID
+            and pdu.client_sap in self.config.protected_client_saps
+            and not self.config.allow_null_suite
+        ):
+            self._drop(source, f"null suite refused on protected client SAP {pdu.client_sap}")
+            return None
         suite = self.suites.suite_for(source, pdu.security_suite_id)
         if suite is None:
             self._drop(source, f"no security suite {pdu.security_suite_id}")
@@ -640,6 +705,7 @@ class AdpService:
 
 __all__ = [
     "AddressTable",
+    "AdpAuxiliary",
     "AdpConfig",
     "AdpDataConfirm",
     "AdpDataIndication",
