@@ -12,6 +12,7 @@ from cosemnet.codec.acse import AARE, RLRQ, AssociateSourceDiagnostic, Associati
 from cosemnet.codec.xdlms import ExceptionResponse, StateError
 from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
+from cosemnet.profiles.lon.adp_service import AdpConfig
 from cosemnet.profiles.lon.auth_backoff import AuthBackoff, BackoffConfig
 from cosemnet.profiles.lon.dlms import (
     LonAuthenticationFailure,
@@ -51,12 +52,13 @@ def nnap(password: bytes = b"12345678") -> ClientConfig:
 
 
 def stranger(segment: OsgpSegment, node: int) -> LonConcentratorEndpoint:
-    """Another node of the domain, speaking as a concentrator (the ADP's null suite lets it)."""
+    """Another node of the domain, speaking as a concentrator with the ADP's null suite (the fixture
+    segment's meters allow it on the protected SAPs, as a meter without the OSGP-AES suite would)."""
     lon = LonNode.configured_in(bytes((0x05, 0, 0, 9, 0, node)), DEFAULT_DOMAIN, CONCENTRATOR_SUBNET, node)
     lon.non_group_receive_timer = LONG_RECEIVE_TIMER
     stack = LonStack(lon, power_line_stack_config())
     segment.channel.attach(stack)
-    return LonConcentratorEndpoint(stack)
+    return LonConcentratorEndpoint(stack, adp_config=AdpConfig(allow_null_suite=True))
 
 
 def run(segment: OsgpSegment, *others: LonConcentratorEndpoint, limit: float = 300.0) -> float:
