@@ -104,7 +104,7 @@ def test_a_single_machine_file_is_read_without_being_migrated(tmp_path: Path) ->
     done = cli("--db", str(path), "--json")
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["value"] for line in done.stdout.splitlines()] == [7]
-    AddressBook(path).close()  # still version 1: today's head-end keeps using it
+    AddressBook(path).close()  # not migrated: today's head-end keeps using it
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

@@ -579,7 +579,7 @@ def test_a_single_machine_file_of_today_is_adopted(tmp_path: Path) -> None:
         assert store.binding(TITLE) is not None
         assert store.reserve_counter_block(TITLE, "guek", 1) == (4097, 4097)
         assert [(r.captured_at, r.value_text) for r in store.readings()] == [(21.0, "5")]
-    with pytest.raises(AddressBookError, match="schema 2"):
+    with pytest.raises(AddressBookError, match="schema 100"):
         AddressBook(path)
 
 

@@ -42,10 +42,13 @@ from cosemnet.headend.storage.base import (
     shard_of,
     to_us,
 )
-from cosemnet.headend.storage.migrations import migrations
+from cosemnet.headend.storage.migrations import Migration, migrations
 from cosemnet.profiles.mesh.address_book import AddressBookEntry, HistoryEntry, UpsertResult
 from cosemnet.profiles.mesh.registration import RegistrationMessage
 from cosemnet.security.keys import KeyRole
+
+_SINGLE_MACHINE: Final = (1, 2)
+"""``PRAGMA user_version`` of a single-machine file (the AddressBook's schemas 1 and 2)."""
 
 __all__ = ["SqliteStorage"]
 
@@ -178,7 +181,7 @@ class SqliteStorage:
 
     def _check_current(self, version: int) -> None:
         latest = migrations("sqlite")[-1].version
-        if version == 0 and int(self._db.execute("PRAGMA user_version").fetchone()[0]) == 1:
+        if version == 0 and int(self._db.execute("PRAGMA user_version").fetchone()[0]) in _SINGLE_MACHINE:
             version = 1  # a single-machine file of before decision 0060
         if version != latest:
             raise SchemaOutdatedError(
@@ -204,6 +207,20 @@ class SqliteStorage:
             return 0
         return int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
+    def _adopt(self, first: Migration) -> int:
+        """Record a single-machine file (AddressBook schema 1 or 2) as storage version 1, as it is: its
+        tables are version 1's, and running version 1's script would set its user_version back."""
+        with self._tx() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            if self._version(db) < first.version:
+                db.execute(
+                    "INSERT INTO schema_version VALUES (?,?,?)", (first.version, first.name, time.time())
+                )
+        return self._version(self._db)
+
     def migrate(self, target: int | None = None) -> int:
         """Apply the migrations up to ``target`` (default: the latest); returns the version reached.
         A version-1 file (address book and head-end store before decision 0060) is adopted as is."""
@@ -216,8 +233,10 @@ class SqliteStorage:
             current = self._version(self._db)
             if current == 0:
                 legacy = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-                if legacy not in (0, 1):
+                if legacy not in (0, *_SINGLE_MACHINE):
                     raise StorageError(f"{self.path}: schema {legacy} without a schema_version table")
+                if legacy in _SINGLE_MACHINE:
+                    current = self._adopt(scripts[0])
             if current > latest:
                 raise StorageError(
                     f"{self.path}: schema version {current} is newer than this program ({latest})"

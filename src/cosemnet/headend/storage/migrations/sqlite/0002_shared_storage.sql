@@ -1,6 +1,7 @@
 -- Version 2: the shared storage (decisions 0060, 0062). Readings become unique per (meter,
 -- attribute, capture time) with times in integer microseconds; events; collect jobs leased per meter.
--- PRAGMA user_version 2 makes the version-1 modules refuse the file instead of writing old rows.
+-- PRAGMA user_version 100 makes the single-machine modules (AddressBook, schema 1 and 2 in
+-- user_version) refuse the file instead of writing old rows.
 DROP INDEX IF EXISTS readings_by_title;
 ALTER TABLE readings RENAME TO readings_v1;
 CREATE TABLE readings (
@@ -57,4 +58,4 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_by_meter ON jobs (system_title, state);
 CREATE INDEX jobs_by_run_state ON jobs (run_id, state);
-PRAGMA user_version = 2;
+PRAGMA user_version = 100;
