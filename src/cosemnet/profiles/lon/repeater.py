@@ -62,19 +62,17 @@ from cosemnet.profiles.lon.transaction import Service
 _log = logging.getLogger(__name__)
 
 _NOTED_MAX: Final = 256
+MAX_NEIGHBOURS: Final = 256
 UPLINK_POLL: Final = ForeignFrame(PROXY_CODE, b"")
 """[design] The target APDU of an uplink poll (0x4D with no proxy data)."""
 
 
-def lcs_widening(timer: int, long_timer: bool, remaining: int) -> float:
-    """Seconds added to a hop's last try (E.3.4), after lon-stack-dx: 256 ms at every hop for short
-    timers, 256 ms per remaining hop for timer indices 8-9, 512 ms per remaining hop for index >= 10 or
-    long timers."""
-    if long_timer or timer >= 10:
-        return 0.512 * remaining
-    if timer >= 8:
-        return 0.256 * remaining
-    return 0.256
+def hop_widening(timer: int, long_timer: bool, downstream: int) -> float:
+    """Seconds added to a hop's last try (E.3.4) when ``downstream`` timed transactions follow it on the
+    chain: 512 ms each for long timers or timer index >= 10, else 256 ms each [design, decision 0070;
+    lon-stack-dx adds the same steps per remaining repeater]."""
+    step = 0.512 if long_timer or timer >= 10 else 0.256
+    return step * max(0, downstream)
 
 
 class RouteProvider(Protocol):
@@ -217,6 +215,8 @@ class ProxyStack(LonStack):
         self._noted: dict[int, None] = {}
         """Request ids of REQUESTs already seen by :meth:`_note_request` (bounded, insertion-ordered)."""
         self.failures: deque[RepeatingFailed] = deque(maxlen=256)
+        self.heard: dict[tuple[int, int], int] = {}
+        """Neighbour table: frames heard (decoded, any destination) per source subnet/node (bounded)."""
         """Repeating failures the source learned of, oldest first (bounded)."""
         self._processing = False
 
@@ -239,6 +239,9 @@ class ProxyStack(LonStack):
         return handle
 
     def receive_lon_frame(self, frame: LonFrame, now: float) -> None:
+        key = (frame.npdu.source_subnet, frame.npdu.source_node)
+        if key in self.heard or len(self.heard) < MAX_NEIGHBOURS:
+            self.heard[key] = self.heard.get(key, 0) + 1
         super().receive_lon_frame(frame, now)
         self._process()
 
@@ -411,7 +414,7 @@ class ProxyStack(LonStack):
             retry_count=tx.retry,
             tx_timer=min(tx.timer, 4) if request.long_timer else tx.timer,
             long_timer=request.long_timer,
-            last_try_extra=lcs_widening(tx.timer, request.long_timer, len(forwarded.hops)),
+            last_try_extra=hop_widening(tx.timer, request.long_timer, len(forwarded.hops) + 1),
             alt_path=alt,
             auth=event.auth_requested,
         )
@@ -550,7 +553,7 @@ class ProxyStack(LonStack):
             retry_count=tx.retry,
             tx_timer=min(tx.timer, 4) if cfg.long_timer else tx.timer,
             long_timer=cfg.long_timer,
-            last_try_extra=lcs_widening(tx.timer, cfg.long_timer, len(record.route)),
+            last_try_extra=hop_widening(tx.timer, cfg.long_timer, len(record.route)),
             auth=record.auth,
         )
         self.proxy_statistics.repeated_sends += 1
@@ -689,5 +692,5 @@ __all__ = [
     "RepeatingFailed",
     "RouteProvider",
     "StaticRoutes",
-    "lcs_widening",
+    "hop_widening",
 ]
