@@ -121,7 +121,8 @@ def test_proxy_frames_dissect_with_their_14908_layers(
         assert isinstance(pdu, Spdu) and isinstance(pdu.apdu, ForeignFrame)
         destination = npdu.destination
         assert isinstance(destination, SubnetNodeAddress)
-        assert (int(row["lon.srcnet"], 0), int(row["lon.srcnode"], 0)) == (npdu.source_subnet, npdu.source_node)
+        source = (int(row["lon.srcnet"], 0), int(row["lon.srcnode"], 0))
+        assert source == (npdu.source_subnet, npdu.source_node)
         assert (int(row["lon.dstnet"], 0), int(row["lon.dstnode"], 0)) == (
             destination.destination_subnet,
             destination.destination_node,
