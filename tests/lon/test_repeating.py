@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cosemnet.cli.lon_segment import MeterRead, fill_ln, ln_request
 from cosemnet.profiles.lon import ApplicationMessage, BroadcastAddress, ForeignFrame, Spdu, SubnetNodeAddress
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
@@ -281,3 +284,42 @@ def test_path_learned_then_switched_after_a_repeater_is_lost() -> None:
     assert failure.retrying and failure.route == tuple(chain(2))
     assert manager.route(f.address(3), f.channel.now) == chain(3)
     assert manager.switches == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=60), st.sampled_from([Service.REQUEST, Service.ACKD, Service.UNACKD]))
+def test_hostile_proxy_data_never_crashes_a_repeater(data: bytes, service: Service) -> None:
+    """Whatever follows the 0x4D code, a repeater forwards it, answers 0x4C, or drops it: no exception,
+    and nothing left pending once the channel is quiet."""
+    f = feeder(far_line(2), None)
+    f.stacks[0].send(f.address(1), ForeignFrame(0x4D, data), service)
+    f.run(120)
+    repeater = f.stacks[1]
+    stats = repeater.proxy_statistics
+    handled = stats.malformed + stats.relayed + stats.agent_sends + stats.failures_sent + stats.polls
+    assert handled >= 1
+    assert not repeater.busy() and not f.stacks[0].busy()
+
+
+def test_relay_table_is_bounded() -> None:
+    """More proxy transactions than ``max_relays`` at once: the extra one is answered 0x4C at once."""
+    f = feeder(far_line(2), None, max_relays=1)
+    target = ProxyTarget(ProxyAddressType.SUBNET_NODE, subnet=1, node=3)
+    slow = AgentPart(target, ApplicationMessage(0x10, b"s"), Service.ACKD, tx_ctrl=ProxyTxCtrl(5, 15))
+    f.cut(2)  # the agent's target is gone: its transaction runs all its retries
+    first, second = (
+        f.stacks[0].send(
+            f.address(1),
+            ProxyRequest(slow).to_apdu(),
+            Service.REQUEST,
+            priority=p,
+            retry_count=7,
+            tx_timer=15,
+        )
+        for p in (False, True)
+    )
+    f.run(120)
+    responses = {e.handle: e.apdu for e in f.stacks[0].events() if isinstance(e, ResponseReceived)}
+    assert decode_outcome(responses[second]) == RepeatingFailure(0)
+    assert decode_outcome(responses[first]) == RepeatingFailure(0)
+    assert f.stacks[1].proxy_statistics.refused == 1

@@ -185,6 +185,7 @@ class ProxyStatistics:
     failures_sent: int = 0
     refused: int = 0
     malformed: int = 0
+    """Proxy messages that did not decode, or asked for something the agent cannot send."""
     zero_sync: int = 0
     attenuated: int = 0
     repeated_sends: int = 0
@@ -374,6 +375,7 @@ class ProxyStack(LonStack):
                 self._forward(event, request) if request.hops else self._act_as_agent(event, request.agent)
             )
         except EncodeError as exc:
+            self.proxy_statistics.malformed += 1
             _log.info(
                 "proxy message from %d/%d not forwarded: %s", event.source_subnet, event.source_node, exc
             )
