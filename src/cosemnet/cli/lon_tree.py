@@ -15,8 +15,15 @@ from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpAbort, AdpData, AdpSe
 from cosemnet.profiles.lon.cnip import CnipPacket, CnipPacketType
 from cosemnet.profiles.lon.crc import crc16
 from cosemnet.profiles.lon.frames import LonFrame
-from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.lon_apdu import ApplicationMessage, ForeignFrame
 from cosemnet.profiles.lon.npdu import Npdu
+from cosemnet.profiles.lon.proxy import (
+    PROXY_CODE,
+    PROXY_FAILURE,
+    ProxyRequest,
+    RepeatingFailure,
+    decode_outcome,
+)
 from cosemnet.profiles.lon.sap import client_sap_info
 from cosemnet.profiles.lon.transport import AuthPdu, AuthPduType, Spdu, Tpdu
 
@@ -31,6 +38,37 @@ def _auth_label(pdu: AuthPdu) -> str:
     variant = "OMA, address included" if oma else "standard, address omitted"
     about = _ADDRESS_FORMATS[int(pdu.address_format)]
     return f"AuthPDU {kind} ({variant}) for a {about} message, transaction {pdu.transaction_number}"
+
+
+def _proxy_layer(frame: ForeignFrame) -> object | None:
+    """The Annex E layer of a foreign frame: a proxy message (0x4D) or a repeating failure (0x4C)."""
+    try:
+        if frame.code == PROXY_CODE:
+            return ProxyRequest.decode(frame.data)
+        return decode_outcome(frame)
+    except (CosemnetError, ValueError):
+        return None
+
+
+def _proxy_label(request: ProxyRequest) -> str:
+    header = request.header
+    parts = [f"IEC 62056-8-8 Annex E proxy message, {header.count} hop address(es) left"]
+    if header.count:
+        parts.append(
+            "uniform by source"
+            if header.uniform_by_src
+            else "uniform by destination"
+            if header.uniform_by_dest
+            else "detailed"
+        )
+    if header.all_agents:
+        parts.append("all agents")
+    if header.long_timer:
+        parts.append("long timers")
+    agent = request.agent
+    parts.append(f"target type {int(agent.target.address_type)} {agent.target.address_type.name}")
+    parts.append(f"{agent.service.name} {agent.mode.name}")
+    return ", ".join(parts)
 
 
 class LonTreeExtension:
@@ -63,6 +101,11 @@ class LonTreeExtension:
                 return _auth_label(obj)
             if isinstance(obj, AdpData | AdpSegmentAck | AdpAbort):
                 return self._adp_label(obj)
+            if isinstance(obj, ProxyRequest):
+                return _proxy_label(obj)
+            if isinstance(obj, RepeatingFailure):
+                cause = ", authentication failure" if obj.authentication else ""
+                return f"IEC 62056-8-8 Annex E repeating failure at the node with count {obj.count}{cause}"
         except (CosemnetError, ValueError, KeyError):
             return None
         return None
@@ -99,6 +142,8 @@ class LonTreeExtension:
             return value
         if isinstance(owner, Npdu) and name == "pdu" and isinstance(value, Tpdu | Spdu | AuthPdu):
             return value
+        if isinstance(owner, ForeignFrame) and name == "data" and value:
+            return _proxy_layer(owner)
         if owner is message.application_message and name == "data" and message.adp is not None:
             return message.adp
         if owner is message.adp and name == "payload" and message.dlms is not None:
@@ -110,6 +155,11 @@ class LonTreeExtension:
         if isinstance(owner, ApplicationMessage) and name == "code" and isinstance(value, int):
             what = "ADP PDU" if value == ADP_MESSAGE_CODE else "application message"
             return f"{value} [dim](0x{value:02X}, {what})[/]"
+        if isinstance(owner, ForeignFrame) and name == "code" and value in (PROXY_CODE, PROXY_FAILURE):
+            what = "repeating failure" if value == PROXY_FAILURE else "proxy message"
+            if value == PROXY_CODE and not owner.data:
+                what = "proxy success / uplink poll"
+            return f"{value} [dim](0x{value:02X}, Annex E {what})[/]"
         if isinstance(owner, CnipPacket) and name == "packet_type" and isinstance(value, int):
             try:
                 return f"{value} [dim](0x{value:02X} {CnipPacketType(value).name})[/]"

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cosemnet.errors import DecodeError, EncodeError
-from cosemnet.profiles.lon._codec import check_int
+from cosemnet.profiles.lon._codec import check_bytes, check_int
 from cosemnet.profiles.lon.addresses import (
     Address,
     AddressFormat,
@@ -268,6 +268,9 @@ class _PendingSend:
     group_size: int
     max_responses: int | None
     auth: bool
+    alt_path: bool = False
+    last_try_extra: float = 0.0
+    auth_key: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -307,6 +310,7 @@ class LonStack:
         self._records = ReceiveRecordTable(self.config.receive_records)
         self._outgoing: list[LonFrame] = []
         self._events: list[Event] = []
+        self._challenged_failures: deque[int] = deque(maxlen=64)
 
     # ------------------------------------------------------------------ public API
 
@@ -331,6 +335,10 @@ class LonStack:
         max_responses: int | None = None,
         auth: bool = False,
         now: float | None = None,
+        alt_path: bool = False,
+        long_timer: bool = False,
+        last_try_extra: float = 0.0,
+        auth_key: bytes | None = None,
     ) -> int:
         """Queue ``apdu`` for ``destination``; return the handle its :class:`Completed` event carries.
 
@@ -340,6 +348,11 @@ class LonStack:
         domain of an unconfigured node); replies to such a send cannot be received, so a tool should
         hold a domain table entry for the domain it works in. ``max_responses``: a broadcast REQUEST
         completes after that many responses instead of running all its retries.
+
+        Used by the Annex E repeater (docs/decisions/0070): ``alt_path`` sets the PPDU alternate-path
+        bit; ``long_timer`` reads ``tx_timer`` 0..4 from the long timer table (4096..16384 ms);
+        ``last_try_extra`` seconds widen the wait after the last try; ``auth_key`` (6 or 12 bytes)
+        replaces the domain key when this message is challenged (the agent's alternate key).
         """
         if not isinstance(apdu, APDU_TYPES):
             raise EncodeError(f"not a 14908-1 APDU: {type(apdu).__name__}")
@@ -370,7 +383,7 @@ class LonStack:
         else:
             retries = cfg.retry_count if retry_count is None else retry_count
             code = cfg.tx_timer if tx_timer is None else tx_timer
-            timer = tx_timer_seconds(check_int("tx_timer", code, 0, 15))
+            timer = tx_timer_seconds(check_int("tx_timer", code, 0, 4 if long_timer else 15), long_timer)
         check_int("retry / repeat count", retries, 0, 15)
         if max_responses is not None:
             check_int("max_responses", max_responses, 1, 0xFFFF)
@@ -392,11 +405,19 @@ class LonStack:
                 group_size or 1,
                 max_responses,
                 auth,
+                alt_path,
+                max(0.0, last_try_extra),
+                None if auth_key is None else check_bytes("auth_key", auth_key, KEY_LENGTH, 2 * KEY_LENGTH),
             )
         )
         self._advance(self._now if now is None else now)
         self._pump()
         return handle
+
+    def failed_after_challenge(self, handle: int) -> bool:
+        """Whether the failed send ``handle`` was challenged and our reply answered (so the receiver most
+        likely refused the reply: an authentication failure; the last 64 such failures are kept)."""
+        return handle in self._challenged_failures
 
     def respond(self, request_id: int, apdu: Apdu | None, now: float | None = None) -> bool:
         """Answer the REQUEST delivered with ``request_id`` (``None``: null response, nothing sent).
@@ -519,11 +540,12 @@ class LonStack:
         priority: bool,
         delta_backlog: int = 0,
         version: int | None = None,
+        alt_path: bool = False,
     ) -> LonFrame:
         if version is None:
             version = ENHANCED_VERSION if self.config.enhanced else 0
         npdu = Npdu(source[0], source[1], destination, pdu, domain_id, version)
-        return LonFrame(npdu, priority, False, min(max(delta_backlog, 0), DELTA_BACKLOG_MAX))
+        return LonFrame(npdu, priority, alt_path, min(max(delta_backlog, 0), DELTA_BACKLOG_MAX))
 
     def _pump(self) -> None:
         for priority in (True, False):
@@ -534,7 +556,12 @@ class LonStack:
                     # an unacknowledged message generates no further traffic: delta backlog 0
                     self._emit(
                         self._frame(
-                            pending.domain_id, pending.source, pending.destination, pending.apdu, priority
+                            pending.domain_id,
+                            pending.source,
+                            pending.destination,
+                            pending.apdu,
+                            priority,
+                            alt_path=pending.alt_path,
                         )
                     )
                     self._events.append(Completed(pending.handle, True))
@@ -565,7 +592,7 @@ class LonStack:
             apdu=pending.apdu,
             retries_left=pending.retry_count,
             timer=pending.timer,
-            deadline=now + pending.timer,
+            deadline=now + pending.timer + (pending.last_try_extra if pending.retry_count == 0 else 0.0),
             destination_count=pending.group_size if isinstance(dst, GroupAddress) else 1,
             max_responses=pending.max_responses,
         )
@@ -581,7 +608,13 @@ class LonStack:
             backlog = 1
         self._emit(
             self._frame(
-                pending.domain_id, pending.source, dst, self._message_pdu(active), pending.priority, backlog
+                pending.domain_id,
+                pending.source,
+                dst,
+                self._message_pdu(active),
+                pending.priority,
+                backlog,
+                alt_path=pending.alt_path,
             )
         )
 
@@ -620,6 +653,8 @@ class LonStack:
             self.statistics.transmit_tx_failure += 1
         self._tids.done(rec.priority)
         self._active[rec.priority] = None
+        if rec.challenged and not success:
+            self._challenged_failures.append(rec.handle)
         self._events.append(Completed(rec.handle, success))
 
     def _tx_timer_expired(self, active: _ActiveTx) -> None:
@@ -640,7 +675,16 @@ class LonStack:
                     reminder = Spdu(SpduType.REMINDER, rec.transaction_number, None, m_list, pending.auth)
                 else:
                     reminder = Tpdu(TpduType.REMINDER, rec.transaction_number, None, m_list, pending.auth)
-                self._emit(self._frame(pending.domain_id, pending.source, dst, reminder, rec.priority, 0))
+                self._emit(
+                    self._frame(
+                        pending.domain_id,
+                        pending.source,
+                        dst,
+                        reminder,
+                        rec.priority,
+                        alt_path=pending.alt_path,
+                    )
+                )
                 pdu = self._message_pdu(active)
             backlog = rec.destination_count - rec.ack_count
         else:
@@ -651,9 +695,13 @@ class LonStack:
                 backlog = self.config.broadcast_backlog
             else:
                 backlog = 1
-        self._emit(self._frame(pending.domain_id, pending.source, dst, pdu, rec.priority, backlog))
+        self._emit(
+            self._frame(
+                pending.domain_id, pending.source, dst, pdu, rec.priority, backlog, alt_path=pending.alt_path
+            )
+        )
         rec.retries_left -= 1
-        rec.deadline = self._now + rec.timer
+        rec.deadline = self._now + rec.timer + (pending.last_try_extra if rec.retries_left == 0 else 0.0)
 
     # ------------------------------------------------------------------ receiving
 
@@ -1077,12 +1125,16 @@ class LonStack:
             self.statistics.late_ack += 1
             return
         pending, rec = active.pending, active.record
+        rec.challenged = True
         apdu = rec.apdu.encode()
+        alt = pending.auth_key
         if pdu.auth_pdu_type is AuthPduType.CHALLENGE_OMA:
-            reply = oma_reply(self._oma_key(), pdu.data, apdu, self._sender_oma_address(pending))
+            key = alt if alt is not None and len(alt) == 2 * KEY_LENGTH else self._oma_key()
+            reply = oma_reply(key, pdu.data, apdu, self._sender_oma_address(pending))
             kind = AuthPduType.REPLY_OMA
         else:
-            reply = standard_reply(self._domain_key(index), pdu.data, apdu)
+            key = alt[:KEY_LENGTH] if alt is not None else self._domain_key(index)
+            reply = standard_reply(key, pdu.data, apdu)
             kind = AuthPduType.REPLY
         npdu = frame.npdu
         destination: Address = SubnetNodeAddress(npdu.source_subnet, npdu.source_node)

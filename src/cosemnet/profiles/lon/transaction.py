@@ -141,6 +141,8 @@ class TransmitRecord:
     max_responses: int | None = None
     """Broadcast requests: terminate after this many responses (None: run all retries)."""
     responders: set[tuple[int, int, bytes]] = field(default_factory=set)
+    challenged: bool = False
+    """The receiver challenged this message (ISO/IEC 14908-1 authentication) and we replied."""
 
 
 class ReceiveState(Enum):
