@@ -586,7 +586,8 @@ class ClientConnection:
         """End the request in progress locally (DLMS has no cancel on the wire) and return it (None
         when nothing was in progress). An established association stays established, and a late
         answer to the cancelled request is dropped; a cancelled association or release leaves the
-        connection IDLE (its state at the server is unknown). No event is produced."""
+        connection IDLE (its state at the server is unknown). Unsent APDUs of the request are dropped.
+        No event is produced."""
         pending = self._pending
         if pending is None:
             return None
@@ -597,6 +598,7 @@ class ClientConnection:
             if pending.kind not in (RequestKind.READ, RequestKind.WRITE):  # SN answers carry no invoke-id
                 self._cancelled_invoke_id = pending.invoke_id
         self._end_timer()
+        self._outgoing = []  # what the adapter has not sent yet need not be sent
         return pending.request
 
     def resume(self, info: AssociationInfo, now: float | None = None) -> None:
