@@ -1,8 +1,23 @@
 """Sans-IO client side of one DLMS/COSEM association (IEC 62056-5-3), h11 style.
 
-The connection never touches a socket, a clock or a thread. Every request method returns the APDU
-bytes to send (already ciphered when the configuration asks for it); every received APDU goes to
-:meth:`ClientConnection.receive`, which returns one event:
+The connection never touches a socket, a clock or a thread. It follows the contract of
+docs/sans-io.md (:class:`cosemnet.sansio.SansIOCore`)::
+
+    conn = ClientConnection(ClientConfig(client_sap=16), response_timeout=5.0)
+    conn.send_request(Associate(), now)          # request objects: cosemnet.client.requests
+    conn.pop_outgoing()                           # -> [AARQ bytes]: send each in one frame
+    conn.receive_apdu(answer, now)                # every received APDU, with the time
+    conn.pop_events()                             # -> [AssociationEstablished(info, ...)]
+    conn.get_timer(), conn.handle_timer(now)      # response timeout, retries, inactivity
+
+Each request ends with one typed event (:mod:`cosemnet.client.events`): its completion or
+:class:`~cosemnet.client.events.ServiceFailed` with the cause as enums; :meth:`ClientConnection.cancel`
+and :meth:`ClientConnection.resume` end a request locally and adopt an existing association
+(docs/decisions/0085, 0086).
+
+The untimed interface below stays for older callers (the head-end, the LON concentrator): every
+request method returns the APDU bytes to send (already ciphered when the configuration asks for it);
+every received APDU goes to :meth:`ClientConnection.receive`, which returns one event:
 
 * :class:`SendApdu` -- the exchange goes on: send these bytes, then feed the next answer
   (GetRequestNext of a block transfer, the next SET/ACTION pblock, a general-block-transfer
@@ -12,7 +27,13 @@ bytes to send (already ciphered when the configuration asks for it); every recei
 * :class:`Done` -- the exchange is over; ``result`` holds what the request method documents.
 
 Errors are raised from :meth:`receive` as the :mod:`cosemnet.client.errors` family; after an
-:class:`~cosemnet.client.errors.AccessError` or a service error the association stays usable.
+:class:`~cosemnet.client.errors.AccessError` or a service error the association stays usable. The
+untimed interface arms no timer and queues nothing.
+
+This module is above the ~800-line guideline for cores (issue 16 item 6): the ACSE side (AARQ, AARE,
+HLS passes, release) and the xDLMS services (requests, block transfer, answers) are to become two
+collaborators of one connection object; the split waits for the conformance-preset registry (issue 16
+item 5) that edits this module, to avoid moving code under another change.
 
 One request is in flight at a time (DLMS clients are sequential on an association; the invoke-id is
 still checked on every answer). Example, with ``transport`` any byte pipe::
