@@ -1,5 +1,6 @@
-"""DLMS/COSEM client: sans-IO association (:mod:`.connection`), asyncio API (:mod:`.asyncio_client`),
-blocking facade (:mod:`.blocking`), typed views of object lists, profiles and registers (:mod:`.objects`)."""
+"""DLMS/COSEM client: sans-IO association (:mod:`.connection`) with request objects (:mod:`.requests`)
+and typed events (:mod:`.events`), asyncio API (:mod:`.asyncio_client`), blocking facade
+(:mod:`.blocking`), typed views of object lists, profiles and registers (:mod:`.objects`)."""
 
 from cosemnet.client.asyncio_client import DEFAULT_PORT, AsyncClient
 from cosemnet.client.blocking import Client
@@ -23,11 +24,50 @@ from cosemnet.client.errors import (
     ProtocolError,
     ServiceErrorResponse,
 )
+from cosemnet.client.events import (
+    ActionCompleted,
+    ActionWithListCompleted,
+    AssociationEstablished,
+    AssociationExpired,
+    ClientEvent,
+    FailureKind,
+    GetCompleted,
+    GetWithListCompleted,
+    ReadCompleted,
+    ReleaseCompleted,
+    ServiceFailed,
+    SetCompleted,
+    SetWithListCompleted,
+    WriteCompleted,
+)
 from cosemnet.client.objects import Column, ObjectDescription, ScaledValue
+from cosemnet.client.requests import (
+    Action,
+    ActionWithList,
+    Associate,
+    Get,
+    GetWithList,
+    Read,
+    Release,
+    Request,
+    RequestKind,
+    Set,
+    SetWithList,
+    Write,
+)
+from cosemnet.security.hls import Mechanism
+from cosemnet.security.keys import KeySet
 
 __all__ = [
     "DEFAULT_PORT",
     "AccessError",
+    "Action",
+    "ActionCompleted",
+    "ActionWithList",
+    "ActionWithListCompleted",
+    "Associate",
+    "AssociationEstablished",
+    "AssociationExpired",
     "AssociationInfo",
     "AssociationRejected",
     "AsyncClient",
@@ -36,16 +76,37 @@ __all__ = [
     "ClientConfig",
     "ClientConnection",
     "ClientError",
+    "ClientEvent",
     "ClientSecurityError",
     "ClientTimeout",
     "Column",
     "ConnectionState",
     "Done",
+    "FailureKind",
+    "Get",
+    "GetCompleted",
+    "GetWithList",
+    "GetWithListCompleted",
+    "KeySet",
+    "Mechanism",
     "ObjectDescription",
     "ProtocolError",
+    "Read",
+    "ReadCompleted",
     "Referencing",
+    "Release",
+    "ReleaseCompleted",
+    "Request",
+    "RequestKind",
     "ScaledValue",
     "SendApdu",
     "ServiceErrorResponse",
+    "ServiceFailed",
+    "Set",
+    "SetCompleted",
+    "SetWithList",
+    "SetWithListCompleted",
+    "Write",
+    "WriteCompleted",
     "short_name",
 ]

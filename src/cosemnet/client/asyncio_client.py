@@ -11,6 +11,8 @@ Timeouts: every answer must arrive within ``timeout`` seconds (:class:`ClientTim
 association is then considered lost). Over UDP a request whose answer does not come is sent again, up
 to ``retries`` times (design choice: the same bytes, so a ciphered request keeps its invocation counter;
 a server that did receive the first copy drops the repeat as a replay and the wait ends in a timeout).
+Both are the connection core's own timers (``get_timer``/``handle_timer``), driven by
+:func:`cosemnet.aio.run_until`; this adapter keeps no deadline of its own.
 Frames whose wPorts do not match the association are ignored.
 """
 
@@ -21,20 +23,33 @@ import contextlib
 import datetime as _dt
 from collections.abc import Callable
 from types import TracebackType
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
+from cosemnet.aio import run_until
 from cosemnet.client.connection import (
     AssociationInfo,
-    AwaitApdu,
     ClientConfig,
     ClientConnection,
     ConnectionState,
-    Done,
     Referencing,
-    SendApdu,
     short_name,
 )
 from cosemnet.client.errors import AccessError, ClientError, ClientTimeout, ProtocolError
+from cosemnet.client.events import (
+    ActionCompleted,
+    ActionWithListCompleted,
+    AssociationEstablished,
+    ClientEvent,
+    FailureKind,
+    GetCompleted,
+    GetWithListCompleted,
+    ReadCompleted,
+    ReleaseCompleted,
+    ServiceFailed,
+    SetCompleted,
+    SetWithListCompleted,
+    WriteCompleted,
+)
 from cosemnet.client.objects import (
     SCALED_CLASS_IDS,
     Column,
@@ -47,6 +62,19 @@ from cosemnet.client.objects import (
     range_selection,
     scaled_value,
     scaler_unit_attribute,
+)
+from cosemnet.client.requests import (
+    Action,
+    ActionWithList,
+    Associate,
+    Get,
+    GetWithList,
+    Read,
+    Release,
+    Request,
+    Set,
+    SetWithList,
+    Write,
 )
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.obis import Obis
@@ -62,6 +90,8 @@ Transport = Literal["tcp", "udp"]
 
 ASSOCIATION_LN = Obis(b"\x00\x00\x28\x00\x00\xff")
 PROFILE_GENERIC = 7
+
+E = TypeVar("E")
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -83,7 +113,14 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class AsyncClient:
-    """One association with one logical device over the 4-7 wrapper."""
+    """One association with one logical device over the 4-7 wrapper.
+
+    ``host``/``port``: the meter (IPv4, IPv6 or a name; 4059 by default); ``config``: the
+    association's parameters (SAPs, authentication, keys, ciphering); ``transport``: ``"tcp"`` or
+    ``"udp"``; ``timeout``: seconds each answer may take (the connection core's response timer);
+    ``retries``: over UDP, how often an unanswered APDU is sent again. ``async with`` associates
+    on entry and releases on exit. One request runs at a time (further calls wait their turn).
+    """
 
     def __init__(
         self,
@@ -95,6 +132,7 @@ class AsyncClient:
         timeout: float = 10.0,
         retries: int = 2,
     ) -> None:
+        """Nothing is sent until :meth:`connect` or the first request."""
         if transport not in ("tcp", "udp"):
             raise ClientError(f"unknown transport {transport!r} (tcp or udp)")
         self.host = host.strip("[]")
@@ -115,6 +153,7 @@ class AsyncClient:
 
     @property
     def connected(self) -> bool:
+        """True while the TCP connection or the UDP endpoint is open."""
         return self._writer is not None or self._udp is not None
 
     async def connect(self) -> None:
@@ -200,63 +239,91 @@ class AsyncClient:
             if self._accept(frame):
                 return frame.apdu
 
-    async def _receive(self, apdu_sent: bytes | None) -> bytes:
-        attempts = 1 + (self.retries if self.transport == "udp" and apdu_sent is not None else 0)
-        for attempt in range(attempts):
-            if attempt and apdu_sent is not None:
-                self._send(apdu_sent)
-            try:
-                if self.transport == "tcp":
-                    return await asyncio.wait_for(self._receive_tcp(), self.timeout)
-                return await asyncio.wait_for(self._receive_udp(), self.timeout)
-            except TimeoutError:
-                continue
-        self.connection.abort()
-        raise ClientTimeout(f"no answer from {self._where} within {self.timeout:g} s")
+    async def _receive_apdu(self) -> bytes:
+        if self.transport == "tcp":
+            return await self._receive_tcp()
+        return await self._receive_udp()
 
-    async def _exchange(self, apdu: bytes) -> object:
-        """Send ``apdu`` and run the exchange to its end."""
+    async def _flush(self) -> None:
+        for apdu in self.connection.pop_outgoing():
+            self._send(apdu)
+        if self._writer is not None:
+            await self._writer.drain()
+
+    async def _exchange(self, request: Request) -> ClientEvent:
+        """Run ``request`` to its end on the core's own timers (:func:`cosemnet.aio.run_until`);
+        the completion event, or the error of a :class:`ServiceFailed`."""
         async with self._lock:
             if not self.connected:
                 await self.connect()
-            if self._writer is not None:
-                await self._writer.drain()
-            event: SendApdu | AwaitApdu | Done = SendApdu(apdu)
+            conn = self.connection
+            conn.response_timeout = self.timeout
+            conn.retries = self.retries if self.transport == "udp" else 0
+            loop = asyncio.get_running_loop()
+            conn.handle_timer(loop.time())  # an idle association may have expired meanwhile
+            conn.pop_events()
+            conn.send_request(request, loop.time())
+            events: list[ClientEvent] = []
             received = 0
-            while True:
-                sent: bytes | None = None
-                if isinstance(event, SendApdu):
-                    self._send(event.apdu)
-                    if self._writer is not None:
-                        await self._writer.drain()
-                    sent = event.apdu
-                elif isinstance(event, Done):
-                    return event.result
-                try:
-                    reply = await self._receive(sent)
-                except (ClientTimeout, ClientError):
-                    self.connection.abort()
-                    raise
-                received += len(reply)
+
+            def deliver(apdu: bytes, now: float) -> None:
+                nonlocal received
+                received += len(apdu)
                 if self._progress is not None:
                     self._progress(received)
-                event = self.connection.receive(reply)
+                conn.receive_apdu(apdu, now)
+
+            def done() -> bool:
+                events.extend(conn.pop_events())
+                return bool(events)
+
+            try:
+                await run_until(
+                    conn,
+                    done=done,
+                    flush=self._flush,
+                    receive=self._receive_apdu,
+                    deliver=deliver,
+                    clock=loop.time,
+                )
+            except asyncio.CancelledError:
+                conn.cancel()  # the caller gave up: the association stays, a late answer is dropped
+                raise
+            except ClientError:
+                conn.abort()  # transport lost
+                raise
+        event = events[0]
+        if isinstance(event, ServiceFailed):
+            if event.kind is FailureKind.TIMEOUT:
+                raise ClientTimeout(f"no answer from {self._where} within {self.timeout:g} s")
+            raise event.error
+        return event
+
+    async def _run(self, request: Request, expected: type[E]) -> E:
+        event = await self._exchange(request)
+        if not isinstance(event, expected):
+            raise ProtocolError(f"{type(event).__name__} in answer to {type(request).__name__}")
+        return event
 
     # -- association -----------------------------------------------------------------------------
 
     async def associate(self) -> AssociationInfo:
-        """Connect if needed and establish the association (including HLS passes 3 and 4)."""
+        """Connect if needed and establish the association (AARQ/AARE, plus HLS passes 3 and 4 when
+        the mechanism asks for them). AssociationRejected, ClientSecurityError, ClientTimeout."""
         await self.connect()
-        return cast(AssociationInfo, await self._exchange(self.connection.associate()))
+        return (await self._run(Associate(), AssociationEstablished)).info
 
     async def release(self) -> None:
-        """Send RLRQ and wait for RLRE (a missing RLRE within the timeout is tolerated)."""
+        """Send RLRQ and wait for RLRE (a missing RLRE within the timeout is tolerated); nothing
+        when not associated or not connected."""
         if not self.connection.is_associated or not self.connected:
             return
         with contextlib.suppress(ClientTimeout):
-            await self._exchange(self.connection.release())
+            await self._run(Release(), ReleaseCompleted)
 
     async def __aenter__(self) -> AsyncClient:
+        """Connect and associate; the association is released and the transport closed on exit
+        (the release is skipped when the block ends with an error other than AccessError)."""
         try:
             await self.associate()
         except BaseException:
@@ -267,6 +334,7 @@ class AsyncClient:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Release (see :meth:`__aenter__`), then close the transport."""
         try:
             if exc is None or isinstance(exc, AccessError):
                 with contextlib.suppress(ClientError):
@@ -283,15 +351,14 @@ class AsyncClient:
         attribute_id: int,
         selection: SelectiveAccessDescriptor | None = None,
     ) -> DataValue:
-        """GET one attribute (LN); AccessError when the server refuses."""
-        return cast(
-            DataValue, await self._exchange(self.connection.get(class_id, instance, attribute_id, selection))
-        )
+        """GET one attribute (LN), with optional selective access; AccessError when the server
+        refuses (``.result`` is the Data-Access-Result)."""
+        return (await self._run(Get(class_id, instance, attribute_id, selection), GetCompleted)).value
 
     async def get_with_list(self, items: list[tuple[int, Obis | str, int]]) -> list[DataValue | AccessError]:
-        return cast(
-            "list[DataValue | AccessError]", await self._exchange(self.connection.get_with_list(items))
-        )
+        """GET several attributes ``(class_id, instance, attribute_id)`` in one request (LN); per item
+        the value or an AccessError (returned, not raised)."""
+        return (await self._run(GetWithList(tuple(items)), GetWithListCompleted)).results
 
     async def set(
         self,
@@ -301,28 +368,37 @@ class AsyncClient:
         value: DataValue,
         selection: SelectiveAccessDescriptor | None = None,
     ) -> None:
-        await self._exchange(self.connection.set(class_id, instance, attribute_id, value, selection))
+        """SET one attribute (LN; in data blocks when too large for the server); AccessError when
+        the server refuses."""
+        await self._run(Set(class_id, instance, attribute_id, value, selection), SetCompleted)
 
     async def set_with_list(self, items: list[tuple[int, Obis | str, int, DataValue]]) -> list[object]:
-        return cast("list[object]", await self._exchange(self.connection.set_with_list(items)))
+        """SET several attributes ``(class_id, instance, attribute_id, value)`` at once (LN); the
+        Data-Access-Result of each (not raised)."""
+        return list((await self._run(SetWithList(tuple(items)), SetWithListCompleted)).results)
 
     async def action(
         self, class_id: int, instance: Obis | str, method_id: int, parameters: DataValue = None
     ) -> DataValue:
-        return cast(
-            DataValue, await self._exchange(self.connection.action(class_id, instance, method_id, parameters))
-        )
+        """Invoke one method (LN; parameters in pblocks when too large); its return parameters (None
+        when the server sent none); AccessError when the server refuses."""
+        return (
+            await self._run(Action(class_id, instance, method_id, parameters), ActionCompleted)
+        ).return_value
 
     async def action_with_list(self, items: list[tuple[int, Obis | str, int, DataValue]]) -> list[object]:
-        return cast("list[object]", await self._exchange(self.connection.action_with_list(items)))
+        """Invoke several methods ``(class_id, instance, method_id, parameters)`` at once (LN); per
+        method the return value or an AccessError (returned, not raised)."""
+        return list((await self._run(ActionWithList(tuple(items)), ActionWithListCompleted)).results)
 
     async def read(self, variables: list[int | ParameterizedAccess]) -> list[DataValue | AccessError]:
-        """SN Read."""
-        return cast("list[DataValue | AccessError]", await self._exchange(self.connection.read(variables)))
+        """SN Read of short names (or parameterized accesses); per variable the value or an
+        AccessError (returned, not raised)."""
+        return (await self._run(Read(tuple(variables)), ReadCompleted)).results
 
     async def write(self, variables: list[tuple[int, DataValue]]) -> list[AccessError | None]:
-        """SN Write."""
-        return cast("list[AccessError | None]", await self._exchange(self.connection.write(variables)))
+        """SN Write of ``(short_name, value)`` pairs; per variable None or an AccessError."""
+        return (await self._run(Write(tuple(variables)), WriteCompleted)).results
 
     async def read_sn(self, base_name: int, attribute_id: int) -> DataValue:
         """SN Read of one attribute; raises AccessError."""
@@ -382,6 +458,7 @@ class AsyncClient:
         return value
 
     async def capture_objects(self, instance: Obis | str) -> list[Column]:
+        """The columns of a profile generic (its capture_objects, attribute 3)."""
         return parse_capture_objects(await self.get_attribute(PROFILE_GENERIC, instance, 3))
 
     async def read_profile(

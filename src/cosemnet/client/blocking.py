@@ -31,7 +31,13 @@ T = TypeVar("T")
 
 
 class Client:
-    """Blocking client: the methods of :class:`AsyncClient`, run to completion."""
+    """Blocking client: the methods of :class:`AsyncClient`, run to completion in the calling thread.
+
+    ``with Client(...) as meter:`` connects and associates on entry (AARQ/AARE and the HLS passes
+    when configured) and releases the association and closes the transport on exit, so the block
+    body can read at once. Without ``with``, call :meth:`associate` first and :meth:`close` at the
+    end. Timeouts and UDP retries are the connection core's timers (see :class:`AsyncClient`).
+    """
 
     def __init__(
         self,
@@ -43,6 +49,8 @@ class Client:
         timeout: float = 10.0,
         retries: int = 2,
     ) -> None:
+        """Same arguments as :class:`AsyncClient`; nothing is sent until :meth:`associate` (or
+        ``with``)."""
         self._loop = asyncio.new_event_loop()
         self._client = AsyncClient(host, port, config, transport=transport, timeout=timeout, retries=retries)
 
@@ -54,16 +62,21 @@ class Client:
 
     @property
     def connection(self) -> ClientConnection:
+        """The sans-IO association core (state, negotiated parameters, security context)."""
         return self._client.connection
 
     @property
     def async_client(self) -> AsyncClient:
+        """The :class:`AsyncClient` this facade runs."""
         return self._client
 
     def associate(self) -> AssociationInfo:
+        """Connect if needed and establish the association; what the server agreed to.
+        AssociationRejected, ClientSecurityError, ClientTimeout."""
         return self._run(self._client.associate())
 
     def release(self) -> None:
+        """Send RLRQ and wait for RLRE (a missing RLRE is tolerated); the transport stays open."""
         self._run(self._client.release())
 
     def close(self) -> None:
@@ -76,6 +89,7 @@ class Client:
             self._loop.close()
 
     def __enter__(self) -> Client:
+        """Associate (see the class docstring); closes everything if that fails."""
         try:
             self.associate()
         except BaseException:
@@ -86,6 +100,7 @@ class Client:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Release (skipped when the block ends with an error other than AccessError), then close."""
         try:
             if exc is None or isinstance(exc, AccessError):
                 with contextlib.suppress(ClientError):
@@ -100,9 +115,12 @@ class Client:
         attribute_id: int,
         selection: SelectiveAccessDescriptor | None = None,
     ) -> DataValue:
+        """GET one attribute (LN), with optional selective access; AccessError when refused."""
         return self._run(self._client.get(class_id, instance, attribute_id, selection))
 
     def get_with_list(self, items: list[tuple[int, Obis | str, int]]) -> list[DataValue | AccessError]:
+        """GET several ``(class_id, instance, attribute_id)`` at once; per item the value or an
+        AccessError (returned, not raised)."""
         return self._run(self._client.get_with_list(items))
 
     def set(
@@ -113,35 +131,54 @@ class Client:
         value: DataValue,
         selection: SelectiveAccessDescriptor | None = None,
     ) -> None:
+        """SET one attribute (LN; data blocks when too large); AccessError when refused."""
         self._run(self._client.set(class_id, instance, attribute_id, value, selection))
 
     def set_with_list(self, items: list[tuple[int, Obis | str, int, DataValue]]) -> list[object]:
+        """SET several ``(class_id, instance, attribute_id, value)`` at once; each Data-Access-Result."""
         return self._run(self._client.set_with_list(items))
 
     def action(
         self, class_id: int, instance: Obis | str, method_id: int, parameters: DataValue = None
     ) -> DataValue:
+        """Invoke one method (LN); its return parameters (None when none); AccessError when refused."""
         return self._run(self._client.action(class_id, instance, method_id, parameters))
 
     def action_with_list(self, items: list[tuple[int, Obis | str, int, DataValue]]) -> list[object]:
+        """Invoke several methods at once; per method the return value or an AccessError."""
         return self._run(self._client.action_with_list(items))
 
     def read(self, variables: list[int | ParameterizedAccess]) -> list[DataValue | AccessError]:
+        """SN Read of short names (or parameterized accesses); per variable the value or an
+        AccessError (returned, not raised)."""
         return self._run(self._client.read(variables))
 
     def write(self, variables: list[tuple[int, DataValue]]) -> list[AccessError | None]:
+        """SN Write of ``(short_name, value)`` pairs; per variable None or an AccessError."""
         return self._run(self._client.write(variables))
 
+    def read_sn(self, base_name: int, attribute_id: int) -> DataValue:
+        """SN Read of one attribute of the object at ``base_name``; AccessError when refused."""
+        return self._run(self._client.read_sn(base_name, attribute_id))
+
+    def capture_objects(self, instance: Obis | str) -> list[Column]:
+        """The columns of a profile generic (its capture_objects, attribute 3)."""
+        return self._run(self._client.capture_objects(instance))
+
     def get_attribute(self, class_id: int, instance: Obis | str, attribute_id: int) -> DataValue:
+        """GET for LN; for SN the base name comes from the object list (read once and cached)."""
         return self._run(self._client.get_attribute(class_id, instance, attribute_id))
 
     def object_list(self) -> list[ObjectDescription]:
+        """The current association's object list."""
         return self._run(self._client.object_list())
 
     def read_register(self, instance: Obis | str, class_id: int = 3) -> ScaledValue:
+        """Value and scaler_unit of a register (class 3, 4 or 5)."""
         return self._run(self._client.read_register(instance, class_id))
 
     def read_clock(self, instance: Obis | str = "0-0:1.0.0*255") -> CosemDateTime | DataValue:
+        """The clock time (class 8 attribute 2), as a CosemDateTime when it is a valid date-time."""
         return self._run(self._client.read_clock(instance))
 
     def read_profile(
@@ -154,6 +191,8 @@ class Client:
         to_entry: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> tuple[list[Column], list[dict[str, DataValue | CosemDateTime]]]:
+        """Rows of a profile generic buffer keyed by capture object; see
+        :meth:`AsyncClient.read_profile` for the range and entry selections."""
         return self._run(
             self._client.read_profile(
                 instance, start=start, end=end, from_entry=from_entry, to_entry=to_entry, progress=progress

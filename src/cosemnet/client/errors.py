@@ -17,7 +17,10 @@ Messages never carry key material.
 from __future__ import annotations
 
 from cosemnet.codec.acse import AssociateSourceDiagnostic, AssociationResult
+from cosemnet.codec.service_error import ConfirmedService, ServiceError
 from cosemnet.codec.xdlms.common import ActionResult, DataAccessResult
+from cosemnet.codec.xdlms.exception import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms.exception import StateError
 from cosemnet.errors import CosemnetError
 
 
@@ -38,10 +41,13 @@ class AssociationRejected(ClientError):
         result: AssociationResult,
         diagnostic: AssociateSourceDiagnostic | None,
         detail: str = "",
+        service_error: ServiceError | None = None,
     ) -> None:
         self.result = result
         self.diagnostic = diagnostic
         self.detail = detail
+        self.service_error = service_error
+        """The confirmed-service-error of the AARE's user-information, when it carried one."""
         text = f"association rejected ({dlms_name_result(result)})"
         if diagnostic is not None:
             text += f": {diagnostic.detail.name.lower().replace('_', '-')}"
@@ -76,7 +82,23 @@ class ProtocolError(ClientError):
 
 
 class ServiceErrorResponse(ProtocolError):
-    """The server answered with an exception-response or a confirmed-service-error."""
+    """The server answered with an exception-response (``state_error``, ``service_error``) or a
+    confirmed-service-error (``confirmed_service``, ``confirmed_error``); the other pair is None."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        state_error: StateError | None = None,
+        service_error: ExceptionServiceError | None = None,
+        confirmed_service: ConfirmedService | None = None,
+        confirmed_error: ServiceError | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.state_error = state_error
+        self.service_error = service_error
+        self.confirmed_service = confirmed_service
+        self.confirmed_error = confirmed_error
 
 
 class ClientSecurityError(ClientError):
