@@ -27,6 +27,7 @@ from cosemnet.cli.lon_segment import (
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
 from cosemnet.profiles.lon.node import Domain, LonNode
+from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config
 from cosemnet.profiles.lon.paths import PathManager, qualities
 from cosemnet.profiles.lon.repeater import ProxyStack, RepeaterConfig
 from cosemnet.profiles.lon.topology import Topology
@@ -77,7 +78,9 @@ def build_feeder(
     source = (CONCENTRATOR_ADDRESS.destination_subnet, CONCENTRATOR_ADDRESS.destination_node)
     paths = PathManager(source)
     dc = ProxyStack(_node(0, *source), hook=capture, routes=paths, repeater=repeater)
-    concentrator = LonConcentratorEndpoint(dc)
+    # the feeder runs the null suite on the protected SAPs, explicitly (the OSGP-AES suite over repeaters:
+    # not wired yet)
+    concentrator = LonConcentratorEndpoint(dc, adp_config=null_suite_config())
     channel.attach(dc)
     meters: list[SegmentMeter] = []
     for index in range(count):
@@ -96,6 +99,7 @@ def build_feeder(
             epoch=start.timestamp(),
             on_security_event=osgp.record_authentication_failure,
             protocol_setup=osgp.protocol_setup,
+            adp_config=null_suite_config(),
         )
         channel.attach(stack)
         meters.append(SegmentMeter(index, address, osgp, endpoint))
