@@ -27,6 +27,7 @@ from cosemnet.codec.xdlms import (
     DataAccessResult,
     DataBlockSA,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -37,7 +38,6 @@ from cosemnet.codec.xdlms import (
     SetResponseDatablock,
     SetResponseLastDatablock,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
 from cosemnet.codec.xdlms.common import ActionResult
 from cosemnet.server import MeterServer, ServedDevice, ServerAssociation, ServerLimits, serve_tcp, serve_udp
 

@@ -20,6 +20,7 @@ from cosemnet.codec.xdlms import (
     DataAccessResult,
     DataBlockSA,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -29,7 +30,6 @@ from cosemnet.codec.xdlms import (
     SetResponseDatablock,
     SetResponseLastDatablock,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
 from cosemnet.cosem.association_ln import CONTEXT_LN_NO_CIPHERING
 from cosemnet.server import AssociationState, ServedDevice, ServerAssociation
 from cosemnet.server.session import AssociationSession

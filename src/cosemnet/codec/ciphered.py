@@ -31,9 +31,8 @@ from enum import IntEnum
 from typing import ClassVar, Final, Self
 
 from cosemnet.codec.axdr import encode_length
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 # --------------------------------------------------------------------------------------------------
 # Tag tables

@@ -69,6 +69,7 @@ from cosemnet.codec.ciphered import (
     WrappedKey,
     decode_protected_apdu,
 )
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.security.control import (
     AUTHENTICATION_BIT,
@@ -90,8 +91,6 @@ from cosemnet.security.errors import (
 )
 from cosemnet.security.keys import KeyRole, KeySet
 from cosemnet.security.suite import SecuritySuite
-
-Buffer = bytes | bytearray | memoryview
 
 TAG_LENGTH: Final = 12
 """DLMS truncates the GCM tag to 12 bytes (96 bits) in every suite."""

@@ -15,13 +15,13 @@ from typing import Final
 from cosemnet.codec.tags import ApduTag
 from cosemnet.codec.xdlms import (
     ActionRequestNormal,
+    ExceptionServiceError,
     ParameterizedAccess,
     ReadRequest,
     StateError,
     VariableName,
     WriteRequest,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
 from cosemnet.cosem.association_sn import AssociationSN
 from cosemnet.server.blocks import ServiceHost
 from cosemnet.server.exceptions import ServiceException, decode_request, malformed, not_allowed

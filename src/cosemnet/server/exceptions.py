@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from cosemnet.codec.xdlms import ExceptionResponse, StateError
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms import ExceptionResponse, ExceptionServiceError, StateError
 from cosemnet.errors import DecodeError
 
 __all__ = ["ServiceException", "decode_request", "malformed", "not_allowed", "not_negotiated", "pdu_too_long"]

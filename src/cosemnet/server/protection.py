@@ -19,8 +19,7 @@ from cosemnet.codec.ciphered import (
     GeneralGloCiphering,
     ServiceSpecificCiphered,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
-from cosemnet.codec.xdlms import StateError
+from cosemnet.codec.xdlms import ExceptionServiceError, StateError
 from cosemnet.cosem.security_setup import SecuritySetup
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.security.ciphering import ProtectionKind, SecurityContext, protect_apdu, unprotect_apdu
