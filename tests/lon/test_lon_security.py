@@ -9,8 +9,7 @@ import pytest
 
 from cosemnet.client.connection import ClientConfig, Referencing
 from cosemnet.codec.acse import AARE, RLRQ, AssociateSourceDiagnostic, AssociationResult
-from cosemnet.codec.xdlms import ExceptionResponse, StateError
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms import ExceptionResponse, ExceptionServiceError, StateError
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.auth_backoff import AuthBackoff, BackoffConfig
 from cosemnet.profiles.lon.dlms import (
