@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.tags import ApduTag
@@ -37,7 +39,7 @@ from cosemnet.server.session import LongRequest, Target
 
 __all__ = ["ActionService"]
 
-_ACTION_REQUEST = 0xC3
+_ACTION_REQUEST: Final = ApduTag.ACTION_REQUEST
 _ACTION = ApduTag.ACTION_RESPONSE
 
 

@@ -35,6 +35,7 @@ __all__ = ["GetService"]
 
 _GET_NORMAL: Final = struct.Struct(">BBBH6sbB")
 _GET: Final = ApduTag.GET_RESPONSE
+_GET_TAG: Final = int(ApduTag.GET_RESPONSE)  # a plain int: the fast path builds bytes from it
 _OBJECT_CACHE: Final = 1024
 
 
@@ -71,16 +72,16 @@ class GetService:
             value = obj.get(attribute_id, ctx)
         except CosemAccessError as exc:
             host.end_access()
-            return [bytes((0xC4, 1, iip, 1, exc.data_access_result))]
+            return [bytes((_GET_TAG, 1, iip, 1, exc.data_access_result))]
         except CosemnetError:
             host.end_access()
-            return [bytes((0xC4, 1, iip, 1, DataAccessResult.OTHER_REASON))]
+            return [bytes((_GET_TAG, 1, iip, 1, DataAccessResult.OTHER_REASON))]
         host.end_access()
         try:
             body = encode_data(value)
         except EncodeError:
-            return [bytes((0xC4, 1, iip, 1, DataAccessResult.OTHER_REASON))]
-        encoded = bytes((0xC4, 1, iip, 0)) + body
+            return [bytes((_GET_TAG, 1, iip, 1, DataAccessResult.OTHER_REASON))]
+        encoded = bytes((_GET_TAG, 1, iip, 0)) + body
         if len(encoded) <= session.max_send_pdu_size:
             return [encoded]
         session.via_gbt = False
@@ -139,7 +140,7 @@ class GetService:
                 request.invoke_id, result, request.service_class, request.priority
             ).encode()
         except EncodeError:
-            encoded = bytes((0xC4, 1, plain[2], 1, DataAccessResult.OTHER_REASON))
+            encoded = bytes((_GET_TAG, 1, plain[2], 1, DataAccessResult.OTHER_REASON))
         if type(result) is DataAccessResult:
             return [encoded]
         return maybe_blocks(host.session, _GET, plain[2], encoded, 4)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.obis import Obis
+from cosemnet.codec.tags import ApduTag
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms import (
     DataAccessResult,
@@ -29,7 +32,7 @@ from cosemnet.server.session import LongRequest, Target
 
 __all__ = ["SetService"]
 
-_SET_REQUEST = 0xC1
+_SET_REQUEST: Final = ApduTag.SET_REQUEST
 
 
 def _last_datablock(invoke_byte: int, result: DataAccessResult, block_number: int) -> bytes:

@@ -30,6 +30,8 @@ from cosemnet.server.exceptions import decode_request, malformed, not_allowed
 __all__ = ["ShortNameService"]
 
 _READ = ApduTag.READ_RESPONSE
+_SN_INVOKE_BYTE = 0xC0
+"""SN services carry no invoke-id-and-priority: blocks are built as for id 0, confirmed, high priority."""
 
 
 class ShortNameService:
@@ -71,7 +73,7 @@ class ShortNameService:
         items = request.variable_access_specification
         if len(items) == 1 and isinstance(items[0], BlockNumberAccess):
             host.require(Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ)
-            return next_block(host.session, _READ, items[0].block_number, 0xC0)
+            return next_block(host.session, _READ, items[0].block_number, _SN_INVOKE_BYTE)
         host.session.long_response = None
         if len(items) > 1:
             host.require(Conformance.MULTIPLE_REFERENCES)
@@ -86,7 +88,7 @@ class ShortNameService:
             encoded = ReadResponse(results).encode()
         except EncodeError:
             encoded = ReadResponse([DataAccessResult.OTHER_REASON for _ in results]).encode()
-        return maybe_blocks(host.session, _READ, 0xC0, encoded, 1)
+        return maybe_blocks(host.session, _READ, _SN_INVOKE_BYTE, encoded, 1)
 
     def _write_one(self, item: object, value: DataValue, ctx: AccessContext) -> DataAccessResult | None:
         if isinstance(item, ParameterizedAccess):

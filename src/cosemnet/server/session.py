@@ -63,7 +63,7 @@ _NONE: Final = Conformance(0)
 class LongResponse:
     """An outgoing response split in service-specific blocks."""
 
-    service: int  # 0xC4 get, 0xC7 action, 0x0C read
+    service: int  # ApduTag.GET_RESPONSE, ACTION_RESPONSE or READ_RESPONSE
     invoke_byte: int
     raw: bytes
     block_size: int
@@ -82,7 +82,7 @@ class LongResponse:
 class LongRequest:
     """An incoming SET/ACTION request arriving in blocks."""
 
-    service: int  # 0xC1 set, 0xC3 action
+    service: int  # ApduTag.SET_REQUEST or ACTION_REQUEST
     invoke_byte: int
     targets: list[Target]
     with_list: bool
