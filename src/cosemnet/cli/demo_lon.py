@@ -3,7 +3,7 @@
 A data concentrator reads 20 simulated OSGP meters over one 5.4 kbit/s power-line channel in simulated
 time: by logical name (GET-with-list of 1-0:1.8.0 value and scaler_unit on the pre-established public
 association) and by short name / utility tables (AARQ of the NNAP client, then one SN Read of BT21 and
-BT23), then prints what it read and the channel statistics. See :mod:`cosemnet.cli.lon_segment`.
+BT23), then prints what it read and the channel statistics. See :mod:`cosemnet.simulator.lon_segment`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,17 @@ from typing import Any, Final
 
 from rich.console import Console
 
-from cosemnet.cli.lon_segment import SegmentReport, build_segment, channel_text, read_segment, segment_table
 from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpData, decode_adp_pdu
 from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.transport import Tpdu
+from cosemnet.simulator.lon_segment import (
+    SegmentReport,
+    build_segment,
+    channel_text,
+    read_segment,
+    segment_table,
+)
 
 DEMO_METERS: Final = 20
 DEMO_SEED: Final = 1
