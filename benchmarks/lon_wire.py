@@ -2,7 +2,7 @@
 
 Everything runs in simulated time on :class:`cosemnet.profiles.lon.channel.PowerLineChannel` (5.4 kbit/s,
 CENELEC A band, 40 overhead bits per frame for preamble / sync / end of frame; decision 0011), with the
-segment of ``cosemnet demo`` / ``cosemnet sim lon`` (``cosemnet.cli.lon_segment``: a data concentrator
+segment of ``cosemnet demo`` / ``cosemnet sim lon`` (``cosemnet.simulator.lon_segment``: a data concentrator
 and simulated OSGP meters, ``cosemnet.profiles.lon.dlms`` endpoints, ADP over 14908-1 ACKD).
 
 1. **Per exchange**, on a segment of one concentrator and one meter (no contention), for each case the
@@ -40,15 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cosemnet.cli.lon_segment import (
-    BT21_BUFFER,
-    BT23_BUFFER,
-    ENERGY_REGISTER,
-    REGISTER_CLASS_ID,
-    SECURITY_NONE,
-    LonSegment,
-    build_segment,
-)
 from cosemnet.client.connection import ClientConnection
 from cosemnet.codec.obis import Obis
 from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, OSGP_AES_128_PSK_SUITE_ID, AdpData, decode_adp_pdu
@@ -57,6 +48,15 @@ from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.context import OVERHEAD as OSGP_OVERHEAD
 from cosemnet.profiles.lon.transport import Spdu, Tpdu
+from cosemnet.simulator.lon_segment import (
+    BT21_BUFFER,
+    BT23_BUFFER,
+    ENERGY_REGISTER,
+    REGISTER_CLASS_ID,
+    SECURITY_NONE,
+    LonSegment,
+    build_segment,
+)
 from cosemnet.simulator.osgp_meter import decode_bt21, decode_bt23
 
 Request = Callable[[ClientConnection], bytes | None]

@@ -1,6 +1,6 @@
 """Cost of the OSGP-AES-128-PSK suite (IEC 62056-8-8 Annex D) on the simulated power line and on the CPU.
 
-1. **Wire**: on a segment of one concentrator and one meter (``cosemnet.cli.lon_segment``, 5.4 kbit/s,
+1. **Wire**: on a segment of one concentrator and one meter (``cosemnet.simulator.lon_segment``, 5.4 kbit/s,
    simulated time, no contention), the same reads over the *protected* SAPs with the suite and with the
    null suite (``--security none``): wire bytes (every frame both nodes sent, ACKs included) and
    airtime per read. Cases: a register read (GET 1-0:1.8.0*255 attribute 2 on the pre-established
@@ -28,16 +28,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from cosemnet.cli.lon_segment import (
-    BT21_BUFFER,
-    BT23_BUFFER,
-    ENERGY_REGISTER,
-    REGISTER_CLASS_ID,
-    SECURITY_NONE,
-    SECURITY_OSGP,
-    LonSegment,
-    build_segment,
-)
 from cosemnet.client.connection import ClientConnection
 from cosemnet.profiles.lon.adp import AdpData, AdpDirection, protect_pdu, unprotect_payload
 from cosemnet.profiles.lon.dlms import MeterLink
@@ -51,6 +41,16 @@ from cosemnet.profiles.lon.osgp_aes.context import (
 from cosemnet.profiles.lon.preestablished import MANAGEMENT
 from cosemnet.profiles.lon.sap import NNAP_CLIENT
 from cosemnet.security.counters import InvocationCounter, MemoryCounterStore
+from cosemnet.simulator.lon_segment import (
+    BT21_BUFFER,
+    BT23_BUFFER,
+    ENERGY_REGISTER,
+    REGISTER_CLASS_ID,
+    SECURITY_NONE,
+    SECURITY_OSGP,
+    LonSegment,
+    build_segment,
+)
 from cosemnet.simulator.osgp_meter import decode_bt21, decode_bt23
 
 Request = Callable[[ClientConnection], bytes | None]

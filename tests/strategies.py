@@ -53,6 +53,7 @@ from cosemnet.codec.xdlms import (
     DataNotification,
     EventNotificationRequest,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -68,7 +69,6 @@ from cosemnet.codec.xdlms import (
     ReadResponse,
     SelectiveAccessDescriptor,
     ServiceClass,
-    ServiceError,
     SetRequestNormal,
     SetRequestWithDatablock,
     SetRequestWithFirstDatablock,
@@ -460,12 +460,14 @@ APDU_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         st.builds(
             ExceptionResponse,
             st.sampled_from(StateError),
-            st.sampled_from([e for e in ServiceError if e is not ServiceError.INVOCATION_COUNTER_ERROR]),
+            st.sampled_from(
+                [e for e in ExceptionServiceError if e is not ExceptionServiceError.INVOCATION_COUNTER_ERROR]
+            ),
         ),
         st.builds(
             ExceptionResponse,
             st.sampled_from(StateError),
-            st.just(ServiceError.INVOCATION_COUNTER_ERROR),
+            st.just(ExceptionServiceError.INVOCATION_COUNTER_ERROR),
             u32,
         ),
     ),

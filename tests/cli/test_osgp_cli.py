@@ -9,9 +9,9 @@ from rich.console import Console
 
 from cosemnet.cli.demo_lon import run_lon_demo
 from cosemnet.cli.lon_inject import protected_message
-from cosemnet.cli.lon_segment import build_segment, read_segment
 from cosemnet.cli.messages import decode_lon_frame
 from cosemnet.cli.osgp_decode import open_lon_message
+from cosemnet.simulator.lon_segment import build_segment, read_segment
 
 from .conftest import RunCli
 

@@ -13,14 +13,14 @@ import pytest
 from rich.console import Console
 
 from cosemnet.cli.demo_lon import DEMO_METERS, run_lon_demo
-from cosemnet.cli.lon_segment import (
+from cosemnet.cli.messages import decode_lon_frame
+from cosemnet.profiles.lon.short_names import standard_table_base_name
+from cosemnet.simulator.lon_segment import (
     BT23_BUFFER,
     build_segment,
     meter_address,
     read_segment,
 )
-from cosemnet.cli.messages import decode_lon_frame
-from cosemnet.profiles.lon.short_names import standard_table_base_name
 
 from .conftest import RunCli
 

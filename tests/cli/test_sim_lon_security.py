@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cosemnet.cli.lon_inject import forge, parse_inject, protected_message
-from cosemnet.cli.lon_segment import build_segment, read_segment
+from cosemnet.simulator.lon_segment import build_segment, read_segment
 
 from .conftest import RunCli
 

@@ -48,6 +48,7 @@ from cosemnet.codec.xdlms import (
     DataBlockResult,
     DataBlockSA,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -57,7 +58,6 @@ from cosemnet.codec.xdlms import (
     GetResponseWithList,
     ReadRequest,
     ReadResponse,
-    ServiceError,
     SetRequestWithDatablock,
     SetRequestWithFirstDatablock,
     SetResponseDatablock,
@@ -306,7 +306,9 @@ def test_not_an_aare_is_a_protocol_error() -> None:
     conn.associate()
     with pytest.raises(ServiceErrorResponse):
         conn.receive(
-            ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ServiceError.OPERATION_NOT_POSSIBLE).encode()
+            ExceptionResponse(
+                StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OPERATION_NOT_POSSIBLE
+            ).encode()
         )
 
 

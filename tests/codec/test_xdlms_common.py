@@ -29,6 +29,7 @@ from cosemnet.codec.xdlms import (
     EntryDescriptor,
     EventNotificationRequest,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequest,
     GetRequestNext,
@@ -42,7 +43,6 @@ from cosemnet.codec.xdlms import (
     ReadRequest,
     SelectiveAccessDescriptor,
     ServiceClass,
-    ServiceError,
     SetResponseNormal,
     SetResponseWithList,
     StateError,
@@ -211,13 +211,15 @@ def test_information_report_time_is_12_bytes() -> None:
 
 def test_exception_response_validation() -> None:
     with pytest.raises(EncodeError):
-        ExceptionResponse(StateError.SERVICE_UNKNOWN, ServiceError.INVOCATION_COUNTER_ERROR).encode()
+        ExceptionResponse(StateError.SERVICE_UNKNOWN, ExceptionServiceError.INVOCATION_COUNTER_ERROR).encode()
     with pytest.raises(EncodeError):
-        ExceptionResponse(StateError.SERVICE_UNKNOWN, ServiceError.OTHER_REASON, 5).encode()
+        ExceptionResponse(StateError.SERVICE_UNKNOWN, ExceptionServiceError.OTHER_REASON, 5).encode()
     with pytest.raises(EncodeError):
-        ExceptionResponse(3, ServiceError.OTHER_REASON).encode()  # type: ignore[arg-type]
+        ExceptionResponse(3, ExceptionServiceError.OTHER_REASON).encode()  # type: ignore[arg-type]
     with pytest.raises(EncodeError):
-        ExceptionResponse(StateError.SERVICE_UNKNOWN, ServiceError.INVOCATION_COUNTER_ERROR, 2**32).encode()
+        ExceptionResponse(
+            StateError.SERVICE_UNKNOWN, ExceptionServiceError.INVOCATION_COUNTER_ERROR, 2**32
+        ).encode()
 
 
 def test_general_block_transfer_validation() -> None:

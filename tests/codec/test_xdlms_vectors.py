@@ -42,6 +42,7 @@ from cosemnet.codec.xdlms import (
     DataNotification,
     EventNotificationRequest,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -57,7 +58,6 @@ from cosemnet.codec.xdlms import (
     ReadResponse,
     SelectiveAccessDescriptor,
     ServiceClass,
-    ServiceError,
     SetRequestNormal,
     SetRequestWithDatablock,
     SetRequestWithFirstDatablock,
@@ -470,13 +470,13 @@ VECTORS: list[tuple[str, bytes, Any]] = [
     (
         "exception-response",
         h("D8 01 02"),
-        ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ServiceError.SERVICE_NOT_SUPPORTED),
+        ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.SERVICE_NOT_SUPPORTED),
     ),
     # D8 | 02 service-unknown | 06 invocation-counter-error + Unsigned32 expected counter 00000005
     (
         "exception-response invocation-counter-error",
         h("D8 02 06 00000005"),
-        ExceptionResponse(StateError.SERVICE_UNKNOWN, ServiceError.INVOCATION_COUNTER_ERROR, 5),
+        ExceptionResponse(StateError.SERVICE_UNKNOWN, ExceptionServiceError.INVOCATION_COUNTER_ERROR, 5),
     ),
     # E0 GBT | block-control 81: last-block, no streaming, window 1 | block-number 0001 | ack 0000 |
     # block-data 0D + the published GET request

@@ -5,8 +5,8 @@ Deterministic: the same seed gives the same frames."""
 from __future__ import annotations
 
 from cosemnet.cli.lon_feeder import Feeder, build_feeder, learn_paths
-from cosemnet.cli.lon_segment import read_segment
 from cosemnet.profiles.lon.topology import TopologyConfig, line
+from cosemnet.simulator.lon_segment import read_segment
 
 
 def feeder(seed: int = 3, count: int = 9) -> Feeder:

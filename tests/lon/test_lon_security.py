@@ -9,8 +9,7 @@ import pytest
 
 from cosemnet.client.connection import ClientConfig, Referencing
 from cosemnet.codec.acse import AARE, RLRQ, AssociateSourceDiagnostic, AssociationResult
-from cosemnet.codec.xdlms import ExceptionResponse, StateError
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms import ExceptionResponse, ExceptionServiceError, StateError
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.adp_service import AdpConfig
 from cosemnet.profiles.lon.auth_backoff import AuthBackoff, BackoffConfig
@@ -28,7 +27,7 @@ from cosemnet.profiles.lon.sap import NNAP_CLIENT, PUBLIC_CLIENT
 from cosemnet.profiles.lon.short_names import table_short_name
 from cosemnet.profiles.lon.stack import LonStack
 from cosemnet.security.hls import Mechanism
-from cosemnet.server.association import AssociationState, ServerAssociation
+from cosemnet.server.association import AssociationSession, AssociationState, ServerAssociation
 from cosemnet.simulator.osgp_meter import (
     AUTHENTICATION_FAILURE_CODE,
     AUTHENTICATION_FAILURE_EVENT,
@@ -234,7 +233,7 @@ def test_backoff_delays_forgetting_and_bounded_table() -> None:
 
 def test_failure_kinds_of_hls_and_deciphering() -> None:
     idle = ServerAssociation.__new__(ServerAssociation)
-    idle.state = AssociationState.IDLE
+    idle._session = AssociationSession()  # an idle association (its state lives in the session)
     deciphering = ExceptionResponse(
         StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.DECIPHERING_ERROR
     ).encode()

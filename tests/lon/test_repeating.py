@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosemnet.cli.lon_segment import MeterRead, fill_ln, ln_request
 from cosemnet.profiles.lon import ApplicationMessage, BroadcastAddress, ForeignFrame, Spdu, SubnetNodeAddress
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, run_exchange
@@ -35,6 +34,7 @@ from cosemnet.profiles.lon.proxy import (
 from cosemnet.profiles.lon.repeater import ProxyStack, RepeaterConfig, RouteProvider, StaticRoutes
 from cosemnet.profiles.lon.stack import Completed, MessageReceived, NetworkHook, ResponseReceived, Service
 from cosemnet.profiles.lon.topology import Topology, TopologyConfig, line
+from cosemnet.simulator.lon_segment import MeterRead, fill_ln, ln_request
 from cosemnet.simulator.osgp_meter import build_osgp_meter
 
 DOMAIN = b"\x4c"

@@ -173,6 +173,7 @@ from cosemnet.codec.xdlms import (
     DataNotification,
     EventNotificationRequest,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -188,7 +189,6 @@ from cosemnet.codec.xdlms import (
     ReadResponse,
     SelectiveAccessDescriptor,
     ServiceClass,
-    ServiceError,
     SetRequestNormal,
     SetRequestWithDatablock,
     SetRequestWithFirstDatablock,
@@ -1501,14 +1501,15 @@ APDUS: list[Case] = [
     ),
     Case(
         "exception-response",
-        ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ServiceError.SERVICE_NOT_SUPPORTED),
+        ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.SERVICE_NOT_SUPPORTED),
     ),
     Case(
         "exception-response-operation",
-        ExceptionResponse(StateError.SERVICE_UNKNOWN, ServiceError.OPERATION_NOT_POSSIBLE),
+        ExceptionResponse(StateError.SERVICE_UNKNOWN, ExceptionServiceError.OPERATION_NOT_POSSIBLE),
     ),
     Case(
-        "exception-response-other", ExceptionResponse(StateError.SERVICE_UNKNOWN, ServiceError.OTHER_REASON)
+        "exception-response-other",
+        ExceptionResponse(StateError.SERVICE_UNKNOWN, ExceptionServiceError.OTHER_REASON),
     ),
     Case("general-block-transfer", GeneralBlockTransfer(True, False, 1, 1, 0, b"\xc4\x01\xc1\x00")),
     Case("general-block-transfer-streaming", GeneralBlockTransfer(False, True, 63, 65535, 65534, b"")),
@@ -1802,9 +1803,9 @@ GURUX_DEFECTS: list[tuple[Case, str]] = [
             "gurux: its translator only names service-error 1..3",
         )
         for e, c in (
-            (ServiceError.PDU_TOO_LONG, None),
-            (ServiceError.DECIPHERING_ERROR, None),
-            (ServiceError.INVOCATION_COUNTER_ERROR, 0x10),
+            (ExceptionServiceError.PDU_TOO_LONG, None),
+            (ExceptionServiceError.DECIPHERING_ERROR, None),
+            (ExceptionServiceError.INVOCATION_COUNTER_ERROR, 0x10),
         )
     ),
     (
@@ -2373,9 +2374,9 @@ GURUX_APDUS: dict[type, st.SearchStrategy[Any]] = {
         st.sampled_from(StateError),
         st.sampled_from(
             [
-                ServiceError.OPERATION_NOT_POSSIBLE,
-                ServiceError.SERVICE_NOT_SUPPORTED,
-                ServiceError.OTHER_REASON,
+                ExceptionServiceError.OPERATION_NOT_POSSIBLE,
+                ExceptionServiceError.SERVICE_NOT_SUPPORTED,
+                ExceptionServiceError.OTHER_REASON,
             ]
         ),
     ),

@@ -42,6 +42,7 @@ from cosemnet.codec.xdlms import (
     DataAccessResult,
     DataBlockSA,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -62,7 +63,6 @@ from cosemnet.codec.xdlms import (
     StateError,
     range_descriptor,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
 from cosemnet.codec.xdlms.selective_access import CaptureObjectDefinition, entry_descriptor
 from cosemnet.cosem import Register
 from cosemnet.cosem.association_ln import CONTEXT_LN_NO_CIPHERING

@@ -24,8 +24,12 @@ from cosemnet.codec.acse import AARE, AARQ, RLRE, RLRQ, AssociationResult, Relea
 from cosemnet.codec.ciphered import GeneralGloCiphering, is_protected_tag, parse_ciphered_apdu
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.wrapper import HEADER_SIZE, WrapperFrame, WrapperHeader
-from cosemnet.codec.xdlms import ActionRequestNormal, ActionResponseNormal, ExceptionResponse
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms import (
+    ActionRequestNormal,
+    ActionResponseNormal,
+    ExceptionResponse,
+    ExceptionServiceError,
+)
 from cosemnet.security.ciphering import decrypt_payload
 from cosemnet.security.counters import MemoryInvocationCounter, key_fingerprint
 from cosemnet.security.hls import Mechanism

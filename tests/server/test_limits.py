@@ -27,6 +27,7 @@ from cosemnet.codec.xdlms import (
     DataAccessResult,
     DataBlockSA,
     ExceptionResponse,
+    ExceptionServiceError,
     GeneralBlockTransfer,
     GetRequestNext,
     GetRequestNormal,
@@ -37,7 +38,6 @@ from cosemnet.codec.xdlms import (
     SetResponseDatablock,
     SetResponseLastDatablock,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
 from cosemnet.codec.xdlms.common import ActionResult
 from cosemnet.server import MeterServer, ServedDevice, ServerAssociation, ServerLimits, serve_tcp, serve_udp
 
@@ -186,7 +186,7 @@ def test_endless_set_datablocks_are_refused_at_the_size_cap() -> None:
         assert last.result == DataAccessResult.LONG_SET_ABORTED
         assert number == 500_000 // len(BLOCK) + 1
         (association,) = server.associations()
-        assert association._long_request is None  # nothing kept
+        assert association.session.long_request is None  # nothing kept
         answer = await peer.ask(SetRequestWithDatablock(1, DataBlockSA(False, number + 1, BLOCK)).encode())
         assert SetResponseLastDatablock.decode(answer).result == DataAccessResult.NO_LONG_SET_IN_PROGRESS
         peer.close()
@@ -231,7 +231,7 @@ def test_endless_gbt_blocks_are_refused_at_the_size_cap() -> None:
         exception = ExceptionResponse.decode(await peer.receive())
         assert exception.service_error == ExceptionServiceError.PDU_TOO_LONG
         (association,) = server.associations()
-        assert len(association._gbt_in) == 0
+        assert len(association.session.gbt.received) == 0
         # the association still works
         assert GetResponseNormal.decode(await peer.ask(GET_ENERGY)).result == 123456
         peer.close()
@@ -261,7 +261,7 @@ def test_access_is_denied_at_the_first_block() -> None:
         )
         assert ActionResponseNormal.decode(answer).single_response.result == ActionResult.READ_WRITE_DENIED
         (association,) = server.associations()
-        assert association._long_request is None
+        assert association.session.long_request is None
         peer.close()
         await running.close()
 

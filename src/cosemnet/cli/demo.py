@@ -155,13 +155,29 @@ def _profile_buffer(rows: int) -> GetResponseNormal:
     return GetResponseNormal(invoke_id=1, result=values)
 
 
+Say = Callable[..., None]
+"""Prints to the console (or nothing when the demo runs quietly)."""
+
+
 def run_demo(console: Console | None) -> DemoReport:
     """Run every step; print to ``console`` when given. Returns what was found."""
     report = DemoReport()
-    builder = TreeBuilder(decode_nested=decode_nested_apdu)
-    say = console.print if console is not None else (lambda *a, **k: None)
+    say: Say = console.print if console is not None else (lambda *a, **k: None)
     messages: list[bytes] = []
+    get_bytes = _demo_get(report, say, messages)
+    keys = _demo_ciphering(report, say, messages, get_bytes)
+    _demo_acse(report, say, messages, keys)
+    _demo_profile_buffer(report, say, messages)
+    _demo_json(report, say, messages)
+    report.networks["lon"] = run_lon_demo(console, console is None)  # 6. LON segment (IEC 62056-8-8)
+    report.networks["mesh"] = run_mesh_demo(console, console is None)  # 7. mesh (IEC TS 62056-8-20)
+    say("\nTry: [bold]cosemnet decode --help[/], [bold]cosemnet decode " + ACSE_VECTORS[0][1] + "[/]")
+    return report
 
+
+def _demo_get(report: DemoReport, say: Say, messages: list[bytes]) -> bytes:
+    """Step 1: a GET request for the clock time."""
+    builder = TreeBuilder(decode_nested=decode_nested_apdu)
     # 1. GET request --------------------------------------------------------------------------------
     get = GetRequestNormal(
         invoke_id=1, cosem_attribute_descriptor=CosemAttributeDescriptor(8, Obis("0-0:1.0.0*255"), 2)
@@ -174,6 +190,11 @@ def run_demo(console: Console | None) -> DemoReport:
     say(f"bytes: [yellow]{report.get_request}[/]")
     say(builder.apdu_tree(get))
 
+    return get_bytes
+
+
+def _demo_ciphering(report: DemoReport, say: Say, messages: list[bytes], get_bytes: bytes) -> Keys:
+    """Step 2: the GET request protected with the Green Book keys, and the published vectors."""
     # 2. Ciphering ----------------------------------------------------------------------------------
     say(
         "\n[bold underline]2. Protected with the Green Book suite-0 keys[/]"
@@ -224,6 +245,11 @@ def run_demo(console: Console | None) -> DemoReport:
         table.add_row(names[sc], vector, _mark(report.green_book_vectors[f"SC {sc:02X}"]))
     say(table)
 
+    return keys
+
+
+def _demo_acse(report: DemoReport, say: Say, messages: list[bytes], keys: Keys) -> None:
+    """Step 3: the published ACSE vectors."""
     # 3. ACSE ---------------------------------------------------------------------------------------
     say("\n[bold underline]3. Published ACSE vectors[/]")
     table = Table()
@@ -253,6 +279,9 @@ def run_demo(console: Console | None) -> DemoReport:
         )
     )
 
+
+def _demo_profile_buffer(report: DemoReport, say: Say, messages: list[bytes]) -> None:
+    """Step 4: a load-profile buffer in a GET response, timed."""
     # 4. Profile buffer -----------------------------------------------------------------------------
     say(
         f"\n[bold underline]4. A {PROFILE_ROWS:,}-row profile buffer[/]"
@@ -277,6 +306,9 @@ def run_demo(console: Console | None) -> DemoReport:
         f"round trip {_mark(report.profile_buffer['round_trip'])}"
     )
 
+
+def _demo_json(report: DemoReport, say: Say, messages: list[bytes]) -> None:
+    """Step 5: every message through decode --json | encode."""
     # 5. JSON round trip ----------------------------------------------------------------------------
     failed = 0
     for raw in messages:
@@ -289,10 +321,6 @@ def run_demo(console: Console | None) -> DemoReport:
         " messages "
         f"give back their exact bytes {_mark(failed == 0)}"
     )
-    report.networks["lon"] = run_lon_demo(console, console is None)  # 6. LON segment (IEC 62056-8-8)
-    report.networks["mesh"] = run_mesh_demo(console, console is None)  # 7. mesh (IEC TS 62056-8-20)
-    say("\nTry: [bold]cosemnet decode --help[/], [bold]cosemnet decode " + ACSE_VECTORS[0][1] + "[/]")
-    return report
 
 
 def _mark(ok: bool) -> str:

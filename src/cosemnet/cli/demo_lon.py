@@ -6,7 +6,7 @@ key, Annex D) and reads them over one 5.4 kbit/s power-line channel in simulated
 short name / utility tables (AARQ of the NNAP client, then one SN Read of BT21 and BT23, over the
 protected NNAP association), then prints what it read and the channel statistics. Last, an attacker
 sends one meter a tampered, a replayed and a wrong-key frame: each is rejected and the meter executes
-none. See :mod:`cosemnet.cli.lon_segment`.
+none. See :mod:`cosemnet.simulator.lon_segment`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from typing import Any, Final
 from rich.console import Console
 
 from cosemnet.cli.lon_inject import forge, protected_message
-from cosemnet.cli.lon_segment import (
+from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpData, decode_adp_pdu
+from cosemnet.profiles.lon.frames import LonFrame
+from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.osgp_aes.context import NONCE_DATA, Envelope, associated_data, nonce
+from cosemnet.profiles.lon.transport import Tpdu
+from cosemnet.security.osgp import OsgpAead
+from cosemnet.simulator.lon_segment import (
     LonSegment,
     SegmentReport,
     build_segment,
@@ -26,12 +32,6 @@ from cosemnet.cli.lon_segment import (
     read_segment,
     segment_table,
 )
-from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpData, decode_adp_pdu
-from cosemnet.profiles.lon.frames import LonFrame
-from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
-from cosemnet.profiles.lon.osgp_aes.context import NONCE_DATA, Envelope, associated_data, nonce
-from cosemnet.profiles.lon.transport import Tpdu
-from cosemnet.security.osgp import OsgpAead
 
 DEMO_METERS: Final = 20
 DEMO_SEED: Final = 1

@@ -39,6 +39,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rich.console import Console
@@ -108,16 +109,150 @@ def _grow_receive_buffer(service: HeadEndService) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
 
-async def _demo(meters: int, console: Console | None) -> dict[str, Any]:
-    seconds: dict[str, float] = {}
-    started = mark = time.perf_counter()
+@dataclass(slots=True)
+class _Laps:
+    """Seconds spent in each phase."""
 
-    def lap(name: str) -> None:
-        nonlocal mark
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    mark: float = 0.0
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        seconds[name] = round(now - mark, 3)
-        mark = now
+        self.seconds[name] = round(now - (self.mark or self.started), 3)
+        self.mark = now
 
+
+@dataclass(slots=True)
+class _Findings:
+    """What the phases found (the summary is built from it)."""
+
+    registered: int = 0
+    associated: int = 0
+    aarq_during_read: int = 0
+    moved: list[int] = field(default_factory=list)
+    rebound: int = 0
+    read_ok: set[bytes] = field(default_factory=set)
+    read_failed: int = 0
+    migrated_read: int = 0
+    members: list[bytes] = field(default_factory=list)
+    group: dict[str, Any] = field(default_factory=dict)
+    delays: list[float] = field(default_factory=list)
+    pushes: int = 0
+
+
+def _registered(fleet: MeshFleet, book: AddressBook) -> int:
+    """Meters whose address-book entry is the endpoint they registered from."""
+    return sum(
+        1
+        for i, node in enumerate(fleet.nodes)
+        if (entry := book.lookup(node.system_title)) is not None
+        and (entry.primary_address.compressed, entry.binding.udp_port) == fleet.endpoint(i)
+    )
+
+
+async def _migrate(fleet: MeshFleet, book: AddressBook, meters: int, found: _Findings) -> None:
+    """Phase 3: some meters change address and register again; the head-end must rebind them."""
+    found.moved = [i for i in range(meters) if _migrates(i)]
+    new_endpoints = {i: await fleet.change_address(i) for i in found.moved}
+    await fleet.wait_registered(PHASE_TIMEOUT)
+    for i, where in new_endpoints.items():
+        title = fleet.nodes[i].system_title
+        entry = book.lookup(title)
+        if (
+            entry is not None
+            and (entry.primary_address.compressed, entry.binding.udp_port) == where
+            and len(book.history(title)) == 2
+        ):
+            found.rebound += 1
+
+
+async def _read(
+    service: HeadEndService, fleet: MeshFleet, meters: int, console: Console | None, found: _Findings
+) -> CollectRun:
+    """Phase 4: read every meter over its long-lived association."""
+    with _progress(console, "reading 1-0:1.8.0", meters) as on_progress:
+        run = await service.collect([ENERGY], on_progress=on_progress)
+    nodes = fleet.nodes
+    titles = [node.system_title for node in nodes]
+    found.read_ok = {
+        t
+        for t, result in run.results.items()
+        if result.ok and isinstance(result.values[0], DoubleLongUnsigned)
+    }
+    found.read_failed = len(run.failed)
+    found.migrated_read = sum(
+        1
+        for i in found.moved
+        if titles[i] in found.read_ok and len(nodes[i].server.associations()) == 1  # the phase-2 association
+    )
+    return run
+
+
+async def _group(
+    service: HeadEndService, head_end: HeadEnd, fleet: MeshFleet, meters: int, found: _Findings
+) -> None:
+    """Phase 5: a group request answered in a response window (with a duplicated answer)."""
+    nodes = fleet.nodes
+    found.members = [nodes[i].system_title for i in range(meters) if _is_member(i)]
+    duplicated_before = fleet.stats.duplicated
+    fleet.config.duplicate = GROUP_DUPLICATE
+    sent_at = service.clock()
+    group = await service.broadcast(DEMO_GROUP, ENERGY, WINDOW, expected=found.members)
+    await asyncio.sleep(0.1)  # a duplicate of the last answer arrives right behind it
+    fleet.config.duplicate = 0.0
+    report = head_end.broadcast_report(group)
+    found.delays = sorted(r.received_at - sent_at for r in report.answered.values())
+    delays = found.delays
+    window_end = WINDOW.end_offset / 1000
+    found.group = {
+        "group_id": DEMO_GROUP,
+        "address": group.address.compressed,
+        "members": len(found.members),
+        "answered": len(report.answered),
+        "missing": len(report.missing),
+        "late": len(report.late),
+        "unexpected": len(report.unexpected),
+        "non_members_executed": sum(
+            nodes[i].stats.group_executed for i in range(meters) if not _is_member(i)
+        ),
+        "duplicates_dropped": report.duplicates,
+        "duplicates_sent": fleet.stats.duplicated - duplicated_before,
+        "window_seconds": window_end,
+        "first_answer_after": round(delays[0], 3) if delays else None,
+        "last_answer_after": round(delays[-1], 3) if delays else None,
+        "answers_in_window": bool(delays) and delays[-1] <= window_end + TRANSIT_TOLERANCE,
+    }
+
+
+async def _phases(
+    service: HeadEndService, head_end: HeadEnd, book: AddressBook, fleet: MeshFleet, meters: int,
+    console: Console | None, laps: _Laps,
+) -> _Findings:  # fmt: skip
+    """Phases 1 to 5 on a started fleet."""
+    found = _Findings()
+    await fleet.wait_registered(PHASE_TIMEOUT)  # 1. registration
+    found.registered = _registered(fleet, book)
+    laps.lap("register")
+    with _progress(console, "associating", meters) as on_progress:  # 2. long-lived associations
+        setup = await service.collect([], on_progress=on_progress)
+    found.associated = len(setup.results)
+    aarq_before_read = head_end.aarq_sent
+    laps.lap("associate")
+    await _migrate(fleet, book, meters, found)  # 3. migration
+    laps.lap("migrate")
+    await _read(service, fleet, meters, console, found)  # 4. read every meter
+    found.aarq_during_read = head_end.aarq_sent - aarq_before_read
+    laps.lap("read")
+    await _group(service, head_end, fleet, meters, found)  # 5. group request with timed responses
+    laps.lap("group")
+    laps.seconds["total"] = round(time.perf_counter() - laps.started, 3)
+    found.pushes = sum(node.stats.registrations_sent for node in fleet.nodes)
+    return found
+
+
+async def _demo(meters: int, console: Console | None) -> dict[str, Any]:
+    laps = _Laps()
     book = AddressBook()
     head_end = HeadEnd(
         book,
@@ -145,125 +280,49 @@ async def _demo(meters: int, console: Console | None) -> dict[str, Any]:
         )
         await fleet.start()
         service.group_gateway = fleet.group_gateway
-        lap("start")
-
-        # 1. registration
-        await fleet.wait_registered(PHASE_TIMEOUT)
-        nodes = fleet.nodes
-        registered = sum(
-            1
-            for i, node in enumerate(nodes)
-            if (entry := book.lookup(node.system_title)) is not None
-            and (entry.primary_address.compressed, entry.binding.udp_port) == fleet.endpoint(i)
-        )
-        lap("register")
-
-        # 2. long-lived associations
-        with _progress(console, "associating", meters) as on_progress:
-            setup = await service.collect([], on_progress=on_progress)
-        associated = len(setup.results)
-        aarq_before_read = head_end.aarq_sent
-        lap("associate")
-
-        # 3. migration
-        moved = [i for i in range(meters) if _migrates(i)]
-        new_endpoints = {i: await fleet.change_address(i) for i in moved}
-        await fleet.wait_registered(PHASE_TIMEOUT)
-        rebound = 0
-        for i, where in new_endpoints.items():
-            title = nodes[i].system_title
-            entry = book.lookup(title)
-            if (
-                entry is not None
-                and (entry.primary_address.compressed, entry.binding.udp_port) == where
-                and len(book.history(title)) == 2
-            ):
-                rebound += 1
-        lap("migrate")
-
-        # 4. read every meter
-        with _progress(console, "reading 1-0:1.8.0", meters) as on_progress:
-            run = await service.collect([ENERGY], on_progress=on_progress)
-        aarq_during_read = head_end.aarq_sent - aarq_before_read
-        titles = [node.system_title for node in nodes]
-        read_ok = {
-            t
-            for t, result in run.results.items()
-            if result.ok and isinstance(result.values[0], DoubleLongUnsigned)
-        }
-        migrated_read = sum(
-            1
-            for i in moved
-            if titles[i] in read_ok and len(nodes[i].server.associations()) == 1  # the phase-2 association
-        )
-        lap("read")
-
-        # 5. group request with timed responses
-        members = [titles[i] for i in range(meters) if _is_member(i)]
-        duplicated_before = fleet.stats.duplicated
-        fleet.config.duplicate = GROUP_DUPLICATE
-        sent_at = service.clock()
-        group = await service.broadcast(DEMO_GROUP, ENERGY, WINDOW, expected=members)
-        await asyncio.sleep(0.1)  # a duplicate of the last answer arrives right behind it
-        fleet.config.duplicate = 0.0
-        report = head_end.broadcast_report(group)
-        delays = sorted(r.received_at - sent_at for r in report.answered.values())
-        non_members_executed = sum(nodes[i].stats.group_executed for i in range(meters) if not _is_member(i))
-        lap("group")
-        seconds["total"] = round(time.perf_counter() - started, 3)
-        pushes = sum(node.stats.registrations_sent for node in nodes)
+        laps.lap("start")
+        found = await _phases(service, head_end, book, fleet, meters, console, laps)
     finally:
         if fleet is not None:
             await fleet.stop()
         await service.close()
         book.close()
+    return _summary(meters, found, laps, head_end, service)
 
-    window_end = WINDOW.end_offset / 1000
-    in_window = bool(delays) and delays[-1] <= window_end + TRANSIT_TOLERANCE
+
+def _summary(
+    meters: int, found: _Findings, laps: _Laps, head_end: HeadEnd, service: HeadEndService
+) -> dict[str, Any]:
+    group = found.group
     summary: dict[str, Any] = {
         "meters": meters,
-        "registered": registered,
-        "registration_pushes": pushes,
-        "associated": associated,
+        "registered": found.registered,
+        "registration_pushes": found.pushes,
+        "associated": found.associated,
         "aarq_sent": head_end.aarq_sent,
-        "migrated": len(moved),
-        "migrated_rebound": rebound,
-        "migrated_read_without_aarq": migrated_read,
-        "aarq_during_read": aarq_during_read,
-        "read": len(read_ok),
-        "read_failed": len(run.failed),
-        "group": {
-            "group_id": DEMO_GROUP,
-            "address": group.address.compressed,
-            "members": len(members),
-            "answered": len(report.answered),
-            "missing": len(report.missing),
-            "late": len(report.late),
-            "unexpected": len(report.unexpected),
-            "non_members_executed": non_members_executed,
-            "duplicates_dropped": report.duplicates,
-            "duplicates_sent": fleet.stats.duplicated - duplicated_before,
-            "window_seconds": window_end,
-            "first_answer_after": round(delays[0], 3) if delays else None,
-            "last_answer_after": round(delays[-1], 3) if delays else None,
-            "answers_in_window": in_window,
-        },
-        "seconds": seconds,
+        "migrated": len(found.moved),
+        "migrated_rebound": found.rebound,
+        "migrated_read_without_aarq": found.migrated_read,
+        "aarq_during_read": found.aarq_during_read,
+        "read": len(found.read_ok),
+        "read_failed": found.read_failed,
+        "group": group,
+        "seconds": laps.seconds,
         "datagrams": {"head_end_sent": service.sent, "head_end_received": service.received},
     }
     summary["ok"] = (
-        registered == meters
-        and associated == meters
-        and rebound == len(moved)
-        and migrated_read == len(moved)
-        and aarq_during_read == 0
-        and len(read_ok) == meters
-        and len(report.answered) == len(members)
-        and not report.missing
-        and not report.late
-        and not report.unexpected
-        and non_members_executed == 0
-        and in_window
+        found.registered == meters
+        and found.associated == meters
+        and found.rebound == len(found.moved)
+        and found.migrated_read == len(found.moved)
+        and found.aarq_during_read == 0
+        and len(found.read_ok) == meters
+        and group["answered"] == len(found.members)
+        and not group["missing"]
+        and not group["late"]
+        and not group["unexpected"]
+        and group["non_members_executed"] == 0
+        and group["answers_in_window"]
     )
     return summary
 

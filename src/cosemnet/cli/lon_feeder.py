@@ -1,9 +1,9 @@
 """A simulated IEC 62056-8-8 segment on a power-line *feeder*: meters hear only their neighbours, and the
 concentrator reaches the far ones through Annex E repeating (docs/decisions/0070, 0071).
 
-:func:`build_feeder` returns the same :class:`~cosemnet.cli.lon_segment.LonSegment` as
-:func:`~cosemnet.cli.lon_segment.build_segment`, so :func:`~cosemnet.cli.lon_segment.read_segment` reads
-it unchanged; every node is a :class:`~cosemnet.profiles.lon.repeater.ProxyStack` (meters repeat), the
+:func:`build_feeder` returns the same :class:`~cosemnet.simulator.lon_segment.LonSegment` as
+:func:`~cosemnet.simulator.lon_segment.build_segment`, so
+:func:`~cosemnet.simulator.lon_segment.read_segment` reads it unchanged; every node is a :class:`~cosemnet.profiles.lon.repeater.ProxyStack` (meters repeat), the
 channel's links come from a :class:`~cosemnet.profiles.lon.topology.Topology`, and the concentrator's
 routes from a :class:`~cosemnet.profiles.lon.paths.PathManager` that :func:`learn_paths` fills.
 
@@ -16,14 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
-from cosemnet.cli.lon_segment import (
-    CONCENTRATOR_ADDRESS,
-    DOMAIN_ID,
-    FrameCapture,
-    LonSegment,
-    SegmentMeter,
-    meter_address,
-)
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
 from cosemnet.profiles.lon.node import Domain, LonNode
@@ -31,6 +23,14 @@ from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config
 from cosemnet.profiles.lon.paths import PathManager, qualities
 from cosemnet.profiles.lon.repeater import ProxyStack, RepeaterConfig
 from cosemnet.profiles.lon.topology import Topology
+from cosemnet.simulator.lon_segment import (
+    CONCENTRATOR_ADDRESS,
+    DOMAIN_ID,
+    FrameCapture,
+    LonSegment,
+    SegmentMeter,
+    meter_address,
+)
 from cosemnet.simulator.meter import DEFAULT_START
 from cosemnet.simulator.osgp_meter import build_osgp_meter
 

@@ -1,7 +1,7 @@
 """``cosemnet sim lon``: a simulated IEC 62056-8-8 segment, on the power-line channel or over CN/IP.
 
 * ``--channel pl``: the concentrator and the meters share one simulated power-line channel in simulated
-  time (:mod:`cosemnet.cli.lon_segment`); the concentrator reads every meter (LN register + SN BT23) and
+  time (:mod:`cosemnet.simulator.lon_segment`); the concentrator reads every meter (LN register + SN BT23) and
   the command prints what it read and the channel statistics. With ``--duration S`` it keeps polling
   (rounds back to back) for S simulated seconds.
 * ``--channel cnip``: the same nodes, each on its own UDP socket on the loopback interface, exchanging
@@ -34,7 +34,16 @@ from rich.console import Console
 
 from cosemnet.cli.decode import tree_console
 from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_inject
-from cosemnet.cli.lon_segment import (
+from cosemnet.profiles.lon.addresses import SubnetNodeAddress
+from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
+from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
+from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
+from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
+from cosemnet.security.counters import FileCounterStore
+from cosemnet.security.errors import CounterStoreError
+from cosemnet.simulator.lon_segment import (
     DOMAIN_ID,
     ENERGY_REGISTER,
     SECURITY_CHOICES,
@@ -53,15 +62,6 @@ from cosemnet.cli.lon_segment import (
     segment_table,
     sn_request,
 )
-from cosemnet.profiles.lon.addresses import SubnetNodeAddress
-from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
-from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
-from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
-from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
-from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
-from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
-from cosemnet.security.counters import FileCounterStore
-from cosemnet.security.errors import CounterStoreError
 
 MAX_CNIP_METERS: Final = 100
 KEK_ENVIRONMENT_VARIABLE: Final = "COSEMNET_OSGP_KEK"

@@ -32,40 +32,11 @@ from cosemnet.codec.jsonform import (
     is_empty_default,
 )
 from cosemnet.codec.obis import Obis, obis_name
+from cosemnet.codec.tags import ApduTag
 from cosemnet.codec.types import BitString, CompactArray, Tag, TypeDescription
 from cosemnet.errors import CosemnetError
 
-APDU_NAMES: dict[int, str] = {
-    0x01: "initiate-request",
-    0x05: "read-request",
-    0x06: "write-request",
-    0x08: "initiate-response",
-    0x0C: "read-response",
-    0x0D: "write-response",
-    0x0E: "confirmed-service-error",
-    0x0F: "data-notification",
-    0x16: "unconfirmed-write-request",
-    0x18: "information-report-request",
-    0x60: "AARQ",
-    0x61: "AARE",
-    0x62: "RLRQ",
-    0x63: "RLRE",
-    0xC0: "get-request",
-    0xC1: "set-request",
-    0xC2: "event-notification-request",
-    0xC3: "action-request",
-    0xC4: "get-response",
-    0xC5: "set-response",
-    0xC7: "action-response",
-    0xD8: "exception-response",
-    0xD9: "access-request",
-    0xDA: "access-response",
-    0xDB: "general-glo-ciphering",
-    0xDC: "general-ded-ciphering",
-    0xDD: "general-ciphering",
-    0xDF: "general-signing",
-    0xE0: "general-block-transfer",
-}
+APDU_NAMES: dict[int, str] = {int(tag): tag.standard_name for tag in ApduTag}
 """First byte of an APDU -> its name in the standard (for labels)."""
 
 for _ciphered, (_plain, _dedicated) in CIPHERED_TO_PLAIN.items():

@@ -133,7 +133,8 @@ from cosemnet.codec.acse import (
 )
 from cosemnet.codec.apdu import decode_apdu
 from cosemnet.codec.axdr import decode_data_exact, encode_data
-from cosemnet.codec.ciphered import is_protected_tag
+from cosemnet.codec.ciphered import GeneralGloCiphering, ServiceSpecificCiphered, is_protected_tag
+from cosemnet.codec.conformance import LN_CLIENT_CONFORMANCE, SN_CONFORMANCE
 from cosemnet.codec.initiate import Conformance, InitiateRequest, InitiateResponse
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.service_error import ConfirmedServiceError
@@ -215,27 +216,10 @@ __all__ = [
 DEFAULT_CLIENT_SYSTEM_TITLE: Final = b"CNT\x00\x00\x00\x00\x01"
 """Client system title used when none is configured (manufacturer id "CNT", serial 1)."""
 
-DEFAULT_LN_CONFORMANCE: Final = (
-    Conformance.GET
-    | Conformance.SET
-    | Conformance.ACTION
-    | Conformance.SELECTIVE_ACCESS
-    | Conformance.MULTIPLE_REFERENCES
-    | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
-    | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
-    | Conformance.BLOCK_TRANSFER_WITH_ACTION
-)
+DEFAULT_LN_CONFORMANCE: Final = LN_CLIENT_CONFORMANCE
 """Proposed by LN clients unless configured otherwise."""
 
-DEFAULT_SN_CONFORMANCE: Final = (
-    Conformance.READ
-    | Conformance.WRITE
-    | Conformance.UNCONFIRMED_WRITE
-    | Conformance.PARAMETERIZED_ACCESS
-    | Conformance.MULTIPLE_REFERENCES
-    | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
-    | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
-)
+DEFAULT_SN_CONFORMANCE: Final = SN_CONFORMANCE
 """Proposed by SN clients unless configured otherwise."""
 
 LN_CURRENT_ASSOCIATION: Final = Obis(b"\x00\x00\x28\x00\x00\xff")
@@ -246,9 +230,9 @@ REPLY_TO_HLS_AUTHENTICATION_LN: Final = 1
 REPLY_TO_HLS_AUTHENTICATION_SN_OFFSET: Final = 0x58
 """Association SN method 8 reply_to_HLS_authentication sits at base_name + 0x58."""
 
-_OVERHEAD_GENERAL: Final = 30  # tag, title length, title(8), length (<= 3), SC, IC(4), tag(12)
-_OVERHEAD_SERVICE_SPECIFIC: Final = 21  # tag, length (<= 3), SC, IC(4), tag(12)
-_GBT_HEADER: Final = 9  # tag, block-control, block-number(2), block-number-ack(2), length (<= 3)
+_OVERHEAD_GENERAL: Final = GeneralGloCiphering.MAX_OVERHEAD  # 30
+_OVERHEAD_SERVICE_SPECIFIC: Final = ServiceSpecificCiphered.MAX_OVERHEAD  # 21
+_GBT_HEADER: Final = GeneralBlockTransfer.MAX_HEADER  # 9
 
 Ciphering = Literal["none", "general-glo", "general-ded", "service-specific-glo", "service-specific-ded"]
 """How requests after the AARQ are protected."""

@@ -19,8 +19,7 @@ from __future__ import annotations
 from cosemnet.codec.acse import AssociateSourceDiagnostic, AssociationResult
 from cosemnet.codec.service_error import ConfirmedService, ServiceError
 from cosemnet.codec.xdlms.common import ActionResult, DataAccessResult
-from cosemnet.codec.xdlms.exception import ServiceError as ExceptionServiceError
-from cosemnet.codec.xdlms.exception import StateError
+from cosemnet.codec.xdlms.exception import ExceptionServiceError, StateError
 from cosemnet.errors import CosemnetError
 
 

@@ -26,8 +26,7 @@ from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.service_error import ConfirmedService, ServiceError
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms import ActionResult, DataAccessResult
-from cosemnet.codec.xdlms.exception import ServiceError as ExceptionServiceError
-from cosemnet.codec.xdlms.exception import StateError
+from cosemnet.codec.xdlms.exception import ExceptionServiceError, StateError
 from cosemnet.security.hls import Mechanism
 
 __all__ = [

@@ -77,9 +77,8 @@ from cosemnet.codec.ber import (
 )
 from cosemnet.codec.initiate import InitiateRequest, InitiateResponse
 from cosemnet.codec.service_error import ConfirmedServiceError
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 # --------------------------------------------------------------------------------------------------
 # Enumerations

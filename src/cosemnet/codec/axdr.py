@@ -45,12 +45,12 @@ from cosemnet.codec.types import (
     TypedInt,
     Utf8String,
 )
+from cosemnet.codec.types import Buffer as Buffer  # re-exported
 from cosemnet.errors import DecodeError, EncodeError
 
 MAX_DEPTH: Final = 64
 """Nesting limit for arrays and structures; deeper input is rejected rather than recursing."""
 
-Buffer = bytes | bytearray | memoryview
 
 _U16 = struct.Struct(">H")
 _F32 = struct.Struct(">f")

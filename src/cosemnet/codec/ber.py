@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, NamedTuple
 
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 MAX_TAG_OCTETS: Final = 4
 """Most subsequent octets accepted in a high-tag-number identifier."""

@@ -31,9 +31,8 @@ from enum import IntEnum
 from typing import ClassVar, Final, Self
 
 from cosemnet.codec.axdr import encode_length
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 # --------------------------------------------------------------------------------------------------
 # Tag tables
@@ -90,6 +89,11 @@ GENERAL_CIPHERING_TAG: Final = 0xDD
 GENERAL_SIGNING_TAG: Final = 0xDF
 
 SECURITY_HEADER_LENGTH: Final = 5
+AUTHENTICATION_TAG_LENGTH: Final = 12
+"""Bytes of the GCM authentication tag (security suites 0-2)."""
+MAX_LENGTH_FIELD: Final = 3
+"""Bytes of an A-XDR length of up to 65,535 (0x82 + two bytes)."""
+SYSTEM_TITLE_LENGTH: Final = 8
 """Security control byte (1) + invocation counter (4)."""
 
 
@@ -190,6 +194,8 @@ class ServiceSpecificCiphered:
     """A glo-/ded- service-specific ciphered APDU: ``tag || length || ciphered-content``."""
 
     TAGS: ClassVar[frozenset[int]] = frozenset(CIPHERED_TO_PLAIN)
+    MAX_OVERHEAD: ClassVar[int] = 1 + MAX_LENGTH_FIELD + SECURITY_HEADER_LENGTH + AUTHENTICATION_TAG_LENGTH
+    """Bytes the envelope adds to a plain APDU of up to 65,535 bytes: tag, length, SC, IC, tag (21)."""
 
     tag: int
     ciphered_content: bytes
@@ -243,6 +249,11 @@ class _SystemTitleEnvelope:
     """What general-glo- and general-ded-ciphering share: TAG, system-title, ciphered-content."""
 
     TAG: ClassVar[int]
+    MAX_OVERHEAD: ClassVar[int] = (
+        1 + 1 + SYSTEM_TITLE_LENGTH + MAX_LENGTH_FIELD + SECURITY_HEADER_LENGTH + AUTHENTICATION_TAG_LENGTH
+    )
+    """Bytes the envelope adds to a plain APDU of up to 65,535 bytes: tag, title length, title, length,
+    SC, IC, tag (30)."""
 
     system_title: bytes
     ciphered_content: bytes
@@ -383,6 +394,9 @@ class GeneralCiphering:
     """general-ciphering (0xDD)."""
 
     TAG: ClassVar[int] = GENERAL_CIPHERING_TAG
+    MAX_OVERHEAD: ClassVar[int] = 64
+    """Bytes the envelope adds with short transaction id, titles, no date-time and no key-info (an
+    estimate, not a bound: key-info can add more) [design]."""
 
     transaction_id: bytes
     originator_system_title: bytes

@@ -27,9 +27,8 @@ from enum import IntFlag
 from typing import ClassVar, Final, Self
 
 from cosemnet.codec.axdr import decode_length, encode_length, length_bytes
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 CONFORMANCE_HEADER: Final = b"\x5f\x1f\x04\x00"
 """``[APPLICATION 31]``, length 4, 0 unused bits: the fixed start of an encoded conformance block."""

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import ClassVar, Final, Self
 
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 
 class ConfirmedService(IntEnum):

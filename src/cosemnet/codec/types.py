@@ -47,6 +47,9 @@ from typing import ClassVar, Union
 
 from cosemnet.errors import EncodeError
 
+Buffer = bytes | bytearray | memoryview
+"""Bytes-like input every decoder accepts (defined once here, imported everywhere else)."""
+
 
 class Tag(IntEnum):
     """Tags of the Data CHOICE."""

@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
 
 __all__ = [
@@ -54,8 +55,6 @@ WPORT_ALL_STATION: Final = 127
 """Server side: all-station (broadcast)."""
 
 _HEADER: Final = struct.Struct(">HHHH")
-
-Buffer = bytes | bytearray | memoryview
 
 
 @dataclass(slots=True, frozen=True)

@@ -42,7 +42,7 @@ Design choices where the standard is silent or not public:
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+from enum import IntEnum
 from typing import ClassVar
 
 from cryptography import x509
@@ -76,6 +76,7 @@ from cosemnet.security.certificates import (
     load_certificate,
     system_title_name,
 )
+from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.ecc import generate_private_key, hash_for_suite
 from cosemnet.security.errors import SecurityError
 from cosemnet.security.keys import GlobalKeyType, KeySet
@@ -83,18 +84,6 @@ from cosemnet.security.keywrap import parse_key_transfer_data, unwrap_key
 from cosemnet.security.suite import SecuritySuite
 
 SECURITY_SETUP_LN = Obis(bytes((0, 0, 43, 0, 0, 255)))
-
-
-class SecurityPolicy(IntFlag):
-    """security_policy of version 1 (bits 0 and 1 unused)."""
-
-    NONE = 0
-    AUTHENTICATED_REQUEST = 0x04
-    ENCRYPTED_REQUEST = 0x08
-    DIGITALLY_SIGNED_REQUEST = 0x10
-    AUTHENTICATED_RESPONSE = 0x20
-    ENCRYPTED_RESPONSE = 0x40
-    DIGITALLY_SIGNED_RESPONSE = 0x80
 
 
 class KeyPairType(IntEnum):

@@ -69,6 +69,7 @@ from cosemnet.codec.ciphered import (
     WrappedKey,
     decode_protected_apdu,
 )
+from cosemnet.codec.types import Buffer
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.security.control import (
     AUTHENTICATION_BIT,
@@ -90,8 +91,6 @@ from cosemnet.security.errors import (
 )
 from cosemnet.security.keys import KeyRole, KeySet
 from cosemnet.security.suite import SecuritySuite
-
-Buffer = bytes | bytearray | memoryview
 
 TAG_LENGTH: Final = 12
 """DLMS truncates the GCM tag to 12 bytes (96 bits) in every suite."""
@@ -590,6 +589,58 @@ def _envelope_bytes(tag: int, system_title: bytes | None, header: bytes, payload
     return b"".join((bytes((tag, len(system_title))), system_title, length_bytes(size), header, payload))
 
 
+def _protect_glo_fast(plain_apdu: Buffer, context: SecurityContext) -> bytes | None:
+    """general-glo-ciphering with the context's cached sender (None when it has none: the general path)."""
+    fast = context._send_fast
+    keys = context.keys
+    if (
+        fast is None
+        or fast.policy is not context.policy
+        or fast.ek is not keys.ek
+        or fast.ak is not keys.ak
+        or fast.system_title is not context.system_title
+        or fast.counter is not context.invocation_counters.get(KeyRole.GLOBAL_UNICAST)
+    ):
+        fast = context._fast_sender()
+    if fast is None:
+        return None
+    ic = fast.next_ic()
+    title = fast.system_title
+    try:
+        iv = _IV.pack(title, ic)
+    except struct.error:
+        raise EncodeError(f"invocation counter {ic} does not fit 32 bits") from None
+    if type(plain_apdu) is not bytes:
+        plain_apdu = bytes(plain_apdu)  # AESGCM is markedly slower on other buffer types
+    sealed = fast.aead.encrypt(iv, plain_apdu, fast.aad)
+    size = len(sealed) + 1  # + 5 header bytes - 4 bytes of the 16-byte tag
+    if 0x100 <= size < 0x10000:
+        return _GLO_HEADER_82.pack(0xDB, 8, title, 0x82, size, fast.sc, ic) + sealed[:-4]
+    return _glo_header(title, size, fast.sc, ic) + sealed[:-4]
+
+
+def _protect_wrapped(plain_apdu: Buffer, context: SecurityContext, sc: int) -> bytes:
+    """general-ciphering with a fresh content key wrapped with the master key (KEK)."""
+    keys = context.keys
+    if keys.kek is None:
+        raise KeyMissingError("no key encrypting key (master key) to wrap the content key")
+    from cosemnet.security.keywrap import wrap_key
+
+    content_key = secrets.token_bytes(context.suite.parameters.key_length)
+    key_info: KeyInfo = WrappedKey(KekId.MASTER_KEY, wrap_key(keys.kek, content_key))
+    ic = context.counter(KeyRole.GLOBAL_UNICAST).next()
+    return seal_general_ciphering(
+        plain_apdu,
+        security_control=sc,
+        invocation_counter=ic,
+        content_key=content_key,
+        ak=keys.ak,
+        originator_system_title=context.system_title,
+        recipient_system_title=context.peer_system_title or b"",
+        key_info=key_info,
+    ).encode()
+
+
 def protect_apdu(
     plain_apdu: Buffer,
     context: SecurityContext,
@@ -606,31 +657,9 @@ def protect_apdu(
     general-ciphering only). The invocation counter comes from the context, per key role.
     """
     if security_control is None and not broadcast and kind == "general-glo":
-        fast = context._send_fast
-        keys = context.keys
-        if (
-            fast is None
-            or fast.policy is not context.policy
-            or fast.ek is not keys.ek
-            or fast.ak is not keys.ak
-            or fast.system_title is not context.system_title
-            or fast.counter is not context.invocation_counters.get(KeyRole.GLOBAL_UNICAST)
-        ):
-            fast = context._fast_sender()
-        if fast is not None:
-            ic = fast.next_ic()
-            title = fast.system_title
-            try:
-                iv = _IV.pack(title, ic)
-            except struct.error:
-                raise EncodeError(f"invocation counter {ic} does not fit 32 bits") from None
-            if type(plain_apdu) is not bytes:
-                plain_apdu = bytes(plain_apdu)  # AESGCM is markedly slower on other buffer types
-            sealed = fast.aead.encrypt(iv, plain_apdu, fast.aad)
-            size = len(sealed) + 1  # + 5 header bytes - 4 bytes of the 16-byte tag
-            if 0x100 <= size < 0x10000:
-                return _GLO_HEADER_82.pack(0xDB, 8, title, 0x82, size, fast.sc, ic) + sealed[:-4]
-            return _glo_header(title, size, fast.sc, ic) + sealed[:-4]
+        sealed = _protect_glo_fast(plain_apdu, context)
+        if sealed is not None:
+            return sealed
     if security_control is None:
         sc = context.outgoing_security_control(broadcast)
     else:
@@ -654,23 +683,7 @@ def protect_apdu(
     title = context.system_title
 
     if kind == "general-ciphering-wrapped":
-        if keys.kek is None:
-            raise KeyMissingError("no key encrypting key (master key) to wrap the content key")
-        from cosemnet.security.keywrap import wrap_key
-
-        content_key = secrets.token_bytes(context.suite.parameters.key_length)
-        key_info: KeyInfo = WrappedKey(KekId.MASTER_KEY, wrap_key(keys.kek, content_key))
-        ic = context.counter(KeyRole.GLOBAL_UNICAST).next()
-        return seal_general_ciphering(
-            plain_apdu,
-            security_control=sc,
-            invocation_counter=ic,
-            content_key=content_key,
-            ak=keys.ak,
-            originator_system_title=title,
-            recipient_system_title=context.peer_system_title or b"",
-            key_info=key_info,
-        ).encode()
+        return _protect_wrapped(plain_apdu, context, sc)
 
     ek = keys.encryption_key(role)
     _check_keys(sc, ek, keys.ak)

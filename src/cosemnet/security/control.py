@@ -95,6 +95,7 @@ class SecurityPolicy(IntFlag):
     """Security policy of Security setup version 1 (bits 0 and 1 are unused)."""
 
     NOTHING = 0
+    NONE = 0  # alias of NOTHING (the name cosemnet.cosem.security_setup used)
     AUTHENTICATED_REQUEST = 0x04
     ENCRYPTED_REQUEST = 0x08
     DIGITALLY_SIGNED_REQUEST = 0x10

@@ -3,6 +3,10 @@
 * :mod:`.config` -- :class:`AssociationProfile` (what one client SAP may do) and :class:`ServedDevice`
   (a logical device with its side effects and profiles; profiles default to its Association LN objects)
 * :mod:`.association` -- :class:`ServerAssociation`: one association, APDU bytes in -> APDU bytes out
+  (a coordinator over :mod:`.session` -- all per-association state in one
+  :class:`~.session.AssociationSession`, replaced on release --, :mod:`.acse_acceptor` -- AARQ/AARE,
+  HLS, RLRQ --, :mod:`.protection`, :mod:`.gbt`, :mod:`.blocks`, :mod:`.dispatch` and the services
+  :mod:`.services_get`, :mod:`.services_set`, :mod:`.services_action`, :mod:`.services_sn`)
 * :mod:`.server` -- :class:`MeterServer`: wrapper frames in -> frames out, routed by wPorts, per TCP
   connection or UDP peer, with inactivity deadlines (``next_deadline()`` / ``handle_timeout(now)``)
 * :mod:`.asyncio_server` -- :func:`serve_tcp` / :func:`serve_udp`: thin asyncio transports

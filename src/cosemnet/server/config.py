@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cosemnet.codec.acse import ApplicationContextName
+from cosemnet.codec.conformance import LN_SERVER_CONFORMANCE, SN_CONFORMANCE
 from cosemnet.codec.initiate import Conformance
 from cosemnet.cosem.association import AssociationBase
 from cosemnet.cosem.association_ln import AssociationLN
@@ -32,30 +33,10 @@ from cosemnet.cosem.logical_device import DeviceEffects, LogicalDevice
 from cosemnet.cosem.security_setup import SecuritySetup
 from cosemnet.security.hls import Mechanism
 
-DEFAULT_LN_CONFORMANCE: Final = (
-    Conformance.GET
-    | Conformance.SET
-    | Conformance.ACTION
-    | Conformance.SELECTIVE_ACCESS
-    | Conformance.MULTIPLE_REFERENCES
-    | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
-    | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
-    | Conformance.BLOCK_TRANSFER_WITH_ACTION
-    | Conformance.GENERAL_BLOCK_TRANSFER
-    | Conformance.GENERAL_PROTECTION
-    | Conformance.PRIORITY_MGMT_SUPPORTED
-)
+DEFAULT_LN_CONFORMANCE: Final = LN_SERVER_CONFORMANCE
 """Server conformance of an LN association whose xDLMS_context_info leaves it all zeros."""
 
-DEFAULT_SN_CONFORMANCE: Final = (
-    Conformance.READ
-    | Conformance.WRITE
-    | Conformance.UNCONFIRMED_WRITE
-    | Conformance.PARAMETERIZED_ACCESS
-    | Conformance.MULTIPLE_REFERENCES
-    | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
-    | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
-)
+DEFAULT_SN_CONFORMANCE: Final = SN_CONFORMANCE
 """Server conformance of an SN association declared without one."""
 
 _CIPHERED: Final = frozenset({ApplicationContextName.LN_CIPHERED, ApplicationContextName.SN_CIPHERED})

@@ -65,7 +65,7 @@ from cosemnet.codec.acse import (
     AssociationResult,
 )
 from cosemnet.codec.wrapper import HEADER_SIZE, MAX_APDU_LENGTH, WrapperFrame, WrapperStream
-from cosemnet.codec.xdlms import ExceptionResponse, ServiceError, StateError
+from cosemnet.codec.xdlms import ExceptionResponse, ExceptionServiceError, StateError
 from cosemnet.cosem.logical_device import LogicalDevice
 from cosemnet.cosem.security_setup import SecuritySetup
 from cosemnet.errors import DecodeError
@@ -232,7 +232,9 @@ class ServerConnection:
             replies = association.handle_apdu(apdu, now)
         except Exception as exc:  # a bug must not take the whole server down: answer, log, go on
             server._log_line(f"internal error on {self.key!r}: {type(exc).__name__}: {exc}")
-            replies = [ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ServiceError.OTHER_REASON).encode()]
+            replies = [
+                ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OTHER_REASON).encode()
+            ]
         if association.associated != was_associated:
             server._save_floors()
         if not association.associated:

@@ -966,166 +966,205 @@ class SimulatedMeter:
     # Construction
 
     def _build_objects(self, template: MeterTemplate, identity: Identity) -> tuple[DemandRegister, ...]:
-        profile = template.profile
-        device = self.device
         demands: list[DemandRegister] = []
         for spec in template.specs:
-            kind, ln, bn = spec.kind, spec.logical_name, spec.base_name
+            kind = spec.kind
             obj: InterfaceClass
             if kind == "logical_device_name":
                 continue
             if kind in ("association_ln", "association_sn"):
-                config = profile.associations[spec.index]
-                assoc: MeterAssociationLN | MeterAssociationSN
-                if kind == "association_ln":
-                    policy = next(
-                        (
-                            sc.security_policy
-                            for sc in profile.security_setups
-                            if sc.logical_name == config.security_setup
-                        ),
-                        0,
-                    )
-                    assoc = MeterAssociationLN(
-                        ln,
-                        config.client_sap,
-                        identity.server_sap,
-                        config.mechanism_id,
-                        secret=config.secret,
-                        application_context_name=context_name("ln", policy, config.mechanism_id),
-                    )
-                    assoc.base_name = bn
-                else:
-                    assoc = MeterAssociationSN(ln, secret=config.secret, base_name=bn)
-                assoc.share_entries(template.object_lists[ln])
-                if config.security_setup is not None:
-                    assoc.security_setup_reference = config.security_setup
-                obj = assoc
-            elif kind == "security_setup":
-                sc = profile.security_setups[spec.index]
-                obj = SecuritySetup(
-                    ln,
-                    identity.system_title,
-                    SecuritySuite(sc.security_suite),
-                    KeySet(ek=sc.ek, ak=sc.ak, broadcast_key=sc.broadcast_key, kek=sc.kek),
-                    security_policy=SecurityPolicy(sc.security_policy),
-                    client_system_title=sc.client_system_title,
-                    base_name=bn,
-                )
-            elif kind == "sap_assignment":
-                obj = SapAssignment(
-                    ln, {identity.server_sap: identity.logical_device_name.encode()}, base_name=bn
-                )
-            elif kind == "device_id":
-                obj = Data(ln, identity.device_id.encode(), base_name=bn)
-            elif kind == "clock":
-                c = profile.clock
-                clock = MeterClock(
-                    ln,
-                    self,
-                    c.time_zone,
-                    daylight_savings_begin=CosemDateTime.from_bytes(c.dst_begin) if c.dst_begin else None,
-                    daylight_savings_end=CosemDateTime.from_bytes(c.dst_end) if c.dst_end else None,
-                    daylight_savings_deviation=c.dst_deviation,
-                    daylight_savings_enabled=c.dst_enabled,
-                    clock_base=ClockBase(c.clock_base),
-                    base_name=bn,
-                )
-                self.clock = clock
-                obj = clock
-            elif kind == "energy":
-                r = profile.registers[spec.index]
-                obj = EnergyRegister(
-                    ln,
-                    self,
-                    ENERGY_QUANTITIES.index(r.quantity),
-                    r.scaler,
-                    r.unit,
-                    template.value_classes[ln],
-                    base_name=bn,
-                )
-            elif kind == "instantaneous":
-                r = profile.registers[spec.index]
-                obj = InstantaneousRegister(
-                    ln,
-                    self,
-                    INSTANTANEOUS_QUANTITIES.index(r.quantity),
-                    r.scaler,
-                    r.unit,
-                    template.value_classes[ln],
-                    base_name=bn,
-                )
-            elif kind == "demand":
-                d = profile.demand_registers[spec.index]
-                demand: DemandRegister = DemandRegister(
-                    ln,
-                    d.period,
-                    d.number_of_periods,
-                    d.scaler,
-                    d.unit,
-                    value_type=template.value_classes[ln],
-                    base_name=bn,
-                )
-                demands.append(demand)
-                obj = demand
-            elif kind == "load_profile":
-                lp = profile.load_profile
-                assert lp is not None
-                self.load_profile = ProfileGeneric(
-                    ln,
-                    template.capture_objects,
-                    lp.capture_period,
-                    lp.profile_entries,
-                    max_entries=lp.max_entries or None,
-                    base_name=bn,
-                )
-                obj = self.load_profile
-            elif kind == "event_code":
-                self.event_code = Data(ln, _zero(Unsigned), base_name=bn)
-                obj = self.event_code
-            elif kind == "event_log":
-                ev = profile.event_log
-                assert ev is not None
-                self.event_log = ProfileGeneric(
-                    ln, template.event_capture_objects, 0, ev.profile_entries, base_name=bn
-                )
-                obj = self.event_log
-            elif kind == "disconnect_control":
-                dc = profile.disconnect_control
-                assert dc is not None
-                self.disconnect_control = DisconnectControl(ln, ControlMode(dc.control_mode), base_name=bn)
-                obj = self.disconnect_control
-            elif kind == "disconnect_scripts":
-                obj = ScriptTable(ln, template.disconnect_scripts, base_name=bn)
-            elif kind == "image_transfer":
-                it = profile.image_transfer
-                assert it is not None
-                self.image_transfer = ImageTransfer(ln, it.block_size, base_name=bn)
-                obj = self.image_transfer
-            elif kind == "firmware":
-                it = profile.image_transfer
-                assert it is not None
-                self._firmware = Data(ln, it.firmware_version, base_name=bn)
-                obj = self._firmware
+                obj = self._build_association(template, identity, spec)
+            elif kind in ("security_setup", "sap_assignment", "device_id", "clock"):
+                obj = self._build_management(template, identity, spec)
+            elif kind in ("energy", "instantaneous", "demand"):
+                obj = self._build_register(template, spec, demands)
             else:
-                assert kind == "push_setup", kind
-                ps = profile.push_setup
-                assert ps is not None
-                self.push_setup = PushSetup(
-                    ln,
-                    template.push_objects,
-                    SendDestinationAndMethod(
-                        TransportService(ps.transport), ps.destination, MessageType.A_XDR_XDLMS_APDU
-                    ),
-                    (),
-                    ps.randomisation_start_interval,
-                    ps.number_of_retries,
-                    ps.repetition_delay,
-                    base_name=bn,
-                )
-                obj = self.push_setup
-            device.add(obj)
+                obj = self._build_feature(template, spec)
+            self.device.add(obj)
         return tuple(demands)
+
+    def _build_association(
+        self, template: MeterTemplate, identity: Identity, spec: ObjectSpec
+    ) -> InterfaceClass:
+        """An Association LN or SN object of the template."""
+        profile = template.profile
+        kind, ln, bn = spec.kind, spec.logical_name, spec.base_name
+        config = profile.associations[spec.index]
+        assoc: MeterAssociationLN | MeterAssociationSN
+        if kind == "association_ln":
+            policy = next(
+                (
+                    sc.security_policy
+                    for sc in profile.security_setups
+                    if sc.logical_name == config.security_setup
+                ),
+                0,
+            )
+            assoc = MeterAssociationLN(
+                ln,
+                config.client_sap,
+                identity.server_sap,
+                config.mechanism_id,
+                secret=config.secret,
+                application_context_name=context_name("ln", policy, config.mechanism_id),
+            )
+            assoc.base_name = bn
+        else:
+            assoc = MeterAssociationSN(ln, secret=config.secret, base_name=bn)
+        assoc.share_entries(template.object_lists[ln])
+        if config.security_setup is not None:
+            assoc.security_setup_reference = config.security_setup
+        return assoc
+
+    def _build_management(
+        self, template: MeterTemplate, identity: Identity, spec: ObjectSpec
+    ) -> InterfaceClass:
+        """Security setup, SAP assignment, device id or clock."""
+        profile = template.profile
+        kind, ln, bn = spec.kind, spec.logical_name, spec.base_name
+        obj: InterfaceClass
+        if kind == "security_setup":
+            sc = profile.security_setups[spec.index]
+            obj = SecuritySetup(
+                ln,
+                identity.system_title,
+                SecuritySuite(sc.security_suite),
+                KeySet(ek=sc.ek, ak=sc.ak, broadcast_key=sc.broadcast_key, kek=sc.kek),
+                security_policy=SecurityPolicy(sc.security_policy),
+                client_system_title=sc.client_system_title,
+                base_name=bn,
+            )
+        elif kind == "sap_assignment":
+            obj = SapAssignment(
+                ln, {identity.server_sap: identity.logical_device_name.encode()}, base_name=bn
+            )
+        elif kind == "device_id":
+            obj = Data(ln, identity.device_id.encode(), base_name=bn)
+        else:
+            assert kind == "clock", kind
+            c = profile.clock
+            clock = MeterClock(
+                ln,
+                self,
+                c.time_zone,
+                daylight_savings_begin=CosemDateTime.from_bytes(c.dst_begin) if c.dst_begin else None,
+                daylight_savings_end=CosemDateTime.from_bytes(c.dst_end) if c.dst_end else None,
+                daylight_savings_deviation=c.dst_deviation,
+                daylight_savings_enabled=c.dst_enabled,
+                clock_base=ClockBase(c.clock_base),
+                base_name=bn,
+            )
+            self.clock = clock
+            obj = clock
+        return obj
+
+    def _build_register(
+        self, template: MeterTemplate, spec: ObjectSpec, demands: list[DemandRegister]
+    ) -> InterfaceClass:
+        """An energy, instantaneous or demand register (demand registers also go to ``demands``)."""
+        profile = template.profile
+        kind, ln, bn = spec.kind, spec.logical_name, spec.base_name
+        obj: InterfaceClass
+        if kind == "energy":
+            r = profile.registers[spec.index]
+            obj = EnergyRegister(
+                ln,
+                self,
+                ENERGY_QUANTITIES.index(r.quantity),
+                r.scaler,
+                r.unit,
+                template.value_classes[ln],
+                base_name=bn,
+            )
+        elif kind == "instantaneous":
+            r = profile.registers[spec.index]
+            obj = InstantaneousRegister(
+                ln,
+                self,
+                INSTANTANEOUS_QUANTITIES.index(r.quantity),
+                r.scaler,
+                r.unit,
+                template.value_classes[ln],
+                base_name=bn,
+            )
+        else:
+            assert kind == "demand", kind
+            d = profile.demand_registers[spec.index]
+            demand: DemandRegister = DemandRegister(
+                ln,
+                d.period,
+                d.number_of_periods,
+                d.scaler,
+                d.unit,
+                value_type=template.value_classes[ln],
+                base_name=bn,
+            )
+            demands.append(demand)
+            obj = demand
+        return obj
+
+    def _build_feature(self, template: MeterTemplate, spec: ObjectSpec) -> InterfaceClass:
+        """Load profile, events, disconnect control, image transfer, firmware or push setup."""
+        profile = template.profile
+        kind, ln, bn = spec.kind, spec.logical_name, spec.base_name
+        obj: InterfaceClass
+        if kind == "load_profile":
+            lp = profile.load_profile
+            assert lp is not None
+            self.load_profile = ProfileGeneric(
+                ln,
+                template.capture_objects,
+                lp.capture_period,
+                lp.profile_entries,
+                max_entries=lp.max_entries or None,
+                base_name=bn,
+            )
+            obj = self.load_profile
+        elif kind == "event_code":
+            self.event_code = Data(ln, _zero(Unsigned), base_name=bn)
+            obj = self.event_code
+        elif kind == "event_log":
+            ev = profile.event_log
+            assert ev is not None
+            self.event_log = ProfileGeneric(
+                ln, template.event_capture_objects, 0, ev.profile_entries, base_name=bn
+            )
+            obj = self.event_log
+        elif kind == "disconnect_control":
+            dc = profile.disconnect_control
+            assert dc is not None
+            self.disconnect_control = DisconnectControl(ln, ControlMode(dc.control_mode), base_name=bn)
+            obj = self.disconnect_control
+        elif kind == "disconnect_scripts":
+            obj = ScriptTable(ln, template.disconnect_scripts, base_name=bn)
+        elif kind == "image_transfer":
+            it = profile.image_transfer
+            assert it is not None
+            self.image_transfer = ImageTransfer(ln, it.block_size, base_name=bn)
+            obj = self.image_transfer
+        elif kind == "firmware":
+            it = profile.image_transfer
+            assert it is not None
+            self._firmware = Data(ln, it.firmware_version, base_name=bn)
+            obj = self._firmware
+        else:
+            assert kind == "push_setup", kind
+            ps = profile.push_setup
+            assert ps is not None
+            self.push_setup = PushSetup(
+                ln,
+                template.push_objects,
+                SendDestinationAndMethod(
+                    TransportService(ps.transport), ps.destination, MessageType.A_XDR_XDLMS_APDU
+                ),
+                (),
+                ps.randomisation_start_interval,
+                ps.number_of_retries,
+                ps.repetition_delay,
+                base_name=bn,
+            )
+            obj = self.push_setup
+        return obj
 
     # ----------------------------------------------------------------------------------------------
     # Identity and associations

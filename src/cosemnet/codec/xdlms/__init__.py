@@ -40,7 +40,7 @@ from cosemnet.codec.xdlms.common import (
     decode_invoke_id_and_priority,
     encode_invoke_id_and_priority,
 )
-from cosemnet.codec.xdlms.exception import ExceptionResponse, ServiceError, StateError
+from cosemnet.codec.xdlms.exception import ExceptionResponse, ExceptionServiceError, StateError
 from cosemnet.codec.xdlms.gbt import GeneralBlockTransfer
 from cosemnet.codec.xdlms.get import (
     GetRequest,
@@ -175,6 +175,7 @@ __all__ = [
     "EntryDescriptor",
     "EventNotificationRequest",
     "ExceptionResponse",
+    "ExceptionServiceError",
     "GeneralBlockTransfer",
     "GetRequest",
     "GetRequestNext",
@@ -194,7 +195,6 @@ __all__ = [
     "ReadResult",
     "SelectiveAccessDescriptor",
     "ServiceClass",
-    "ServiceError",
     "SetRequest",
     "SetRequestNormal",
     "SetRequestWithDatablock",

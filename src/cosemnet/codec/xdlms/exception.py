@@ -10,7 +10,7 @@ from cosemnet.codec.axdr import Buffer
 from cosemnet.codec.xdlms.common import XdlmsApdu, check_header, read_byte, read_u32, write_u32
 from cosemnet.errors import DecodeError, EncodeError
 
-__all__ = ["ExceptionResponse", "ServiceError", "StateError"]
+__all__ = ["ExceptionResponse", "ExceptionServiceError", "StateError"]
 
 
 class StateError(IntEnum):
@@ -20,7 +20,7 @@ class StateError(IntEnum):
     SERVICE_UNKNOWN = 2
 
 
-class ServiceError(IntEnum):
+class ExceptionServiceError(IntEnum):
     """service-error [1] CHOICE: the alternative's tag (all are NULL except invocation-counter-error,
     which carries an Unsigned32)."""
 
@@ -33,7 +33,7 @@ class ServiceError(IntEnum):
 
 
 _STATE_ERRORS: Final = {int(m): m for m in StateError}
-_SERVICE_ERRORS: Final = {int(m): m for m in ServiceError}
+_SERVICE_ERRORS: Final = {int(m): m for m in ExceptionServiceError}
 
 
 @dataclass(slots=True)
@@ -47,7 +47,7 @@ class ExceptionResponse(XdlmsApdu):
     TAG: ClassVar[int] = 0xD8
 
     state_error: StateError
-    service_error: ServiceError
+    service_error: ExceptionServiceError
     invocation_counter: int | None = None
 
     def encode(self) -> bytes:
@@ -58,7 +58,7 @@ class ExceptionResponse(XdlmsApdu):
                 f"not a state-error / service-error: {self.state_error!r}, {self.service_error!r}"
             )
         out = bytearray((0xD8, state, service))
-        if service is ServiceError.INVOCATION_COUNTER_ERROR:
+        if service is ExceptionServiceError.INVOCATION_COUNTER_ERROR:
             if self.invocation_counter is None:
                 raise EncodeError("invocation-counter-error needs invocation_counter")
             write_u32(out, self.invocation_counter, "invocation counter")
@@ -77,6 +77,6 @@ class ExceptionResponse(XdlmsApdu):
         service = _SERVICE_ERRORS.get(raw)
         if service is None:
             raise DecodeError(f"unknown service-error {raw}", offset + 2, "1..6")
-        if service is ServiceError.INVOCATION_COUNTER_ERROR:
+        if service is ExceptionServiceError.INVOCATION_COUNTER_ERROR:
             return cls(state, service, read_u32(data, offset + 3, "invocation counter")), offset + 7
         return cls(state, service), offset + 3

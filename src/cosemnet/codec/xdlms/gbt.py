@@ -25,6 +25,9 @@ class GeneralBlockTransfer(XdlmsApdu):
     """
 
     TAG: ClassVar[int] = 0xE0
+    MAX_HEADER: ClassVar[int] = 9
+    """Bytes before the block data: tag, block-control, block-number(2), block-number-ack(2), length
+    (<= 3 for up to 65,535 bytes)."""
 
     last_block: bool
     streaming: bool

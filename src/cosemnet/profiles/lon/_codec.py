@@ -6,9 +6,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final, TypeVar
 
+from cosemnet.codec.types import Buffer as Buffer  # re-exported
 from cosemnet.errors import DecodeError, EncodeError
-
-Buffer = bytes | bytearray | memoryview
 
 E = TypeVar("E", bound=IntEnum)
 

@@ -59,7 +59,7 @@ from cosemnet.codec.acse import (
 )
 from cosemnet.codec.ciphered import is_protected_tag
 from cosemnet.codec.service_error import ConfirmedServiceError, ServiceError
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms import ExceptionServiceError
 from cosemnet.cosem.iso14908_protocol_setup import Iso14908ProtocolSetup
 from cosemnet.errors import CosemnetError, DecodeError, EncodeError
 from cosemnet.profiles.lon.addresses import Address, SubnetNodeAddress

@@ -58,6 +58,11 @@ from cosemnet.client.connection import (
     Referencing,
 )
 from cosemnet.codec.acse import AARQ, ApplicationContextName
+from cosemnet.codec.conformance import (
+    LN_CLIENT_CONFORMANCE,
+    LN_READ_ONLY_CONFORMANCE,
+    LN_SET_ACTION_CONFORMANCE,
+)
 from cosemnet.codec.initiate import VAA_NAME_LN, Conformance, InitiateRequest
 from cosemnet.profiles.lon.addresses import Address
 from cosemnet.profiles.lon.sap import (
@@ -77,27 +82,13 @@ POWER_LINE_PDU_SIZE: Final = 1024
 MANAGEMENT_PDU_SIZE: Final = 2048
 """Max receive PDU size of the management row (both sides) [design]."""
 
-PUBLIC_CONFORMANCE: Final = (
-    Conformance.GET
-    | Conformance.SELECTIVE_ACCESS
-    | Conformance.MULTIPLE_REFERENCES
-    | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
-)
+PUBLIC_CONFORMANCE: Final = LN_READ_ONLY_CONFORMANCE
 """Read-only LN services: GET (normal, with-list, next block) with selective access."""
 
-MANAGEMENT_CONFORMANCE: Final = (
-    Conformance.GET
-    | Conformance.SET
-    | Conformance.ACTION
-    | Conformance.SELECTIVE_ACCESS
-    | Conformance.MULTIPLE_REFERENCES
-    | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
-    | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE
-    | Conformance.BLOCK_TRANSFER_WITH_ACTION
-)
+MANAGEMENT_CONFORMANCE: Final = LN_CLIENT_CONFORMANCE
 """Every LN service but general block transfer (the ADP already segments)."""
 
-BROADCAST_CONFORMANCE: Final = Conformance.SET | Conformance.ACTION
+BROADCAST_CONFORMANCE: Final = LN_SET_ACTION_CONFORMANCE
 """Unconfirmed SET / ACTION only."""
 
 
