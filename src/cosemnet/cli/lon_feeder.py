@@ -4,8 +4,9 @@ concentrator reaches the far ones through Annex E repeating (docs/decisions/0070
 :func:`build_feeder` returns the same :class:`~cosemnet.simulator.lon_segment.LonSegment` as
 :func:`~cosemnet.simulator.lon_segment.build_segment`, so
 :func:`~cosemnet.simulator.lon_segment.read_segment` reads it unchanged; every node is a
-:class:`~cosemnet.profiles.lon.repeater.ProxyStack` (meters repeat), the channel's links come from a :class:`~cosemnet.profiles.lon.topology.Topology`, and the concentrator's
-routes from a :class:`~cosemnet.profiles.lon.paths.PathManager` that :func:`learn_paths` fills.
+:class:`~cosemnet.profiles.lon.repeater.ProxyStack` (meters repeat), the channel's links come from a
+:class:`~cosemnet.profiles.lon.topology.Topology`, and the concentrator's routes from a
+:class:`~cosemnet.profiles.lon.paths.PathManager` that :func:`learn_paths` fills.
 
 [design] Until discovery (Annex F) exists, :func:`learn_paths` lets every node send service pins and then
 hands every node's neighbour table to the path manager directly (what discovery will collect over the air).
