@@ -69,7 +69,7 @@ from cosemnet.codec.xdlms import (
     StateError,
     WriteResponse,
 )
-from cosemnet.codec.xdlms import ServiceError as ExceptionServiceError
+from cosemnet.codec.xdlms import ExceptionServiceError
 from cosemnet.sansio import SansIOCore, TimerCore
 
 H = bytes.fromhex
