@@ -60,6 +60,7 @@ from cosemnet.codec.xdlms import (
     DataAccessResult,
     DataBlockG,
     ExceptionResponse,
+    ExceptionServiceError,
     GetResponseNormal,
     GetResponseWithDataBlock,
     GetResponseWithList,
@@ -69,7 +70,6 @@ from cosemnet.codec.xdlms import (
     StateError,
     WriteResponse,
 )
-from cosemnet.codec.xdlms import ExceptionServiceError
 from cosemnet.sansio import SansIOCore, TimerCore
 
 H = bytes.fromhex
