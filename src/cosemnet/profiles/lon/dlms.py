@@ -83,6 +83,7 @@ from cosemnet.profiles.lon.preestablished import (
     open_pre_established,
     pre_established_for,
 )
+from cosemnet.profiles.lon.repeater import ProxyStack
 from cosemnet.profiles.lon.sap import ALL_STATION, SapRole, protected_client_saps
 from cosemnet.profiles.lon.scheduler import ExchangeScheduler, SchedulerConfig
 from cosemnet.profiles.lon.stack import (
@@ -930,7 +931,7 @@ class LonConcentratorEndpoint:
                 queue = link.commands if command else link.queue
                 while not link.waiting and queue:
                     meter = address_key(link.address)
-                    if not self.scheduler.may_start(meter, link.cost, command, segmenting):
+                    if not self.scheduler.may_start(meter, self._cost(link, now), command, segmenting):
                         break
                     moved = True
                     self._begin(link, queue.popleft(), command, now)
@@ -949,8 +950,18 @@ class LonConcentratorEndpoint:
         link.priority = self.scheduler.priority(command)
         link.in_exchange = True
         link.retries_mark = self.stack.statistics.transmit_tx_retries
-        self.scheduler.started(address_key(link.address), link.cost, command, now)
+        self.scheduler.started(address_key(link.address), self._cost(link, now), command, now)
         self._send(link, apdu, now)
+
+    def _cost(self, link: MeterLink, now: float) -> float:
+        """Window units of an exchange with the link's meter: 1 + its Annex E repeaters (given to
+        :meth:`add_meter`, or the route the concentrator's :class:`ProxyStack` holds now)."""
+        stack = self.stack
+        if isinstance(stack, ProxyStack) and stack.routes is not None:
+            route = stack.routes.route(link.address, now)
+            if route:
+                return max(link.cost, 1.0 + len(route))
+        return link.cost
 
     def _end_exchange(self, link: MeterLink, now: float, ok: bool) -> None:
         if not link.in_exchange:
