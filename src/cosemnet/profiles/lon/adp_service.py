@@ -11,8 +11,8 @@ What the service has to tell its user (indications, confirms, dropped PDUs) is q
 Design (decision 0012; the standard's text is not public):
 
 * Service choice: DATA PDUs to one node use ISO/IEC 14908-1 *acknowledged* service (ACKD) in both
-  directions. Request/response is not used: a DLMS response may need many frames and more time than
-  the 14908-1 response timers allow, and the xDLMS invoke-id already pairs requests with responses.
+  directions; with ``request_response`` (decision 0093, on in the DLMS endpoints) a client's
+  unsegmented, answered DATA goes as a REQUEST and the server's answer rides in the RESPONSE.
   DATA to a broadcast or group address uses *unacknowledged-repeated* (UNACKD_RPT). SEGMENT_ACK and
   ABORT use *unacknowledged* service (a lost one is recovered by the sender's timers). All three are
   configurable (:class:`AdpConfig`).
