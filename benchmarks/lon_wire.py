@@ -20,10 +20,22 @@ and simulated OSGP meters, ``cosemnet.profiles.lon.dlms`` endpoints, ADP over 14
    Each result is checked (the register value is an integer, BT23 decodes with BT21's dimensions and its
    first summation equals the register's value within the energy of the seconds between the reads).
 
-2. **Reads per hour** of a ``--meters`` (100) segment: the concentrator queues one read for every
-   meter at once and the segment runs until all are answered (CSMA contention, collisions and 14908-1
-   retries included); reads per hour = meters / simulated time x 3600. The "airtime bound" is 3600 / the
-   airtime of one contention-free exchange: what a perfectly scheduled channel would carry.
+   Each exchange is also set against the **14908-1 framing minimum**: the same two data frames
+   (request and response, no ACK) with the shortest unicast addressing (subnet/node, zero-length
+   domain), the ADP DATA header that IEC 62056-8-8 needs and the CRC -- what any 14908-1 carriage of
+   these APDUs must put on the wire.
+
+2. **Reads per hour** of a ``--meters`` (100) and a 300-meter flat segment, and of a line feeder
+   (``cosemnet.cli.lon_feeder.build_feeder``, meters 80 m apart, the far ones behind Annex E
+   repeaters): the concentrator queues one read for every meter at once, its scheduler
+   (``cosemnet.profiles.lon.scheduler``, decision 0094) lets them out, and the segment runs until all
+   are answered (CSMA contention, collisions and 14908-1 retries included); reads per hour = meters /
+   simulated time x 3600. The "airtime bound" is 3600 / the airtime of one contention-free exchange:
+   what a perfectly scheduled channel would carry; on the feeder, where an exchange costs more frames
+   the more repeaters it crosses, it is the meters over the airtime of every frame the round sent.
+
+The segment runs with ``--security none`` (the null suite on the protected SAPs) for comparability
+with earlier runs; the register read uses the public association, unprotected under either setting.
 
     python benchmarks/lon_wire.py             # tables
     python benchmarks/lon_wire.py --json      # machine-readable
@@ -33,6 +45,7 @@ and simulated OSGP meters, ``cosemnet.profiles.lon.dlms`` endpoints, ADP over 14
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -40,13 +53,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cosemnet.cli.lon_feeder import build_feeder, learn_paths
 from cosemnet.client.connection import ClientConnection
 from cosemnet.codec.obis import Obis
+from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, OSGP_AES_128_PSK_SUITE_ID, AdpData, decode_adp_pdu
 from cosemnet.profiles.lon.channel import ChannelConfig
 from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.context import OVERHEAD as OSGP_OVERHEAD
+from cosemnet.profiles.lon.topology import TopologyConfig, line
 from cosemnet.profiles.lon.transport import Spdu, Tpdu
 from cosemnet.simulator.lon_segment import (
     BT21_BUFFER,
@@ -92,6 +108,8 @@ class Exchange:
     payload_bytes: int
     payload_airtime: float
     latency: float
+    framing_bytes: int = 0
+    framing_airtime: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +122,10 @@ class Exchange:
             "bytes_ratio": round(self.wire_bytes / self.payload_bytes, 3),
             "airtime_ratio": round(self.airtime / self.payload_airtime, 3),
             "latency_s": round(self.latency, 4),
+            "framing_min_bytes": self.framing_bytes,
+            "framing_min_airtime_s": round(self.framing_airtime, 5),
+            "bytes_vs_framing_min": round(self.wire_bytes / self.framing_bytes, 3),
+            "airtime_vs_framing_min": round(self.airtime / self.framing_airtime, 3),
         }
 
 
@@ -121,6 +143,14 @@ def _adp_payload(frame: LonFrame) -> int:
     if adp.security_suite_id not in (None, 0):
         raise ValueError("an unknown security suite: payload size unknown")
     return len(adp.payload)
+
+
+def _minimal(frame: LonFrame) -> LonFrame:
+    """The frame with the shortest unicast addressing: subnet/node, zero-length domain."""
+    npdu = frame.npdu
+    if not isinstance(npdu.destination, SubnetNodeAddress):
+        raise ValueError("a unicast exchange was expected")
+    return dataclasses.replace(frame, npdu=dataclasses.replace(npdu, domain_id=b""))
 
 
 def measure(segment: LonSegment, name: str, link_kind: str, request: Request) -> tuple[Exchange, object]:
@@ -141,6 +171,7 @@ def measure(segment: LonSegment, name: str, link_kind: str, request: Request) ->
     if isinstance(result, Exception):
         raise RuntimeError(f"{name}: {result}")
     bit_rate = channel.config.bit_rate
+    minimal = [len(_minimal(f).encode()) for f in frames if _adp_payload(f)]
     exchange = Exchange(
         name,
         len(frames),
@@ -150,6 +181,8 @@ def measure(segment: LonSegment, name: str, link_kind: str, request: Request) ->
         payload,
         8 * payload / bit_rate,
         end - t0,
+        sum(minimal),
+        sum(channel.airtime(n) for n in minimal),
     )
     return exchange, result
 
@@ -251,24 +284,50 @@ def read_round(segment: LonSegment, name: str, kind: str, request: Request, sing
     )
 
 
-def run(meters: int, bit_rate: float, seed: int) -> dict[str, Any]:
-    started = time.perf_counter()
-    exchanges = per_exchange(bit_rate, seed)
+def flat_rounds(meters: int, bit_rate: float, seed: int, exchanges: dict[str, Exchange]) -> dict[str, Round]:
     segment = build_segment(
         meters, seed=seed, channel_config=ChannelConfig(bit_rate=bit_rate), security=SECURITY_NONE
     )
-    rounds = {
+    return {
         "register_read": read_round(
             segment, "register read (GET)", "public", _get_value, exchanges["register_read"]
         ),
         "bt23_read": read_round(segment, "BT23 read (SN Read)", "sn", _read_bt23, exchanges["bt23_read"]),
     }
-    return {
+
+
+def feeder_round(meters: int, seed: int) -> tuple[Round, int]:
+    """Register reads of every meter of a line feeder (80 m apart): the far ones through repeaters.
+    The airtime bound is the meters over the airtime of every frame the round sent."""
+    feeder = build_feeder(line(meters, spacing_m=80.0, config=TopologyConfig(seed=seed)), seed=seed)
+    learn_paths(feeder)
+    segment = feeder.segment
+    stats = segment.channel.statistics
+    airtime0 = stats.airtime
+    single = Exchange("feeder", 0, 0, 0, 1.0, 0, 0.0, 0.0)
+    result = read_round(segment, "register read (GET), line feeder", "public", _get_value, single)
+    spent = stats.airtime - airtime0
+    result.airtime_bound_per_hour = meters / spent * 3600 if spent > 0 else 0.0
+    return result, feeder.max_hops()
+
+
+def run(meters: int, bit_rate: float, seed: int, *, large: int = 300, feeder: int = 30) -> dict[str, Any]:
+    started = time.perf_counter()
+    exchanges = per_exchange(bit_rate, seed)
+    rounds = flat_rounds(meters, bit_rate, seed, exchanges)
+    report: dict[str, Any] = {
         "settings": {"meters": meters, "bit_rate": bit_rate, "seed": seed, "overhead_bits": 40},
         "per_exchange": {k: {"what": v.name, **v.to_json()} for k, v in exchanges.items()},
         "segment": {k: {"what": v.name, **v.to_json()} for k, v in rounds.items()},
-        "wall_s": round(time.perf_counter() - started, 2),
     }
+    if large:
+        big = flat_rounds(large, bit_rate, seed, exchanges)
+        report["segment_large"] = {k: {"what": v.name, **v.to_json()} for k, v in big.items()}
+    if feeder:
+        line_round, hops = feeder_round(feeder, seed)
+        report["feeder"] = {"what": line_round.name, "max_hops": hops, **line_round.to_json()}
+    report["wall_s"] = round(time.perf_counter() - started, 2)
+    return report
 
 
 def render(report: dict[str, Any]) -> str:
@@ -278,31 +337,40 @@ def render(report: dict[str, Any]) -> str:
         "overhead bits per frame); minimum = the xDLMS request + response bytes alone",
         "",
         "| exchange | frames | wire bytes | payload bytes | bytes / min | airtime | min airtime "
-        "| airtime / min | latency |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| airtime / min | latency | framing min | bytes / framing min | airtime / framing min |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v in report["per_exchange"].values():
         lines.append(
             f"| {v['what']} | {v['frames']} ({v['data_frames']} data) | {v['wire_bytes']} | "
             f"{v['payload_bytes']} | {v['bytes_ratio']:.2f}x | {v['airtime_s'] * 1000:.1f} ms | "
             f"{v['payload_airtime_s'] * 1000:.1f} ms | {v['airtime_ratio']:.2f}x | "
-            f"{v['latency_s'] * 1000:.0f} ms |"
+            f"{v['latency_s'] * 1000:.0f} ms | {v['framing_min_bytes']} B, "
+            f"{v['framing_min_airtime_s'] * 1000:.1f} ms | {v['bytes_vs_framing_min']:.2f}x | "
+            f"{v['airtime_vs_framing_min']:.2f}x |"
         )
     lines += [
         "",
-        f"Segment of {s['meters']} meters, one read of every meter queued at once (CSMA, collisions and "
-        "retries included):",
+        "Reads of every meter queued at once (CSMA, collisions and retries included):",
         "",
-        "| read | simulated time | reads per hour | airtime bound | frames | lost receptions | retries "
-        "| failed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| meters | read | simulated time | reads per hour | airtime bound | of bound | frames "
+        "| lost receptions | retries | failed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for v in report["segment"].values():
+    rows = [(s["meters"], v) for v in report["segment"].values()]
+    rows += [(v["meters"], v) for v in report.get("segment_large", {}).values()]
+    if "feeder" in report:
+        rows.append((report["feeder"]["meters"], report["feeder"]))
+    for meters, v in rows:
+        share = v["reads_per_hour"] / v["airtime_bound_per_hour"] if v["airtime_bound_per_hour"] else 0.0
         lines.append(
-            f"| {v['what']} | {v['simulated_s']:.1f} s | {v['reads_per_hour']:,.0f} | "
-            f"{v['airtime_bound_per_hour']:,.0f} | {v['frames']} | {v['collisions']} | {v['retries']} | "
-            f"{v['failed']} |"
+            f"| {meters} | {v['what']} | {v['simulated_s']:.1f} s | {v['reads_per_hour']:,.0f} | "
+            f"{v['airtime_bound_per_hour']:,.0f} | {share:.1%} | {v['frames']} | {v['collisions']} | "
+            f"{v['retries']} | {v['failed']} |"
         )
+    if "feeder" in report:
+        lines.append("")
+        lines.append(f"Line feeder: up to {report['feeder']['max_hops']} radio hops from the concentrator.")
     lines.append("")
     lines.append(f"(wall time {report['wall_s']} s)")
     return "\n".join(lines)
@@ -313,17 +381,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meters", type=int, default=100, help="meters in the segment (default 100)")
     parser.add_argument("--bit-rate", type=float, default=5400.0, help="channel bit rate (default 5400)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="20 meters: a smoke run")
+    parser.add_argument("--large", type=int, default=300, help="meters of the large segment (0: none)")
+    parser.add_argument("--feeder", type=int, default=30, help="meters on the line feeder (0: none)")
+    parser.add_argument("--quick", action="store_true", help="20 meters, a 6-meter feeder: a smoke run")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     meters = 20 if args.quick else args.meters
-    report = run(meters, args.bit_rate, args.seed)
+    large = 0 if args.quick else args.large
+    report = run(meters, args.bit_rate, args.seed, large=large, feeder=6 if args.quick else args.feeder)
     report["settings"]["quick"] = bool(args.quick)
     if args.json:
         print(json.dumps(report))
     else:
         print(render(report))
     failed = sum(v["failed"] for v in report["segment"].values())
+    failed += sum(v["failed"] for v in report.get("segment_large", {}).values())
+    failed += report["feeder"]["failed"] if "feeder" in report else 0
     return 1 if failed else 0
 
 

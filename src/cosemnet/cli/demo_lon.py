@@ -22,7 +22,7 @@ from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpData, decode_adp_pdu
 from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.context import NONCE_DATA, Envelope, associated_data, nonce
-from cosemnet.profiles.lon.transport import Tpdu
+from cosemnet.profiles.lon.transport import Spdu, Tpdu
 from cosemnet.security.osgp import OsgpAead
 from cosemnet.simulator.lon_segment import (
     LonSegment,
@@ -53,7 +53,7 @@ def _sample_frame(frames: list[LonFrame]) -> str:
     """The hex (with CRC) of the first frame carrying an unsegmented ADP DATA PDU: a ``decode`` example."""
     for frame in frames:
         pdu = frame.npdu.pdu
-        apdu = pdu.apdu if isinstance(pdu, Tpdu) else pdu
+        apdu = pdu.apdu if isinstance(pdu, Tpdu | Spdu) else pdu  # DLMS rides REQUEST/RESPONSE (0093)
         if isinstance(apdu, ApplicationMessage) and apdu.code == ADP_MESSAGE_CODE:
             adp = decode_adp_pdu(apdu.data)
             if isinstance(adp, AdpData) and adp.security_suite_id is None:

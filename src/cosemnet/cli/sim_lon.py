@@ -36,11 +36,10 @@ from cosemnet.cli.decode import tree_console
 from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_inject
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
-from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
-from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
+from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, deliver_stack_event
 from cosemnet.profiles.lon.osgp_aes.agent import ConcentratorSecurity, MeterSecurity
 from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
-from cosemnet.profiles.lon.stack import Completed, Event, MessageReceived
+from cosemnet.profiles.lon.stack import Event
 from cosemnet.security.counters import FileCounterStore
 from cosemnet.security.errors import CounterStoreError
 from cosemnet.simulator.lon_segment import (
@@ -109,11 +108,7 @@ class EndpointPort(CnipTransport):
         for _ in range(1000):  # bounded: each pass consumes what the previous one produced
             events, self.inbox = self.inbox, []
             for event in events:
-                if isinstance(event, MessageReceived) and isinstance(event.apdu, ApplicationMessage):
-                    source = SubnetNodeAddress(event.source_subnet, event.source_node)
-                    adp.message_received(source, event.apdu, now)
-                elif isinstance(event, Completed):
-                    adp.completed(event.handle, event.success, now)
+                deliver_stack_event(adp, event, now)  # RESPONSEs too (docs/decisions/0093)
             moved = self.endpoint.pump(now)
             self._after_stack()  # send what the ADP queued; new events land in the inbox
             if not moved and not events and not self.inbox:

@@ -144,11 +144,10 @@ class LonSegment:
         agent = self.concentrator_security
         if agent is None:
             return 0
-        now = self.channel.now
-        for meter in self.meters:
+        for meter in self.meters:  # one meter at a time: the set-ups do not collide (decision 0094)
             if not agent.established(meter.address):
-                agent.commission(meter.address, _unique_id(1, meter.index), now)
-        run_exchange(self.channel, self.endpoints(), limit=limit)
+                agent.commission(meter.address, _unique_id(1, meter.index), self.channel.now)
+                run_exchange(self.channel, self.endpoints(), limit=limit)
         agent.update_domain_key(self.channel.now)
         run_exchange(self.channel, self.endpoints(), limit=limit)
         return sum(1 for m in self.meters if agent.established(m.address))

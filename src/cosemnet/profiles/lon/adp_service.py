@@ -11,8 +11,8 @@ What the service has to tell its user (indications, confirms, dropped PDUs) is q
 Design (decision 0012; the standard's text is not public):
 
 * Service choice: DATA PDUs to one node use ISO/IEC 14908-1 *acknowledged* service (ACKD) in both
-  directions. Request/response is not used: a DLMS response may need many frames and more time than
-  the 14908-1 response timers allow, and the xDLMS invoke-id already pairs requests with responses.
+  directions; with ``request_response`` (decision 0093, on in the DLMS endpoints) a client's
+  unsegmented, answered DATA goes as a REQUEST and the server's answer rides in the RESPONSE.
   DATA to a broadcast or group address uses *unacknowledged-repeated* (UNACKD_RPT). SEGMENT_ACK and
   ABORT use *unacknowledged* service (a lost one is recovered by the sender's timers). All three are
   configurable (:class:`AdpConfig`).
@@ -94,6 +94,22 @@ class AdpLowerLayer(Protocol):
     """
 
     def send(self, destination: Address, apdu: ApplicationMessage, service: LonService) -> Hashable: ...
+
+
+class AdpResponder(Protocol):
+    """The 14908-1 session layer's answer to a REQUEST (:meth:`LonStack.respond` fits): the RESPONSE
+    carries ``apdu`` and is kept in the receive record, so a repeated REQUEST gets it again. False when
+    the request is unknown, already answered or its record expired."""
+
+    def respond(self, request_id: int, apdu: ApplicationMessage | None, now: float | None = None) -> bool: ...
+
+
+class AdpPrioritySender(Protocol):
+    """A lower layer that can send on the 14908-1 priority channel (``LonStack.send`` fits)."""
+
+    def send(
+        self, destination: Address, apdu: ApplicationMessage, service: LonService, *, priority: bool = False
+    ) -> Hashable: ...
 
 
 class AdpAuxiliary(Protocol):
@@ -183,6 +199,13 @@ class AdpConfig:
     learn_addresses: bool = True
     allow_null_suite: bool = False
     """Accept / send the null suite on protected client SAPs (it protects nothing: off by default)."""
+    request_response: bool = False
+    """[design, docs/decisions/0093] A client's unsegmented DATA to one node goes as a 14908-1 REQUEST
+    and the server's first answering segment travels in the RESPONSE (2 frames per exchange instead of
+    4); needs an :class:`AdpResponder` on the server side. Off: ACKD both ways (decision 0012)."""
+    max_open_requests: int = 64
+    """REQUESTs a server remembers to answer at once (per node and SAP pair; the oldest is forgotten and
+    its answer goes ACKD)."""
 
     def __post_init__(self) -> None:
         if not ApplicationMessage.CODE_MIN <= self.message_code <= ApplicationMessage.CODE_MAX:
@@ -276,6 +299,9 @@ class _Transfer:
     message_id: int | None
     specs: list[SegmentSpec]
     want_acks: bool
+    respond_to: int = 0
+    """Server: the 14908-1 REQUEST whose RESPONSE carries the first segment (0: none)."""
+    priority: bool = False
     index: int = 0
     handle: Hashable | None = None
     lower_done: bool = False
@@ -298,8 +324,14 @@ class AdpService:
         config: AdpConfig | None = None,
         address_table: AddressTable | None = None,
         suites: SecuritySuiteResolver | None = None,
+        responder: AdpResponder | None = None,
+        priority_sender: AdpPrioritySender | None = None,
     ) -> None:
         self.lower = lower
+        self.responder = responder
+        """Answers REQUESTs (server side of ``request_response``; None: every answer goes ACKD)."""
+        self.priority_sender = priority_sender
+        """Sends ``priority=True`` DATA (None: priority requests go on the normal channel)."""
         self.role = role
         self.config = config if config is not None else AdpConfig()
         self.address_table = address_table if address_table is not None else AddressTable()
@@ -314,6 +346,9 @@ class AdpService:
         self._next_request_id = 1
         self._next_message_id = 0
         self.auxiliaries: list[AdpAuxiliary] = []
+        self._open_requests: dict[tuple[PeerKey, int, int], int] = {}
+        """Server: (node, client SAP, server SAP) -> id of the REQUEST its next answer responds to."""
+        self._now = 0.0
 
     def attach(self, auxiliary: AdpAuxiliary) -> None:
         """Run ``auxiliary`` beside the ADP (its messages, its timers) on the same lower layer."""
@@ -321,6 +356,7 @@ class AdpService:
         self.auxiliaries.append(auxiliary)
 
     def _tick(self, now: float) -> None:
+        self._now = max(self._now, now)
         for auxiliary in self.auxiliaries:
             auxiliary.tick(now)
 
@@ -341,11 +377,19 @@ class AdpService:
         *,
         destination: Address | None = None,
         protected: bool | None = None,
+        priority: bool = False,
+        answered: bool = True,
     ) -> int:
         """ADP_DATA.request: send ``apdu`` between the two SAPs; returns the id its confirm will carry.
 
         ``destination`` defaults to the address table entry of the remote SAP; ``protected`` defaults to
-        the SAP policy. :class:`EncodeError` for an invalid SAP, an empty APDU, one longer than
+        the SAP policy; ``priority`` sends on the 14908-1 priority channel (with a ``priority_sender``);
+        ``answered``: the peer answers this APDU (False for unconfirmed services: never a REQUEST).
+        The 14908-1 service is chosen per exchange (docs/decisions/0093): a client's unsegmented unicast
+        DATA goes REQUEST with ``request_response``, a server's answer to such a REQUEST goes in its
+        RESPONSE, everything else unicast ACKD and multicast UNACKD_RPT.
+
+        :class:`EncodeError` for an invalid SAP, an empty APDU, one longer than
         ``max_apdu_length`` or one needing more than 256 segments of this frame budget; every other
         failure arrives as an :class:`AdpDataConfirm`.
         """
@@ -381,7 +425,7 @@ class AdpService:
             request_id,
             target,
             address_key(target),
-            self.config.broadcast_service if multicast else self.config.unicast_service,
+            self._service(multicast, len(specs) if answered else 0),
             self.send_direction,
             client_sap,
             server_sap,
@@ -389,6 +433,8 @@ class AdpService:
             message_id,
             specs,
             self.config.segment_acks and len(specs) > 1 and not multicast,
+            0 if multicast else self._open_requests.pop((address_key(target), client_sap, server_sap), 0),
+            priority,
         )
         queue = self._queues.setdefault(transfer.destination_key, deque())
         if len(queue) >= self.config.max_queued_per_destination:
@@ -398,6 +444,39 @@ class AdpService:
         if len(queue) == 1:
             self._send_current(transfer)
         return request_id
+
+    def _service(self, multicast: bool, segments: int) -> LonService:
+        """The 14908-1 service of a new transfer (docs/decisions/0093)."""
+        if multicast:
+            return self.config.broadcast_service
+        if (
+            self.config.request_response
+            and self.role == SapRole.CLIENT
+            and segments == 1
+            and self.config.unicast_service is LonService.ACKD
+        ):
+            return LonService.REQUEST
+        return self.config.unicast_service
+
+    def open_requests(self) -> int:
+        """Server: REQUESTs delivered whose answer has not been sent yet."""
+        return len(self._open_requests)
+
+    def segmenting(self) -> bool:
+        """A segmented transfer is in progress, incoming or outgoing (the scheduler paces on it)."""
+        if self.reassembler.in_progress():
+            return True
+        return any(len(q[0].specs) > 1 for q in self._queues.values() if q)
+
+    def release_requests(self) -> int:
+        """Server: close the REQUESTs the user did not answer (null response: nothing is sent and the
+        requester's transaction fails, as the 14908-1 session layer does); returns how many."""
+        released = len(self._open_requests)
+        if self.responder is not None:
+            for request_id in self._open_requests.values():
+                self.responder.respond(request_id, None, self._now)
+        self._open_requests.clear()
+        return released
 
     def pending(self) -> int:
         """Requests not yet confirmed (and work in progress of the auxiliaries)."""
@@ -427,8 +506,13 @@ class AdpService:
         transfer.lower_done = True
         self._maybe_advance(transfer, now)
 
-    def message_received(self, source: Address, apdu: ApplicationMessage, now: float) -> None:
-        """An application message arrived from ``source`` (messages with another code are ignored)."""
+    def message_received(
+        self, source: Address, apdu: ApplicationMessage, now: float, request_id: int = 0
+    ) -> None:
+        """An application message arrived from ``source`` (messages with another code are ignored).
+
+        ``request_id``: non-zero when it came as a 14908-1 REQUEST (:attr:`MessageReceived.request_id`);
+        a server then answers the APDU it completes in the RESPONSE (docs/decisions/0093)."""
         self._tick(now)
         if apdu.code != self.config.message_code:
             for auxiliary in self.auxiliaries:
@@ -443,7 +527,7 @@ class AdpService:
         payload = self._open(source, pdu)
         if payload is not None:
             if isinstance(pdu, AdpData):
-                self._on_data(source, pdu, payload, now)
+                self._on_data(source, pdu, payload, now, request_id)
             elif isinstance(pdu, AdpSegmentAck):
                 self._on_ack(source, pdu, now)
             else:
@@ -492,10 +576,25 @@ class AdpService:
     # ----------------------------------------------------------------------------------------------
     # Sending
 
-    def _send_pdu(self, destination: Address, pdu: AdpPdu, service: LonService) -> Hashable:
-        return self.lower.send(
-            destination, ApplicationMessage(self.config.message_code, pdu.encode()), service
-        )
+    def _send_pdu(
+        self, destination: Address, pdu: AdpPdu, service: LonService, priority: bool = False
+    ) -> Hashable:
+        message = ApplicationMessage(self.config.message_code, pdu.encode())
+        if priority and self.priority_sender is not None:
+            return self.priority_sender.send(destination, message, service, priority=True)
+        return self.lower.send(destination, message, service)
+
+    def _respond(self, t: _Transfer, pdu: AdpPdu) -> bool:
+        """Send the first segment of an answer in the RESPONSE to its REQUEST; False: send it ACKD."""
+        request_id, t.respond_to = t.respond_to, 0
+        if self.responder is None or not request_id or t.index != 0:
+            return False
+        message = ApplicationMessage(self.config.message_code, pdu.encode())
+        if not self.responder.respond(request_id, message, self._now):
+            return False
+        t.lower_done = True
+        self._maybe_advance(t, self._now)
+        return True
 
     def _send_current(self, t: _Transfer) -> None:
         spec = t.specs[t.index]
@@ -513,7 +612,9 @@ class AdpService:
         if t.suite is not None:
             protect_pdu(pdu, t.suite, spec.chunk)
         t.lower_done = False
-        handle = self._send_pdu(t.destination, pdu, t.service)
+        if t.respond_to and self._respond(t, pdu):
+            return
+        handle = self._send_pdu(t.destination, pdu, t.service, t.priority)
         t.handle = handle
         self._by_handle[handle] = t
 
@@ -611,7 +712,9 @@ class AdpService:
             self._drop(source, f"security check failed: {exc.reason}")
             return None
 
-    def _on_data(self, source: Address, pdu: AdpData, payload: bytes, now: float) -> None:
+    def _on_data(
+        self, source: Address, pdu: AdpData, payload: bytes, now: float, request_id: int = 0
+    ) -> None:
         if pdu.direction == self.send_direction:
             self._drop(source, f"DATA in direction {pdu.direction.name} to a {self.role.name}")
             return
@@ -639,11 +742,19 @@ class AdpService:
                 and isinstance(source, SubnetNodeAddress | UniqueIdAddress)
             ):
                 self.address_table.bind(pdu.client_sap, source)
+            if request_id and self.role == SapRole.SERVER and self.responder is not None:
+                self._note_request((peer, pdu.client_sap, pdu.server_sap), request_id)
             self._events.append(
                 AdpDataIndication(
                     source, pdu.direction, pdu.client_sap, pdu.server_sap, outcome.apdu, pdu.protected
                 )
             )
+
+    def _note_request(self, key: tuple[PeerKey, int, int], request_id: int) -> None:
+        self._open_requests.pop(key, None)
+        self._open_requests[key] = request_id
+        while len(self._open_requests) > self.config.max_open_requests:
+            del self._open_requests[next(iter(self._open_requests))]
 
     def _abort_incoming(
         self, key: ReassemblyKey, reason: AbortReason, text: str, source: Address | None = None
@@ -712,6 +823,8 @@ __all__ = [
     "AdpDropped",
     "AdpEvent",
     "AdpLowerLayer",
+    "AdpPrioritySender",
+    "AdpResponder",
     "AdpResult",
     "AdpService",
     "LonService",

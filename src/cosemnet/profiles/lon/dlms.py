@@ -38,6 +38,7 @@ Design choices [design; the standard's text is not public]:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections import deque
@@ -82,8 +83,17 @@ from cosemnet.profiles.lon.preestablished import (
     open_pre_established,
     pre_established_for,
 )
+from cosemnet.profiles.lon.repeater import ProxyStack
 from cosemnet.profiles.lon.sap import ALL_STATION, SapRole, protected_client_saps
-from cosemnet.profiles.lon.stack import Completed, LonStack, MessageReceived, StackConfig
+from cosemnet.profiles.lon.scheduler import ExchangeScheduler, SchedulerConfig
+from cosemnet.profiles.lon.stack import (
+    Completed,
+    Event,
+    LonStack,
+    MessageReceived,
+    ResponseReceived,
+    StackConfig,
+)
 from cosemnet.security.hls import Mechanism
 from cosemnet.server.association import AssociationState, ServerAssociation
 from cosemnet.server.config import AssociationProfile, ServedDevice
@@ -233,16 +243,31 @@ class Endpoint(Protocol):
     def busy(self) -> bool: ...
 
 
+def deliver_stack_event(adp: AdpService, event: Event, now: float) -> None:
+    """Hand one 14908-1 stack event to the ADP: messages (with the id of a REQUEST, which the ADP
+    answers in the RESPONSE), RESPONSEs to our REQUESTs (they carry the answer, docs/decisions/0093)
+    and completions."""
+    if isinstance(event, MessageReceived) and isinstance(event.apdu, ApplicationMessage):
+        source = SubnetNodeAddress(event.source_subnet, event.source_node)
+        adp.message_received(source, event.apdu, now, event.request_id)
+    elif isinstance(event, ResponseReceived) and isinstance(event.apdu, ApplicationMessage):
+        adp.message_received(SubnetNodeAddress(event.source_subnet, event.source_node), event.apdu, now)
+    elif isinstance(event, Completed):
+        adp.completed(event.handle, event.success, now)
+
+
+def exchange_adp_config(config: AdpConfig | None, request_response: bool) -> AdpConfig:
+    """The endpoint's ADP settings with the 14908-1 service choice of docs/decisions/0093."""
+    base = config if config is not None else AdpConfig()
+    return dataclasses.replace(base, request_response=request_response)
+
+
 def _feed_adp(stack: LonStack, adp: AdpService, now: float) -> bool:
     """Hand the stack's events to the ADP and run the ADP timers due; True when anything happened."""
     moved = False
     for event in stack.events():
         moved = True
-        if isinstance(event, MessageReceived) and isinstance(event.apdu, ApplicationMessage):
-            source = SubnetNodeAddress(event.source_subnet, event.source_node)
-            adp.message_received(source, event.apdu, now)
-        elif isinstance(event, Completed):
-            adp.completed(event.handle, event.success, now)
+        deliver_stack_event(adp, event, now)
     deadline = adp.deadline()
     if deadline is not None and deadline <= now:
         adp.timer_expired(now)
@@ -298,11 +323,19 @@ class LonMeterEndpoint:
         backoff: BackoffConfig | None = None,
         on_security_event: Callable[[LonAuthenticationFailure], None] | None = None,
         protocol_setup: Iso14908ProtocolSetup | None = None,
+        request_response: bool = True,
     ) -> None:
         if max_associations < 1:
             raise ValueError("max_associations must be at least 1")
         self.stack = stack
-        self.adp = AdpService(stack, SapRole.SERVER, config=adp_config, suites=suites)
+        self.adp = AdpService(
+            stack,
+            SapRole.SERVER,
+            config=exchange_adp_config(adp_config, request_response),
+            suites=suites,
+            responder=stack,
+            priority_sender=stack,
+        )
         self.devices: dict[int, ServedDevice] = {}
         for served in devices:
             assert served.server_sap is not None
@@ -422,6 +455,7 @@ class LonMeterEndpoint:
             step = _feed_adp(self.stack, self.adp, now)
             events = self.adp.drain_events()
             if not step and not events:
+                self.adp.release_requests()  # every answer of this instant is sent: close the rest
                 return moved
             moved = True
             for event in events:
@@ -600,6 +634,15 @@ _LN_REQUESTS: Final = frozenset({0xC0, 0xC1, 0xC3})
 _EXPECTED: Final = {0x60: 0x61, 0x62: 0x63, 0x05: 0x0C, 0x06: 0x0D, 0xC0: 0xC4, 0xC1: 0xC5, 0xC3: 0xC7}
 
 
+def expects_response(apdu: bytes) -> bool:
+    """Whether the server answers ``apdu`` (docs/decisions/0093): every request the concentrator sends
+    but an LN GET/SET/ACTION whose invoke-id-and-priority says unconfirmed; ciphered APDUs and tags this
+    cannot judge count as answered."""
+    if len(apdu) >= 3 and apdu[0] in _LN_REQUESTS:
+        return bool(apdu[2] & 0x40)
+    return True
+
+
 def answers(request: bytes, response: bytes) -> bool:
     """Whether ``response`` can be the answer to the request that began with ``request`` [design].
 
@@ -682,7 +725,14 @@ class MeterLink:
     discarded: int = 0
     last_request: bytes = b""
     """The first bytes of the last APDU sent (to recognise its answer)."""
-    """Answers the connection refused as out of sequence (late answers of failed requests)."""
+    commands: deque[Request] = field(default_factory=deque)
+    """Requests that go before any bulk read, on the 14908-1 priority channel (docs/decisions/0094)."""
+    cost: float = 1.0
+    """Scheduler window units of one exchange: 1 + the Annex E repeaters on the way (0094)."""
+    priority: bool = False
+    """The 14908-1 priority of the exchange in progress."""
+    in_exchange: bool = False
+    retries_mark: int = 0
 
     @property
     def client_sap(self) -> int:
@@ -694,11 +744,16 @@ class MeterLink:
 
     @property
     def idle(self) -> bool:
-        return not self.waiting and not self.queue
+        return not self.waiting and not self.queue and not self.commands
 
     def submit(self, *requests: Request) -> None:
         """Queue requests; they run one after the other (results land in :attr:`results`)."""
         self.queue.extend(requests)
+
+    def command(self, *requests: Request) -> None:
+        """Queue commands (disconnect, time synchronisation): they start before the bulk reads of every
+        link and use the 14908-1 priority channel (docs/decisions/0094)."""
+        self.commands.extend(requests)
 
 
 class LonConcentratorEndpoint:
@@ -712,13 +767,23 @@ class LonConcentratorEndpoint:
         suites: SecuritySuiteResolver | None = None,
         max_active_links: int | None = DEFAULT_MAX_ACTIVE_LINKS,
         silent_after: int = DEFAULT_SILENT_AFTER,
+        request_response: bool = True,
+        scheduler: SchedulerConfig | None = None,
     ) -> None:
         if max_active_links is not None and max_active_links < 1:
             raise ValueError("max_active_links must be at least 1")
         if silent_after < 1:
             raise ValueError("silent_after must be at least 1")
         self.stack = stack
-        self.adp = AdpService(stack, SapRole.CLIENT, config=adp_config, suites=suites)
+        self.adp = AdpService(
+            stack,
+            SapRole.CLIENT,
+            config=exchange_adp_config(adp_config, request_response),
+            suites=suites,
+            priority_sender=stack,
+        )
+        self.scheduler = ExchangeScheduler(scheduler)
+        """Which link starts its next exchange (docs/decisions/0094)."""
         self.max_active_links = max_active_links
         self._active: set[int] = set()
         """ids of the links working through their queue (at most ``max_active_links``)."""
@@ -739,15 +804,19 @@ class LonConcentratorEndpoint:
         *,
         pre_established: PreEstablishedAssociation | None = None,
         response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
+        repeaters: int = 0,
     ) -> MeterLink:
         """A link to the meter at ``address``. With a Table C.1 row and no ``config``, the row's
-        configuration; a pre-established link is associated at once (no AARQ)."""
+        configuration; a pre-established link is associated at once (no AARQ). ``repeaters``: Annex E
+        repeaters on the way (the scheduler counts the longer round trip, docs/decisions/0094)."""
+        if repeaters < 0:
+            raise ValueError("repeaters must be >= 0")
         if config is None:
             if pre_established is None:
                 raise ValueError("give a ClientConfig or a pre-established association")
             config = pre_established.client_config()
         connection = ClientConnection(config)
-        link = MeterLink(address, connection, pre_established, response_timeout)
+        link = MeterLink(address, connection, pre_established, response_timeout, cost=1.0 + repeaters)
         if pre_established is not None:
             open_pre_established(connection, pre_established)
         key = (address_key(address), config.client_sap, config.server_sap)
@@ -824,39 +893,82 @@ class LonConcentratorEndpoint:
         link.sent_apdus += 1
         try:
             request_id = self.adp.data_request(
-                link.client_sap, link.server_sap, apdu, now, destination=link.address
+                link.client_sap,
+                link.server_sap,
+                apdu,
+                now,
+                destination=link.address,
+                priority=link.priority,
+                answered=expects_response(apdu),
             )
         except EncodeError as exc:
             self.stack.statistics.transmit_no_data += 1
             link.results.append(LonTransferError(f"request not sent: {exc}"))
-            self._reset(link)
+            self._reset(link, now)
             return
         link.request_ids.add(request_id)
         self._by_request[request_id] = link
 
+    def _may_work(self, link: MeterLink) -> bool:
+        """The ``max_active_links`` cap: a link works through its queue once admitted."""
+        if link.idle:
+            self._active.discard(id(link))
+            return False
+        if id(link) not in self._active:
+            if self.max_active_links is not None and len(self._active) >= self.max_active_links:
+                return False
+            self._active.add(id(link))
+        return True
+
     def _start_queued(self, now: float) -> bool:
+        """Start exchanges as the scheduler allows: commands of every link first, then bulk reads."""
         moved = False
-        for link in self.links.values():
-            if link.idle:
-                self._active.discard(id(link))
-                continue
-            if id(link) not in self._active:
-                if self.max_active_links is not None and len(self._active) >= self.max_active_links:
+        segmenting = self.adp.segmenting()
+        for command in (True, False):
+            for link in self.links.values():
+                if not self._may_work(link):
                     continue
-                self._active.add(id(link))
-            while not link.waiting and link.queue:
-                moved = True
-                request = link.queue.popleft()
-                try:
-                    apdu = request(link.connection)
-                except ClientError as exc:
-                    link.results.append(exc)
-                    continue
-                if apdu is None:
-                    link.results.append(None)
-                    continue
-                self._send(link, apdu, now)
+                queue = link.commands if command else link.queue
+                while not link.waiting and queue:
+                    meter = address_key(link.address)
+                    if not self.scheduler.may_start(meter, self._cost(link, now), command, segmenting):
+                        break
+                    moved = True
+                    self._begin(link, queue.popleft(), command, now)
         return moved
+
+    def _begin(self, link: MeterLink, request: Request, command: bool, now: float) -> None:
+        """One request of a link: build its APDU and send it as a new scheduled exchange."""
+        try:
+            apdu = request(link.connection)
+        except ClientError as exc:
+            link.results.append(exc)
+            return
+        if apdu is None:
+            link.results.append(None)
+            return
+        link.priority = self.scheduler.priority(command)
+        link.in_exchange = True
+        link.retries_mark = self.stack.statistics.transmit_tx_retries
+        self.scheduler.started(address_key(link.address), self._cost(link, now), command, now)
+        self._send(link, apdu, now)
+
+    def _cost(self, link: MeterLink, now: float) -> float:
+        """Window units of an exchange with the link's meter: 1 + its Annex E repeaters (given to
+        :meth:`add_meter`, or the route the concentrator's :class:`ProxyStack` holds now)."""
+        stack = self.stack
+        if isinstance(stack, ProxyStack) and stack.routes is not None:
+            route = stack.routes.route(link.address, now)
+            if route:
+                return max(link.cost, 1.0 + len(route))
+        return link.cost
+
+    def _end_exchange(self, link: MeterLink, now: float, ok: bool) -> None:
+        if not link.in_exchange:
+            return
+        link.in_exchange = False
+        retried = self.stack.statistics.transmit_tx_retries > link.retries_mark
+        self.scheduler.finished(address_key(link.address), now, ok=ok, retried=retried)
 
     def _expire(self, now: float) -> bool:
         moved = False
@@ -870,9 +982,10 @@ class LonConcentratorEndpoint:
         if no_answer:
             self._no_answer(link.address, now)
         link.results.append(error)
-        self._reset(link)
+        self._reset(link, now)
 
-    def _reset(self, link: MeterLink) -> None:
+    def _reset(self, link: MeterLink, now: float) -> None:
+        self._end_exchange(link, now, False)
         link.waiting = False
         link.deadline = None
         link.connection.abort()
@@ -904,6 +1017,7 @@ class LonConcentratorEndpoint:
             link.results.append(exc)
             link.waiting = False
             link.deadline = None
+            self._end_exchange(link, now, True)
             return
         if isinstance(event, SendApdu):
             self._send(link, event.apdu, now)
@@ -914,6 +1028,7 @@ class LonConcentratorEndpoint:
             link.results.append(event.result)
             link.waiting = False
             link.deadline = None
+            self._end_exchange(link, now, True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -982,6 +1097,9 @@ __all__ = [
     "MeterSilent",
     "Request",
     "answers",
+    "deliver_stack_event",
+    "exchange_adp_config",
+    "expects_response",
     "power_line_stack_config",
     "run_exchange",
 ]

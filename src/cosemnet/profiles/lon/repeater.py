@@ -318,6 +318,20 @@ class ProxyStack(LonStack):
             return
         uplink.slots.append((event.request_id, self._now + self.repeater.target_hold))
 
+    def respond(self, request_id: int, apdu: Apdu | None, now: float | None = None) -> bool:
+        """A REQUEST answered by the application itself (the ADP's request/response service,
+        docs/decisions/0093) closes its uplink slot; a null response leaves the slot to answer 0x4D."""
+        for uplink in self._uplinks.values():
+            slot = next((s for s in uplink.slots if s[0] == request_id), None)
+            if slot is None:
+                continue
+            if apdu is None:
+                return True
+            uplink.slots.remove(slot)
+            self.proxy_statistics.uplink_responses += 1
+            break
+        return super().respond(request_id, apdu, now)
+
     def _answer_slot(self, request_id: int, apdu: Apdu, handle: int | None) -> None:
         ok = self.respond(request_id, apdu)
         self.proxy_statistics.uplink_responses += 1
