@@ -3,12 +3,11 @@ exchange scheduler (window, command priority, pacing, repeater cost), on the sim
 
 from __future__ import annotations
 
-from cosemnet.cli.lon_segment import ENERGY_REGISTER, REGISTER_CLASS_ID, SECURITY_NONE, build_segment
-
 from cosemnet.client.connection import ClientConnection
 from cosemnet.profiles.lon.dlms import expects_response, run_exchange
 from cosemnet.profiles.lon.scheduler import ExchangeScheduler, SchedulerConfig
 from cosemnet.profiles.lon.transport import Spdu, SpduType, Tpdu
+from cosemnet.simulator.lon_segment import ENERGY_REGISTER, REGISTER_CLASS_ID, SECURITY_NONE, build_segment
 
 
 def _get(c: ClientConnection) -> bytes | None:
