@@ -240,6 +240,7 @@ class FirmwareReceiver(_Endpoint):
         self.download: _Download | None = None
         self.record = ReceiverRecord()
         self.active_identifier: bytes | None = None
+        self.activated_at: float | None = None
         self.image: bytes | None = None
         """The last verified image (when no Image transfer object takes it)."""
 
@@ -368,7 +369,7 @@ class FirmwareReceiver(_Endpoint):
             d.state = ImageState.REFUSED
             return
         d.state = ImageState.ACTIVATED
-        self.active_identifier = d.start.identifier
+        self.active_identifier, self.activated_at = d.start.identifier, self.now
         log.info("firmware image activated (campaign %d)", d.start.campaign)
 
     def _answer(self, source: Address, ctx: CryptoContext, query: StatusQuery) -> None:
@@ -682,7 +683,7 @@ class FirmwareCampaign(_Endpoint):
             meter.deadline = max(due, self.now) + self.config.response_timeout
         elif status.state is ImageState.VERIFIED:
             self._on_verified(meter)
-        elif status.state is ImageState.VERIFY_FAILED:
+        elif status.state is ImageState.VERIFY_FAILED and meter.phase is MeterPhase.VERIFYING:
             meter.verify_attempts += 1
             if meter.verify_attempts >= self.config.max_verify_attempts:
                 self._fail(meter, "image verification failed")
