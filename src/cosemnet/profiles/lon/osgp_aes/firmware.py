@@ -426,6 +426,8 @@ class CampaignConfig:
     """Settings of a firmware campaign (defaults: decision 0049)."""
 
     block_size: int = 192
+    broadcast: bool = True
+    """False: no broadcast, every block goes to every meter by unicast (what a campaign saves against)."""
     broadcast_service: Service = Service.UNACKD_RPT
     broadcast_window: int = 2
     """Block broadcasts handed to the 14908-1 stack at a time (the rest wait: other traffic interleaves)."""
@@ -506,6 +508,7 @@ class FirmwareCampaign(_Endpoint):
         self.meters: dict[PeerKey, CampaignMeter] = {address_key(a): CampaignMeter(a) for a in meters}
         self.phase = CampaignPhase.ANNOUNCE
         self.next_block = 0
+        self.broadcast_sent = 0
         self._outstanding: dict[Hashable, float] = {}
         self._started = False
 
@@ -525,7 +528,7 @@ class FirmwareCampaign(_Endpoint):
         return CampaignProgress(
             self.phase,
             self.block_count,
-            self.next_block,
+            self.broadcast_sent,
             len(self.meters),
             dict(by_phase),
             sum(len(m.repaired) for m in self.meters.values()),
@@ -604,7 +607,7 @@ class FirmwareCampaign(_Endpoint):
             return
         state = self.nnap.domain.send_key()
         while self.next_block < self.block_count and len(self._outstanding) < self.config.broadcast_window:
-            if state is None:
+            if state is None or not self.config.broadcast:
                 self.next_block = self.block_count  # no domain key: every block goes by unicast repair
                 break
             number = self.next_block
@@ -613,6 +616,7 @@ class FirmwareCampaign(_Endpoint):
             handle = self._send(
                 BroadcastAddress(0), state, block, BROADCAST_DESTINATION, self.config.broadcast_service
             )
+            self.broadcast_sent += 1
             if handle is not None:
                 self._outstanding[handle] = self.now + self.config.broadcast_timeout
         self._advance()
