@@ -27,4 +27,9 @@ def test_quick_json_run() -> None:
         assert report["ratio"][case]["bytes"] == round(secured["wire_bytes"] / plain["wire_bytes"], 3)
     assert report["osgp_aes"]["setup"]["frames"] > 0 and report["null_suite"]["setup"] is None
     assert report["cpu"]["suite_messages_per_s"] > 0 and report["cpu"]["raw_aesccm_messages_per_s"] > 0
+    fw = report["firmware"]  # every meter activated the verified image in every case (checked inside)
+    assert fw["unicast"]["broadcast_blocks"] == 0
+    assert fw["unicast"]["repair_blocks"] == fw["meters"] * fw["unicast"]["blocks"]
+    assert fw["broadcast_once"]["broadcast_blocks"] == fw["broadcast_once"]["blocks"]
+    assert fw["broadcast_once"]["airtime_s"] < fw["unicast"]["airtime_s"]  # simulated airtime, deterministic
     assert done.returncode == (0 if report["within_target"] else 1)

@@ -11,12 +11,21 @@ socket must be the address the meter sends to (a CN/IP channel has no configurat
 the source address of each request). Client SAPs with a Table C.1 row (0x10 public, LN, no
 authentication) use the pre-established association; any other configuration opens one with an AARQ
 and releases it (RLRQ) when done.
+
+With a key file (``--key-file``, the concentrator's key store that ``cosemnet sim lon --key-file`` writes;
+mode 0600 checked, RFC 3394-wrapped when ``COSEMNET_OSGP_KEK`` holds the KEK) the reader first reads the
+meter's unique node ID (class 130, 0-0:32.0.0*255 attribute 6) over the public association, looks up its
+long-term key, opens an OSGP-AES-128-PSK secure channel with it (Annex D.7) and reads over the protected
+management association (client SAP 0x01, pre-established) unless another client SAP is given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Final, cast
 
@@ -30,17 +39,26 @@ from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.errors import CosemnetError
 from cosemnet.profiles.lon.addresses import DOMAIN_LENGTHS, SubnetNodeAddress
+from cosemnet.profiles.lon.adp_service import address_key
 from cosemnet.profiles.lon.cnip import CNIP_PORT
 from cosemnet.profiles.lon.cnip_transport import PeerAddress
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, MeterLink, Request
 from cosemnet.profiles.lon.node import Domain, LonNode
-from cosemnet.profiles.lon.preestablished import pre_established_for
+from cosemnet.profiles.lon.osgp_aes.agent import ChannelState, ConcentratorSecurity
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, KeyStoreError
+from cosemnet.profiles.lon.osgp_aes.setup import secure_concentrator
+from cosemnet.profiles.lon.preestablished import PUBLIC, pre_established_for
+from cosemnet.profiles.lon.sap import MANAGEMENT_CLIENT, PUBLIC_CLIENT
 from cosemnet.profiles.lon.stack import LonStack
 from cosemnet.security.hls import Mechanism
 
 READER_SUBNET: Final = 1
 READER_NODE: Final = 126
 READER_UNIQUE_ID: Final = bytes.fromhex("4C4F4E520001")
+IDENTIFICATION: Final = Obis.parse("0-0:32.0.0*255")
+IDENTIFICATION_CLASS_ID: Final = 130
+UNIQUE_NODE_ID_ATTRIBUTE: Final = 6
+KEK_ENVIRONMENT_VARIABLE: Final = "COSEMNET_OSGP_KEK"
 
 
 def parse_subnet_node(text: str) -> SubnetNodeAddress:
@@ -66,7 +84,10 @@ class LonCnipClient:
         *,
         domain_id: bytes,
         timeout: float = 10.0,
+        keystore: KeyStore | None = None,
     ) -> None:
+        self.keystore = keystore
+        self.security: ConcentratorSecurity | None = None
         self.peer = peer
         self.local = local
         self.meter = meter
@@ -106,6 +127,10 @@ class LonCnipClient:
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._port.drive(self._stop))
         cfg = self.config
+        if self.keystore is not None:
+            await self._secure_channel(endpoint)
+            if cfg.client_sap == PUBLIC_CLIENT:
+                cfg = self.config = dataclasses.replace(cfg, client_sap=MANAGEMENT_CLIENT)
         row = pre_established_for(cfg.client_sap)
         if (
             row is not None
@@ -119,6 +144,36 @@ class LonCnipClient:
         self._link = endpoint.add_meter(self.meter, cfg, response_timeout=self.timeout)
         await self._call(lambda c: c.associate())
         self._opened_with_aarq = True
+
+    async def _secure_channel(self, endpoint: LonConcentratorEndpoint) -> None:
+        """Read the meter's unique node ID, find its key, open the secure channel (D.7)."""
+        assert self.keystore is not None and self._port is not None
+        agent = secure_concentrator(endpoint, READER_UNIQUE_ID, (READER_SUBNET, READER_NODE), self.keystore)
+        self.security = agent
+        self._link = endpoint.add_meter(self.meter, pre_established=PUBLIC, response_timeout=self.timeout)
+
+        def unique_id(c: ClientConnection) -> bytes | None:
+            return c.get(IDENTIFICATION_CLASS_ID, IDENTIFICATION, UNIQUE_NODE_ID_ATTRIBUTE)
+
+        node_id = await self._call(unique_id)
+        where = f"{self.meter.destination_subnet}/{self.meter.destination_node}"
+        if not isinstance(node_id, bytes) or len(node_id) != 6:
+            raise CosemnetError(f"meter {where} gave no unique node ID")
+        if self.keystore.entry(node_id) is None:
+            raise CosemnetError(
+                f"the key file holds no key for meter {where} (unique node ID {node_id.hex()})"
+            )
+        loop = asyncio.get_running_loop()
+        agent.commission(self.meter, node_id, loop.time())
+        self._port.kick.set()
+        deadline = loop.time() + self.timeout * 4
+        while not agent.established(self.meter):
+            channel = agent.channels.get(address_key(self.meter))
+            if agent.stats.rejected["authentication"]:
+                raise CosemnetError(f"meter {where} does not hold the key of the key file")
+            if loop.time() > deadline or (channel is not None and channel.state is ChannelState.FAILED):
+                raise CosemnetError(f"no secure channel with meter {where}")
+            await asyncio.sleep(0.005)
 
     async def _call(self, request: Request) -> object:
         link, port = self._link, self._port
@@ -176,10 +231,12 @@ def lon_client_factory(
     node: str | None,
     local: str | None,
     domain: str,
+    key_file: str | None = None,
 ) -> Callable[[], LonCnipClient]:
     """What ``cosemnet read --profile lon`` opens (click usage errors for bad options).
 
     ``peer`` comes from ``parse_host(host)``; when ``host`` gives no port, the CN/IP port 1628 is used.
+    ``key_file``: the concentrator's key store (see the module docstring).
     """
     from cosemnet.cli.read import parse_host
 
@@ -201,10 +258,31 @@ def lon_client_factory(
     if not host.strip().endswith(f":{peer[1]}"):
         peer = (peer[0], CNIP_PORT)
 
+    keystore = None if key_file is None else load_key_file(key_file)
+
     def open_client() -> LonCnipClient:
-        return LonCnipClient(peer, local_address, meter, config, domain_id=domain_id, timeout=timeout)
+        return LonCnipClient(
+            peer, local_address, meter, config, domain_id=domain_id, timeout=timeout, keystore=keystore
+        )
 
     return open_client
 
 
-__all__ = ["LonCnipClient", "lon_client_factory", "parse_subnet_node"]
+def load_key_file(path: str) -> KeyStore:
+    """The key store in ``path`` (mode 0600 checked; unwrapped with the KEK of ``COSEMNET_OSGP_KEK``)."""
+    text = os.environ.get(KEK_ENVIRONMENT_VARIABLE, "")
+    try:
+        kek = bytes.fromhex(text) if text else None
+    except ValueError:
+        raise click.BadParameter(f"{KEK_ENVIRONMENT_VARIABLE} is not hex") from None
+    if kek is not None and len(kek) != 16:
+        raise click.BadParameter(f"{KEK_ENVIRONMENT_VARIABLE} must hold 16 bytes")
+    try:
+        return KeyStore.load(Path(path), kek)
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the key file: {exc.strerror}") from None
+
+
+__all__ = ["LonCnipClient", "load_key_file", "lon_client_factory", "parse_subnet_node"]

@@ -357,6 +357,13 @@ demand registers also 3) also reads the scaler_unit and prints the scaled value 
 @click.option(
     "--lon-domain", default="4C", show_default=True, metavar="HEX", help="--profile lon: domain ID."
 )
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="--profile lon: the concentrator's OSGP key file (mode 0600, as `sim lon --key-file` writes): open "
+    "an OSGP-AES-128-PSK secure channel and read over the protected management association (client SAP 1).",
+)
 @connection_options
 def read_command(
     host: str,
@@ -367,6 +374,7 @@ def read_command(
     lon_node: str | None,
     lon_local: str | None,
     lon_domain: str,
+    key_file: str | None,
     **kwargs: Any,
 ) -> None:
     """Read one attribute: HOST[:PORT] OBIS[:ATTR]."""
@@ -377,8 +385,10 @@ def read_command(
     if profile == "lon":
         peer = (conn.host, conn.port)
         open_client = lon_client_factory(
-            host, peer, conn.config, conn.timeout, lon_node, lon_local, lon_domain
+            host, peer, conn.config, conn.timeout, lon_node, lon_local, lon_domain, key_file
         )
+    elif key_file is not None:
+        raise click.BadParameter("needs --profile lon", param_hint="--key-file")
 
     def action() -> None:
         scaled: ScaledValue | None = None

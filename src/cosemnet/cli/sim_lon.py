@@ -135,11 +135,15 @@ async def run_cnip(
     timeout: float = 30.0,
     on_round: Callable[[dict[str, Any], list[MeterRead]], None] | None = None,
     security: str = SECURITY_NONE,
+    keystore: KeyStore | None = None,
 ) -> dict[str, Any]:
     """Build the segment, run it over CN/IP on loopback, read every meter once (``on_round`` gets the
     summary and the reads), then keep the meters up for ``duration`` seconds; return the summary.
-    With ``security="osgp-aes"`` the secure channels are opened over CN/IP first."""
-    segment = build_segment(meters, seed=seed, history=DEFAULT_HISTORY, security=security, commission=False)
+    With ``security="osgp-aes"`` the secure channels are opened over CN/IP first; ``keystore``: the
+    meters' long-term keys (new meters are added to it)."""
+    segment = build_segment(
+        meters, seed=seed, history=DEFAULT_HISTORY, security=security, commission=False, keystore=keystore
+    )
     loop = asyncio.get_running_loop()
     # meter time = the segment's start + the time the loop runs
     epoch = segment.meters[0].endpoint.epoch - loop.time()
@@ -313,15 +317,15 @@ def lon_command(
         raise click.BadParameter(str(exc), param_hint="--inject") from None
     if probabilities and (security != SECURITY_OSGP or channel != "pl"):
         raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--inject")
-    if key_file is not None and (security != SECURITY_OSGP or channel != "pl"):
-        raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--key-file")
+    if key_file is not None and security != SECURITY_OSGP:
+        raise click.BadParameter("needs --security osgp-aes", param_hint="--key-file")
     keys = _KeyFile(key_file) if key_file is not None else None
     if channel == "pl":
         ok = _run_pl(console, meters, duration, seed, as_json, security, probabilities, keys)
     else:
         if meters > MAX_CNIP_METERS:
             raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
-        ok = _run_cnip_command(console, meters, duration, port, seed, as_json, security)
+        ok = _run_cnip_command(console, meters, duration, port, seed, as_json, security, keys)
     sys.stdout.flush()
     if not ok:
         raise SystemExit(1)
@@ -506,9 +510,20 @@ def _all_rejected(facts: dict[str, Any]) -> bool:
 
 
 def _run_cnip_command(
-    console: Console, meters: int, duration: float, port: int, seed: int, as_json: bool, security: str
+    console: Console,
+    meters: int,
+    duration: float,
+    port: int,
+    seed: int,
+    as_json: bool,
+    security: str,
+    keys: _KeyFile | None = None,
 ) -> bool:
+    keystore = keys.load() if keys is not None else None
+
     def show(summary: dict[str, Any], reads: list[MeterRead]) -> None:
+        if keys is not None and keystore is not None:  # before the summary: a reader may use it at once
+            keys.save(keystore)
         if as_json:
             print(json.dumps(summary))
         else:
@@ -533,7 +548,15 @@ def _run_cnip_command(
 
     try:
         summary = asyncio.run(
-            run_cnip(meters, seed=seed, port=port, duration=duration, on_round=show, security=security)
+            run_cnip(
+                meters,
+                seed=seed,
+                port=port,
+                duration=duration,
+                on_round=show,
+                security=security,
+                keystore=keystore,
+            )
         )
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets: {exc}") from None

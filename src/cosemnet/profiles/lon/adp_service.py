@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.lon.addresses import (
@@ -133,6 +133,13 @@ class AdpAuxiliary(Protocol):
     def deadline(self) -> float | None: ...
 
     def pending(self) -> int: ...
+
+
+@runtime_checkable
+class AdpSendListener(Protocol):
+    """An auxiliary told the outcome of its own sends (the completions the ADP does not own)."""
+
+    def send_completed(self, handle: Hashable, success: bool, now: float) -> None: ...
 
 
 class SecuritySuiteResolver(Protocol):
@@ -488,7 +495,12 @@ class AdpService:
     def completed(self, handle: Hashable, success: bool, now: float) -> None:
         """The 14908-1 stack finished the ``send`` that returned ``handle``."""
         transfer = self._by_handle.pop(handle, None)
-        if transfer is None or transfer.handle != handle:
+        if transfer is None:
+            for auxiliary in self.auxiliaries:
+                if isinstance(auxiliary, AdpSendListener):
+                    auxiliary.send_completed(handle, success, now)
+            return
+        if transfer.handle != handle:
             return
         transfer.handle = None
         if not success:
@@ -826,6 +838,7 @@ __all__ = [
     "AdpPrioritySender",
     "AdpResponder",
     "AdpResult",
+    "AdpSendListener",
     "AdpService",
     "LonService",
     "SecuritySuiteResolver",

@@ -291,6 +291,8 @@ class MeterSecurity(_Agent):
         self.ltks: dict[int, LongTermKey] = {k.key_id: k for k in ltks}
         if not self.ltks:
             raise ValueError("a meter needs a long-term key")
+        self.newest_ltk = max(self.ltks)
+        """The LTK installed last; a channel set up under it retires the others (decision 0090)."""
         self._challenges: dict[PeerKey, _Challenge] = {}
         self._backoff: dict[PeerKey, _Backoff] = {}
         self._last_error: dict[PeerKey, float] = {}
@@ -443,6 +445,7 @@ class MeterSecurity(_Agent):
             del self._challenges[key]
             return
         del self._challenges[key]
+        self._retire_older_ltks(challenge.ltk.key_id, source)
         ks = session_key(
             challenge.ltk.key,
             challenge.request.nnap_id,
@@ -466,6 +469,13 @@ class MeterSecurity(_Agent):
         mac = osgp_mac(ks, request.encode() + unsigned.body(), MAC_LENGTH)
         self._send(source, CommissionResponse(Status.OK, request.session_id, mac))
         self._event(SecurityEventKind.CHANNEL_ESTABLISHED, source, f"session {request.session_id}")
+
+    def _retire_older_ltks(self, used: int, source: Address) -> None:
+        """A channel under the newest LTK proves the NNAP has it: the older one (the factory PSK after
+        commissioning) is no longer accepted (decision 0090)."""
+        if used == self.newest_ltk and len(self.ltks) > 1:
+            self.ltks = {used: self.ltks[used]}
+            self._event(SecurityEventKind.LONG_TERM_KEY_UPDATED, source, f"ltk {used} only, older retired")
 
     def _context(self, source: Address, nnap_id: bytes, mk: bytes) -> CryptoContext:
         key = address_key(source)
@@ -529,6 +539,7 @@ class MeterSecurity(_Agent):
             return
         _ctx, state, key = opened
         self.ltks[request.new_ltk_id] = LongTermKey(request.new_ltk_id, key)
+        self.newest_ltk = request.new_ltk_id
         while len(self.ltks) > 2:  # the new key and the one before it (until a channel uses the new one)
             del self.ltks[min(k for k in self.ltks if k != request.new_ltk_id)]
         unsigned = LongTermKeyUpdateResponse(Status.OK, request.session_id, request.new_ltk_id, b"\0" * 8)
