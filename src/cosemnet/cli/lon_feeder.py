@@ -184,7 +184,7 @@ def discover(feeder: Feeder, limit: float = 86400.0) -> AtmManager:
     return manager
 
 
-def mark_read(feeder: Feeder, ok_addresses: set[SubnetNodeAddress]) -> None:
+def mark_read(feeder: Feeder, ok_addresses: list[SubnetNodeAddress]) -> None:
     """Commissioned meters that answered a reading are in service (F.3)."""
     manager = feeder.manager
     if manager is None:

@@ -468,6 +468,8 @@ class AtmConfig:
     key_timeout: float = 120.0
     step_attempts: int = 2
     direct_query_rounds: int = 2
+    sweeps: int = 2
+    """Extra query rounds through every commissioned meter while some found meter is not commissioned."""
     quiet_after_proxy: float = 5.0
     """Seconds to wait after an operation sent through repeaters: the agent and the repeaters may still be
     retrying (a broadcast query nobody answers runs all its tries) and would collide with the next one."""
@@ -589,6 +591,8 @@ class AtmManager:
         self._reports: dict[tuple[int, int], NeighbourReport] = {}
         self._now = 0.0
         self._quiet_until = 0.0
+        self._sweeps_left = self.config.sweeps
+        self._found_since_sweep = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -597,6 +601,7 @@ class AtmManager:
         way (waves), then the neighbour tables of every meter on the network."""
         self._now = now
         self._ops.append(_Op(_Kind.QUERY))
+        self._sweeps_left = self.config.sweeps
 
     def decommission(self, unique_id: bytes, now: float) -> None:
         """Queue NM leave domain for a commissioned meter (it becomes unconfigured and discoverable)."""
@@ -830,13 +835,27 @@ class AtmManager:
             self.statistics.empty_queries += 1
             if op.uid is None and op.empty_rounds + 1 < self.config.direct_query_rounds:
                 self._ops.appendleft(_Op(_Kind.QUERY, None, empty_rounds=op.empty_rounds + 1))
-            elif not self._ops:
+            elif not self._ops and not self._sweep():
                 self._queue_neighbours()
             return
         again = _Op(_Kind.QUERY, op.uid)
         steps = [_Op(kind, f.unique_id) for f in found for kind in (_Kind.DOMAIN, _Kind.GROUP, _Kind.MODE)]
         for step in reversed([*steps, again]):
             self._ops.appendleft(step)
+
+    def _sweep(self) -> bool:
+        """A query lost on a weak link finds nobody, and meters found but not commissioned are still
+        unconfigured: while the last pass found someone (or left someone uncommissioned), ask through
+        every commissioned meter again, the last commissioned first (at most ``sweeps`` times). True
+        when queries were queued."""
+        if self._sweeps_left <= 0 or not (self.in_state(MeterState.DISCOVERED) or self._found_since_sweep):
+            return False
+        self._sweeps_left -= 1
+        self._found_since_sweep = 0
+        for record in reversed(self.in_state(*_ON_NETWORK)):
+            if len(record.via) < self.config.max_repeaters:
+                self._ops.append(_Op(_Kind.QUERY, record.unique_id))
+        return bool(self._ops)
 
     def _discovered(self, answer: QueryIdResponse, agent_uid: bytes | None) -> bool:
         """Record a query ID answer; True when the meter is new to commissioning (not a duplicate)."""
@@ -858,6 +877,7 @@ class AtmManager:
         if record.state is not MeterState.DISCOVERED:
             record.move(MeterState.DISCOVERED, self._now)
             self.statistics.discovered += 1
+            self._found_since_sweep += 1
         record.via = via
         record.address = record.address or self._allocate(uid)
         _log.info("ATM: discovered %s through %d repeater(s)", uid.hex(), len(via))
@@ -866,12 +886,16 @@ class AtmManager:
     def _allocate(self, uid: bytes) -> SubnetNodeAddress | None:
         if self.plan is not None:
             return self.plan(uid)
-        used = {r.address for r in self.meters.values() if r.address is not None}
+        used = {
+            (r.address.destination_subnet, r.address.destination_node)
+            for r in self.meters.values()
+            if r.address is not None
+        }
         while self._next_node <= 127:
-            candidate = SubnetNodeAddress(1, self._next_node)
+            node = self._next_node
             self._next_node += 1
-            if candidate not in used:
-                return candidate
+            if (1, node) not in used:
+                return SubnetNodeAddress(1, node)
         return None
 
     def _step_done(self, op: _Op, record: MeterRecord, ok: bool) -> None:
@@ -881,6 +905,9 @@ class AtmManager:
                 self._ops.appendleft(_Op(op.kind, op.uid, attempt=op.attempt + 1))
                 return
             _log.warning("ATM: %s failed for %s", op.kind.value, record.unique_id.hex())
+            if op.kind is _Kind.DOMAIN:
+                return  # the answer may be what was lost: the group step (unicast, so only in a
+                # configured domain) tells; if the domain did not land the meter stays discoverable
             if op.kind is _Kind.LEAVE:
                 self._left(record)
             else:  # it stays discovered: drop the rest of its commissioning, a later query finds it again
