@@ -31,8 +31,8 @@ LONG_FILES: dict[str, str] = {
     "simulator/meter.py": "the simulated meter's object model (every COSEM object it serves) and its clock",
     "simulator/profile.py": "the load-profile simulator: buffer, capture and compressed-clock rows",
     "simulator/osgp_meter.py": "the OSGP meter simulator; being edited on another branch",
-    "profiles/lon/adp_service.py": "the ADP service (segmentation, SAPs, security plug points, request/response "
-    "service choice); the plug points are to move to their own module",
+    "profiles/lon/adp_service.py": "the ADP service (segmentation, SAPs, security plug points, "
+    "request/response service choice); the plug points are to move to their own module",
     "profiles/lon/osgp_aes/agent.py": "the meter and concentrator ends of the Annex D suite (channel set-up, "
     "renewal, key management, intrusion detection); to split into one module per end",
 }

@@ -8,25 +8,35 @@ concentrator reaches the far ones through Annex E repeating (docs/decisions/0070
 :class:`~cosemnet.profiles.lon.topology.Topology`, and the concentrator's routes from a
 :class:`~cosemnet.profiles.lon.paths.PathManager` that :func:`learn_paths` fills.
 
-[design] Until discovery (Annex F) exists, :func:`learn_paths` lets every node send service pins and then
-hands every node's neighbour table to the path manager directly (what discovery will collect over the air).
+:func:`learn_paths` lets every node send service pins and then hands every node's neighbour table to the
+path manager directly (a test shortcut). :func:`discover` does it over the air instead: with
+``build_feeder(configured=False)`` the meters start unconfigured and the concentrator's Annex F ATM
+manager (:mod:`cosemnet.profiles.lon.atm`, docs/decisions/0072) discovers them (also behind repeaters),
+commissions them (domain, subnet/node, group, node mode, OSGP-AES-128-PSK keys) and collects their
+neighbour tables.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import secrets
 from dataclasses import dataclass
 
+from cosemnet.profiles.lon.addresses import SubnetNodeAddress
+from cosemnet.profiles.lon.atm import AtmAgent, AtmConfig, AtmManager, MeterState
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
-from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint
+from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, run_exchange
 from cosemnet.profiles.lon.node import Domain, LonNode
-from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config
+from cosemnet.profiles.lon.osgp_aes.keys import KeyStore
+from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config, secure_concentrator, secure_meter
 from cosemnet.profiles.lon.paths import PathManager, qualities
 from cosemnet.profiles.lon.repeater import ProxyStack, RepeaterConfig
 from cosemnet.profiles.lon.topology import Topology
 from cosemnet.simulator.lon_segment import (
     CONCENTRATOR_ADDRESS,
     DOMAIN_ID,
+    SECURITY_NONE,
+    SECURITY_OSGP,
     FrameCapture,
     LonSegment,
     SegmentMeter,
@@ -44,6 +54,8 @@ class Feeder:
     segment: LonSegment
     topology: Topology
     paths: PathManager
+    agents: list[AtmAgent] | None = None
+    manager: AtmManager | None = None
 
     def stacks(self) -> list[ProxyStack]:
         out = [self.segment.concentrator.stack, *(m.endpoint.stack for m in self.segment.meters)]
@@ -56,10 +68,14 @@ class Feeder:
         return max((len(r) for r in routes if r is not None), default=0)
 
 
-def _node(unique: int, subnet: int, node: int) -> LonNode:
-    result = LonNode(
-        bytes((0x4C, 0x4F, 0x4E, 0x46)) + unique.to_bytes(2, "big"), domains=[Domain(DOMAIN_ID, subnet, node)]
-    )
+def feeder_unique_id(unique: int) -> bytes:
+    """Unique node ID of feeder node ``unique`` (0: the concentrator, i + 1: meter i)."""
+    return bytes((0x4C, 0x4F, 0x4E, 0x46)) + unique.to_bytes(2, "big")
+
+
+def _node(unique: int, subnet: int, node: int, configured: bool = True) -> LonNode:
+    domains: list[Domain | None] = [Domain(DOMAIN_ID, subnet, node)] if configured else []
+    result = LonNode(feeder_unique_id(unique), domains=domains)
     result.non_group_receive_timer = RECEIVE_TIMER
     return result
 
@@ -71,23 +87,35 @@ def build_feeder(
     history: _dt.timedelta = _dt.timedelta(0),
     start: _dt.datetime = DEFAULT_START,
     repeater: RepeaterConfig | None = None,
+    configured: bool = True,
+    security: str = SECURITY_NONE,
 ) -> Feeder:
-    """The concentrator (topology node 0) and one OSGP meter per other topology node."""
+    """The concentrator (topology node 0) and one OSGP meter per other topology node.
+
+    ``configured=False``: the meters start unconfigured (no domain), each with an ATM agent, for
+    :func:`discover`. ``security="osgp-aes"``: the OSGP-AES-128-PSK suite on the protected SAPs (the
+    secure channels are opened by :func:`discover`, or by ``segment.commission()``); else the null suite.
+    """
     count = len(topology) - 1
     capture = FrameCapture()
     channel = PowerLineChannel(ChannelConfig(auto_link=False), seed=seed)
     source = (CONCENTRATOR_ADDRESS.destination_subnet, CONCENTRATOR_ADDRESS.destination_node)
     paths = PathManager(source)
     dc = ProxyStack(_node(0, *source), hook=capture, routes=paths, repeater=repeater)
-    # the feeder runs the null suite on the protected SAPs, explicitly (the OSGP-AES suite over repeaters:
-    # not wired yet)
-    concentrator = LonConcentratorEndpoint(dc, adp_config=null_suite_config())
+    osgp_on = security == SECURITY_OSGP
+    plain = None if osgp_on else null_suite_config()
+    concentrator = LonConcentratorEndpoint(dc, adp_config=plain)
+    keystore = KeyStore()
+    dc_security = (
+        secure_concentrator(concentrator, feeder_unique_id(0), source, keystore) if osgp_on else None
+    )
     channel.attach(dc)
     meters: list[SegmentMeter] = []
+    agents: list[AtmAgent] = []
     for index in range(count):
         address = meter_address(index)
         stack = ProxyStack(
-            _node(index + 1, address.destination_subnet, address.destination_node),
+            _node(index + 1, address.destination_subnet, address.destination_node, configured),
             hook=capture,
             repeater=repeater,
         )
@@ -100,12 +128,72 @@ def build_feeder(
             epoch=start.timestamp(),
             on_security_event=osgp.record_authentication_failure,
             protocol_setup=osgp.protocol_setup,
-            adp_config=null_suite_config(),
+            adp_config=plain,
         )
+        meter_security = None
+        if osgp_on:
+            uid = feeder_unique_id(index + 1)
+            keystore.provision(uid, secrets.token_bytes(16))
+            entry = keystore.entry(uid)
+            assert entry is not None
+            pair = (address.destination_subnet, address.destination_node)
+            meter_security = secure_meter(endpoint, uid, pair, entry.current)
+        if not configured:
+            agent = AtmAgent(stack)
+            endpoint.adp.attach(agent)
+            agents.append(agent)
         channel.attach(stack)
-        meters.append(SegmentMeter(index, address, osgp, endpoint))
+        meters.append(SegmentMeter(index, address, osgp, endpoint, meter_security))
     topology.apply(channel)
-    return Feeder(LonSegment(channel, concentrator, meters, capture), topology, paths)
+    segment = LonSegment(
+        channel,
+        concentrator,
+        meters,
+        capture,
+        security=SECURITY_OSGP if osgp_on else SECURITY_NONE,
+        concentrator_security=dc_security,
+    )
+    return Feeder(segment, topology, paths, agents if not configured else None)
+
+
+def discover(feeder: Feeder, limit: float = 86400.0) -> AtmManager:
+    """Annex F over the air: the concentrator's ATM manager discovers and commissions every meter it can
+    reach (directly or through repeaters), collects the neighbour tables, then (OSGP) hands out a domain
+    key. Meter ``i`` gets :func:`meter_address` ``(i)`` (the plan of the head end)."""
+    segment = feeder.segment
+    plan = {feeder_unique_id(m.index + 1): m.address for m in segment.meters}
+
+    def address_of(uid: bytes) -> SubnetNodeAddress | None:
+        return plan.get(uid)
+
+    manager = feeder.manager
+    if manager is None:
+        manager = AtmManager(
+            segment.concentrator.stack,
+            feeder.paths,
+            AtmConfig(domain_id=DOMAIN_ID),
+            plan=address_of,
+            keys=segment.concentrator_security,
+        )
+        feeder.manager = manager
+    channel = segment.channel
+    manager.start_discovery(channel.now)
+    run_exchange(channel, [manager, *segment.endpoints()], until=lambda: manager.done, limit=limit)
+    if segment.concentrator_security is not None:
+        segment.concentrator_security.update_domain_key(channel.now)
+        run_exchange(channel, [manager, *segment.endpoints()], limit=limit)
+    return manager
+
+
+def mark_read(feeder: Feeder, ok_addresses: list[SubnetNodeAddress]) -> None:
+    """Commissioned meters that answered a reading are in service (F.3)."""
+    manager = feeder.manager
+    if manager is None:
+        return
+    now = feeder.segment.channel.now
+    for record in manager.in_state(MeterState.COMMISSIONED):
+        if record.address in ok_addresses:
+            manager.mark_in_service(record.unique_id, now)
 
 
 def learn_paths(feeder: Feeder, pins: int = 3, spacing: float = 1.0) -> None:
@@ -131,4 +219,12 @@ def learn_paths(feeder: Feeder, pins: int = 3, spacing: float = 1.0) -> None:
             )
 
 
-__all__ = ["RECEIVE_TIMER", "Feeder", "build_feeder", "learn_paths"]
+__all__ = [
+    "RECEIVE_TIMER",
+    "Feeder",
+    "build_feeder",
+    "discover",
+    "feeder_unique_id",
+    "learn_paths",
+    "mark_read",
+]

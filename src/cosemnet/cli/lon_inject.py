@@ -45,6 +45,24 @@ def parse_inject(text: str) -> dict[str, float]:
     return out
 
 
+REPEATER_LOSS: Final = "repeater-loss"
+
+
+def parse_feeder_inject(text: str) -> tuple[dict[str, float], int]:
+    """``"repeater-loss=K,tamper=P,replay=P"`` -> (probabilities, K); ValueError on anything else."""
+    rest: list[str] = []
+    loss = 0
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, value = part.partition("=")
+        if kind != REPEATER_LOSS:
+            rest.append(part)
+            continue
+        if not value.isdigit():
+            raise ValueError(f"{REPEATER_LOSS}=K needs a whole number of repeaters, got {value!r}")
+        loss = int(value)
+    return parse_inject(",".join(rest)), loss
+
+
 def _protected_message(frame: LonFrame) -> ApplicationMessage | None:
     pdu = frame.npdu.pdu
     apdu = pdu.apdu if isinstance(pdu, Tpdu | Spdu) else pdu
@@ -122,4 +140,13 @@ def attach_injector(
     return injector
 
 
-__all__ = ["INJECT_KINDS", "Injector", "attach_injector", "forge", "parse_inject", "protected_message"]
+__all__ = [
+    "INJECT_KINDS",
+    "REPEATER_LOSS",
+    "Injector",
+    "attach_injector",
+    "forge",
+    "parse_feeder_inject",
+    "parse_inject",
+    "protected_message",
+]

@@ -33,7 +33,7 @@ import click
 from rich.console import Console
 
 from cosemnet.cli.decode import tree_console
-from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_inject
+from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_feeder_inject
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, deliver_stack_event
@@ -75,6 +75,8 @@ Examples:
   cosemnet sim lon --meters 20 --json
   cosemnet sim lon --meters 5 --security none        the null suite on the protected SAPs
   cosemnet sim lon --meters 10 --inject tamper=0.2,replay=0.2 --json
+  cosemnet sim lon --topology line --meters 12 --json   discovery, commissioning, reads through repeaters
+  cosemnet sim lon --topology tree --meters 30 --inject repeater-loss=2
 """
 
 
@@ -272,16 +274,24 @@ def _local(port: CnipTransport) -> str:
 @click.option(
     "--security",
     type=click.Choice(SECURITY_CHOICES),
-    default=SECURITY_OSGP,
-    show_default=True,
-    help="osgp-aes: the OSGP-AES-128-PSK suite (Annex D) on the protected SAPs; none: the null suite.",
+    default=None,
+    help="osgp-aes: the OSGP-AES-128-PSK suite (Annex D) on the protected SAPs; none: the null suite "
+    "[default: osgp-aes; none with --topology].",
+)
+@click.option(
+    "--topology",
+    default=None,
+    metavar="line|tree|FILE",
+    help="pl: a feeder where meters hear only their neighbours (TOML FILE or a built-in); the meters start "
+    "unconfigured and are discovered and commissioned (Annex F), then read through repeaters.",
 )
 @click.option(
     "--inject",
     default="",
-    metavar="tamper=P,replay=P",
+    metavar="tamper=P,replay=P,repeater-loss=K",
     help="pl: an attacker tampers with / replays each protected frame with probability P; the JSON "
-    'gains "injected" and "rejected" per kind.',
+    'gains "injected" and "rejected" per kind. --topology: repeater-loss=K removes K repeaters after '
+    "the first round, which is read again.",
 )
 @click.option(
     "--key-file",
@@ -298,7 +308,8 @@ def lon_command(
     duration: float,
     port: int,
     seed: int,
-    security: str,
+    security: str | None,
+    topology: str | None,
     inject: str,
     key_file: str | None,
     as_json: bool,
@@ -312,9 +323,22 @@ def lon_command(
     """
     console = tree_console()
     try:
-        probabilities = parse_inject(inject)
+        probabilities, repeater_loss = parse_feeder_inject(inject)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--inject") from None
+    if topology is not None:
+        if channel != "pl" or probabilities or key_file is not None:
+            raise click.BadParameter(
+                "works on --channel pl, without tamper/replay or --key-file", param_hint="--topology"
+            )
+        ok = _feeder(console, topology, meters, seed, as_json, security or SECURITY_NONE, repeater_loss)
+        sys.stdout.flush()
+        if not ok:
+            raise SystemExit(1)
+        return
+    if repeater_loss:
+        raise click.BadParameter("repeater-loss needs --topology", param_hint="--inject")
+    security = security or SECURITY_OSGP
     if probabilities and (security != SECURITY_OSGP or channel != "pl"):
         raise click.BadParameter("needs --security osgp-aes on --channel pl", param_hint="--inject")
     if key_file is not None and security != SECURITY_OSGP:
@@ -467,6 +491,17 @@ def _read_rounds(
         text += f", acted on: {facts['acted_on_injected']}"
     console.print(text)
     return ok
+
+
+def _feeder(
+    console: Console, spec: str, meters: int, seed: int, as_json: bool, security: str, loss: int
+) -> bool:
+    from cosemnet.cli.sim_lon_feeder import run_feeder
+
+    try:
+        return run_feeder(console, spec, meters, seed, as_json, security, loss)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--topology") from None
 
 
 class _KeyFile:

@@ -19,7 +19,13 @@ only):
   the length), subnet, ``non-clone | node(7)``, ``invalid | 2 extension bits | auth type(2) |
   length(3)``, authentication key (6);
 * update key: domain index + 6 key bytes *added* byte-wise (mod 256) to the current key;
-* service pin message (0x7F): unique node ID (6) + program ID (8).
+* service pin message (0x7F): unique node ID (6) + program ID (8);
+* update group address (0x69): a 5-byte group-format address table entry (``type | size(7)``,
+  ``domain | member(7)``, ``repeat timer(4) | retry(4)``, ``receive timer(4) | transmit timer(4)``,
+  group); lon-stack-dx accepts it only group-addressed and then changes the size and timers of its entry
+  for that group (membership itself comes with update address);
+* set node mode (0x6C): mode (0 application offline, 1 online, 2 reset, 3 change state + the new node
+  state: 2 unconfigured, 3 applicationless, 4 configured, 6 configured hard-offline).
 
 Every class here is an APDU in the sense of ``docs/apdu-conventions.md``: ``TAG`` is its first byte,
 ``encode()`` gives the whole APDU, ``decode(data)`` reads one exactly. ``to_apdu()`` / ``from_apdu()``
@@ -54,6 +60,8 @@ NM_RESPOND_TO_QUERY: Final = 0x62
 NM_UPDATE_DOMAIN: Final = 0x63
 NM_LEAVE_DOMAIN: Final = 0x64
 NM_UPDATE_KEY: Final = 0x65
+NM_UPDATE_GROUP_ADDR: Final = 0x69
+NM_SET_NODE_MODE: Final = 0x6C
 NM_SERVICE_PIN: Final = 0x7F
 
 ND_QUERY_STATUS: Final = 0x51
@@ -361,6 +369,137 @@ class UpdateKeyRequest:
         return cls.decode(apdu.encode())
 
 
+class NodeMode(IntEnum):
+    """Mode byte of set node mode (lon-stack-dx ``HandleNMSetNodeMode``)."""
+
+    OFFLINE = 0
+    ONLINE = 1
+    RESET = 2
+    CHANGE_STATE = 3
+
+
+class NodeState(IntEnum):
+    """Node states set with :attr:`NodeMode.CHANGE_STATE` (lon-stack-dx ``IzotNodeState``)."""
+
+    APPLICATION_UNCONFIGURED = 2
+    NO_APPLICATION_UNCONFIGURED = 3
+    CONFIGURED_ONLINE = 4
+    CONFIGURED_HARD_OFFLINE = 6
+
+
+@dataclass(slots=True)
+class GroupAddressEntry:
+    """A group-format address table entry (5 bytes) as carried by update group address."""
+
+    group: int
+    member: int
+    size: int = 0
+    domain_index: int = 0
+    retry: int = 3
+    repeat_timer: int = 0
+    receive_timer: int = 10
+    transmit_timer: int = 10
+
+    LENGTH: ClassVar[int] = 5
+
+    def encode_into(self, out: bytearray) -> None:
+        out.append(0x80 | check_int("size", self.size, 0, 0x7F))
+        out.append(
+            check_int("domain_index", self.domain_index, 0, 1) << 7
+            | check_int("member", self.member, 0, 0x7F)
+        )
+        out.append(
+            check_int("repeat_timer", self.repeat_timer, 0, 15) << 4 | check_int("retry", self.retry, 0, 15)
+        )
+        out.append(
+            check_int("receive_timer", self.receive_timer, 0, 15) << 4
+            | check_int("transmit_timer", self.transmit_timer, 0, 15)
+        )
+        out.append(check_int("group", self.group, 0, 255))
+
+    @classmethod
+    def read(cls, reader: Reader) -> Self:
+        at = reader.pos
+        kind = reader.u8("type / size")
+        if not kind & 0x80:
+            raise DecodeError("not a group-format address table entry", at, "type bit 1")
+        member = reader.u8("domain / member")
+        timers = reader.u8("repeat timer / retry")
+        rx_tx = reader.u8("receive / transmit timer")
+        group = reader.u8("group")
+        return cls(
+            group,
+            member & 0x7F,
+            kind & 0x7F,
+            member >> 7,
+            timers & 0x0F,
+            timers >> 4,
+            rx_tx >> 4,
+            rx_tx & 0x0F,
+        )
+
+
+@dataclass(slots=True)
+class UpdateGroupAddressRequest:
+    """NM update group address (0x69): one group-format address table entry."""
+
+    entry: GroupAddressEntry
+
+    TAG: ClassVar[int] = NM_UPDATE_GROUP_ADDR
+
+    def encode(self) -> bytes:
+        out = bytearray((self.TAG,))
+        self.entry.encode_into(out)
+        return bytes(out)
+
+    @classmethod
+    def decode(cls, data: Buffer) -> Self:
+        reader = _reader_for(data, cls.TAG, "update group address")
+        entry = GroupAddressEntry.read(reader)
+        reader.expect_end("update group address request")
+        return cls(entry)
+
+    def to_apdu(self) -> NetworkManagement:
+        return NetworkManagement(self.TAG, self.encode()[1:])
+
+    @classmethod
+    def from_apdu(cls, apdu: NetworkManagement) -> Self:
+        return cls.decode(apdu.encode())
+
+
+@dataclass(slots=True)
+class SetNodeModeRequest:
+    """NM set node mode (0x6C): mode, plus the new state for :attr:`NodeMode.CHANGE_STATE`."""
+
+    mode: int
+    state: int | None = None
+
+    TAG: ClassVar[int] = NM_SET_NODE_MODE
+
+    def encode(self) -> bytes:
+        out = bytearray((self.TAG, check_int("mode", self.mode, 0, 255)))
+        if self.mode == NodeMode.CHANGE_STATE:
+            if self.state is None:
+                raise EncodeError("change state needs the new node state")
+            out.append(check_int("state", self.state, 0, 255))
+        return bytes(out)
+
+    @classmethod
+    def decode(cls, data: Buffer) -> Self:
+        reader = _reader_for(data, cls.TAG, "set node mode")
+        mode = reader.u8("mode")
+        state = reader.u8("node state") if mode == NodeMode.CHANGE_STATE else None
+        reader.expect_end("set node mode request")
+        return cls(mode, state)
+
+    def to_apdu(self) -> NetworkManagement:
+        return NetworkManagement(self.TAG, self.encode()[1:])
+
+    @classmethod
+    def from_apdu(cls, apdu: NetworkManagement) -> Self:
+        return cls.decode(apdu.encode())
+
+
 @dataclass(slots=True)
 class NmResponse:
     """Response to an NM request: ``0x20 | code`` on success, ``code & 0x1F`` on failure, then data."""
@@ -426,7 +565,13 @@ class NdResponse:
 
 
 NmRequest = (
-    QueryIdRequest | RespondToQueryRequest | UpdateDomainRequest | UpdateKeyRequest | ServicePinMessage
+    QueryIdRequest
+    | RespondToQueryRequest
+    | UpdateDomainRequest
+    | UpdateKeyRequest
+    | UpdateGroupAddressRequest
+    | SetNodeModeRequest
+    | ServicePinMessage
 )
 """The NM requests this module models."""
 
@@ -435,6 +580,8 @@ NM_REQUEST_TYPES: Final[dict[int, type[NmRequest]]] = {
     NM_RESPOND_TO_QUERY: RespondToQueryRequest,
     NM_UPDATE_DOMAIN: UpdateDomainRequest,
     NM_UPDATE_KEY: UpdateKeyRequest,
+    NM_UPDATE_GROUP_ADDR: UpdateGroupAddressRequest,
+    NM_SET_NODE_MODE: SetNodeModeRequest,
     NM_SERVICE_PIN: ServicePinMessage,
 }
 

@@ -115,6 +115,12 @@ class LonNode:
     non_group_receive_timer: int = 10
     """Encoded receive timer index for records of non-group messages (default 10 = 4096 ms) [design]."""
     authenticator: Authenticator | None = field(default=None, repr=False)
+    application_online: bool = True
+    """False after set node mode "offline" (or state 6, hard offline): application messages are dropped
+    (not delivered, not acknowledged); network management still works [design, decision 0072]."""
+    forced_unconfigured: bool = False
+    """Set by set node mode "change state" to 2 / 3: the node counts as unconfigured although its domain
+    table entries stay (lon-stack-dx keeps the node state apart from the domain table)."""
 
     def __post_init__(self) -> None:
         self.unique_id = check_bytes("unique_id", self.unique_id, UNIQUE_ID_LENGTH)
@@ -138,8 +144,8 @@ class LonNode:
 
     @property
     def configured(self) -> bool:
-        """True when at least one domain table entry is valid."""
-        return any(d is not None for d in self.domains)
+        """True when at least one domain table entry is valid and no set node mode made it unconfigured."""
+        return not self.forced_unconfigured and any(d is not None for d in self.domains)
 
     def domain_index_of(self, domain_id: bytes) -> int | None:
         """Index of the domain table entry with ``domain_id``."""
@@ -164,6 +170,9 @@ class LonNode:
             return False
         self.domains[index] = Domain.from_entry(entry)
         return True
+
+    def leave_group(self, domain_index: int, group: int) -> None:
+        self.groups = [g for g in self.groups if not (g.domain_index == domain_index and g.group == group)]
 
     def leave_domain(self, index: int) -> bool:
         if not 0 <= index < MAX_DOMAINS:

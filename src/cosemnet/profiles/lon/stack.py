@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -62,6 +63,7 @@ from cosemnet.profiles.lon.frames import DELTA_BACKLOG_MAX, LonFrame
 from cosemnet.profiles.lon.lon_apdu import (
     APDU_TYPES,
     Apdu,
+    ApplicationMessage,
     NetworkDiagnostic,
     NetworkManagement,
     decode_apdu,
@@ -72,19 +74,25 @@ from cosemnet.profiles.lon.netmgmt import (
     NM_QUERY_ID,
     NM_RESPOND_TO_QUERY,
     NM_SERVICE_PIN,
+    NM_SET_NODE_MODE,
     NM_UPDATE_DOMAIN,
+    NM_UPDATE_GROUP_ADDR,
     NM_UPDATE_KEY,
     NdResponse,
     NmResponse,
+    NodeMode,
+    NodeState,
     QueryIdRequest,
     QueryIdResponse,
     QueryIdSelector,
     RespondToQueryRequest,
     ServicePinMessage,
+    SetNodeModeRequest,
     UpdateDomainRequest,
+    UpdateGroupAddressRequest,
     UpdateKeyRequest,
 )
-from cosemnet.profiles.lon.node import Domain, LonNode
+from cosemnet.profiles.lon.node import MAX_GROUP_MEMBER, Domain, LonNode
 from cosemnet.profiles.lon.npdu import ENHANCED_VERSION, Npdu, Pdu
 from cosemnet.profiles.lon.transaction import (
     UNIQUE_ID_RECEIVE_TIMER_MS,
@@ -515,6 +523,14 @@ class LonStack:
         out, self._events = self._events, []
         return out
 
+    def take_events(self, wanted: Callable[[Event], bool]) -> list[Event]:
+        """Drain only the events ``wanted`` accepts (a second user of the stack, e.g. the ATM manager,
+        takes its own events before the DLMS endpoint drains the rest)."""
+        mine = [e for e in self._events if wanted(e)]
+        if mine:
+            self._events = [e for e in self._events if not wanted(e)]
+        return mine
+
     def transmit_frame(self, frame: LonFrame) -> None:
         """Put a ready frame on the link (for a :class:`NetworkHook`, e.g. a repeater)."""
         self._outgoing.append(frame)
@@ -877,6 +893,9 @@ class LonStack:
                 record.state = ReceiveState.DONE  # not authenticated: neither delivered nor acknowledged
                 return
             record.authenticated = True
+        if isinstance(apdu, ApplicationMessage) and not self.node.application_online:
+            record.state = ReceiveState.DONE  # offline (set node mode): not delivered, not acknowledged
+            return
         record.state = ReceiveState.DELIVERED
         self.statistics.messages_validated += 1
         if isinstance(apdu, NetworkManagement | NetworkDiagnostic) and apdu.code != NM_SERVICE_PIN:
@@ -903,6 +922,8 @@ class LonStack:
         npdu = frame.npdu
         if isinstance(apdu, NetworkManagement | NetworkDiagnostic) and apdu.code != NM_SERVICE_PIN:
             self._network_management(None, apdu)
+            return
+        if isinstance(apdu, ApplicationMessage) and not self.node.application_online:
             return
         self._events.append(
             MessageReceived(
@@ -1289,6 +1310,65 @@ class LonStack:
                     domain.auth_type,
                 )
                 return NmResponse(code, True).to_apdu()
+            if code == NM_UPDATE_GROUP_ADDR:
+                return self._update_group_address(UpdateGroupAddressRequest.from_apdu(apdu), record)
+            if code == NM_SET_NODE_MODE:
+                return self._set_node_mode(SetNodeModeRequest.from_apdu(apdu))
         except (DecodeError, EncodeError):
             return failure
         return failure
+
+    def _update_group_address(self, request: UpdateGroupAddressRequest, record: ReceiveRecord | None) -> Apdu:
+        """NM update group address (docs/decisions/0072). Group-addressed (as lon-stack-dx): the timers of
+        this node's membership of the group it came to, in the domain it came in. Unicast in a configured
+        domain [design, decision 0072]: the commissioning tool assigns the membership (group, member,
+        receive timer) in that domain; ``size`` 0 with member 0x7F removes it."""
+        code = request.TAG
+        entry = request.entry
+        index = record.key[1] if record is not None else None
+        destination = record.destination if record is not None else None
+        if index is None or destination is None:
+            return NmResponse(code, False).to_apdu()  # flex domain: not allowed (lon-stack-dx)
+        if isinstance(destination, GroupAddress):
+            current = self.node.membership(index, destination.group)
+            if current is None:
+                return NmResponse(code, False).to_apdu()
+            current.receive_timer = entry.receive_timer
+            return NmResponse(code, True).to_apdu()
+        if entry.member == 0x7F:
+            self.node.leave_group(index, entry.group)
+        elif entry.member > MAX_GROUP_MEMBER:
+            return NmResponse(code, False).to_apdu()
+        else:
+            self.node.join_group(index, entry.group, entry.member, entry.receive_timer)
+        return NmResponse(code, True).to_apdu()
+
+    def _set_node_mode(self, request: SetNodeModeRequest) -> Apdu | None:
+        """NM set node mode (lon-stack-dx ``HandleNMSetNodeMode``): offline / online / reset answer
+        nothing; change state answers success (2, 3: unconfigured; 4: configured online; 6: hard
+        offline)."""
+        code = request.TAG
+        node = self.node
+        if request.mode == NodeMode.OFFLINE:
+            node.application_online = False
+            return None
+        if request.mode == NodeMode.ONLINE:
+            node.application_online = True
+            return None
+        if request.mode == NodeMode.RESET:
+            node.application_online = True  # a soft-offline node comes back online after a reset
+            return None
+        if request.mode != NodeMode.CHANGE_STATE or request.state is None:
+            return NmResponse(code, False).to_apdu()
+        state = request.state
+        if state in (NodeState.APPLICATION_UNCONFIGURED, NodeState.NO_APPLICATION_UNCONFIGURED):
+            node.forced_unconfigured = True
+        elif state == NodeState.CONFIGURED_ONLINE:
+            node.forced_unconfigured = False
+            node.application_online = True
+        elif state == NodeState.CONFIGURED_HARD_OFFLINE:
+            node.forced_unconfigured = False
+            node.application_online = False
+        else:
+            return NmResponse(code, False).to_apdu()
+        return NmResponse(code, True).to_apdu()
