@@ -24,6 +24,7 @@ from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms import ParameterizedAccess, SelectiveAccessDescriptor
+from cosemnet.trace import FrameObserver
 
 __all__ = ["Client"]
 
@@ -48,11 +49,14 @@ class Client:
         transport: Transport = "tcp",
         timeout: float = 10.0,
         retries: int = 2,
+        observer: FrameObserver | None = None,
     ) -> None:
         """Same arguments as :class:`AsyncClient`; nothing is sent until :meth:`associate` (or
         ``with``)."""
         self._loop = asyncio.new_event_loop()
-        self._client = AsyncClient(host, port, config, transport=transport, timeout=timeout, retries=retries)
+        self._client = AsyncClient(
+            host, port, config, transport=transport, timeout=timeout, retries=retries, observer=observer
+        )
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop.is_closed():
