@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
 
@@ -113,6 +113,26 @@ def _logger(json_log: bool) -> Callable[[str], None]:
         print(line, file=sys.stderr, flush=True)
 
     return log
+
+
+_AGO_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_start(text: str, now: float) -> _dt.datetime:
+    """``--start``: an ISO 8601 date-time with offset, or ``N[smhd]`` (optionally ``-N...``) ago."""
+    ago = text.strip().lstrip("-")
+    if ago[:-1].isdigit() and ago[-1:] in _AGO_UNITS:
+        seconds = int(ago[:-1]) * _AGO_UNITS[ago[-1]]
+        return _dt.datetime.fromtimestamp(now - seconds, _dt.UTC).replace(microsecond=0)
+    try:
+        start_time = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 date-time or a time ago (6h, 2d)", param_hint="--start"
+        ) from None
+    if start_time.tzinfo is None:
+        raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
+    return start_time
 
 
 def _builtin_devices() -> list[ServedDevice]:
@@ -358,8 +378,8 @@ def meter_group() -> None:
 @click.option("--json-log", is_flag=True, help="log events as JSON lines on stderr")
 @click.option(
     "--start",
-    help="simulated start time of the meter, ISO 8601 with offset (default: now); a start in the past "
-    "gives the meter that much history",
+    help="simulated start time of the meter: ISO 8601 with offset, or a time ago such as 6h, 2d, 90m "
+    "(default: now); a start in the past gives the meter that much history",
 )
 @click.option(
     "--max-connections",
@@ -475,16 +495,7 @@ def serve_command(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     limits = _limits(limit_options)
-    start_time = None
-    if start is not None:
-        try:
-            start_time = _dt.datetime.fromisoformat(start)
-        except ValueError:
-            raise click.BadParameter(
-                f"{start!r} is not an ISO 8601 date-time", param_hint="--start"
-            ) from None
-        if start_time.tzinfo is None:
-            raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
+    start_time = parse_start(start, time.time()) if start is not None else None
     options = ServeOptions(transport, bind, state_dir, config, json_log, start_time, keys)
     with user_errors():
         _run_serve(options, trace, pcap, metrics_port, auth_limits, limits)

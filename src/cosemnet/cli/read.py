@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TextIO
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -47,6 +48,7 @@ from cosemnet.client.objects import (
     SCALED_CLASS_IDS,
     Column,
     ScaledValue,
+    parse_object_list,
     parse_scaler_unit,
     scaler_unit_attribute,
     unit_symbol,
@@ -440,9 +442,11 @@ Exit status: 0 read, 1 the meter could not be read (one "error:" line, or a JSON
 
 def _lookup_class(client: Client | LonCnipClient, obis: Obis) -> int:
     """The class of ``obis`` in the association's object list (ClientError when it is not there)."""
-    if not isinstance(client, Client):
-        raise ClientError("give the class (--class-id or CLASS/OBIS/ATTR) with --profile lon")
-    for description in client.object_list():
+    if isinstance(client, Client):
+        objects = client.object_list()
+    else:  # LN over the LON profile: the current association's object_list
+        objects = parse_object_list(client.get_attribute(15, Obis.parse("0-0:40.0.0*255"), 2))
+    for description in objects:
         if bytes(description.logical_name) == bytes(obis):
             return description.class_id
     raise ClientError(f"{obis} is not in the association's object list (give --class-id or CLASS/OBIS/ATTR)")
@@ -756,7 +760,7 @@ def _show_profile(
             if known:
                 label += f"\n{known}"
             if c.name in scalers:
-                label += f"\n[{unit_symbol(scalers[c.name][1])}]"
+                label += f"\n{escape('[' + unit_symbol(scalers[c.name][1]) + ']')}"
             table.add_column(label)
         for row in rows:
             cells = []
