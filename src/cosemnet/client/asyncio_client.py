@@ -193,6 +193,8 @@ class AsyncClient:
             raise ClientTimeout(f"no connection to {self._where} within {self.timeout:g} s") from None
         except OSError as exc:
             raise ClientError(f"cannot connect to {self._where}: {_os_reason(exc)}") from None
+        except UnicodeError:  # the IDNA codec refuses the name (a label empty or over 63 characters)
+            raise ClientError(f"cannot connect to {self._where}: not a valid host name") from None
         self._stream = WrapperStream()
         self._frames = []
         if self.observer is not None:

@@ -62,7 +62,17 @@ class Client:
         if self._loop.is_closed():
             coroutine.close()
             raise ClientError("the client is closed")
-        return self._loop.run_until_complete(coroutine)
+        task = self._loop.create_task(coroutine)
+        try:
+            return self._loop.run_until_complete(task)
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) stops the loop with the task still running: cancel it now, so
+            # it does not finish later with an error nobody retrieves (logged with a traceback)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    self._loop.run_until_complete(task)
+            raise
 
     @property
     def connection(self) -> ClientConnection:
