@@ -5,7 +5,8 @@ Conventions (docs/cli.md, "Examples that are tested"):
 - A fenced block with the info string ``console`` is a session: ``$ `` lines are commands (a trailing
   ``\\`` continues one), the lines after a command are its expected output. Output is compared line by
   line with every run of digits made equal (values change with the time of day), up to a line ``...``
-  (the rest is not compared); a command shown without output is only checked to exit 0.
+  (the rest is not compared); a command shown without output is only checked to exit 0. ``export``
+  sets variables for the rest of the block.
 - A command ending in ``&`` runs in the background for the rest of the block (a meter); its first
   expected line (``listening on ...``) is awaited before the next command, and it is stopped at the end.
 - A fenced ``python`` block is run as a script while a simulated meter (``meter serve --start 6h``)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -146,6 +148,11 @@ class Session:
             assert shape(first) == shape(self.local(command.output[0])), f"{command.text!r}: {first!r}"
 
     def run(self, command: Command) -> None:
+        if command.code.startswith("export "):  # variables for the rest of the block
+            for assignment in shlex.split(command.code)[1:]:
+                name, _, value = assignment.partition("=")
+                self.env[name] = value
+            return
         if command.background:
             self.start(command)
             return
