@@ -250,6 +250,7 @@ class TcpServer:
 
     @property
     def connection_count(self) -> int:
+        """Open TCP connections."""
         return len(self._protocols)
 
     async def close(self) -> None:
@@ -329,11 +330,13 @@ class UdpServer:
 
     @property
     def addresses(self) -> list[Any]:
+        """The bound socket address (a one-element list of ``sockname``)."""
         if self.transport is None:
             return []
         return [self.transport.get_extra_info("sockname")]
 
     async def close(self) -> None:
+        """Stop serving: close the endpoint (the server's associations stay until their timeout)."""
         self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
