@@ -155,10 +155,13 @@ def test_profile_csv_bad_path_fails_before_reading_the_meter(meter: Meter, run_c
     assert result.stderr.strip() == "error: /nonexistent/x.csv: no such file or directory"  # no frame traced
 
 
-def test_refused_dns_and_ambiguous_address(run_cli: RunCli) -> None:
+def test_refused_dns_and_ambiguous_address(run_cli: RunCli, tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port with nobody listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    rows = tmp_path / "rows.csv"
+    failed = run_cli("profile", f"127.0.0.1:{port}", "1-0:99.1.0", "--csv", str(rows))
+    assert failed.returncode == 1 and not rows.exists()  # no empty CSV left behind
     refused = run_cli("read", f"127.0.0.1:{port}", "1-0:1.8.0", "--class-id", "3")
     assert refused.returncode == 1 and "connection refused" in refused.stderr.lower()
     no_traceback(refused)

@@ -727,14 +727,17 @@ def profile_command(
                     end=end_dt if end_dt is not None or start_dt is None else None,
                     progress=lambda n: bar.update(task, completed=n),
                 )
-                scalers = _scalers(client, columns) if not as_json else {}
+                scalers = _scalers(client, columns) if not as_json or handle is not None else {}
         _show_profile(code, columns, rows, scalers, handle, csv_file, as_json)
 
     try:
         _run(_observed(conn, trace, pcap, action), as_json)
     finally:
         if handle is not None and handle is not sys.stdout:
+            empty = handle.tell() == 0
             handle.close()
+            if empty and csv_file is not None:  # the read failed: no empty file left behind
+                Path(csv_file).unlink(missing_ok=True)
 
 
 def _show_profile(
