@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint typecheck unit bench clean
 
-# The project and its runtime dependencies (cryptography, click, rich).
+# The project and its runtime dependencies (cryptography, click, rich, prometheus-client).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

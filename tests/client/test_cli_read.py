@@ -69,7 +69,7 @@ def test_errors_are_one_line_with_exit_code_1() -> None:
         assert err.strip().startswith("error: association rejected") and "authentication-failure" in err
         assert len(err.strip().splitlines()) == 1
         code, _, err = run(
-            "read", f"127.0.0.1:{port}", "0-0:96.1.9*255", "--auth", "lls", "--password", "secret"
+            "read", f"127.0.0.1:{port}", "1/0-0:96.1.9*255/2", "--auth", "lls", "--password", "secret"
         )
         assert code == 1 and "object-undefined" in err
     with serve(FakeMeter(answer=False)) as port:
@@ -102,9 +102,15 @@ def test_profile_csv_json_and_range(tmp_path: Path) -> None:
         assert code == 0 and f"{PROFILE_ROWS} rows" in err
         with target.open() as handle:
             rows = list(csv.reader(handle))
-        assert rows[0] == ["0-0:1.0.0*255:2", "1-0:1.8.0*255:2"]
+        # a register column carries its scaler and unit (issue 15)
+        assert rows[0] == [
+            "0-0:1.0.0*255:2",
+            "1-0:1.8.0*255:2",
+            "1-0:1.8.0*255:2 scaler",
+            "1-0:1.8.0*255:2 unit",
+        ]
         assert len(rows) == PROFILE_ROWS + 1
-        assert rows[1] == ["2024-02-29T00:00:00+00:00", "1000"]
+        assert rows[1] == ["2024-02-29T00:00:00+00:00", "1000", "-3", "Wh"]
         code, out, _ = run(
             "profile",
             f"127.0.0.1:{port}",

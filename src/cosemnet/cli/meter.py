@@ -27,11 +27,24 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
 
+from cosemnet.cli.keyfile import KeyFileError, KeyMaterial, keys_option, resolve_keys
+from cosemnet.cli.logs import register_secrets
+from cosemnet.cli.messages import Keys
+from cosemnet.cli.observe import Observation, observe_options
+from cosemnet.cli.params import (
+    EXIT_PARTIAL,
+    Endpoint,
+    EndpointValue,
+    describe_os_error,
+    report_error,
+    user_errors,
+)
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.codec.acse import ApplicationContextName
 from cosemnet.codec.wrapper import DLMS_PORT
@@ -53,6 +66,10 @@ from cosemnet.server.config import (
     ServerLimits,
 )
 from cosemnet.server.server import MeterServer
+from cosemnet.trace import FrameObserver, FrameTee
+
+if TYPE_CHECKING:
+    from cosemnet.simulator.profile import MeterProfile
 
 __all__ = ["format_address", "load_devices", "meter_group", "parse_bind"]
 
@@ -98,6 +115,26 @@ def _logger(json_log: bool) -> Callable[[str], None]:
     return log
 
 
+_AGO_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_start(text: str, now: float) -> _dt.datetime:
+    """``--start``: an ISO 8601 date-time with offset, or ``N[smhd]`` (optionally ``-N...``) ago."""
+    ago = text.strip().lstrip("-")
+    if ago[:-1].isdigit() and ago[-1:] in _AGO_UNITS:
+        seconds = int(ago[:-1]) * _AGO_UNITS[ago[-1]]
+        return _dt.datetime.fromtimestamp(now - seconds, _dt.UTC).replace(microsecond=0)
+    try:
+        start_time = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 date-time or a time ago (6h, 2d)", param_hint="--start"
+        ) from None
+    if start_time.tzinfo is None:
+        raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
+    return start_time
+
+
 def _builtin_devices() -> list[ServedDevice]:
     """A minimal meter for when :mod:`cosemnet.simulator` is not available."""
     from cosemnet.codec.obis import Obis
@@ -112,24 +149,58 @@ def _builtin_devices() -> list[ServedDevice]:
     return [ServedDevice(device)]
 
 
+def apply_keys(profile: MeterProfile, keys: KeyMaterial) -> MeterProfile:
+    """The profile with the key file's keys in place of its own (docs/decisions/0092).
+
+    Every security setup that has keys gets the ek/ak/kek/broadcast_key given; ``system_title`` is
+    the client system title those setups expect; ``password`` the secret of every association that
+    has one (LLS, HLS).
+    """
+    setups = []
+    for setup in profile.security_setups:
+        if setup.ek is not None or setup.ak is not None:
+            setup = replace(
+                setup,
+                ek=keys.ek or setup.ek,
+                ak=keys.ak or setup.ak,
+                kek=keys.kek or setup.kek,
+                broadcast_key=keys.broadcast_key or setup.broadcast_key,
+                client_system_title=keys.system_title or setup.client_system_title,
+            )
+        setups.append(setup)
+    associations = [
+        replace(a, secret=keys.password) if a.secret and keys.password else a for a in profile.associations
+    ]
+    return replace(profile, security_setups=tuple(setups), associations=tuple(associations))
+
+
+def trace_keys(profile: MeterProfile | None) -> Keys:
+    """The keys trace lines decrypt with: those of the first security setup that has keys."""
+    for setup in profile.security_setups if profile is not None else ():
+        if setup.ek is not None:
+            return Keys(ek=setup.ek, ak=setup.ak, broadcast_key=setup.broadcast_key)
+    return Keys()
+
+
 def load_devices(
-    config: Path | None, now: float, start: _dt.datetime | None = None
+    config: Path | None,
+    now: float,
+    start: _dt.datetime | None = None,
+    keys: KeyMaterial | None = None,
 ) -> tuple[list[ServedDevice], Callable[[float], None] | None]:
     """The served devices and a tick function that runs the simulated meter up to a time.
 
     The simulated meter starts at ``start`` (default ``now``) and is run up to ``now`` at once (a
-    start in the past fills its load profile and logs with that history).
+    start in the past fills its load profile and logs with that history). ``keys`` replace the
+    profile's own (:func:`apply_keys`).
     """
     try:
-        from cosemnet.simulator import ProfileError, build_meter, load_profile
+        from cosemnet.simulator import build_meter
     except ImportError:
         if config is not None:
             raise click.ClickException("--config needs cosemnet.simulator, which is not available") from None
         return _builtin_devices(), None
-    try:
-        profile = load_profile(config)
-    except ProfileError as exc:
-        raise click.ClickException(str(exc)) from None
+    profile = _profile(config, keys)
     meter = build_meter(
         profile, start=start if start is not None else _dt.datetime.fromtimestamp(now, _dt.UTC)
     )
@@ -169,25 +240,41 @@ def load_devices(
     return [served], tick
 
 
-async def _serve(
-    transport: str,
-    host: str,
-    port: int,
-    state_dir: Path | None,
-    config: Path | None,
-    json_log: bool,
-    start: _dt.datetime | None,
-    auth_limits: AuthLimits,
-    limits: ServerLimits,
-) -> None:
+def _profile(config: Path | None, keys: KeyMaterial | None) -> MeterProfile:
+    from cosemnet.simulator import ProfileError, load_profile
+
+    try:
+        profile = load_profile(config)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
+    return apply_keys(profile, keys) if keys is not None and not keys.empty else profile
+
+
+@dataclass(slots=True)
+class ServeOptions:
+    """What ``meter serve`` runs with, besides the server's own limits."""
+
+    transport: str
+    bind: EndpointValue
+    state_dir: Path | None
+    config: Path | None
+    json_log: bool
+    start: _dt.datetime | None
+    keys: KeyMaterial
+    observer: FrameObserver | None = None
+
+
+async def _serve(options: ServeOptions, auth_limits: AuthLimits, limits: ServerLimits) -> None:
     from cosemnet.server.asyncio_server import serve_tcp, serve_udp
 
-    log = _logger(json_log)
+    transport, host, port = options.transport, options.bind.host, options.bind.port
+    state_dir, config, start = options.state_dir, options.config, options.start
+    log = _logger(options.json_log)
     # the server's events reach stderr through ``log`` (text or JSON); the library's ``logging`` records
     # of the same events are not printed a second time by Python's last-resort handler
     logging.getLogger("cosemnet").addHandler(logging.NullHandler())
     clock: Callable[[], float] = time.time
-    devices, tick = load_devices(config, clock(), start)
+    devices, tick = load_devices(config, clock(), start, options.keys)
     try:
         server = MeterServer(
             devices, state_dir=state_dir, log=log, auth_limiter=AuthFailureLimiter(auth_limits), limits=limits
@@ -196,9 +283,9 @@ async def _serve(
         raise click.ClickException(f"{exc} (another meter? give it its own --state-dir)") from None
     running: Any
     if transport == "tcp":
-        running = await serve_tcp(server, host, port, clock=clock)
+        running = await serve_tcp(server, host, port, clock=clock, observer=options.observer)
     else:
-        running = await serve_udp(server, host, port, clock=clock)
+        running = await serve_udp(server, host, port, clock=clock, observer=options.observer)
     for address in running.addresses:
         print(f"listening on {transport} {format_address(address)}", flush=True)
     stop = stop_on_signals()
@@ -245,7 +332,14 @@ def meter_group() -> None:
 
 @meter_group.command("serve")
 @click.option("--transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
-@click.option("--bind", "bind", default="127.0.0.1:4059", show_default=True, help="ADDR:PORT or [IPv6]:PORT")
+@click.option(
+    "--bind",
+    "bind",
+    type=Endpoint(allow_port_zero=True),
+    default="127.0.0.1:4059",
+    show_default=True,
+    help="HOST[:PORT] or [IPv6]:PORT to listen on (loopback unless told otherwise; port 0: any free port)",
+)
 @click.option(
     "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="simulator profile (TOML)"
 )
@@ -284,8 +378,8 @@ def meter_group() -> None:
 @click.option("--json-log", is_flag=True, help="log events as JSON lines on stderr")
 @click.option(
     "--start",
-    help="simulated start time of the meter, ISO 8601 with offset (default: now); a start in the past "
-    "gives the meter that much history",
+    help="simulated start time of the meter: ISO 8601 with offset, or a time ago such as 6h, 2d, 90m "
+    "(default: now); a start in the past gives the meter that much history",
 )
 @click.option(
     "--max-connections",
@@ -343,9 +437,19 @@ def meter_group() -> None:
     show_default=True,
     help="UDP, before an association: answer at most this many times the bytes received",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="N",
+    help="serve Prometheus metrics on http://HOST:N/metrics, HOST being the --bind host "
+    "(requests, associations, failures, response latency; docs/decisions/0091)",
+)
+@keys_option
+@observe_options
 def serve_command(
     transport: str,
-    bind: str,
+    bind: EndpointValue,
     config: Path | None,
     state_dir: Path | None,
     no_state: bool,
@@ -354,6 +458,10 @@ def serve_command(
     auth_backoff_max: float,
     json_log: bool,
     start: str | None,
+    metrics_port: int | None,
+    key_file: Path | None,
+    trace: bool,
+    pcap: Path | None,
     **limit_options: int,
 ) -> None:
     """Serve a simulated meter until SIGINT/SIGTERM; prints "listening on ..." once ready.
@@ -363,8 +471,15 @@ def serve_command(
     their first block when access is denied); connections over the caps are closed at once. On UDP no
     datagram is larger than --udp-max-datagram and, before an association, no answer is more than
     --udp-amplification-factor times the request.
+
+    Keys (--keys FILE or COSEMNET_EK, COSEMNET_AK, ...) replace the simulator profile's test keys.
+    Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen (address in use, not available).
     """
-    host, port = parse_bind(bind)
+    try:
+        keys = resolve_keys(key_file)
+    except KeyFileError as exc:
+        raise click.UsageError(str(exc)) from None
+    register_secrets(*keys.secrets())
     if no_state and state_dir is not None:
         raise click.UsageError("give --state-dir or --no-state, not both")
     if no_state:
@@ -380,21 +495,58 @@ def serve_command(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     limits = _limits(limit_options)
-    start_time = None
-    if start is not None:
-        try:
-            start_time = _dt.datetime.fromisoformat(start)
-        except ValueError:
-            raise click.BadParameter(
-                f"{start!r} is not an ISO 8601 date-time", param_hint="--start"
-            ) from None
-        if start_time.tzinfo is None:
-            raise click.BadParameter("--start needs a UTC offset (e.g. +00:00)", param_hint="--start")
+    start_time = parse_start(start, time.time()) if start is not None else None
+    options = ServeOptions(transport, bind, state_dir, config, json_log, start_time, keys)
+    with user_errors():
+        _run_serve(options, trace, pcap, metrics_port, auth_limits, limits)
+
+
+def _cannot(message: str) -> NoReturn:
+    """One ``error:`` line and exit 1 (a user's or the machine's problem, not a bug)."""
+    report_error(message)
+    sys.exit(EXIT_PARTIAL)
+
+
+def _start_metrics(host: str, port: int) -> tuple[FrameObserver, object]:
+    """The metrics observer and its running HTTP endpoint; prints ``metrics on http://...``."""
+    from cosemnet.cli.metrics import MeterMetrics
+
+    metrics = MeterMetrics()
     try:
-        asyncio.run(
-            _serve(transport, host, port, state_dir, config, json_log, start_time, auth_limits, limits)
-        )
+        server = metrics.serve(host, port)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {transport} {bind}: {exc.strerror or exc}") from None
-    except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
-        pass
+        _cannot(f"cannot serve metrics on {EndpointValue(host, port)}: {describe_os_error(exc)}")
+    bound = int(getattr(server, "server_port", port))
+    print(f"metrics on http://{EndpointValue(host, bound)}/metrics", flush=True)
+    return metrics, server
+
+
+def _run_serve(
+    options: ServeOptions,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
+    auth_limits: AuthLimits,
+    limits: ServerLimits,
+) -> None:
+    """Open the capture and the metrics endpoint, then serve until a signal."""
+    from cosemnet.cli.metrics import MeterMetrics
+
+    profile = _profile(options.config, options.keys) if trace else None
+    with Observation(trace, pcap, trace_keys(profile)) as observer:
+        metrics_server: object | None = None
+        observers = [observer] if observer is not None else []
+        if metrics_port is not None:
+            metrics, metrics_server = _start_metrics(options.bind.host, metrics_port)
+            observers.append(metrics)
+        if observers:
+            options.observer = observers[0] if len(observers) == 1 else FrameTee(*observers)
+        try:
+            asyncio.run(_serve(options, auth_limits, limits))
+        except OSError as exc:
+            _cannot(f"cannot listen on {options.transport} {options.bind}: {describe_os_error(exc)}")
+        except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+            pass
+        finally:
+            if metrics_server is not None:
+                MeterMetrics.stop(metrics_server)

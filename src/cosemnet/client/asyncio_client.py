@@ -21,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import os
+import socket
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Literal, TypeVar, cast
@@ -82,6 +85,8 @@ from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame, WrapperStream
 from cosemnet.codec.xdlms import ParameterizedAccess, SelectiveAccessDescriptor
 from cosemnet.errors import DecodeError
+from cosemnet.trace import Direction, FrameObserver, FrameRecord
+from cosemnet.trace import Transport as FrameTransport
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "Transport"]
 
@@ -92,6 +97,13 @@ ASSOCIATION_LN = Obis(b"\x00\x00\x28\x00\x00\xff")
 PROFILE_GENERIC = 7
 
 E = TypeVar("E")
+
+
+def _os_reason(exc: OSError) -> str:
+    """ "Connection refused" rather than asyncio's "Connect call failed ('127.0.0.1', 1)"."""
+    if exc.errno and exc.errno > 0 and not isinstance(exc, socket.gaierror):
+        return os.strerror(exc.errno)
+    return str(exc.strerror or exc)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -118,8 +130,10 @@ class AsyncClient:
     ``host``/``port``: the meter (IPv4, IPv6 or a name; 4059 by default); ``config``: the
     association's parameters (SAPs, authentication, keys, ciphering); ``transport``: ``"tcp"`` or
     ``"udp"``; ``timeout``: seconds each answer may take (the connection core's response timer);
-    ``retries``: over UDP, how often an unanswered APDU is sent again. ``async with`` associates
-    on entry and releases on exit. One request runs at a time (further calls wait their turn).
+    ``retries``: over UDP, how often an unanswered APDU is sent again; ``observer``: a
+    :class:`~cosemnet.trace.FrameObserver` handed every wrapper frame sent and received (``--trace``,
+    ``--pcap``; None costs nothing). ``async with`` associates on entry and releases on exit. One
+    request runs at a time (further calls wait their turn).
     """
 
     def __init__(
@@ -131,6 +145,7 @@ class AsyncClient:
         transport: Transport = "tcp",
         timeout: float = 10.0,
         retries: int = 2,
+        observer: FrameObserver | None = None,
     ) -> None:
         """Nothing is sent until :meth:`connect` or the first request."""
         if transport not in ("tcp", "udp"):
@@ -148,6 +163,8 @@ class AsyncClient:
         self._stream = WrapperStream()
         self._frames: list[WrapperFrame] = []
         self._lock = asyncio.Lock()
+        self.observer = observer
+        self._ends: tuple[tuple[str, int], tuple[str, int]] = (("0.0.0.0", 0), ("0.0.0.0", 0))
 
     # -- transport -------------------------------------------------------------------------------
 
@@ -175,9 +192,29 @@ class AsyncClient:
         except TimeoutError:
             raise ClientTimeout(f"no connection to {self._where} within {self.timeout:g} s") from None
         except OSError as exc:
-            raise ClientError(f"cannot connect to {self._where}: {exc.strerror or exc}") from None
+            raise ClientError(f"cannot connect to {self._where}: {_os_reason(exc)}") from None
+        except UnicodeError:  # the IDNA codec refuses the name (a label empty or over 63 characters)
+            raise ClientError(f"cannot connect to {self._where}: not a valid host name") from None
         self._stream = WrapperStream()
         self._frames = []
+        if self.observer is not None:
+            self._ends = self._endpoints()
+
+    def _endpoints(self) -> tuple[tuple[str, int], tuple[str, int]]:
+        """(local, peer) of the open transport, for frame records."""
+        extra = self._writer if self._writer is not None else (self._udp.transport if self._udp else None)
+        local = extra.get_extra_info("sockname") if extra is not None else None
+        peer = extra.get_extra_info("peername") if extra is not None else None
+        return (
+            (str(local[0]), int(local[1])) if local else ("0.0.0.0", 0),
+            (str(peer[0]), int(peer[1])) if peer else (self.host, self.port),
+        )
+
+    def _observe(self, direction: Direction, frame: bytes) -> None:
+        assert self.observer is not None
+        transport = FrameTransport.TCP if self.transport == "tcp" else FrameTransport.UDP
+        local, peer = self._ends
+        self.observer.frame(FrameRecord(time.time(), direction, transport, local, peer, frame))
 
     @property
     def _where(self) -> str:
@@ -199,6 +236,8 @@ class AsyncClient:
 
     def _send(self, apdu: bytes) -> None:
         frame = WrapperFrame(self.config.client_sap, self.config.server_sap, apdu).encode()
+        if self.observer is not None:
+            self._observe(Direction.SENT, frame)
         if self._writer is not None:
             self._writer.write(frame)
         elif self._udp is not None and self._udp.transport is not None:
@@ -222,9 +261,13 @@ class AsyncClient:
             if not data:
                 raise ClientError(f"{self._where} closed the connection")
             try:
-                self._frames.extend(self._stream.feed(data))
+                frames = self._stream.feed(data)
             except DecodeError as exc:
                 raise ProtocolError(f"bad wrapper frame: {exc}") from None
+            if self.observer is not None:
+                for received in frames:
+                    self._observe(Direction.RECEIVED, received.encode())
+            self._frames.extend(frames)
 
     async def _receive_udp(self) -> bytes:
         assert self._udp is not None
@@ -232,6 +275,8 @@ class AsyncClient:
             item = await self._udp.queue.get()
             if isinstance(item, Exception):
                 raise ClientError(f"UDP error from {self._where}: {item}")
+            if self.observer is not None:
+                self._observe(Direction.RECEIVED, item)
             try:
                 frame = WrapperFrame.decode(item)
             except DecodeError:

@@ -24,6 +24,7 @@ from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms import ParameterizedAccess, SelectiveAccessDescriptor
+from cosemnet.trace import FrameObserver
 
 __all__ = ["Client"]
 
@@ -48,17 +49,30 @@ class Client:
         transport: Transport = "tcp",
         timeout: float = 10.0,
         retries: int = 2,
+        observer: FrameObserver | None = None,
     ) -> None:
         """Same arguments as :class:`AsyncClient`; nothing is sent until :meth:`associate` (or
         ``with``)."""
         self._loop = asyncio.new_event_loop()
-        self._client = AsyncClient(host, port, config, transport=transport, timeout=timeout, retries=retries)
+        self._client = AsyncClient(
+            host, port, config, transport=transport, timeout=timeout, retries=retries, observer=observer
+        )
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop.is_closed():
             coroutine.close()
             raise ClientError("the client is closed")
-        return self._loop.run_until_complete(coroutine)
+        task = self._loop.create_task(coroutine)
+        try:
+            return self._loop.run_until_complete(task)
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) stops the loop with the task still running: cancel it now, so
+            # it does not finish later with an error nobody retrieves (logged with a traceback)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    self._loop.run_until_complete(task)
+            raise
 
     @property
     def connection(self) -> ClientConnection:

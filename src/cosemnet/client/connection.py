@@ -246,6 +246,9 @@ class Referencing(Enum):
 
 
 class ConnectionState(IntEnum):
+    """Where the association is: idle, associating (AARQ sent), authenticating (HLS passes 3 and 4),
+    associated, releasing, released."""
+
     IDLE = 0
     ASSOCIATING = 1
     AUTHENTICATING = 2
@@ -471,6 +474,7 @@ class ClientConnection:
 
     @property
     def is_associated(self) -> bool:
+        """True while the association is established (requests can be sent)."""
         return self.state is ConnectionState.ASSOCIATED
 
     @property
@@ -480,12 +484,14 @@ class ClientConnection:
 
     @property
     def server_max_receive_pdu_size(self) -> int:
+        """The largest APDU the server accepts (its InitiateResponse; 0xFFFF when it set no limit)."""
         if self.info is None or self.info.server_max_receive_pdu_size == 0:
             return 0xFFFF
         return self.info.server_max_receive_pdu_size
 
     @property
     def negotiated_conformance(self) -> Conformance:
+        """The conformance block the server agreed to (empty before the association)."""
         return self.info.negotiated_conformance if self.info is not None else Conformance(0)
 
     @property

@@ -185,6 +185,7 @@ class ObjectDescription:
 
     @property
     def class_name(self) -> str:
+        """The Blue Book name of the interface class (``Register``), or ``class N`` when unknown."""
         return class_name(self.class_id) or f"class {self.class_id}"
 
     @property
@@ -286,6 +287,7 @@ class ScaledValue:
 
     @property
     def value(self) -> DataValue | int | float:
+        """The scaled value, ``raw * 10**scaler`` (exact for integers; the raw value when not a number)."""
         raw = self.raw
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             return raw
@@ -298,6 +300,7 @@ class ScaledValue:
 
     @property
     def unit_symbol(self) -> str:
+        """The unit's symbol (``Wh``; ``""`` for a count)."""
         return unit_symbol(self.unit)
 
     def __str__(self) -> str:
@@ -331,10 +334,12 @@ class Column:
 
     @property
     def name(self) -> str:
+        """``OBIS:attribute`` (``1-0:1.8.0*255:2``), the key of this column in each row."""
         return column_name(self.definition)
 
     @property
     def is_clock(self) -> bool:
+        """True for a clock time column (class 8, attribute 2): what a range selection selects on."""
         d = self.definition
         return d.class_id == CLOCK_CLASS_ID and d.attribute_index == 2
 

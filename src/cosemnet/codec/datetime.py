@@ -77,10 +77,12 @@ class CosemDate:
         _check_date(self.year, self.month, self.day, self.day_of_week)
 
     def to_bytes(self) -> bytes:
+        """The 5-byte A-XDR date (year, month, day of month, day of week)."""
         return _DATE.pack(self.year, self.month, self.day, self.day_of_week)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemDate:
+        """Decode 5 bytes at ``offset`` (DecodeError when fewer or a field is out of range)."""
         if len(data) - offset < 5:
             raise DecodeError("date needs 5 bytes", offset, "date")
         try:
@@ -90,9 +92,11 @@ class CosemDate:
 
     @classmethod
     def from_date(cls, value: _dt.date) -> CosemDate:
+        """The COSEM date of a ``datetime.date`` (day of week from the date)."""
         return cls(value.year, value.month, value.day, value.isoweekday())
 
     def to_date(self) -> _dt.date:
+        """A ``datetime.date``; DateTimeConversionError when a field is not specified or special."""
         if self.year == YEAR_NOT_SPECIFIED or not (1 <= self.month <= 12) or not (1 <= self.day <= 31):
             raise DateTimeConversionError(f"{self} has unspecified or special fields; no calendar date")
         try:
@@ -116,10 +120,12 @@ class CosemTime:
         _check_time(self.hour, self.minute, self.second, self.hundredths)
 
     def to_bytes(self) -> bytes:
+        """The 4-byte A-XDR time (hour, minute, second, hundredths)."""
         return _TIME.pack(self.hour, self.minute, self.second, self.hundredths)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemTime:
+        """Decode 4 bytes at ``offset`` (DecodeError when fewer or a field is out of range)."""
         if len(data) - offset < 4:
             raise DecodeError("time needs 4 bytes", offset, "time")
         try:
@@ -129,9 +135,11 @@ class CosemTime:
 
     @classmethod
     def from_time(cls, value: _dt.time) -> CosemTime:
+        """The COSEM time of a ``datetime.time`` (microseconds rounded down to hundredths)."""
         return cls(value.hour, value.minute, value.second, value.microsecond // 10000)
 
     def to_time(self) -> _dt.time:
+        """A ``datetime.time``; DateTimeConversionError when a field is not specified."""
         if NOT_SPECIFIED in (self.hour, self.minute, self.second):
             raise DateTimeConversionError(f"{self} has unspecified fields; no wall-clock time")
         hundredths = 0 if self.hundredths == NOT_SPECIFIED else self.hundredths
@@ -170,13 +178,16 @@ class CosemDateTime:
 
     @property
     def date(self) -> CosemDate:
+        """The date part."""
         return CosemDate(self.year, self.month, self.day, self.day_of_week)
 
     @property
     def time(self) -> CosemTime:
+        """The time part."""
         return CosemTime(self.hour, self.minute, self.second, self.hundredths)
 
     def to_bytes(self) -> bytes:
+        """The 12-byte A-XDR date-time (date, time, deviation, clock status)."""
         return _DATE_TIME.pack(
             self.year,
             self.month,
@@ -192,6 +203,7 @@ class CosemDateTime:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> CosemDateTime:
+        """Decode 12 bytes at ``offset`` (DecodeError when fewer or a field is out of range)."""
         if len(data) - offset < 12:
             raise DecodeError("date-time needs 12 bytes", offset, "date-time")
         try:

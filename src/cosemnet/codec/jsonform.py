@@ -127,6 +127,7 @@ class JsonFormError(EncodeError):
         super().__init__(f"{path}: {reason}" if path else reason)
 
     def to_dict(self) -> dict[str, object]:
+        """``{"reason", "path"}`` for JSON error output."""
         return {"reason": self.reason, "path": self.path}
 
 
@@ -300,6 +301,7 @@ def _write_data(value: DataValue, write: Callable[[str], object]) -> None:
 
 
 def type_description_from_json(obj: Any, path: str = "") -> TypeDescription:
+    """A compact-array type description from its JSON form (JsonFormError naming ``path``)."""
     _check_depth(path)
     if isinstance(obj, str):
         tag = _TAG_BY_NAME.get(obj)

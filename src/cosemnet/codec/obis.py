@@ -57,26 +57,32 @@ class Obis(bytes):
 
     @property
     def a(self) -> int:
+        """Value group A (media: 0 abstract, 1 electricity, ...)."""
         return self[0]
 
     @property
     def b(self) -> int:
+        """Value group B (channel)."""
         return self[1]
 
     @property
     def c(self) -> int:
+        """Value group C (the quantity, e.g. 1 active power +)."""
         return self[2]
 
     @property
     def d(self) -> int:
+        """Value group D (the processing, e.g. 8 time integral 1)."""
         return self[3]
 
     @property
     def e(self) -> int:
+        """Value group E (further classification, e.g. a tariff)."""
         return self[4]
 
     @property
     def f(self) -> int:
+        """Value group F (historical values; 255 when not used)."""
         return self[5]
 
     def __str__(self) -> str:
@@ -84,6 +90,7 @@ class Obis(bytes):
         return f"{a}-{b}:{c}.{d}.{e}*{f}"
 
     def dotted(self) -> str:
+        """The six groups as ``1.0.1.8.0.255``."""
         return ".".join(str(v) for v in self)
 
     def __repr__(self) -> str:

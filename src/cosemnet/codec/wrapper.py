@@ -69,6 +69,7 @@ class WrapperHeader:
     SIZE: ClassVar[int] = HEADER_SIZE
 
     def encode(self) -> bytes:
+        """The 8 header bytes."""
         if self.version != WRAPPER_VERSION:
             raise EncodeError(f"wrapper version must be 1, got {self.version!r}")
         try:
@@ -81,6 +82,7 @@ class WrapperHeader:
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
+        """The header at ``offset`` and the offset after it (DecodeError when short or not version 1)."""
         if offset + HEADER_SIZE > len(data):
             raise DecodeError("input ends inside the wrapper header", offset, "8 bytes")
         version, source, destination, length = _HEADER.unpack_from(data, offset)
@@ -107,15 +109,18 @@ class WrapperFrame:
 
     @property
     def header(self) -> WrapperHeader:
+        """The header this frame encodes with (version 1, its wPorts, the APDU length)."""
         return WrapperHeader(WRAPPER_VERSION, self.source_wport, self.destination_wport, len(self.apdu))
 
     def encode(self) -> bytes:
+        """Header and APDU (ValueError when the APDU is longer than 65535 bytes)."""
         if len(self.apdu) > MAX_APDU_LENGTH:
             raise EncodeError(f"APDU of {len(self.apdu)} bytes does not fit the 16-bit wrapper length")
         return self.header.encode() + bytes(self.apdu)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
+        """The frame at ``offset`` and the offset after it (DecodeError when incomplete)."""
         header, start = WrapperHeader.decode_from(data, offset)
         end = start + header.length
         if end > len(data):

@@ -21,6 +21,9 @@ A connection over the server's connection caps is closed at once. One timer (``l
 
 ``clock`` (default :func:`time.time`) is the time handed to the server: inject a simulated clock
 in tests. Timer delays are the difference between the server's deadline and ``clock()``.
+
+``observer`` (a :class:`~cosemnet.trace.FrameObserver`, default None: no cost) is handed every whole
+wrapper frame received and sent, with both endpoints (``meter serve --trace`` / ``--pcap``).
 """
 
 from __future__ import annotations
@@ -32,13 +35,44 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cosemnet.codec.wrapper import WrapperStream
+from cosemnet.errors import DecodeError
 from cosemnet.server.server import MeterServer, ServerConnection
+from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 __all__ = ["Clock", "TcpServer", "UdpServer", "serve_tcp", "serve_udp"]
 
 Clock = Callable[[], float]
 
 _WRITE_HIGH_WATER = 256 * 1024
+
+
+def _address(sockname: Any) -> tuple[str, int]:
+    return (str(sockname[0]), int(sockname[1])) if isinstance(sockname, tuple) else ("0.0.0.0", 0)
+
+
+class _TcpObserver:
+    """Splits one connection's byte streams into whole frames for a FrameObserver (a bad stream stops
+    the observation of that direction, not the connection: the server core answers it)."""
+
+    def __init__(self, observer: FrameObserver, transport: asyncio.Transport) -> None:
+        self.observer = observer
+        self.local = _address(transport.get_extra_info("sockname"))
+        self.peer = _address(transport.get_extra_info("peername"))
+        self.streams = {Direction.RECEIVED: WrapperStream(), Direction.SENT: WrapperStream()}
+
+    def data(self, direction: Direction, data: bytes) -> None:
+        stream = self.streams.get(direction)
+        if stream is None:
+            return
+        try:
+            frames = stream.feed(data)
+        except DecodeError:
+            del self.streams[direction]
+            return
+        for frame in frames:
+            record = FrameRecord(time.time(), direction, Transport.TCP, self.local, self.peer, frame.encode())
+            self.observer.frame(record)
 
 
 class _Timer:
@@ -104,6 +138,7 @@ class _TcpProtocol(asyncio.Protocol):
         self._writing_paused = False
         self._reading = True
         self._scheduled = False
+        self._observer: _TcpObserver | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -120,12 +155,16 @@ class _TcpProtocol(asyncio.Protocol):
             return
         self.conn = conn
         owner._protocols[conn] = self
+        if owner.observer is not None:
+            self._observer = _TcpObserver(owner.observer, transport)
         owner._timer.update()
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         if conn is None or self.transport is None:
             return
+        if self._observer is not None:
+            self._observer.data(Direction.RECEIVED, data)
         self._write(conn.receive_data(data, self.owner.clock()))
         self._pump(process=False)
 
@@ -134,6 +173,8 @@ class _TcpProtocol(asyncio.Protocol):
         conn = self.conn
         assert transport is not None and conn is not None
         if out:
+            if self._observer is not None:
+                self._observer.data(Direction.SENT, out)
             transport.write(out)  # may call pause_writing at once
         if conn.closed:
             transport.close()
@@ -186,9 +227,10 @@ class _TcpProtocol(asyncio.Protocol):
 class TcpServer:
     """A running TCP listener (see :func:`serve_tcp`)."""
 
-    def __init__(self, server: MeterServer, clock: Clock) -> None:
+    def __init__(self, server: MeterServer, clock: Clock, observer: FrameObserver | None = None) -> None:
         self.server = server
         self.clock = clock
+        self.observer = observer
         self._protocols: dict[ServerConnection, _TcpProtocol] = {}
         self._timer = _Timer(server, clock, self._expired)
         self._listener: asyncio.Server | None = None
@@ -208,6 +250,7 @@ class TcpServer:
 
     @property
     def connection_count(self) -> int:
+        """Open TCP connections."""
         return len(self._protocols)
 
     async def close(self) -> None:
@@ -225,10 +268,16 @@ class TcpServer:
 
 
 async def serve_tcp(
-    server: MeterServer, host: str | None, port: int, *, clock: Clock = time.time, backlog: int = 512
+    server: MeterServer,
+    host: str | None,
+    port: int,
+    *,
+    clock: Clock = time.time,
+    backlog: int = 512,
+    observer: FrameObserver | None = None,
 ) -> TcpServer:
     """Listen on TCP ``host``:``port`` (``port`` 0 picks a free one) and serve ``server``."""
-    running = TcpServer(server, clock)
+    running = TcpServer(server, clock, observer)
     loop = asyncio.get_running_loop()
     running._listener = await loop.create_server(
         lambda: _TcpProtocol(running), host, port, backlog=backlog, reuse_address=True
@@ -250,7 +299,18 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             return
         owner = self.owner
         peer = tuple(addr[:2]) if isinstance(addr, tuple) else addr
+        observer = owner.observer
+        if observer is not None:
+            local = _address(transport.get_extra_info("sockname"))
+            observer.frame(
+                FrameRecord(time.time(), Direction.RECEIVED, Transport.UDP, local, _address(addr), data)
+            )
         for datagram in owner.server.receive_datagram(peer, data, owner.clock()):
+            if observer is not None:
+                record = FrameRecord(
+                    time.time(), Direction.SENT, Transport.UDP, local, _address(addr), datagram
+                )
+                observer.frame(record)
             transport.sendto(datagram, addr)
         owner._timer.update()
 
@@ -261,19 +321,22 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class UdpServer:
     """A running UDP endpoint (see :func:`serve_udp`)."""
 
-    def __init__(self, server: MeterServer, clock: Clock) -> None:
+    def __init__(self, server: MeterServer, clock: Clock, observer: FrameObserver | None = None) -> None:
         self.server = server
         self.clock = clock
+        self.observer = observer
         self._timer = _Timer(server, clock, lambda expired: None)
         self.transport: asyncio.DatagramTransport | None = None
 
     @property
     def addresses(self) -> list[Any]:
+        """The bound socket address (a one-element list of ``sockname``)."""
         if self.transport is None:
             return []
         return [self.transport.get_extra_info("sockname")]
 
     async def close(self) -> None:
+        """Stop serving: close the endpoint (the server's associations stay until their timeout)."""
         self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
@@ -281,9 +344,16 @@ class UdpServer:
         await asyncio.sleep(0)
 
 
-async def serve_udp(server: MeterServer, host: str, port: int, *, clock: Clock = time.time) -> UdpServer:
+async def serve_udp(
+    server: MeterServer,
+    host: str,
+    port: int,
+    *,
+    clock: Clock = time.time,
+    observer: FrameObserver | None = None,
+) -> UdpServer:
     """Serve ``server`` on a UDP endpoint (one APDU per datagram)."""
-    running = UdpServer(server, clock)
+    running = UdpServer(server, clock, observer)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(running), local_addr=(host, port))
     running.transport = transport
