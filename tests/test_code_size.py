@@ -31,6 +31,7 @@ LONG_FILES: dict[str, str] = {
     "simulator/meter.py": "the simulated meter's object model (every COSEM object it serves) and its clock",
     "simulator/profile.py": "the load-profile simulator: buffer, capture and compressed-clock rows",
     "simulator/osgp_meter.py": "the OSGP meter simulator; being edited on another branch",
+    "cli/read.py": "the read, objects and profile commands with their shared options; to split per command",
     "profiles/lon/adp_service.py": "the ADP service (segmentation, SAPs, security plug points, "
     "request/response service choice); the plug points are to move to their own module",
     "profiles/lon/osgp_aes/agent.py": "the meter and concentrator ends of the Annex D suite (channel set-up, "

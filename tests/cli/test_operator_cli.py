@@ -205,6 +205,7 @@ def test_ctrl_c_during_read_exits_130_with_one_line() -> None:
     with socket.socket() as silent:  # accepts, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
+        silent.settimeout(30)  # a read that dies before connecting must fail the test, not hang it
         port = silent.getsockname()[1]
         process = subprocess.Popen(
             [*cosemnet_command(), "read", f"127.0.0.1:{port}", "1-0:1.8.0", "--timeout", "60"],

@@ -523,6 +523,7 @@ def _print_value(
 )
 @click.option(
     "--key-file",
+    "lon_key_file",
     type=click.Path(dir_okay=False),
     default=None,
     help="--profile lon: the concentrator's OSGP key file (mode 0600, as `sim lon --key-file` writes): open "
@@ -538,7 +539,7 @@ def read_command(
     lon_node: str | None,
     lon_local: str | None,
     lon_domain: str,
-    key_file: str | None,
+    lon_key_file: str | None,
     trace: bool,
     pcap: Path | None,
     **kwargs: Any,
@@ -559,9 +560,9 @@ def read_command(
             lon_node,
             lon_local,
             lon_domain,
-            key_file,
+            lon_key_file,
         )
-    elif key_file is not None:
+    elif lon_key_file is not None:
         raise click.BadParameter("needs --profile lon", param_hint="--key-file")
 
     def action() -> None:
