@@ -9,6 +9,7 @@ import pytest
 from cosemnet.cli.lon_feeder import build_feeder, discover, feeder_unique_id
 from cosemnet.cli.sim_lon_feeder import feeder_topology
 from cosemnet.profiles.lon.atm import MeterState
+from cosemnet.profiles.lon.dlms import run_exchange
 
 
 def _check(meters: int, seed: int) -> None:
@@ -33,3 +34,22 @@ def test_forty_meters_up_to_four_hops(seed: int) -> None:
     hops = feeder_topology("line", 40, seed).hops_from_root()
     assert max(h for h in hops if h is not None) >= 4
     _check(40, seed)
+
+
+def test_decommission_and_back_on_several_seeds() -> None:
+    for seed in range(4):
+        feeder = build_feeder(feeder_topology("line", 12, seed), seed=seed, configured=False)
+        manager = discover(feeder)
+        for who in (1, 8):  # a direct meter and one behind a repeater
+            uid = feeder_unique_id(who)
+            manager.decommission(uid, feeder.segment.channel.now)
+            run_exchange(
+                feeder.segment.channel,
+                [manager, *feeder.segment.endpoints()],
+                until=lambda: manager.done,
+                limit=600,
+            )
+            assert manager.meters[uid].state is MeterState.DECOMMISSIONED
+            discover(feeder)
+            assert manager.meters[uid].state is MeterState.COMMISSIONED, (seed, who)
+            assert feeder.segment.meters[who - 1].endpoint.stack.node.configured
