@@ -46,7 +46,7 @@ def test_decommission_and_back_on_several_seeds() -> None:
             run_exchange(
                 feeder.segment.channel,
                 [manager, *feeder.segment.endpoints()],
-                until=lambda: manager.done,
+                until=lambda m=manager: m.done,
                 limit=600,
             )
             assert manager.meters[uid].state is MeterState.DECOMMISSIONED
