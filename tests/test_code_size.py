@@ -34,6 +34,8 @@ LONG_FILES: dict[str, str] = {
     "cli/read.py": "the read, objects and profile commands with their shared options; to split per command",
     "profiles/lon/adp_service.py": "the ADP service (segmentation, SAPs, security plug points, "
     "request/response service choice); the plug points are to move to their own module",
+    "profiles/lon/atm.py": "Annex F: lifecycle, the F.4.5 messages, the agent and the manager; the messages "
+    "and the agent are to move to their own module",
     "profiles/lon/osgp_aes/agent.py": "the meter and concentrator ends of the Annex D suite (channel set-up, "
     "renewal, key management, intrusion detection); to split into one module per end",
 }

@@ -31,6 +31,7 @@ from cosemnet.profiles.lon.osgp_aes.keys import KeyStore
 from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config, secure_concentrator, secure_meter
 from cosemnet.profiles.lon.paths import PathManager, qualities
 from cosemnet.profiles.lon.repeater import ProxyStack, RepeaterConfig
+from cosemnet.profiles.lon.stack import StackConfig
 from cosemnet.profiles.lon.topology import Topology
 from cosemnet.simulator.lon_segment import (
     CONCENTRATOR_ADDRESS,
@@ -47,6 +48,15 @@ from cosemnet.simulator.osgp_meter import build_osgp_meter
 
 RECEIVE_TIMER: int = 15
 """Receive records of a repeated feeder outlive a whole chain (decision 0070): 24.6 s."""
+
+BROADCAST_BACKLOG: int = 4
+"""Delta backlog of a feeder node's acknowledged / request broadcasts (docs/decisions/0073): with the
+stack default (15) every retry of a discovery query pushes each hearer's contention window out by 15 x 16
+slots, so the answers come after the agent and the repeaters before it have given up."""
+
+
+def feeder_stack_config() -> StackConfig:
+    return StackConfig(broadcast_backlog=BROADCAST_BACKLOG)
 
 
 @dataclass(slots=True)
@@ -101,7 +111,7 @@ def build_feeder(
     channel = PowerLineChannel(ChannelConfig(auto_link=False), seed=seed)
     source = (CONCENTRATOR_ADDRESS.destination_subnet, CONCENTRATOR_ADDRESS.destination_node)
     paths = PathManager(source)
-    dc = ProxyStack(_node(0, *source), hook=capture, routes=paths, repeater=repeater)
+    dc = ProxyStack(_node(0, *source), feeder_stack_config(), hook=capture, routes=paths, repeater=repeater)
     osgp_on = security == SECURITY_OSGP
     plain = None if osgp_on else null_suite_config()
     concentrator = LonConcentratorEndpoint(dc, adp_config=plain)
@@ -116,6 +126,7 @@ def build_feeder(
         address = meter_address(index)
         stack = ProxyStack(
             _node(index + 1, address.destination_subnet, address.destination_node, configured),
+            feeder_stack_config(),
             hook=capture,
             repeater=repeater,
         )

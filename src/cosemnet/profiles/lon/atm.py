@@ -468,8 +468,12 @@ class AtmConfig:
     key_timeout: float = 120.0
     step_attempts: int = 2
     direct_query_rounds: int = 2
-    sweeps: int = 2
-    """Extra query rounds through every commissioned meter while some found meter is not commissioned."""
+    sweeps: int = 24
+    """At most this many extra passes (a direct query and a query through every commissioned meter)."""
+    quiet_passes: int = 2
+    """Discovery ends after this many passes in a row found no new meter and left none uncommissioned:
+    a query answered by several meters at once, or answered after the chain gave up, finds nobody, and
+    the next pass (the meters found meanwhile commissioned and silent) finds them (decision 0073)."""
     quiet_after_proxy: float = 5.0
     """Seconds to wait after an operation sent through repeaters: the agent and the repeaters may still be
     retrying (a broadcast query nobody answers runs all its tries) and would collide with the next one."""
@@ -593,6 +597,7 @@ class AtmManager:
         self._quiet_until = 0.0
         self._sweeps_left = self.config.sweeps
         self._found_since_sweep = 0
+        self._quiet = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -602,6 +607,7 @@ class AtmManager:
         self._now = now
         self._ops.append(_Op(_Kind.QUERY))
         self._sweeps_left = self.config.sweeps
+        self._quiet = 0
 
     def decommission(self, unique_id: bytes, now: float) -> None:
         """Queue NM leave domain for a commissioned meter (it becomes unconfigured and discoverable)."""
@@ -844,18 +850,50 @@ class AtmManager:
             self._ops.appendleft(step)
 
     def _sweep(self) -> bool:
-        """A query lost on a weak link finds nobody, and meters found but not commissioned are still
-        unconfigured: while the last pass found someone (or left someone uncommissioned), ask through
-        every commissioned meter again, the last commissioned first (at most ``sweeps`` times). True
-        when queries were queued."""
-        if self._sweeps_left <= 0 or not (self.in_state(MeterState.DISCOVERED) or self._found_since_sweep):
+        """End of a pass: a query lost on a weak link or to colliding answers finds nobody, and meters
+        found but not commissioned are still unconfigured. Ask again (directly, then through every
+        commissioned meter, the last commissioned first) until ``quiet_passes`` passes in a row found
+        nobody new (at most ``sweeps`` passes; decision 0073). True when queries were queued."""
+        if self._found_since_sweep:
+            self._quiet = 0
+        else:
+            self._quiet += 1
+        if self._sweeps_left <= 0 or self._quiet >= self.config.quiet_passes:
             return False
         self._sweeps_left -= 1
         self._found_since_sweep = 0
+        for stuck in self.in_state(MeterState.DISCOVERED):  # its domain may have landed (then it is
+            # silent to queries): commission it again by unique ID, through the route it was found on
+            self._ops.extend(self._recommission(stuck))
+        self._ops.append(_Op(_Kind.QUERY, empty_rounds=self.config.direct_query_rounds))
         for record in reversed(self.in_state(*_ON_NETWORK)):
             if len(record.via) < self.config.max_repeaters:
                 self._ops.append(_Op(_Kind.QUERY, record.unique_id))
-        return bool(self._ops)
+        return True
+
+    def _recommission(self, record: MeterRecord) -> list[_Op]:
+        """The commissioning steps again for a meter left discovered, each with ``step_attempts`` + 3
+        tries: it was found on a weak link (decision 0073)."""
+        first = 1 - 3
+        relay = self._best_relay(record)
+        if relay is not None and relay.address is not None:
+            record.via = (*self.route_to(relay), relay.address)
+        return [
+            _Op(kind, record.unique_id, attempt=first) for kind in (_Kind.DOMAIN, _Kind.GROUP, _Kind.MODE)
+        ]
+
+    def _best_relay(self, record: MeterRecord) -> MeterRecord | None:
+        """The commissioned meter whose neighbour report heard ``record`` most (None: no report did)."""
+        if record.address is None:
+            return None
+        key = (record.address.destination_subnet, record.address.destination_node)
+        best: tuple[int, MeterRecord] | None = None
+        for (subnet, node), report in self._reports.items():
+            heard = next((e.frames for e in report.entries if (e.subnet, e.node) == key), 0)
+            relay = self.by_address(SubnetNodeAddress(subnet, node))
+            if heard and relay is not None and (best is None or heard > best[0]):
+                best = (heard, relay)
+        return best[1] if best is not None else None
 
     def _discovered(self, answer: QueryIdResponse, agent_uid: bytes | None) -> bool:
         """Record a query ID answer; True when the meter is new to commissioning (not a duplicate)."""
@@ -979,6 +1017,12 @@ class AtmManager:
             self.paths.observe_table(key, qualities(heard, sent), self._now)
         own: dict[tuple[int, int], int] = getattr(self.stack, "heard", {})
         self.paths.observe_table(source, qualities(own, sent), self._now)
+        stuck = self.in_state(MeterState.DISCOVERED)
+        if stuck and self._sweeps_left > 0:  # found on a weak link and its commissioning failed there:
+            # the neighbour tables may show a better route (decision 0073)
+            self._sweeps_left -= 1
+            for record in stuck:
+                self._ops.extend(self._recommission(record))
 
 
 __all__ = [

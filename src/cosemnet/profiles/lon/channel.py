@@ -14,8 +14,10 @@ standard defines the MAC, not a simulator); the model is small and honest:
   slot of ``slot_bits``: priority frames one of ``priority_slots`` slots, others one of
   ``window_slots * backlog`` slots after them. ``backlog`` is the node's estimate of pending traffic: it
   grows by the ``delta_backlog`` of every frame the node hears and shrinks by one per frame cycle
-  (1..63). A node senses a transmission ``sense_delay_bits`` after it starts; if the medium is busy at
-  its slot it waits for the next idle period and draws again.
+  (1..63), and by one per idle *packet cycle* (``beta1_bits`` + ``window_slots`` slots with nothing
+  heard, ``idle_decay``; docs/decisions/0073), as 14908-1's predictive CSMA does. A node senses a
+  transmission ``sense_delay_bits`` after it starts; if the medium is busy at its slot it waits for the
+  next idle period and draws again.
 * **Collisions**: a receiver gets a frame only if no other transmission it can hear overlaps it in time
   and it is not transmitting itself (half duplex). Overlapping frames are lost *at that receiver* (both
   of them, whichever started first); a receiver out of range of one sender still gets the other's frame.
@@ -59,6 +61,9 @@ class ChannelConfig:
     default_loss: float = 0.0
     auto_link: bool = True
     range_m: float | None = None
+    idle_decay: bool = True
+    """The backlog also shrinks by one per idle packet cycle (docs/decisions/0073); False: only per frame
+    heard (the model before, where a busy neighbourhood's estimate stayed high for seconds of silence)."""
 
 
 @dataclass(slots=True)
@@ -102,6 +107,8 @@ class _Station:
     position: tuple[float, float] | None
     queue: deque[tuple[bytes, LonFrame]] = field(default_factory=deque)
     backlog: int = BACKLOG_MIN
+    heard_at: float = 0.0
+    """When the backlog was last updated (the end of the last frame heard or sent)."""
     contending: bool = False
     """A contention slot is scheduled."""
     waiting: bool = False
@@ -211,6 +218,7 @@ class PowerLineChannel:
         station = self._stations[index]
         cfg = self.config
         _, frame = station.queue[0]
+        self._decay(station)
         if frame.priority:
             slot = self.rng.randrange(cfg.priority_slots)
         else:
@@ -220,6 +228,17 @@ class PowerLineChannel:
         station.waiting = False
         station.token += 1
         self._push(when, _CONTEND, index, station.token)
+
+    def _decay(self, station: _Station) -> None:
+        """Idle packet cycles since the last frame heard shrink the backlog (docs/decisions/0073)."""
+        cfg = self.config
+        if not cfg.idle_decay or station.backlog <= BACKLOG_MIN:
+            return
+        cycle = (cfg.beta1_bits + cfg.window_slots * cfg.slot_bits) * self._bit
+        idle = int((self.now - station.heard_at) / cycle)
+        if idle > 0:
+            station.backlog = max(BACKLOG_MIN, station.backlog - idle)
+            station.heard_at += idle * cycle
 
     def _want_medium(self, index: int) -> None:
         station = self._stations[index]
@@ -334,6 +353,7 @@ class PowerLineChannel:
         for receiver in (index, *self._links[index]):
             st = self._stations[receiver]
             st.backlog = max(BACKLOG_MIN, st.backlog - 1)
+            st.heard_at = self.now
         # stations waiting for an idle medium contend again
         for receiver in (index, *self._links[index]):
             st = self._stations[receiver]
