@@ -270,14 +270,17 @@ class ServerAssociation:
 
     @property
     def state(self) -> AssociationState:
+        """The association's state (idle, pending HLS pass 3, associated), from its session."""
         return self._session.state
 
     @property
     def profile(self) -> AssociationProfile | None:
+        """The profile the AARQ was accepted under (None before an association)."""
         return self._session.profile
 
     @property
     def security(self) -> SecurityContext | None:
+        """The ciphering context of the association (None when it is not ciphered)."""
         return self._session.security
 
     @property
