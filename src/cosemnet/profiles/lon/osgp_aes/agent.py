@@ -51,6 +51,9 @@ from cosemnet.profiles.lon.osgp_aes.context import (
     SecurityStats,
     counter_for,
     nonce,
+    same_session,
+    short_gap_exceeded,
+    split_security_header,
 )
 from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, LongTermKey, mac_key, session_key
 from cosemnet.profiles.lon.osgp_aes.messages import (
@@ -255,10 +258,12 @@ class _NoChannelSuite:
         raise AdpSecurityError("no secure channel with this peer", 0, "an established secure channel")
 
     def unprotect(self, pdu_header: bytes, protected: bytes) -> bytes:
-        if len(protected) >= 5:
-            self.agent.orphan(self.peer, protected[0], int.from_bytes(protected[1:5], "big"))
-        else:
+        try:
+            key_id, counter, _ = split_security_header(protected)
+        except DecodeError:
             self.agent.stats.reject(Reject.MALFORMED)
+        else:  # a short header names the session by its low bits only (decision 0095)
+            self.agent.orphan(self.peer, key_id, counter)
         raise AdpSecurityError("no secure channel with this peer", 0, "an established secure channel")
 
 
@@ -991,11 +996,18 @@ class ConcentratorSecurity(_Agent):
                 self._send_domain_key(channel)
                 self._event(SecurityEventKind.RESYNCHRONISED, channel.address, "domain key sent again")
             return
-        if message.key_id != current:
+        if current is None or not same_session(message.key_id, current):
             return  # about a key no longer in use (or a replayed error): nothing to repair
+        state = None if ctx is None else ctx.send_session()
         if isinstance(message, AuthenticationFailure):
             if message.reason == FailureReason.TAG_MISMATCH:
-                return  # a forged or damaged frame: the genuine one is repeated by the lower layers
+                # a forged or damaged frame (the genuine one is repeated by the lower layers), unless the
+                # meter reconstructed a short counter a whole period behind ours: a new session key
+                counter = None if state is None else state.counter
+                if counter is not None and short_gap_exceeded(counter.value - 1, message.counter):
+                    self.renew(channel.address, self.now)
+                    self._event(SecurityEventKind.RESYNCHRONISED, channel.address, "counter gap: new key")
+                return
             channel.state, channel.retries = ChannelState.IDLE, 0
             self._challenge(channel)
             self._event(
@@ -1004,7 +1016,6 @@ class ConcentratorSecurity(_Agent):
                 f"meter reports {FailureReason(message.reason).name}",
             )
             return
-        state = None if ctx is None else ctx.send_session()
         if state is not None and state.counter is not None and state.counter.value <= message.expected:
             self.renew(channel.address, self.now)
             self._event(SecurityEventKind.RESYNCHRONISED, channel.address, "sequence error: new session key")
