@@ -36,7 +36,7 @@ from cosemnet.profiles.lon.adp import (
     AdpSecuritySuite,
     NullSecuritySuite,
 )
-from cosemnet.profiles.lon.adp_service import AdpLowerLayer, PeerKey, address_key
+from cosemnet.profiles.lon.adp_service import AdpLowerLayer, AuxiliaryLower, PeerKey, address_key
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.context import (
     DOMAIN_FLAG,
@@ -125,6 +125,11 @@ class OsgpConfig:
     backoff_max: float = 3600.0
     error_interval: float = 1.0
     renew_after_frames: int = 1 << 30
+    management_request_response: bool = True
+    """NNAP: its management messages (ChallengeRequest, CommissionRequest, UpdateDomainKeysRequest,
+    LongTermKeyUpdateRequest) go as 14908-1 REQUESTs on the priority channel and the meter answers in
+    the RESPONSE, so they share the concentrator's one transaction per priority with its reads (decision
+    0094, management traffic). False: acknowledged service, normal priority (the earlier behaviour)."""
     """Re-key a session once its send counter passes this (far below 2^32)."""
 
     def __post_init__(self) -> None:
@@ -183,12 +188,18 @@ class _Agent:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _send(self, destination: Address, message: SecurityMessage) -> Hashable | None:
+    def _send(
+        self, destination: Address, message: SecurityMessage, *, request: bool = False
+    ) -> Hashable | None:
+        """Send a management message; ``request``: one the peer answers (REQUEST on the priority channel
+        when configured and the lower layer is the ADP's :class:`AuxiliaryLower`). A meter's answer to a
+        REQUEST goes in its RESPONSE (the AuxiliaryLower does that)."""
         if self.lower is None:
             return None
-        return self.lower.send(
-            destination, ApplicationMessage(self.message_code, message.encode()), Service.ACKD
-        )
+        apdu = ApplicationMessage(self.message_code, message.encode())
+        if request and self.config.management_request_response and isinstance(self.lower, AuxiliaryLower):
+            return self.lower.send(destination, apdu, Service.REQUEST, priority=True)
+        return self.lower.send(destination, apdu, Service.ACKD)
 
     def tick(self, now: float) -> None:
         self.now = now
@@ -680,7 +691,7 @@ class ConcentratorSecurity(_Agent):
         sealed = self._seal(state, counter, unsealed.header(), new.key)
         request = LongTermKeyUpdateRequest(state.key_id, counter, new.key_id, sealed)
         channel.last_ltk_request = request.encode()
-        self._send(channel.address, request)
+        self._send(channel.address, request, request=True)
         return True
 
     def deadline(self) -> float | None:
@@ -756,7 +767,7 @@ class ConcentratorSecurity(_Agent):
         if not channel.renewing:
             channel.state = ChannelState.CHALLENGED
         channel.deadline = self.now + self.config.handshake_timeout
-        self._send(channel.address, request)
+        self._send(channel.address, request, request=True)
 
     def _timeout(self, channel: MeterChannel) -> None:
         channel.deadline = None
@@ -830,7 +841,7 @@ class ConcentratorSecurity(_Agent):
         if not channel.renewing:
             channel.state = ChannelState.COMMISSIONING
         channel.deadline = self.now + self.config.handshake_timeout
-        self._send(channel.address, commission)
+        self._send(channel.address, commission, request=True)
 
     def _response_signer(
         self, channel: MeterChannel, request: ChallengeRequest, response: ChallengeResponse
@@ -937,7 +948,7 @@ class ConcentratorSecurity(_Agent):
         sealed = self._seal(state, counter, unsealed.header(), key)
         request = UpdateDomainKeysRequest(state.key_id, counter, key_id, lifetime, sealed)
         channel.pending_domain, channel.last_request = key_id, request.encode()
-        self._send(channel.address, request)
+        self._send(channel.address, request, request=True)
 
     def _session_of(self, channel: MeterChannel, session_id: int) -> KeyState:
         ctx = self.contexts.get(address_key(channel.address))
