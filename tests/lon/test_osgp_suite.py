@@ -17,7 +17,13 @@ from cosemnet.profiles.lon.osgp_aes.agent import (
     OsgpConfig,
     SecurityEventKind,
 )
-from cosemnet.profiles.lon.osgp_aes.context import DomainKeys, PeerSuite, ReplayWindow, SecurityStats
+from cosemnet.profiles.lon.osgp_aes.context import (
+    DomainKeys,
+    PeerSuite,
+    ReplayWindow,
+    SecurityStats,
+    reconstruct_counter,
+)
 from cosemnet.profiles.lon.osgp_aes.keys import LongTermKey
 from cosemnet.profiles.lon.osgp_aes.messages import (
     OSGP_SECURITY_MESSAGE_CODE,
@@ -68,7 +74,7 @@ def test_channel_setup_and_protected_round_trip() -> None:
     wire = net.log[-1]
     assert _is_protected_data(wire) and GET not in wire.apdu.data  # encrypted, not only authenticated
     pdu = decode_adp_pdu(wire.apdu.data)
-    assert pdu.security_suite_id == 1 and len(pdu.payload) == len(GET) + 13
+    assert pdu.security_suite_id == 1 and len(pdu.payload) == len(GET) + 10  # 2-byte header + tag (0095)
     net.meters[0].adp.data_request(NNAP_CLIENT, 1, RESPONSE, net.now, destination=NNAP_ADDRESS)
     net.run()
     [back] = net.nnap.indications()
@@ -400,3 +406,97 @@ def test_replay_window() -> None:
 def test_meter_keys_are_not_in_reprs() -> None:
     meter = MeterSecurity(OsgpConfig(meter_id(0), (1, 2)), [LongTermKey(1, b"\xab" * 16)])
     assert "ab" * 4 not in repr(meter) + repr(meter.ltks) + repr(LongTermKey(1, b"\xab" * 16))
+
+
+# --- short security header (decision 0095) ------------------------------------------------------------
+
+
+def _burn(net: Net, frames: int) -> None:
+    """Use up ``frames`` counters of the concentrator's session with meter 0 (frames the meter never got)."""
+    ctx = net.nnap_security.contexts[("node", 0x102)]
+    state = ctx.sessions[ctx.current]  # type: ignore[index]
+    assert state.counter is not None
+    for _ in range(frames):
+        state.counter.next()
+
+
+def test_reconstruct_counter_nearest_the_window() -> None:
+    assert reconstruct_counter(0, 5) == 5
+    assert reconstruct_counter(8190, 3) == 8195  # across the wrap of the 13 low bits
+    assert reconstruct_counter(8195, 8190) == 8190
+    assert reconstruct_counter(10, 8000) == 8000  # never 0 or below
+    assert reconstruct_counter(20000, 20000 % 8192) == 20000
+    assert reconstruct_counter(20000, (20000 + 5000) % 8192) == 20000 + 5000 - 8192  # gap > 4096
+
+
+def test_short_counter_wraps_and_replays_are_still_rejected() -> None:
+    net = Net(1)
+    net.commission_all()
+    _request(net)
+    first = next(f for f in reversed(net.log) if _is_protected_data(f))
+    for burn in (4000, 4000, 186):  # each gap under half the 8192-counter period
+        _burn(net, burn)
+        _request(net)
+    before_wrap = next(f for f in reversed(net.log) if _is_protected_data(f))
+    for _ in range(6):  # counters 8184 .. 8190 .. 8196: the 13 low bits wrap
+        _request(net)
+    assert len(net.meters[0].indications()) == 10
+    window = net.meter_security[0].contexts[("node", 0x101)].windows[1]
+    assert window.highest > 8192
+    for frame in (before_wrap, first):
+        net.deliver(frame)
+    net.run()
+    assert net.meters[0].indications() == []
+    rejected = net.meter_security[0].stats.rejected
+    assert rejected["replay"] == 1 and rejected["authentication"] == 1  # the first: reconstructed 8193+
+
+
+def test_counter_gap_beyond_the_window_is_resynchronised_with_a_new_key() -> None:
+    net = Net(1)
+    net.commission_all()
+    _burn(net, 4000)
+    _request(net)
+    net.meters[0].indications()
+    _burn(net, 5000)  # lost frames: more than half the short counter's period
+    start = len(net.log)
+    _request(net)
+    assert net.meters[0].indications() == []
+    [error] = [m for m in _security_messages(net, start) if isinstance(m, AuthenticationFailure)]
+    assert error.reason == 1 and error.key_id == 1  # TAG_MISMATCH at the counter the meter reconstructed
+    assert net.nnap_security.contexts[("node", 0x102)].current == 2  # renewed: counters restart
+    assert any(e.kind is SecurityEventKind.RESYNCHRONISED for e in net.nnap_security.events)
+    _request(net)
+    assert [i.apdu for i in net.meters[0].indications()] == [GET]
+
+
+def test_forged_short_header_does_not_renew_the_session() -> None:
+    net = Net(1)
+    net.commission_all()
+    _request(net)
+    net.meters[0].indications()
+    genuine = next(f for f in reversed(net.log) if _is_protected_data(f))
+    data = bytearray(genuine.apdu.data)
+    data[5] ^= 0x40  # another counter (low bits) under the same session
+    net.deliver(
+        Frame(genuine.sender, genuine.destination, ApplicationMessage(genuine.apdu.code, bytes(data)))
+    )
+    net.run()
+    assert net.meters[0].indications() == []
+    assert net.meter_security[0].stats.rejected["authentication"] == 1
+    assert net.nnap_security.contexts[("node", 0x102)].current == 1
+
+
+def test_sessions_sharing_low_bits_are_told_apart() -> None:
+    net = Net(1)
+    net.commission_all()
+    channel = net.nnap_security.channels[("node", 0x102)]
+    channel.next_session = 5  # the next session has the same 2 low bits as session 1
+    net.nnap_security.renew(net.meters[0].address, net.now)
+    net.run()
+    assert net.nnap_security.contexts[("node", 0x102)].current == 5
+    assert set(net.meter_security[0].contexts[("node", 0x101)].sessions) == {1, 5}
+    _request(net)
+    assert [i.apdu for i in net.meters[0].indications()] == [GET]
+    net.meters[0].adp.data_request(NNAP_CLIENT, 1, RESPONSE, net.now, destination=NNAP_ADDRESS)
+    net.run()
+    assert [i.apdu for i in net.nnap.indications()] == [RESPONSE]

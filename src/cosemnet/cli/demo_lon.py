@@ -21,7 +21,13 @@ from cosemnet.cli.lon_inject import forge, protected_message
 from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpData, decode_adp_pdu
 from cosemnet.profiles.lon.frames import LonFrame
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
-from cosemnet.profiles.lon.osgp_aes.context import NONCE_DATA, Envelope, associated_data, nonce
+from cosemnet.profiles.lon.osgp_aes.context import (
+    NONCE_DATA,
+    Envelope,
+    associated_data,
+    encode_security_header,
+    nonce,
+)
 from cosemnet.profiles.lon.transport import Spdu, Tpdu
 from cosemnet.security.osgp import OsgpAead
 from cosemnet.simulator.lon_segment import (
@@ -86,7 +92,7 @@ def _security_demo(segment: LonSegment) -> dict[str, Any]:
     )
     if genuine is None or message is None or ctx is None or ctx.current is None:
         return {"suite": "OSGP-AES-128-PSK", "error": "no protected frame to show"}
-    header, envelope = message.data[:4], Envelope.parse(message.data[4:])
+    header, envelope = message.data[:4], Envelope.parse(message.data[4:], session_id=ctx.current)
     source = bytes((genuine.npdu.source_subnet, genuine.npdu.source_node))
     target = bytes((meter.address.destination_subnet, meter.address.destination_node))
     plain = envelope.open(ctx.sessions[ctx.current].key, ctx.local_id, header, source, target)
@@ -103,7 +109,9 @@ def _security_demo(segment: LonSegment) -> dict[str, Any]:
     attacks = {
         "tampered": _attack(segment, genuine, bytes(tampered)),
         "replayed": _attack(segment, genuine, message.data),
-        "wrong_key": _attack(segment, genuine, header + security_header + wrong),
+        "wrong_key": _attack(
+            segment, genuine, header + encode_security_header(envelope.key_id, counter) + wrong
+        ),
     }
     return {
         "suite": "OSGP-AES-128-PSK",

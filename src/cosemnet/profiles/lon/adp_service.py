@@ -142,6 +142,31 @@ class AdpSendListener(Protocol):
     def send_completed(self, handle: Hashable, success: bool, now: float) -> None: ...
 
 
+class AuxiliaryLower:
+    """The lower layer an auxiliary sends through (:meth:`AdpService.attach`): while it handles a 14908-1
+    REQUEST, its first message to the requester goes in the RESPONSE (one frame instead of an ACKD
+    message and its ACK); ``priority=True`` sends on the 14908-1 priority channel when the ADP has a
+    priority sender (docs/decisions/0094, management traffic)."""
+
+    __slots__ = ("adp",)
+
+    def __init__(self, adp: AdpService) -> None:
+        self.adp = adp
+
+    def send(
+        self, destination: Address, apdu: ApplicationMessage, service: LonService, *, priority: bool = False
+    ) -> Hashable:
+        adp = self.adp
+        pending = adp.auxiliary_request
+        if pending is not None and adp.responder is not None and pending[0] == address_key(destination):
+            adp.auxiliary_request = None
+            if adp.responder.respond(pending[1], apdu, adp.now):
+                return ("response", pending[1])
+        if priority and adp.priority_sender is not None:
+            return adp.priority_sender.send(destination, apdu, service, priority=True)
+        return adp.lower.send(destination, apdu, service)
+
+
 class SecuritySuiteResolver(Protocol):
     """Finds the security suite (with its keys) for a peer and suite id; None if there is none."""
 
@@ -356,11 +381,19 @@ class AdpService:
         self._open_requests: dict[tuple[PeerKey, int, int], int] = {}
         """Server: (node, client SAP, server SAP) -> id of the REQUEST its next answer responds to."""
         self._now = 0.0
+        self.auxiliary_request: tuple[PeerKey, int] | None = None
+        """(node, REQUEST id) an auxiliary is handling: its first message to that node is the RESPONSE."""
 
     def attach(self, auxiliary: AdpAuxiliary) -> None:
-        """Run ``auxiliary`` beside the ADP (its messages, its timers) on the same lower layer."""
-        auxiliary.attach(self.lower)
+        """Run ``auxiliary`` beside the ADP (its messages, its timers) on the same lower layer, through an
+        :class:`AuxiliaryLower` (RESPONSEs to REQUESTs, the priority channel)."""
+        auxiliary.attach(AuxiliaryLower(self))
         self.auxiliaries.append(auxiliary)
+
+    @property
+    def now(self) -> float:
+        """The latest time the ADP was given."""
+        return self._now
 
     def _tick(self, now: float) -> None:
         self._now = max(self._now, now)
@@ -529,7 +562,7 @@ class AdpService:
         if apdu.code != self.config.message_code:
             for auxiliary in self.auxiliaries:
                 if apdu.code == auxiliary.message_code:
-                    auxiliary.message_received(source, apdu, now)
+                    self._auxiliary_message(auxiliary, source, apdu, now, request_id)
             return
         try:
             pdu = decode_adp_pdu(apdu.data)
@@ -545,6 +578,19 @@ class AdpService:
             else:
                 self._on_abort(source, pdu)
         self._tick(now)  # auxiliaries answer what the suite saw (e.g. an error message for a rejected PDU)
+
+    def _auxiliary_message(
+        self, auxiliary: AdpAuxiliary, source: Address, apdu: ApplicationMessage, now: float, request_id: int
+    ) -> None:
+        """Hand a message to an auxiliary; a REQUEST it does not answer at once gets a null response."""
+        answerable = bool(request_id) and self.responder is not None
+        self.auxiliary_request = (address_key(source), request_id) if answerable else None
+        try:
+            auxiliary.message_received(source, apdu, now)
+        finally:
+            unanswered, self.auxiliary_request = self.auxiliary_request, None
+        if unanswered is not None and self.responder is not None:
+            self.responder.respond(unanswered[1], None, now)
 
     def deadline(self) -> float | None:
         """When :meth:`timer_expired` must next be called (None: no timer running)."""
@@ -840,6 +886,7 @@ __all__ = [
     "AdpResult",
     "AdpSendListener",
     "AdpService",
+    "AuxiliaryLower",
     "LonService",
     "SecuritySuiteResolver",
     "StaticSuites",

@@ -36,7 +36,7 @@ from cosemnet.profiles.lon.adp import (
     AdpSecuritySuite,
     NullSecuritySuite,
 )
-from cosemnet.profiles.lon.adp_service import AdpLowerLayer, PeerKey, address_key
+from cosemnet.profiles.lon.adp_service import AdpLowerLayer, AuxiliaryLower, PeerKey, address_key
 from cosemnet.profiles.lon.lon_apdu import ApplicationMessage
 from cosemnet.profiles.lon.osgp_aes.context import (
     DOMAIN_FLAG,
@@ -51,6 +51,9 @@ from cosemnet.profiles.lon.osgp_aes.context import (
     SecurityStats,
     counter_for,
     nonce,
+    same_session,
+    short_gap_exceeded,
+    split_security_header,
 )
 from cosemnet.profiles.lon.osgp_aes.keys import KeyStore, LongTermKey, mac_key, session_key
 from cosemnet.profiles.lon.osgp_aes.messages import (
@@ -122,6 +125,11 @@ class OsgpConfig:
     backoff_max: float = 3600.0
     error_interval: float = 1.0
     renew_after_frames: int = 1 << 30
+    management_request_response: bool = True
+    """NNAP: its management messages (ChallengeRequest, CommissionRequest, UpdateDomainKeysRequest,
+    LongTermKeyUpdateRequest) go as 14908-1 REQUESTs on the priority channel and the meter answers in
+    the RESPONSE, so they share the concentrator's one transaction per priority with its reads (decision
+    0094, management traffic). False: acknowledged service, normal priority (the earlier behaviour)."""
     """Re-key a session once its send counter passes this (far below 2^32)."""
 
     def __post_init__(self) -> None:
@@ -180,12 +188,18 @@ class _Agent:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _send(self, destination: Address, message: SecurityMessage) -> Hashable | None:
+    def _send(
+        self, destination: Address, message: SecurityMessage, *, request: bool = False
+    ) -> Hashable | None:
+        """Send a management message; ``request``: one the peer answers (REQUEST on the priority channel
+        when configured and the lower layer is the ADP's :class:`AuxiliaryLower`). A meter's answer to a
+        REQUEST goes in its RESPONSE (the AuxiliaryLower does that)."""
         if self.lower is None:
             return None
-        return self.lower.send(
-            destination, ApplicationMessage(self.message_code, message.encode()), Service.ACKD
-        )
+        apdu = ApplicationMessage(self.message_code, message.encode())
+        if request and self.config.management_request_response and isinstance(self.lower, AuxiliaryLower):
+            return self.lower.send(destination, apdu, Service.REQUEST, priority=True)
+        return self.lower.send(destination, apdu, Service.ACKD)
 
     def tick(self, now: float) -> None:
         self.now = now
@@ -255,10 +269,12 @@ class _NoChannelSuite:
         raise AdpSecurityError("no secure channel with this peer", 0, "an established secure channel")
 
     def unprotect(self, pdu_header: bytes, protected: bytes) -> bytes:
-        if len(protected) >= 5:
-            self.agent.orphan(self.peer, protected[0], int.from_bytes(protected[1:5], "big"))
-        else:
+        try:
+            key_id, counter, _ = split_security_header(protected)
+        except DecodeError:
             self.agent.stats.reject(Reject.MALFORMED)
+        else:  # a short header names the session by its low bits only (decision 0095)
+            self.agent.orphan(self.peer, key_id, counter)
         raise AdpSecurityError("no secure channel with this peer", 0, "an established secure channel")
 
 
@@ -675,7 +691,7 @@ class ConcentratorSecurity(_Agent):
         sealed = self._seal(state, counter, unsealed.header(), new.key)
         request = LongTermKeyUpdateRequest(state.key_id, counter, new.key_id, sealed)
         channel.last_ltk_request = request.encode()
-        self._send(channel.address, request)
+        self._send(channel.address, request, request=True)
         return True
 
     def deadline(self) -> float | None:
@@ -751,7 +767,7 @@ class ConcentratorSecurity(_Agent):
         if not channel.renewing:
             channel.state = ChannelState.CHALLENGED
         channel.deadline = self.now + self.config.handshake_timeout
-        self._send(channel.address, request)
+        self._send(channel.address, request, request=True)
 
     def _timeout(self, channel: MeterChannel) -> None:
         channel.deadline = None
@@ -825,7 +841,7 @@ class ConcentratorSecurity(_Agent):
         if not channel.renewing:
             channel.state = ChannelState.COMMISSIONING
         channel.deadline = self.now + self.config.handshake_timeout
-        self._send(channel.address, commission)
+        self._send(channel.address, commission, request=True)
 
     def _response_signer(
         self, channel: MeterChannel, request: ChallengeRequest, response: ChallengeResponse
@@ -932,7 +948,7 @@ class ConcentratorSecurity(_Agent):
         sealed = self._seal(state, counter, unsealed.header(), key)
         request = UpdateDomainKeysRequest(state.key_id, counter, key_id, lifetime, sealed)
         channel.pending_domain, channel.last_request = key_id, request.encode()
-        self._send(channel.address, request)
+        self._send(channel.address, request, request=True)
 
     def _session_of(self, channel: MeterChannel, session_id: int) -> KeyState:
         ctx = self.contexts.get(address_key(channel.address))
@@ -991,11 +1007,18 @@ class ConcentratorSecurity(_Agent):
                 self._send_domain_key(channel)
                 self._event(SecurityEventKind.RESYNCHRONISED, channel.address, "domain key sent again")
             return
-        if message.key_id != current:
+        if current is None or not same_session(message.key_id, current):
             return  # about a key no longer in use (or a replayed error): nothing to repair
+        state = None if ctx is None else ctx.send_session()
         if isinstance(message, AuthenticationFailure):
             if message.reason == FailureReason.TAG_MISMATCH:
-                return  # a forged or damaged frame: the genuine one is repeated by the lower layers
+                # a forged or damaged frame (the genuine one is repeated by the lower layers), unless the
+                # meter reconstructed a short counter a whole period behind ours: a new session key
+                counter = None if state is None else state.counter
+                if counter is not None and short_gap_exceeded(counter.value - 1, message.counter):
+                    self.renew(channel.address, self.now)
+                    self._event(SecurityEventKind.RESYNCHRONISED, channel.address, "counter gap: new key")
+                return
             channel.state, channel.retries = ChannelState.IDLE, 0
             self._challenge(channel)
             self._event(
@@ -1004,7 +1027,6 @@ class ConcentratorSecurity(_Agent):
                 f"meter reports {FailureReason(message.reason).name}",
             )
             return
-        state = None if ctx is None else ctx.send_session()
         if state is not None and state.counter is not None and state.counter.value <= message.expected:
             self.renew(channel.address, self.now)
             self._event(SecurityEventKind.RESYNCHRONISED, channel.address, "sequence error: new session key")

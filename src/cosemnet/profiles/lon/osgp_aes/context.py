@@ -1,20 +1,28 @@
 """Secure channel state (CryptoContext, D.7.2) and the protected ADP PDU (D.8) [design, decision 0044].
 
-Security header of a protected ADP PDU (what :meth:`PeerSuite.protect` puts after the ADP header)::
+Security header of a protected ADP PDU (what :meth:`PeerSuite.protect` puts after the ADP header),
+decision 0095 (superseding the header of 0044)::
 
-    key_id (1)   b7 = 1: domain-unique key (broadcast), b6-0 = its domain_key_id
-                 b7 = 0: session key, b6-0 = session_id (1..127)
-    counter (4)  frame counter of the sender under that key, big-endian, never repeated
+    domain key (long form, 5 bytes):
+        key_id (1)   b7 = 1, b6-0 = its domain_key_id
+        counter (4)  frame counter of the sender under that key, big-endian, never repeated
+    session key (short form, 2 bytes, big-endian):
+        b15 = 0, b14-13 = session_id mod 4, b12-0 = frame counter mod 8192
     ciphertext || CCM tag (8)
+
+The receiver reconstructs the full 32-bit counter of a short header from its replay window (the value
+with those low bits nearest its highest authentic counter, as IPsec ESN does) and the session from the
+keys it holds with those low bits (at most three, tried in turn). Nonce and AD use the full key id and
+counter; a gap of more than 4096 frames fails authentication and is repaired by a new session key.
 
 Nonce (13 bytes, Table D.9): ``kind (1) || sender node id (6) || key_id (1) || counter (4) || 0x00``,
 kind 0x00 for ADP data, 0x01 for key-management messages. A sender never repeats a counter under a key
 (counters are :class:`~cosemnet.security.counters.InvocationCounter`s, crash-safe on a file store), and
 node ids differ between the two ends of a session, so a nonce never repeats under a key.
 
-Associated data (Table D.10): ``ADP header (control .. suite_id) || key_id || counter || source subnet,
-node || destination subnet, node`` (broadcast: ``0x00, 0xFF``; node numbers are 7 bits so 0xFF is no
-node). The 14908-1 addresses are bound, so a frame re-addressed to or from another node fails.
+Associated data (Table D.10): ``ADP header (control .. suite_id) || key_id (1) || counter (4) ||
+source subnet, node || destination subnet, node`` (broadcast: ``0x00, 0xFF``; node numbers are 7 bits
+so 0xFF is no node). The 14908-1 addresses are bound, so a frame re-addressed to or from another node fails.
 
 Receive window (per sender and key): the highest authentic counter and a 64-bit bitmap below it. An
 authentic PDU whose counter was seen is a replay; one below the window is a sequence error
@@ -40,8 +48,17 @@ from cosemnet.security.osgp import DEFAULT_CCM_TAG_LENGTH, OsgpAead
 log = logging.getLogger(__name__)
 
 SECURITY_HEADER_LENGTH: Final = 5
+"""The long form (domain keys), the longest security header."""
+SHORT_HEADER_LENGTH: Final = 2
+"""The short form (session keys), decision 0095."""
+SHORT_COUNTER_BITS: Final = 13
+SHORT_KEY_BITS: Final = 2
+SHORT_KEY_MASK: Final = (1 << SHORT_KEY_BITS) - 1
+MAX_COUNTER: Final = 0xFFFFFFFF
 TAG_LENGTH: Final = DEFAULT_CCM_TAG_LENGTH
 OVERHEAD: Final = SECURITY_HEADER_LENGTH + TAG_LENGTH
+"""The largest overhead (long form); a session-key PDU costs SHORT_OVERHEAD."""
+SHORT_OVERHEAD: Final = SHORT_HEADER_LENGTH + TAG_LENGTH
 WINDOW_BITS: Final = 64
 DOMAIN_FLAG: Final = 0x80
 NONCE_DATA: Final = 0x00
@@ -111,6 +128,25 @@ class ReplayWindow:
         """The lowest counter still acceptable."""
         return max(1, self.highest - WINDOW_BITS + 1)
 
+    def reconstruct(self, low: int, bits: int = SHORT_COUNTER_BITS) -> int:
+        """The full counter whose low ``bits`` are ``low``, nearest the highest authentic one: in
+        (highest - 2^(bits-1), highest + 2^(bits-1)], never 0 (decision 0095, as IPsec ESN)."""
+        return reconstruct_counter(self.highest, low, bits)
+
+
+def reconstruct_counter(highest: int, low: int, bits: int = SHORT_COUNTER_BITS) -> int:
+    """See :meth:`ReplayWindow.reconstruct`."""
+    modulus = 1 << bits
+    half = modulus >> 1
+    candidate = (highest & ~(modulus - 1)) | (low & (modulus - 1))
+    if candidate > highest + half:
+        candidate -= modulus
+    elif candidate <= highest - half:
+        candidate += modulus
+    if candidate < 1:
+        candidate += modulus
+    return candidate
+
 
 @dataclass(slots=True)
 class KeyState:
@@ -151,6 +187,40 @@ _NONCE: Final = struct.Struct(">B6sBIx")
 _SECURITY_HEADER: Final = struct.Struct(">BI")
 
 
+def same_session(reported: int, current: int) -> bool:
+    """Whether an error message's key id names the session ``current``: the full id, or (a meter that
+    holds no session with those bits can only report what the short header said) its low bits."""
+    return reported == current or (reported <= SHORT_KEY_MASK and reported == current & SHORT_KEY_MASK)
+
+
+def short_gap_exceeded(sent: int, reported: int) -> bool:
+    """Whether a receiver that reconstructed ``reported`` from a short header is a whole counter period
+    (or more) behind the sender's last counter ``sent``: its window cannot follow, a new key is needed."""
+    return sent - reported >= 1 << SHORT_COUNTER_BITS
+
+
+def encode_security_header(key_id: int, counter: int) -> bytes:
+    """The security header on the wire: long form for a domain key, short form for a session key."""
+    if key_id & DOMAIN_FLAG:
+        return _SECURITY_HEADER.pack(key_id, counter)
+    value = (key_id & SHORT_KEY_MASK) << SHORT_COUNTER_BITS | counter & ((1 << SHORT_COUNTER_BITS) - 1)
+    return value.to_bytes(SHORT_HEADER_LENGTH, "big")
+
+
+def split_security_header(protected: bytes) -> tuple[int, int, int]:
+    """``(key_id, counter, header length)`` as on the wire: for a short header the key id's and the
+    counter's low bits only. DecodeError if too short."""
+    if protected and protected[0] & DOMAIN_FLAG:
+        if len(protected) < SECURITY_HEADER_LENGTH + TAG_LENGTH:
+            raise DecodeError("protected PDU shorter than the OSGP overhead", 0, f">= {OVERHEAD} bytes")
+        key_id, counter = _SECURITY_HEADER.unpack_from(protected)
+        return key_id, counter, SECURITY_HEADER_LENGTH
+    if len(protected) < SHORT_OVERHEAD:
+        raise DecodeError("protected PDU shorter than the OSGP overhead", 0, f">= {SHORT_OVERHEAD} bytes")
+    value = int.from_bytes(protected[:SHORT_HEADER_LENGTH], "big")
+    return value >> SHORT_COUNTER_BITS, value & ((1 << SHORT_COUNTER_BITS) - 1), SHORT_HEADER_LENGTH
+
+
 def nonce(kind: int, sender_id: bytes, key_id: int, counter: int) -> bytes:
     """The 13-byte CCM nonce (Table D.9 [design])."""
     return _NONCE.pack(kind, sender_id, key_id, counter)
@@ -166,9 +236,12 @@ class Envelope:
     """The fields of a protected ADP payload (what ``decode --osgp-key`` shows)."""
 
     key_id: int
+    """The domain key byte, or the session id (its low 2 bits on the wire, unless ``session_id`` given)."""
     counter: int
+    """The full counter (a short header's reconstructed from ``highest`` given to :meth:`parse`)."""
     ciphertext: bytes
     tag: bytes
+    short: bool = False
 
     @property
     def domain(self) -> bool:
@@ -176,25 +249,55 @@ class Envelope:
 
     @property
     def security_header(self) -> bytes:
+        """The long form: what the associated data holds (decision 0095)."""
         return bytes((self.key_id,)) + self.counter.to_bytes(4, "big")
 
+    @property
+    def wire_header(self) -> bytes:
+        return encode_security_header(self.key_id, self.counter)
+
     @classmethod
-    def parse(cls, protected: bytes) -> Envelope:
-        if len(protected) < OVERHEAD:
-            raise DecodeError("protected PDU shorter than the OSGP overhead", 0, f">= {OVERHEAD} bytes")
-        body = protected[SECURITY_HEADER_LENGTH:]
-        return cls(
-            protected[0], int.from_bytes(protected[1:5], "big"), body[:-TAG_LENGTH], body[-TAG_LENGTH:]
-        )
+    def parse(cls, protected: bytes, *, highest: int = 0, session_id: int | None = None) -> Envelope:
+        """``highest``: the receiver's highest counter under that key (a short header's counter is
+        reconstructed near it); ``session_id``: the full session id a short header's bits stand for."""
+        key_id, counter, length = split_security_header(protected)
+        short = length == SHORT_HEADER_LENGTH
+        if short:
+            counter = reconstruct_counter(highest, counter)
+            if session_id is not None and session_id & SHORT_KEY_MASK == key_id:
+                key_id = session_id
+        body = protected[length:]
+        return cls(key_id, counter, body[:-TAG_LENGTH], body[-TAG_LENGTH:], short)
 
     def open(
         self, key: bytes, sender_id: bytes, pdu_header: bytes, source: bytes, destination: bytes
     ) -> bytes:
-        """The plaintext; :class:`AuthenticationError` for a wrong key, sender, address or any change."""
-        ad = associated_data(pdu_header, self.security_header, source, destination)
+        """The plaintext; :class:`AuthenticationError` for a wrong key, sender, address or any change.
+        A short header whose session was not given tries every session id with its low bits."""
         aead = OsgpAead(key, TAG_LENGTH)
+        ids = [self.key_id]
+        if self.short and self.key_id <= SHORT_KEY_MASK:
+            ids = list(range(self.key_id or SHORT_KEY_MASK + 1, 128, SHORT_KEY_MASK + 1))
+        for key_id in ids[:-1]:
+            try:
+                return self._open(aead, key_id, sender_id, pdu_header, source, destination)
+            except AuthenticationError:
+                continue
+        return self._open(aead, ids[-1], sender_id, pdu_header, source, destination)
+
+    def _open(
+        self,
+        aead: OsgpAead,
+        key_id: int,
+        sender_id: bytes,
+        pdu_header: bytes,
+        source: bytes,
+        destination: bytes,
+    ) -> bytes:
+        header = bytes((key_id,)) + self.counter.to_bytes(4, "big")
+        ad = associated_data(pdu_header, header, source, destination)
         return aead.decrypt(
-            nonce(NONCE_DATA, sender_id, self.key_id, self.counter), self.ciphertext + self.tag, ad
+            nonce(NONCE_DATA, sender_id, key_id, self.counter), self.ciphertext + self.tag, ad
         )
 
 
@@ -313,10 +416,12 @@ class PeerSuite:
         if state is None or state.counter is None or not state.valid(ctx.now):
             raise AdpSecurityError("no usable key to protect with", 0, "an established secure channel")
         counter = state.counter.next()
-        header = _SECURITY_HEADER.pack(state.key_id, counter)
-        ad = pdu_header + header + self._local + self._destination(broadcast, True)
+        if counter > MAX_COUNTER:
+            raise AdpSecurityError("frame counter exhausted", 0, "a renewed key")
+        ad = pdu_header + _SECURITY_HEADER.pack(state.key_id, counter) + self._local
+        ad += self._destination(broadcast, True)
         self.stats.protected += 1
-        return header + state.aead.encrypt(
+        return encode_security_header(state.key_id, counter) + state.aead.encrypt(
             _NONCE.pack(NONCE_DATA, ctx.local_id, state.key_id, counter), payload, ad
         )
 
@@ -335,48 +440,59 @@ class PeerSuite:
             self.context.failures.append(Failure(reason, key_id, counter, expected))
         return AdpSecurityError(f"OSGP-AES-128-PSK: {reason.value}", 0, "authentic PDU")
 
-    def _receive_key(self, key_id: int, counter: int) -> tuple[KeyState, ReplayWindow]:
-        ctx = self.context
-        if key_id & DOMAIN_FLAG:
-            state = self.domain.keys.get(key_id & 0x7F)
-            if state is None:
-                raise self._fail(Reject.UNKNOWN_KEY, key_id, counter)
-            window = self.domain.windows.setdefault((ctx.peer_id, key_id & 0x7F), ReplayWindow())
-        else:
-            found = ctx.sessions.get(key_id)
-            if found is None:
-                raise self._fail(Reject.UNKNOWN_KEY, key_id, counter)
-            state, window = found, ctx.windows.setdefault(key_id, ReplayWindow())
-        if not state.valid(ctx.now):
+    def _domain_key(self, key_id: int, counter: int) -> tuple[KeyState, ReplayWindow]:
+        state = self.domain.keys.get(key_id & 0x7F)
+        if state is None:
+            raise self._fail(Reject.UNKNOWN_KEY, key_id, counter)
+        if not state.valid(self.context.now):
             raise self._fail(Reject.EXPIRED_KEY, key_id, counter)
-        return state, window
+        return state, self.domain.windows.setdefault((self.context.peer_id, key_id & 0x7F), ReplayWindow())
+
+    def _session_keys(self, bits: int, low: int) -> list[tuple[KeyState, ReplayWindow]]:
+        """The valid sessions whose id ends in ``bits`` (the current one first), decision 0095."""
+        ctx = self.context
+        ids = sorted((k for k in ctx.sessions if k & SHORT_KEY_MASK == bits), key=lambda k: k != ctx.current)
+        if not ids:
+            raise self._fail(Reject.UNKNOWN_KEY, bits, low)
+        valid = [ctx.sessions[k] for k in ids if ctx.sessions[k].valid(ctx.now)]
+        if not valid:
+            raise self._fail(Reject.EXPIRED_KEY, ids[0], low)
+        return [(state, ctx.windows.setdefault(state.key_id, ReplayWindow())) for state in valid]
 
     def _unprotect(self, pdu_header: bytes, protected: bytes) -> bytes:
         ctx = self.context
-        if len(protected) < OVERHEAD:
+        try:
+            key_id, counter, length = split_security_header(protected)
+        except DecodeError:
             self.stats.reject(Reject.MALFORMED)
-            raise AdpSecurityError("protected PDU shorter than the OSGP overhead", 0, f">= {OVERHEAD} bytes")
-        key_id, counter = _SECURITY_HEADER.unpack_from(protected)
-        broadcast = bool(key_id & DOMAIN_FLAG)
-        if broadcast != (len(pdu_header) >= 3 and pdu_header[2] == ALL_STATION) or counter == 0:
+            raise AdpSecurityError("protected PDU shorter than the OSGP overhead", 0, "OSGP PDU") from None
+        broadcast = length == SECURITY_HEADER_LENGTH
+        if broadcast != (len(pdu_header) >= 3 and pdu_header[2] == ALL_STATION) or (
+            broadcast and counter == 0
+        ):
             self.stats.reject(Reject.MALFORMED)
             raise AdpSecurityError("key kind does not match the destination SAP", 0, "OSGP PDU")
-        state, window = self._receive_key(key_id, counter)
-        ad = (
-            pdu_header + protected[:SECURITY_HEADER_LENGTH] + self._peer + self._destination(broadcast, False)
-        )
-        try:
-            plain = state.aead.decrypt(
-                _NONCE.pack(NONCE_DATA, ctx.peer_id, key_id, counter), protected[SECURITY_HEADER_LENGTH:], ad
-            )
-        except AuthenticationError:
-            raise self._fail(Reject.AUTHENTICATION, key_id, counter) from None
-        verdict = window.classify(counter)
-        if verdict is not None:
-            raise self._fail(verdict, key_id, counter, window.floor)
-        window.commit(counter)
-        self.stats.accepted += 1
-        return plain
+        candidates = [self._domain_key(key_id, counter)] if broadcast else self._session_keys(key_id, counter)
+        tail = self._peer + self._destination(broadcast, False)
+        body = protected[length:]
+        for state, window in candidates:
+            full = counter if broadcast else window.reconstruct(counter)
+            if full > MAX_COUNTER:
+                continue
+            ad = pdu_header + _SECURITY_HEADER.pack(state.key_id, full) + tail
+            try:
+                plain = state.aead.decrypt(_NONCE.pack(NONCE_DATA, ctx.peer_id, state.key_id, full), body, ad)
+            except AuthenticationError:
+                continue
+            verdict = window.classify(full)
+            if verdict is not None:
+                raise self._fail(verdict, state.key_id, full, window.floor)
+            window.commit(full)
+            self.stats.accepted += 1
+            return plain
+        state, window = candidates[0]
+        full = counter if broadcast else window.reconstruct(counter)
+        raise self._fail(Reject.AUTHENTICATION, state.key_id, min(full, MAX_COUNTER))
 
 
 def new_counter_store() -> CounterStore:
@@ -387,6 +503,9 @@ __all__ = [
     "DOMAIN_FLAG",
     "OVERHEAD",
     "SECURITY_HEADER_LENGTH",
+    "SHORT_HEADER_LENGTH",
+    "SHORT_KEY_MASK",
+    "SHORT_OVERHEAD",
     "TAG_LENGTH",
     "CryptoContext",
     "DomainKeys",
@@ -399,5 +518,10 @@ __all__ = [
     "SecurityStats",
     "associated_data",
     "counter_for",
+    "encode_security_header",
     "nonce",
+    "reconstruct_counter",
+    "same_session",
+    "short_gap_exceeded",
+    "split_security_header",
 ]
