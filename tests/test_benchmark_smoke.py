@@ -6,6 +6,7 @@ operation was verified against the reference before it was timed and produced a 
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -91,3 +92,28 @@ def test_lon_wire_benchmark_quick_json_accounts_every_byte() -> None:
     for name, segment in report["segment"].items():
         assert segment["failed"] == 0, name
         assert 0 < segment["reads_per_hour"] <= segment["airtime_bound_per_hour"], name
+
+
+def test_lon_feeder_benchmark_quick_json_discovers_every_meter() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARK.parent / "lon_feeder.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["settings"]["quick"] is True
+    for case in report["discovery"]:
+        assert case["unreachable"] == 0 and 1 < case["radio_hops_max"] <= 4
+        assert case["discovered"] == case["commissioned"] == case["meters"]
+        assert 1 <= case["max_repeaters"] <= 3
+        for channel in ("feeder", "flat"):
+            assert case[channel]["reads_ok"] == case["meters"] and case[channel]["reads_per_hour"] > 0
+    hops = report["hops"]
+    assert [h["repeaters"] for h in hops] == [0, 1, 2, 3] and all(h["read_ok"] for h in hops)
+    # every repeater adds frames and airtime to the same exchange
+    assert all(
+        b["frames"] > a["frames"] and b["airtime_s"] > a["airtime_s"] for a, b in itertools.pairwise(hops)
+    )

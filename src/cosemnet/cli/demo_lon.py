@@ -6,7 +6,8 @@ key, Annex D) and reads them over one 5.4 kbit/s power-line channel in simulated
 short name / utility tables (AARQ of the NNAP client, then one SN Read of BT21 and BT23, over the
 protected NNAP association), then prints what it read and the channel statistics. Last, an attacker
 sends one meter a tampered, a replayed and a wrong-key frame: each is rejected and the meter executes
-none. See :mod:`cosemnet.simulator.lon_segment`.
+none. See :mod:`cosemnet.simulator.lon_segment`. Then a feeder where a third of the meters need 1-3
+repeaters is discovered, commissioned and read automatically (:mod:`cosemnet.cli.demo_lon_feeder`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Final
 
 from rich.console import Console
 
+from cosemnet.cli.demo_lon_feeder import run_feeder_demo
 from cosemnet.cli.lon_inject import forge, protected_message
 from cosemnet.profiles.lon.adp import ADP_MESSAGE_CODE, AdpData, decode_adp_pdu
 from cosemnet.profiles.lon.frames import LonFrame
@@ -138,7 +140,7 @@ def run_lon_demo(console: Console | None, json_mode: bool) -> dict[str, Any]:
     sample = _sample_frame(segment.capture.frames)
     summary["sample_frame"] = sample
     if console is None or json_mode:
-        return summary
+        return _with_feeder(summary, None)
 
     console.print(
         f"\n[bold underline]6. IEC 62056-8-8 LON segment[/]: a data concentrator reads {DEMO_METERS} "
@@ -164,6 +166,14 @@ def run_lon_demo(console: Console | None, json_mode: bool) -> dict[str, Any]:
         )
     if sample:
         console.print(f"Try: [bold]cosemnet decode {sample}[/]")
+    return _with_feeder(summary, console)
+
+
+def _with_feeder(summary: dict[str, Any], console: Console | None) -> dict[str, Any]:
+    """Run the feeder part (printing to ``console`` unless None) into ``summary["feeder"]``."""
+    feeder = run_feeder_demo(console)
+    summary["feeder"] = feeder
+    summary["ok"] = bool(summary["ok"]) and bool(feeder["ok"])
     return summary
 
 
