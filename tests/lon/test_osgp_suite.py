@@ -196,7 +196,9 @@ def test_readdressed_frame_fails_authentication() -> None:
     with pytest.raises(AdpSecurityError):
         unprotect_payload(pdu, suite)
     assert net.meter_security[0].stats.rejected["authentication"] == 1
-    same = PeerSuite(dataclasses.replace(twin, local_address=ctx.local_address), DomainKeys(), SecurityStats())
+    same = PeerSuite(
+        dataclasses.replace(twin, local_address=ctx.local_address), DomainKeys(), SecurityStats()
+    )
     assert unprotect_payload(pdu, same) == GET
     # the last hop is not bound (an Annex E agent relays it): another source opens it
     relayed = dataclasses.replace(ctx, peer_address=(1, 9), windows={})

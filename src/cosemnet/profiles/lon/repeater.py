@@ -352,9 +352,9 @@ class ProxyStack(LonStack):
         uplink = self._uplinks.get((destination.destination_subnet, destination.destination_node))
         if uplink is None:
             return None
-        if not uplink.slots and not uplink.polled:
-            if self._now - uplink.last_request > self.repeater.uplink_queue_wait:
-                return None  # a direct peer (it never polls): no answer of ours is pending for it
+        quiet = self._now - uplink.last_request > self.repeater.uplink_queue_wait
+        if not uplink.slots and not uplink.polled and quiet:
+            return None  # a direct peer (it never polls): no answer of ours is pending for it
         handle = self._next_handle
         self._next_handle += 1
         if uplink.slots:
