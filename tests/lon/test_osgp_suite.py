@@ -187,17 +187,22 @@ def test_readdressed_frame_fails_authentication() -> None:
     _request(net, 0)
     genuine = net.log[-1]
     assert len(net.meters[0].indications()) == 1
-    # the same bytes with another 14908-1 source, to a meter that shares the session key and state:
-    # the addresses are in the associated data, so it fails authentication
+    # the same bytes to a meter at another address that shares the session key and state: the meter's
+    # end-to-end address is in the associated data (decision 0096), so it fails authentication
     ctx = net.meter_security[0].contexts[("node", 0x101)]
-    twin = dataclasses.replace(ctx, peer_address=(1, 9), windows={}, failures=ctx.failures)
+    twin = dataclasses.replace(ctx, local_address=(1, 9), windows={}, failures=ctx.failures)
     suite = PeerSuite(twin, net.meter_security[0].domain, net.meter_security[0].stats)
     pdu = decode_adp_pdu(genuine.apdu.data)
     with pytest.raises(AdpSecurityError):
         unprotect_payload(pdu, suite)
     assert net.meter_security[0].stats.rejected["authentication"] == 1
-    same = PeerSuite(dataclasses.replace(twin, peer_address=ctx.peer_address), DomainKeys(), SecurityStats())
+    same = PeerSuite(
+        dataclasses.replace(twin, local_address=ctx.local_address), DomainKeys(), SecurityStats()
+    )
     assert unprotect_payload(pdu, same) == GET
+    # the last hop is not bound (an Annex E agent relays it): another source opens it
+    relayed = dataclasses.replace(ctx, peer_address=(1, 9), windows={})
+    assert unprotect_payload(pdu, PeerSuite(relayed, DomainKeys(), SecurityStats())) == GET
 
 
 def test_replays_are_rejected_and_old_frames_answered_with_sequence_error() -> None:
@@ -310,6 +315,7 @@ def test_meter_restart_resynchronises() -> None:
     net = Net(1)
     net.commission_all()
     net.meter_security[0].contexts.clear()  # the meter lost its session keys
+    net.meter_security[0].channels.clear()
     start = len(net.log)
     _request(net)
     assert net.meters[0].indications() == []

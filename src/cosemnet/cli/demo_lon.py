@@ -95,9 +95,8 @@ def _security_demo(segment: LonSegment) -> dict[str, Any]:
     if genuine is None or message is None or ctx is None or ctx.current is None:
         return {"suite": "OSGP-AES-128-PSK", "error": "no protected frame to show"}
     header, envelope = message.data[:4], Envelope.parse(message.data[4:], session_id=ctx.current)
-    source = bytes((genuine.npdu.source_subnet, genuine.npdu.source_node))
     target = bytes((meter.address.destination_subnet, meter.address.destination_node))
-    plain = envelope.open(ctx.sessions[ctx.current].key, ctx.local_id, header, source, target)
+    plain = envelope.open(ctx.sessions[ctx.current].key, ctx.local_id, header, target)
     requests = meter.endpoint.requests
     tampered = bytearray(message.data)
     tampered[-1] ^= 0x01
@@ -106,7 +105,7 @@ def _security_demo(segment: LonSegment) -> dict[str, Any]:
     wrong = OsgpAead(os.urandom(16)).encrypt(
         nonce(NONCE_DATA, ctx.local_id, envelope.key_id, counter),
         plain,
-        associated_data(header, security_header, source, target),
+        associated_data(header, security_header, target),
     )
     attacks = {
         "tampered": _attack(segment, genuine, bytes(tampered)),

@@ -2,7 +2,8 @@
 
 The nonce holds the sender's 6-byte unique node ID, which a subnet/node-addressed frame does not carry:
 ``--osgp-sender`` gives it (decision 0044). The associated data is rebuilt from the ADP header and the
-frame's 14908-1 addresses, so a frame whose addresses were changed fails like a tampered one.
+meter's 14908-1 address in the frame (decision 0096), so a frame re-addressed to another meter fails like
+a tampered one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from cosemnet.cli.messages import LonMessage
 from cosemnet.codec.jsonform import decode_nested_apdu
 from cosemnet.errors import DecodeError
 from cosemnet.profiles.lon.addresses import BroadcastAddress, SubnetNodeAddress
-from cosemnet.profiles.lon.adp import OSGP_AES_128_PSK_SUITE_ID, AdpData
+from cosemnet.profiles.lon.adp import OSGP_AES_128_PSK_SUITE_ID, AdpData, AdpDirection
 from cosemnet.profiles.lon.osgp_aes.context import BROADCAST_DESTINATION, Envelope
 from cosemnet.security.errors import SecurityError
 
@@ -61,16 +62,17 @@ def open_lon_message(message: LonMessage, key: bytes, sender: bytes) -> OpenedEn
         return None
     npdu = frame.npdu
     envelope = Envelope.parse(adp.payload)
-    source = bytes((npdu.source_subnet, npdu.source_node))
     destination = npdu.destination
     if isinstance(destination, BroadcastAddress) or envelope.domain:
-        target = BROADCAST_DESTINATION
+        server = BROADCAST_DESTINATION
+    elif adp.direction == AdpDirection.SERVER_TO_CLIENT:  # the meter's own frame (decision 0096)
+        server = bytes((npdu.source_subnet, npdu.source_node))
     elif isinstance(destination, SubnetNodeAddress):
-        target = bytes((destination.destination_subnet, destination.destination_node))
+        server = bytes((destination.destination_subnet, destination.destination_node))
     else:
         return OpenedEnvelope(envelope, False, "only subnet/node and broadcast addressing are supported")
     try:
-        plain = envelope.open(key, sender, adp.encode_header(), source, target)
+        plain = envelope.open(key, sender, adp.encode_header(), server)
     except (SecurityError, DecodeError, ValueError) as exc:
         return OpenedEnvelope(envelope, False, str(exc))
     return OpenedEnvelope(envelope, True, "", plain, decode_nested_apdu(plain))

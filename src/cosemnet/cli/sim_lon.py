@@ -276,7 +276,7 @@ def _local(port: CnipTransport) -> str:
     type=click.Choice(SECURITY_CHOICES),
     default=None,
     help="osgp-aes: the OSGP-AES-128-PSK suite (Annex D) on the protected SAPs; none: the null suite "
-    "[default: osgp-aes; none with --topology].",
+    "[default: osgp-aes].",
 )
 @click.option(
     "--topology",
@@ -331,7 +331,7 @@ def lon_command(
             raise click.BadParameter(
                 "works on --channel pl, without tamper/replay or --key-file", param_hint="--topology"
             )
-        ok = _feeder(console, topology, meters, seed, as_json, security or SECURITY_NONE, repeater_loss)
+        ok = _feeder(console, topology, meters, seed, as_json, security or SECURITY_OSGP, repeater_loss)
         sys.stdout.flush()
         if not ok:
             raise SystemExit(1)

@@ -546,8 +546,10 @@ class AtmRoutes:
         if found is not None:
             return found
         if isinstance(destination, SubnetNodeAddress):
-            record = self.manager.by_address(destination)
-            if record is not None:
+            record = self.manager.by_address(destination) or next(  # or being commissioned (its keys)
+                (r for r in self.manager.meters.values() if r.address == destination), None
+            )
+            if record is not None and record.state is not MeterState.DECOMMISSIONED:
                 return list(record.via)
         return None
 

@@ -144,6 +144,10 @@ class RepeaterConfig:
     """Proxy transactions this node relays at once; more are answered 0x4C at once (bounded memory)."""
     max_uplink_peers: int = 16
     max_uplink_queue: int = 8
+    uplink_queue_wait: float = 1.0
+    """Target: a message to a peer with no slot open waits for its uplink poll only when the peer has
+    polled before (it is an agent) or sent a REQUEST within this time (the rest of an answer); else it is
+    sent the ordinary way, so a direct peer that never polls still gets it (docs/decisions/0096)."""
 
 
 @dataclass(slots=True)
@@ -176,6 +180,9 @@ class _Uplink:
     """(request id, answer-by time) of REQUESTs from this peer not answered yet."""
     queue: deque[tuple[int, Apdu]] = field(default_factory=deque)
     """(handle, APDU) the application sent to the peer with no slot open: wait for a poll."""
+    last_request: float = 0.0
+    polled: bool = False
+    """The peer sent an uplink poll: it is an agent, messages to it wait for its polls."""
 
 
 @dataclass(slots=True)
@@ -312,6 +319,7 @@ class ProxyStack(LonStack):
                 for request_id, _ in self._uplinks.pop(oldest).slots:
                     self.respond(request_id, ProxySuccess().to_apdu())
             uplink = self._uplinks[key] = _Uplink()
+        uplink.last_request = self._now
         if uplink.queue:  # something was waiting for this peer: answer at once
             handle, apdu = uplink.queue.popleft()
             self._answer_slot(event.request_id, apdu, handle)
@@ -344,6 +352,9 @@ class ProxyStack(LonStack):
         uplink = self._uplinks.get((destination.destination_subnet, destination.destination_node))
         if uplink is None:
             return None
+        quiet = self._now - uplink.last_request > self.repeater.uplink_queue_wait
+        if not uplink.slots and not uplink.polled and quiet:
+            return None  # a direct peer (it never polls): no answer of ours is pending for it
         handle = self._next_handle
         self._next_handle += 1
         if uplink.slots:
@@ -403,6 +414,8 @@ class ProxyStack(LonStack):
         if event.service is not Service.REQUEST:
             return
         uplink = self._uplinks.get((event.source_subnet, event.source_node))
+        if uplink is not None:
+            uplink.polled = True
         if uplink is not None and uplink.queue:
             handle, queued = uplink.queue.popleft()
             self._answer_slot(event.request_id, queued, handle)

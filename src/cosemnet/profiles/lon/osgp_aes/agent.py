@@ -248,8 +248,10 @@ class _Agent:
 
 
 class _NoChannelSuite:
-    """What a meter's resolver hands the ADP for a peer it has no channel with: rejects every PDU and
-    has the meter answer AuthenticationFailure(unknown key), so the NNAP sets the channel up again."""
+    """What a meter's resolver hands the ADP for a last hop it has no channel with: a PDU that a channel
+    of the meter authenticates (the NNAP through another agent, decision 0096) binds that address to the
+    channel and is opened by it; any other is rejected and answered AuthenticationFailure(unknown key),
+    so the NNAP sets the channel up again."""
 
     __slots__ = ("agent", "peer")
 
@@ -269,6 +271,11 @@ class _NoChannelSuite:
         raise AdpSecurityError("no secure channel with this peer", 0, "an established secure channel")
 
     def unprotect(self, pdu_header: bytes, protected: bytes) -> bytes:
+        suite = self.agent.channel_of(self.peer, pdu_header, protected)
+        if suite is not None:
+            plain = suite.unprotect(pdu_header, protected)  # a replay (a stranger's copy) fails here
+            self.agent.heard(self.peer, suite.context)
+            return plain
         try:
             key_id, counter, _ = split_security_header(protected)
         except DecodeError:
@@ -314,23 +321,27 @@ class MeterSecurity(_Agent):
         self._last_error: dict[PeerKey, float] = {}
         self._orphans: deque[tuple[Address, Failure]] = deque(maxlen=MAX_PEERS)
         """Protected PDUs from peers without a channel (e.g. after this meter restarted)."""
+        self.channels: dict[bytes, CryptoContext] = {}
+        """The secure channels by the NNAP's unique node id (decision 0096); ``contexts`` maps each last
+        hop (the NNAP itself, or an agent repeating for it) to one of them."""
 
     def __repr__(self) -> str:
         return f"MeterSecurity({self.config.node_id.hex()}, {len(self.contexts)} channels)"
 
     def deadline(self) -> float | None:
-        if self._orphans or any(ctx.failures for ctx in self.contexts.values()):
+        if self._orphans or any(ctx.failures for ctx in self.channels.values()):
             return self.now
         return None
 
     def pending(self) -> int:
-        return len(self._orphans) + sum(len(ctx.failures) for ctx in self.contexts.values())
+        return len(self._orphans) + sum(len(ctx.failures) for ctx in self.channels.values())
 
     def tick(self, now: float) -> None:
         super().tick(now)
-        for key, ctx in list(self.contexts.items()):
+        for ctx in self.channels.values():
+            last_hop = SubnetNodeAddress(*ctx.peer_address)
             while ctx.failures:
-                self._report(key, SubnetNodeAddress(*ctx.peer_address), ctx.failures.popleft())
+                self._report(address_key(last_hop), last_hop, ctx.failures.popleft())
         while self._orphans:
             peer, failure = self._orphans.popleft()
             self._report(address_key(peer), peer, failure)
@@ -340,6 +351,32 @@ class MeterSecurity(_Agent):
         if suite is None and suite_id == OSGP_AES_128_PSK_SUITE_ID:
             return _NoChannelSuite(self, peer)
         return suite
+
+    def channel_of(self, peer: Address, pdu_header: bytes, protected: bytes) -> PeerSuite | None:
+        """The suite of the channel that authenticates a PDU from the unknown last hop ``peer`` (the NNAP
+        repeated through another agent); ``peer`` is then bound to it (decision 0096). At most
+        ``MAX_PEERS`` channels x 3 sessions are tried; the PDU is then checked (replay) as usual."""
+        for ctx in reversed(self.channels.values()):
+            ctx.now = self.now
+            suite = PeerSuite(ctx, self.domain, self.stats)
+            if suite.authentic(pdu_header, protected):
+                self._bind(peer, ctx, heard=False)
+                return suite
+        return None
+
+    def _bind(self, peer: Address, ctx: CryptoContext, *, heard: bool = True) -> None:
+        key = address_key(peer)
+        self.contexts.pop(key, None)
+        self.contexts[key] = ctx
+        while len(self.contexts) > 2 * MAX_PEERS:
+            del self.contexts[next(iter(self.contexts))]
+        if heard:
+            self.heard(peer, ctx)
+
+    def heard(self, peer: Address, ctx: CryptoContext) -> None:
+        """An authentic message of the channel ``ctx`` came from ``peer``: its errors go there."""
+        if isinstance(peer, SubnetNodeAddress):
+            ctx.peer_address = _subnet_node(peer)
 
     def _mac_key(self, ltk_id: int | None = None) -> bytes | None:
         ltk = self.ltks.get(ltk_id) if ltk_id is not None else self.ltks[max(self.ltks)]
@@ -494,34 +531,52 @@ class MeterSecurity(_Agent):
             self._event(SecurityEventKind.LONG_TERM_KEY_UPDATED, source, f"ltk {used} only, older retired")
 
     def _context(self, source: Address, nnap_id: bytes, mk: bytes) -> CryptoContext:
-        key = address_key(source)
-        ctx = self.contexts.get(key)
-        if ctx is None or ctx.peer_id != nnap_id:
-            ctx = CryptoContext(self.config.node_id, nnap_id, self.config.address, _subnet_node(source), mk)
+        """The channel with the NNAP ``nnap_id`` (by its identity, not by the last hop ``source``:
+        decision 0096), bound to ``source``."""
+        ctx = self.channels.get(nnap_id)
+        if ctx is None:
+            ctx = CryptoContext(
+                self.config.node_id,
+                nnap_id,
+                self.config.address,
+                _subnet_node(source),
+                mk,
+                local_is_server=True,
+            )
             ctx.now = self.now
-            self.contexts[key] = ctx
-            if len(self.contexts) > MAX_PEERS:
-                del self.contexts[next(iter(self.contexts))]
+            self.channels[nnap_id] = ctx
+            if len(self.channels) > MAX_PEERS:
+                gone = self.channels.pop(next(iter(self.channels)))
+                for key in [k for k, c in self.contexts.items() if c is gone]:
+                    del self.contexts[key]
+        self._bind(source, ctx)
         ctx.mac_key = mk
         return ctx
 
     def _open_sealed(
         self, source: Address, session_id: int, counter: int, header: bytes, sealed: bytes
     ) -> tuple[CryptoContext, KeyState, bytes] | None:
-        ctx = self.contexts.get(address_key(source))
-        state = None if ctx is None else ctx.sessions.get(session_id)
-        if ctx is None or state is None:
+        bound = self.contexts.get(address_key(source))
+        held = [bound] if bound is not None else list(self.channels.values())  # decision 0096
+        held = [c for c in held if session_id in c.sessions]
+        if not held:
             self.stats.reject(Reject.UNKNOWN_KEY)
             return None
-        window = ctx.windows.setdefault(session_id, ReplayWindow())
-        try:
-            key = state.aead.decrypt(
-                nonce(NONCE_KEY_MANAGEMENT, ctx.peer_id, session_id, counter), sealed, header
-            )
-        except AuthenticationError:
+        for ctx in held:
+            state = ctx.sessions[session_id]
+            try:
+                key = state.aead.decrypt(
+                    nonce(NONCE_KEY_MANAGEMENT, ctx.peer_id, session_id, counter), sealed, header
+                )
+            except AuthenticationError:
+                continue
+            break
+        else:
             self.stats.reject(Reject.AUTHENTICATION)
             self._failure(address_key(source), source, "sealed key failed authentication")
             return None
+        self._bind(source, ctx)
+        window = ctx.windows.setdefault(session_id, ReplayWindow())
         verdict = window.classify(counter)
         if verdict is not None:
             self.stats.reject(verdict)

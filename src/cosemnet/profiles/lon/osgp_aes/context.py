@@ -20,9 +20,13 @@ kind 0x00 for ADP data, 0x01 for key-management messages. A sender never repeats
 (counters are :class:`~cosemnet.security.counters.InvocationCounter`s, crash-safe on a file store), and
 node ids differ between the two ends of a session, so a nonce never repeats under a key.
 
-Associated data (Table D.10): ``ADP header (control .. suite_id) || key_id (1) || counter (4) ||
-source subnet, node || destination subnet, node`` (broadcast: ``0x00, 0xFF``; node numbers are 7 bits
-so 0xFF is no node). The 14908-1 addresses are bound, so a frame re-addressed to or from another node fails.
+Associated data (Table D.10, decision 0096): ``ADP header (control .. suite_id) || key_id (1) ||
+counter (4) || LNAP subnet, node`` (broadcast: ``0x00, 0xFF``; node numbers are 7 bits so 0xFF is no
+node). The LNAP (meter, the server end) address is end-to-end in both directions, also through Annex E
+repeaters; the last hop's address is not bound (with repeating the meter sees the agent as the sender).
+The two identities of the channel are bound by the nonce (sender id) and the session key (derived from
+both), so a frame re-addressed to another meter, reflected to its sender or relayed by a stranger fails
+(a stranger's copy of a frame already received is a replay).
 
 Receive window (per sender and key): the highest authentic counter and a 64-bit bitmap below it. An
 authentic PDU whose counter was seen is a replay; one below the window is a sequence error
@@ -226,9 +230,10 @@ def nonce(kind: int, sender_id: bytes, key_id: int, counter: int) -> bytes:
     return _NONCE.pack(kind, sender_id, key_id, counter)
 
 
-def associated_data(pdu_header: bytes, security_header: bytes, source: bytes, destination: bytes) -> bytes:
-    """The CCM associated data (Table D.10 [design]): ADP header, security header, 14908-1 addresses."""
-    return pdu_header + security_header + source + destination
+def associated_data(pdu_header: bytes, security_header: bytes, server: bytes) -> bytes:
+    """The CCM associated data (Table D.10 [design], decision 0096): ADP header, security header (long
+    form), the LNAP's (server's) subnet, node (``BROADCAST_DESTINATION`` for a broadcast)."""
+    return pdu_header + security_header + server
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,21 +274,20 @@ class Envelope:
         body = protected[length:]
         return cls(key_id, counter, body[:-TAG_LENGTH], body[-TAG_LENGTH:], short)
 
-    def open(
-        self, key: bytes, sender_id: bytes, pdu_header: bytes, source: bytes, destination: bytes
-    ) -> bytes:
-        """The plaintext; :class:`AuthenticationError` for a wrong key, sender, address or any change.
-        A short header whose session was not given tries every session id with its low bits."""
+    def open(self, key: bytes, sender_id: bytes, pdu_header: bytes, server: bytes) -> bytes:
+        """The plaintext; :class:`AuthenticationError` for a wrong key, sender, meter address (``server``:
+        the LNAP's subnet, node, see :func:`associated_data`) or any change. A short header whose session
+        was not given tries every session id with its low bits."""
         aead = OsgpAead(key, TAG_LENGTH)
         ids = [self.key_id]
         if self.short and self.key_id <= SHORT_KEY_MASK:
             ids = list(range(self.key_id or SHORT_KEY_MASK + 1, 128, SHORT_KEY_MASK + 1))
         for key_id in ids[:-1]:
             try:
-                return self._open(aead, key_id, sender_id, pdu_header, source, destination)
+                return self._open(aead, key_id, sender_id, pdu_header, server)
             except AuthenticationError:
                 continue
-        return self._open(aead, ids[-1], sender_id, pdu_header, source, destination)
+        return self._open(aead, ids[-1], sender_id, pdu_header, server)
 
     def _open(
         self,
@@ -291,11 +295,10 @@ class Envelope:
         key_id: int,
         sender_id: bytes,
         pdu_header: bytes,
-        source: bytes,
-        destination: bytes,
+        server: bytes,
     ) -> bytes:
         header = bytes((key_id,)) + self.counter.to_bytes(4, "big")
-        ad = associated_data(pdu_header, header, source, destination)
+        ad = associated_data(pdu_header, header, server)
         return aead.decrypt(
             nonce(NONCE_DATA, sender_id, key_id, self.counter), self.ciphertext + self.tag, ad
         )
@@ -338,6 +341,10 @@ class CryptoContext:
     windows: dict[int, ReplayWindow] = field(default_factory=dict, repr=False)
     failures: deque[Failure] = field(default_factory=lambda: deque(maxlen=MAX_PENDING_FAILURES))
     now: float = 0.0
+    local_is_server: bool = False
+    """This end is the LNAP (meter): the associated data binds ``local_address``, else ``peer_address``
+    (the meter's end-to-end address as the NNAP addresses it), decision 0096. A meter's
+    ``peer_address`` is the last hop it heard the NNAP from (an agent when repeated): errors go there."""
 
     @property
     def local_bytes(self) -> bytes:
@@ -346,6 +353,11 @@ class CryptoContext:
     @property
     def peer_bytes(self) -> bytes:
         return bytes(self.peer_address)
+
+    @property
+    def server_bytes(self) -> bytes:
+        """The LNAP's subnet, node: what the associated data binds (decision 0096)."""
+        return self.local_bytes if self.local_is_server else self.peer_bytes
 
     def install_session(self, state: KeyState) -> None:
         """Make ``state`` the current session; the previous one stays receivable until it expires
@@ -384,14 +396,13 @@ class PeerSuite:
     ``broadcast``: this suite object is the NNAP's sender for broadcasts (no peer session).
     """
 
-    __slots__ = ("_local", "_peer", "context", "domain", "stats")
+    __slots__ = ("_server", "context", "domain", "stats")
 
     def __init__(self, context: CryptoContext, domain: DomainKeys, stats: SecurityStats) -> None:
         self.context = context
         self.domain = domain
         self.stats = stats
-        self._local = context.local_bytes
-        self._peer = context.peer_bytes
+        self._server = context.server_bytes
 
     def __repr__(self) -> str:
         return f"PeerSuite(peer={self.context.peer_id.hex()})"
@@ -404,10 +415,9 @@ class PeerSuite:
     def overhead(self) -> int:
         return OVERHEAD
 
-    def _destination(self, broadcast: bool, sender: bool) -> bytes:
-        if broadcast:
-            return BROADCAST_DESTINATION
-        return self._peer if sender else self._local
+    def _bound(self, broadcast: bool) -> bytes:
+        """The address the associated data binds (decision 0096)."""
+        return BROADCAST_DESTINATION if broadcast else self._server
 
     def protect(self, pdu_header: bytes, payload: bytes) -> bytes:
         ctx = self.context
@@ -418,8 +428,7 @@ class PeerSuite:
         counter = state.counter.next()
         if counter > MAX_COUNTER:
             raise AdpSecurityError("frame counter exhausted", 0, "a renewed key")
-        ad = pdu_header + _SECURITY_HEADER.pack(state.key_id, counter) + self._local
-        ad += self._destination(broadcast, True)
+        ad = pdu_header + _SECURITY_HEADER.pack(state.key_id, counter) + self._bound(broadcast)
         self.stats.protected += 1
         return encode_security_header(state.key_id, counter) + state.aead.encrypt(
             _NONCE.pack(NONCE_DATA, ctx.local_id, state.key_id, counter), payload, ad
@@ -459,6 +468,36 @@ class PeerSuite:
             raise self._fail(Reject.EXPIRED_KEY, ids[0], low)
         return [(state, ctx.windows.setdefault(state.key_id, ReplayWindow())) for state in valid]
 
+    def authentic(self, pdu_header: bytes, protected: bytes) -> bool:
+        """Whether a key of this channel authenticates the PDU; nothing is counted and no window moves
+        (how a meter finds the channel of a PDU from a last hop it does not know, decision 0096)."""
+        ctx = self.context
+        try:
+            key_id, counter, length = split_security_header(protected)
+        except DecodeError:
+            return False
+        broadcast = length == SECURITY_HEADER_LENGTH
+        if broadcast:
+            domain = self.domain.keys.get(key_id & 0x7F)
+            pairs = [] if domain is None else [(domain, counter)]
+        else:
+            pairs = [
+                (state, ctx.windows.get(k, ReplayWindow()).reconstruct(counter))
+                for k, state in ctx.sessions.items()
+                if k & SHORT_KEY_MASK == key_id
+            ]
+        body = protected[length:]
+        for state, full in pairs:
+            if not state.valid(ctx.now) or full > MAX_COUNTER:
+                continue
+            ad = pdu_header + _SECURITY_HEADER.pack(state.key_id, full) + self._bound(broadcast)
+            try:
+                state.aead.decrypt(_NONCE.pack(NONCE_DATA, ctx.peer_id, state.key_id, full), body, ad)
+            except AuthenticationError:
+                continue
+            return True
+        return False
+
     def _unprotect(self, pdu_header: bytes, protected: bytes) -> bytes:
         ctx = self.context
         try:
@@ -473,7 +512,7 @@ class PeerSuite:
             self.stats.reject(Reject.MALFORMED)
             raise AdpSecurityError("key kind does not match the destination SAP", 0, "OSGP PDU")
         candidates = [self._domain_key(key_id, counter)] if broadcast else self._session_keys(key_id, counter)
-        tail = self._peer + self._destination(broadcast, False)
+        tail = self._bound(broadcast)
         body = protected[length:]
         for state, window in candidates:
             full = counter if broadcast else window.reconstruct(counter)
