@@ -16,6 +16,24 @@ considerations") leaves the policy to the implementation. **Our design** (decisi
   ``max_retries`` retries it is given up;
 * time is a float of the caller's monotonic clock; randomness is the caller's ``random.Random``.
 
+**Adaptive mode** (``adaptive=True``, the default; decision record
+``docs/decisions/0080-headend-adaptive-timers-and-concurrency.md``):
+
+* the timeout of an attempt is the retransmission timeout (RTO) learned from measured round trips,
+  one estimator per border router (or per prefix when the request names none), in the manner of
+  RFC 6298: ``SRTT + max(rto_min, 4 * RTTVAR)`` within ``[rto_min, rto_max]``, ``rto_initial``
+  before the first sample; Karn's rule: only answers to a first attempt give samples; on a timeout
+  the estimator's RTO doubles (at most once per RTO, until the next valid sample) and each retry of a
+  request waits ``backoff_factor`` times longer than its previous attempt; the retry is sent as soon
+  as a slot is free (the expired RTO was the wait);
+* a multi-round-trip attempt (association then GET, block transfer) calls :meth:`Throttle.progress`
+  at each intermediate answer: a sample, and the deadline re-armed for the next round trip;
+* the concurrency of each prefix and each border router is a congestion window (AIMD): it starts at
+  ``initial_window``, grows by one per answer up to half the ceiling's worth (slow start) then by
+  ``1/window`` per answer, and halves on a timeout (at most once per window of requests); the
+  configured ``max_per_prefix`` / ``max_per_border_router`` are the ceilings, ``max_in_flight`` stays
+  a fixed overall cap.
+
 Driver loop::
 
     throttle.submit(request, now)
@@ -28,6 +46,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+import math
 import random
 from collections import deque
 from collections.abc import Hashable
@@ -42,6 +61,8 @@ __all__ = [
     "ThrottleEvent",
     "ThrottleEventKind",
     "ThrottledRequest",
+    "RttEstimator",
+    "CongestionWindow",
 ]
 
 
@@ -52,15 +73,31 @@ class ThrottleConfig:
     max_per_prefix: int = 4
     prefix_length: int = 64
     timeout: float = 30.0
-    max_retries: int = 3
+    """Fixed mode: seconds per attempt."""
+    max_retries: int = 8
     backoff_base: float = 5.0
+    """Fixed mode: pause before the first retry (then x ``backoff_factor``, capped at ``backoff_max``)."""
     backoff_factor: float = 2.0
     backoff_max: float = 300.0
     jitter: float = 0.5
+    adaptive: bool = True
+    """Timers learned from round trips and AIMD concurrency (decision 0080); False: the fixed
+    ``timeout`` and ``backoff_*`` of decision 0025 and the limits as they are."""
+    rto_initial: float = 1.0
+    """Adaptive: RTO before the first round-trip sample of a border router / prefix (RFC 6298: 1 s)."""
+    rto_min: float = 0.01
+    """Adaptive: lower bound of the RTO (and of the variance term); small so that loopback and LANs
+    are not slowed down by loss; a deployment may raise it (RFC 6298 recommends 1 s for TCP)."""
+    rto_max: float = 60.0
+    """Adaptive: upper bound of the RTO, back-off included."""
+    initial_window: int = 2
+    """Adaptive: requests in flight per prefix / border router before any answer."""
 
     def __post_init__(self) -> None:
-        if min(self.max_in_flight, self.max_per_border_router, self.max_per_prefix) < 1:
+        if min(self.max_in_flight, self.max_per_border_router, self.max_per_prefix, self.initial_window) < 1:
             raise ValueError("limits must be at least 1")
+        if not 0 < self.rto_min <= self.rto_initial <= self.rto_max:
+            raise ValueError("need 0 < rto_min <= rto_initial <= rto_max")
         if not 0 <= self.prefix_length <= 128:
             raise ValueError("prefix_length must be 0..128")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.backoff_factor < 1:
@@ -118,12 +155,82 @@ class Completion(Enum):
     """Not active (already completed, given up, or never submitted): ignore the answer."""
 
 
+class RttEstimator:
+    """Retransmission timeout from round-trip samples, after RFC 6298 (decision 0080)."""
+
+    __slots__ = ("backed_off_at", "rto", "rto_max", "rto_min", "rttvar", "samples", "srtt")
+
+    def __init__(self, rto_initial: float, rto_min: float, rto_max: float) -> None:
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = rto_initial
+        self.rto_min = rto_min
+        self.rto_max = rto_max
+        self.samples = 0
+        self.backed_off_at = -math.inf
+
+    def sample(self, rtt: float) -> None:
+        """A round trip measured on a request sent once (Karn's rule is the caller's)."""
+        rtt = max(0.0, rtt)
+        if self.srtt is None:
+            self.srtt = rtt
+            self.rttvar = rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.samples += 1
+        self.rto = min(self.rto_max, max(self.rto_min, self.srtt + max(self.rto_min, 4 * self.rttvar)))
+        self.backed_off_at = -math.inf
+
+    def back_off(self, sent_at: float, now: float) -> None:
+        """A timeout of a request sent at ``sent_at``: double the RTO, once per back-off (a timeout of
+        a request sent before the previous back-off does not double it again)."""
+        if sent_at >= self.backed_off_at:
+            self.rto = min(self.rto_max, self.rto * 2)
+            self.backed_off_at = now
+
+
+class CongestionWindow:
+    """Requests allowed in flight towards one prefix or border router: additive increase,
+    multiplicative decrease (decision 0080)."""
+
+    __slots__ = ("ceiling", "reduced_at", "ssthresh", "window")
+
+    def __init__(self, initial: int, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.window = float(min(initial, ceiling))
+        self.ssthresh = float(ceiling)
+        self.reduced_at = -math.inf
+
+    @property
+    def limit(self) -> int:
+        return max(1, min(self.ceiling, int(self.window)))
+
+    def on_answer(self) -> None:
+        if self.window < self.ssthresh:
+            self.window += 1.0  # slow start
+        else:
+            self.window += 1.0 / self.window
+        self.window = min(self.window, float(self.ceiling))
+
+    def on_loss(self, sent_at: float, now: float) -> None:
+        """Halve on a timeout, at most once per window: a loss of a request sent before the last
+        reduction does not reduce again."""
+        if sent_at >= self.reduced_at:
+            self.window = max(1.0, self.window / 2)
+            self.ssthresh = max(2.0, self.window)
+            self.reduced_at = now
+
+
 @dataclass(slots=True, eq=False)
 class _Entry:
     request: ThrottledRequest
     bucket: tuple[Hashable, bytes]
     attempt: int = 0
     deadline: float = 0.0
+    sent_at: float = 0.0
+    """When the current round trip started (attempt start or last :meth:`Throttle.progress`)."""
+    attempt_timeout: float = 0.0
     in_flight: bool = False
     generation: int = 0
     """Bumped on every state change; lazy heap entries with another value are stale."""
@@ -147,6 +254,12 @@ class Throttle:
         self._timeouts: list[tuple[float, int, Hashable, int]] = []
         self._delayed: list[tuple[float, int, Hashable, int]] = []
         self._seq = 0
+        self._estimators: dict[Hashable, RttEstimator] = {}
+        """Adaptive: one RTO estimator per border router (or per prefix, for requests without one)."""
+        self._prefix_windows: dict[bytes, CongestionWindow] = {}
+        self._router_windows: dict[Hashable, CongestionWindow] = {}
+        self.timeouts = 0
+        self.samples = 0
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -170,9 +283,58 @@ class Throttle:
 
     def _has_room(self, key: tuple[Hashable, bytes]) -> bool:
         router, prefix = key
-        if self._per_prefix.get(prefix, 0) >= self.config.max_per_prefix:
+        if self._per_prefix.get(prefix, 0) >= self._prefix_limit(prefix):
             return False
-        return router is None or self._per_router.get(router, 0) < self.config.max_per_border_router
+        return router is None or self._per_router.get(router, 0) < self._router_limit(router)
+
+    def _prefix_limit(self, prefix: bytes) -> int:
+        if not self.config.adaptive:
+            return self.config.max_per_prefix
+        window = self._prefix_windows.get(prefix)
+        return min(self.config.initial_window, self.config.max_per_prefix) if window is None else window.limit
+
+    def _router_limit(self, router: Hashable) -> int:
+        if not self.config.adaptive:
+            return self.config.max_per_border_router
+        window = self._router_windows.get(router)
+        if window is None:
+            return min(self.config.initial_window, self.config.max_per_border_router)
+        return window.limit
+
+    def _windows(self, bucket: tuple[Hashable, bytes]) -> list[CongestionWindow]:
+        router, prefix = bucket
+        cfg = self.config
+        out = []
+        window = self._prefix_windows.get(prefix)
+        if window is None:
+            window = self._prefix_windows[prefix] = CongestionWindow(cfg.initial_window, cfg.max_per_prefix)
+        out.append(window)
+        if router is not None:
+            window = self._router_windows.get(router)
+            if window is None:
+                window = CongestionWindow(cfg.initial_window, cfg.max_per_border_router)
+                self._router_windows[router] = window
+            out.append(window)
+        return out
+
+    def _estimator(self, bucket: tuple[Hashable, bytes]) -> RttEstimator:
+        router, prefix = bucket
+        key: Hashable = ("router", router) if router is not None else prefix
+        found = self._estimators.get(key)
+        if found is None:
+            cfg = self.config
+            found = self._estimators[key] = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        return found
+
+    def rto(self, address: ipaddress.IPv6Address, border_router: Hashable = None) -> float:
+        """The current RTO towards ``address`` (adaptive mode; else the fixed timeout)."""
+        if not self.config.adaptive:
+            return self.config.timeout
+        return self._estimator((border_router, self._prefix(address))).rto
+
+    def window_for_prefix(self, address: ipaddress.IPv6Address) -> int:
+        """Requests allowed in flight towards the prefix of ``address`` now."""
+        return self._prefix_limit(self._prefix(address))
 
     # -- API -----------------------------------------------------------------------------------
 
@@ -226,7 +388,16 @@ class Throttle:
     def _start(self, entry: _Entry, now: float) -> Attempt:
         entry.attempt += 1
         entry.in_flight = True
-        entry.deadline = now + self.config.timeout
+        entry.sent_at = now
+        cfg = self.config
+        if cfg.adaptive:
+            rto = self._estimator(entry.bucket).rto
+            if entry.attempt > 1:  # exponential back-off of this request's own timer
+                rto = max(rto, entry.attempt_timeout * cfg.backoff_factor)
+            entry.attempt_timeout = min(cfg.rto_max, rto)
+        else:
+            entry.attempt_timeout = cfg.timeout
+        entry.deadline = now + entry.attempt_timeout
         entry.generation += 1
         router, prefix = entry.bucket
         self._in_flight += 1
@@ -272,6 +443,8 @@ class Throttle:
         if entry is None:
             return Completion.UNKNOWN
         if ok:
+            if self.config.adaptive:
+                self._answered(entry, now)
             if entry.in_flight:
                 self._release(entry)
             else:
@@ -284,6 +457,43 @@ class Throttle:
         self._release(entry)
         event = self._fail(entry, now)
         return Completion.GAVE_UP if event.kind is ThrottleEventKind.GAVE_UP else Completion.RETRY_SCHEDULED
+
+    def _answered(self, entry: _Entry, now: float) -> None:
+        if entry.in_flight and entry.attempt == 1:  # Karn's rule: no sample from a retransmission
+            self._estimator(entry.bucket).sample(now - entry.sent_at)
+            self.samples += 1
+        for window in self._windows(entry.bucket):
+            window.on_answer()
+
+    def progress(self, key: Hashable, now: float) -> bool:
+        """An intermediate answer of a multi-round-trip attempt (AARE before the GET, a block before
+        the next): adaptive mode takes a round-trip sample (first attempts only) and re-arms the
+        attempt's deadline for the next round trip. False when ``key`` is not in flight."""
+        entry = self._entries.get(key)
+        if entry is None or not entry.in_flight:
+            return False
+        if not self.config.adaptive:
+            return True
+        if entry.attempt == 1:
+            estimator = self._estimator(entry.bucket)
+            estimator.sample(now - entry.sent_at)
+            self.samples += 1
+            entry.attempt_timeout = estimator.rto
+        entry.sent_at = now
+        entry.deadline = now + entry.attempt_timeout
+        entry.generation += 1
+        self._seq += 1
+        heapq.heappush(self._timeouts, (entry.deadline, self._seq, key, entry.generation))
+        return True
+
+    def is_in_flight(self, key: Hashable) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.in_flight
+
+    def attempts(self, key: Hashable) -> int:
+        """Attempts started for an active request (0: never sent); 0 when not active."""
+        entry = self._entries.get(key)
+        return 0 if entry is None else entry.attempt
 
     def _drop_from_queues(self, entry: _Entry) -> None:
         entry.generation += 1
@@ -307,8 +517,11 @@ class Throttle:
         if entry.attempt > self.config.max_retries:
             del self._entries[entry.request.key]
             return ThrottleEvent(ThrottleEventKind.GAVE_UP, entry.request, entry.attempt)
-        delay = self.config.backoff(entry.attempt)
-        delay *= 1.0 - self.config.jitter * self.rng.random()
+        if self.config.adaptive:
+            delay = 0.0  # the expired (backed-off) RTO was the wait
+        else:
+            delay = self.config.backoff(entry.attempt)
+            delay *= 1.0 - self.config.jitter * self.rng.random()
         retry_at = now + delay
         self._seq += 1
         entry.generation += 1
@@ -323,6 +536,11 @@ class Throttle:
             entry = self._entries.get(key)
             if entry is None or entry.generation != generation:
                 continue
+            self.timeouts += 1
+            if self.config.adaptive:
+                self._estimator(entry.bucket).back_off(entry.sent_at, now)
+                for window in self._windows(entry.bucket):
+                    window.on_loss(entry.sent_at, now)
             self._release(entry)
             events.append(self._fail(entry, now))
         return events
