@@ -116,7 +116,12 @@ def test_limits_never_exceeded_under_random_workload(
 
 def test_backoff_timing_without_and_with_jitter() -> None:
     cfg = ThrottleConfig(
-        timeout=5.0, max_retries=5, backoff_base=2.0, backoff_factor=3.0, backoff_max=40.0, jitter=0.0,
+        timeout=5.0,
+        max_retries=5,
+        backoff_base=2.0,
+        backoff_factor=3.0,
+        backoff_max=40.0,
+        jitter=0.0,
         adaptive=False,
     )
     assert [cfg.backoff(n) for n in range(1, 6)] == [2.0, 6.0, 18.0, 40.0, 40.0]
@@ -157,7 +162,9 @@ def test_backoff_timing_without_and_with_jitter() -> None:
 
 
 def test_round_robin_across_prefixes_and_fifo_within() -> None:
-    t = Throttle(ThrottleConfig(max_in_flight=100, max_per_prefix=100, max_per_border_router=100, adaptive=False))
+    t = Throttle(
+        ThrottleConfig(max_in_flight=100, max_per_prefix=100, max_per_border_router=100, adaptive=False)
+    )
     for i in range(6):
         t.submit(request(i, 1))
     for i in range(6, 8):

@@ -111,7 +111,7 @@ def test_loopback_rto_learned_and_loss_costs_little() -> None:
     assert gave_up == 0 and t.pending == 0
     assert t.rto(request(0).address) < 0.05  # rto_min 0.01, maybe backed off once
     assert t.samples > 800 and t.timeouts > 50
-    fixed, fixed_done, _, _ = _simulate(ThrottleConfig(max_per_prefix=4, adaptive=False), 200, 0.000_2, 0.1, 1)
+    _, fixed_done, _, _ = _simulate(ThrottleConfig(max_per_prefix=4, adaptive=False), 200, 0.000_2, 0.1, 1)
     assert done_at < fixed_done / 100  # 1000 adaptive requests vs 200 fixed ones
 
 
@@ -164,10 +164,11 @@ def test_window_grows_within_ceilings_and_halves_on_loss() -> None:
         t.submit(request(i, 1, router=7))
     now = 0.0
     peak = 0
-    for _ in range(20):  # all answered: the window opens up to the ceiling of the prefix
-        started = list(iter(lambda: t.next_ready(now), None))
+    for step in range(20):  # all answered: the window opens up to the ceiling of the prefix
+        now = step * 0.001
+        started = list(iter(lambda: t.next_ready(now), None))  # noqa: B023
         peak = max(peak, len(started))
-        now += 0.001
+        now += 0.0005
         for a in started:
             t.completed(a.request.key, now)
     assert peak == 6 and t.window_for_prefix(request(0).address) == 6

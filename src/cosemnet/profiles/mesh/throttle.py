@@ -56,13 +56,13 @@ from enum import Enum
 __all__ = [
     "Attempt",
     "Completion",
+    "CongestionWindow",
+    "RttEstimator",
     "Throttle",
     "ThrottleConfig",
     "ThrottleEvent",
     "ThrottleEventKind",
     "ThrottledRequest",
-    "RttEstimator",
-    "CongestionWindow",
 ]
 
 
