@@ -237,6 +237,9 @@ class HeadEndConfig:
     max_receive_pdu_size: int = 0
     """Proposed in the AARQ; 0 = the datagram budget of ``ports`` (0020)."""
     security_suite: SecuritySuite = SecuritySuite.SUITE_0
+    reassociate_after: int = 3
+    """Silent attempts in a row after which our side of a meter's association is dropped and the next
+    attempt associates again (0027 used 2; 3 keeps a lossy mesh from re-associating often, 0080)."""
     store_batch_rows: int = 200
     """Readings are committed as they arrive, in batches of this many rows ... (decision 0081)"""
     store_batch_interval: float = 1.0
@@ -642,8 +645,8 @@ class HeadEnd:
         if not session.conn.busy or session.job is None:
             self.dropped += 1  # duplicate or late answer with nothing in progress
             return
-        if apdu[0] == _AARE and session.conn.state is ConnectionState.ASSOCIATED:
-            self.dropped += 1  # a repeated AARE (duplicated or late) while the GET is in flight
+        if apdu[0] == _AARE and session.conn.state is not ConnectionState.ASSOCIATING:
+            self.dropped += 1  # a repeated AARE (duplicated or late) after the one we used
             return
         if session.expect_invoke_id is not None and apdu[0] == _GENERAL_GLO:
             head = self._peek(session, apdu, 3)
@@ -882,7 +885,7 @@ class HeadEnd:
             if session is not None and session.job is job:
                 self._abandon(session)
                 session.timeouts += 1
-                if session.timeouts >= 2:
+                if session.timeouts >= self.config.reassociate_after:
                     # two silent attempts in a row: the meter may have dropped the association without
                     # telling us; the next attempt starts with a fresh AARQ
                     self._drop_association(session)

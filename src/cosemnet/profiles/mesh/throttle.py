@@ -32,7 +32,11 @@ considerations") leaves the policy to the implementation. **Our design** (decisi
   ``initial_window``, grows by one per answer up to half the ceiling's worth (slow start) then by
   ``1/window`` per answer, and halves on a timeout (at most once per window of requests); the
   configured ``max_per_prefix`` / ``max_per_border_router`` are the ceilings, ``max_in_flight`` stays
-  a fixed overall cap.
+  a fixed overall cap;
+* a request still unanswered one (un-backed-off) RTO after it was sent is presumed lost: it no longer
+  counts against the congestion window (the retry of one unlucky meter, waiting for its backed-off
+  timer, does not hold the whole prefix), but it still counts against the ceilings until its own
+  deadline.
 
 Driver loop::
 
@@ -158,12 +162,15 @@ class Completion(Enum):
 class RttEstimator:
     """Retransmission timeout from round-trip samples, after RFC 6298 (decision 0080)."""
 
-    __slots__ = ("backed_off_at", "rto", "rto_max", "rto_min", "rttvar", "samples", "srtt")
+    __slots__ = ("backed_off_at", "computed", "rto", "rto_max", "rto_min", "rttvar", "samples", "srtt")
 
     def __init__(self, rto_initial: float, rto_min: float, rto_max: float) -> None:
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.rto = rto_initial
+        """The RTO for a first attempt: computed from the samples, doubled by timeouts since the last one."""
+        self.computed: float | None = None
+        """SRTT + max(rto_min, 4 RTTVAR) without back-off (None before the first sample)."""
         self.rto_min = rto_min
         self.rto_max = rto_max
         self.samples = 0
@@ -179,8 +186,15 @@ class RttEstimator:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
         self.samples += 1
-        self.rto = min(self.rto_max, max(self.rto_min, self.srtt + max(self.rto_min, 4 * self.rttvar)))
+        self.computed = min(self.rto_max, max(self.rto_min, self.srtt + max(self.rto_min, 4 * self.rttvar)))
+        self.rto = self.computed
         self.backed_off_at = -math.inf
+
+    @property
+    def base(self) -> float:
+        """What a retry's exponential back-off starts from: the computed RTO (the backed-off one
+        before any sample)."""
+        return self.rto if self.computed is None else self.computed
 
     def back_off(self, sent_at: float, now: float) -> None:
         """A timeout of a request sent at ``sent_at``: double the RTO, once per back-off (a timeout of
@@ -232,6 +246,8 @@ class _Entry:
     """When the current round trip started (attempt start or last :meth:`Throttle.progress`)."""
     attempt_timeout: float = 0.0
     in_flight: bool = False
+    counted: bool = False
+    """Adaptive: counted against the congestion windows (in flight and not presumed lost)."""
     generation: int = 0
     """Bumped on every state change; lazy heap entries with another value are stale."""
 
@@ -250,6 +266,11 @@ class Throttle:
         self._in_flight = 0
         self._per_prefix: dict[bytes, int] = {}
         self._per_router: dict[Hashable, int] = {}
+        self._window_prefix: dict[bytes, int] = {}
+        """Adaptive: requests counted against each prefix's window (in flight, not presumed lost)."""
+        self._window_router: dict[Hashable, int] = {}
+        self._presume: list[tuple[float, int, Hashable, int]] = []
+        """Adaptive: when each in-flight round trip is presumed lost (sent + RTO)."""
         # heaps of (time, sequence, key, generation); entries whose generation moved on are stale
         self._timeouts: list[tuple[float, int, Hashable, int]] = []
         self._delayed: list[tuple[float, int, Hashable, int]] = []
@@ -283,9 +304,16 @@ class Throttle:
 
     def _has_room(self, key: tuple[Hashable, bytes]) -> bool:
         router, prefix = key
-        if self._per_prefix.get(prefix, 0) >= self._prefix_limit(prefix):
+        cfg = self.config
+        if self._per_prefix.get(prefix, 0) >= cfg.max_per_prefix:
             return False
-        return router is None or self._per_router.get(router, 0) < self._router_limit(router)
+        if router is not None and self._per_router.get(router, 0) >= cfg.max_per_border_router:
+            return False
+        if not cfg.adaptive:
+            return True
+        if self._window_prefix.get(prefix, 0) >= self._prefix_limit(prefix):
+            return False
+        return router is None or self._window_router.get(router, 0) < self._router_limit(router)
 
     def _prefix_limit(self, prefix: bytes) -> int:
         if not self.config.adaptive:
@@ -391,10 +419,13 @@ class Throttle:
         entry.sent_at = now
         cfg = self.config
         if cfg.adaptive:
-            rto = self._estimator(entry.bucket).rto
-            if entry.attempt > 1:  # exponential back-off of this request's own timer
-                rto = max(rto, entry.attempt_timeout * cfg.backoff_factor)
-            entry.attempt_timeout = min(cfg.rto_max, rto)
+            estimator = self._estimator(entry.bucket)
+            if entry.attempt == 1:
+                entry.attempt_timeout = estimator.rto
+            else:  # exponential back-off of this request's own timer, from the computed RTO
+                backoff = cfg.backoff_factor ** min(entry.attempt - 1, 64)
+                entry.attempt_timeout = min(cfg.rto_max, estimator.base * backoff)
+            self._count(entry, now + min(entry.attempt_timeout, estimator.base))
         else:
             entry.attempt_timeout = cfg.timeout
         entry.deadline = now + entry.attempt_timeout
@@ -408,9 +439,42 @@ class Throttle:
         heapq.heappush(self._timeouts, (entry.deadline, self._seq, entry.request.key, entry.generation))
         return Attempt(entry.request, entry.attempt, entry.deadline)
 
+    def _count(self, entry: _Entry, presumed_lost_at: float) -> None:
+        router, prefix = entry.bucket
+        if not entry.counted:
+            entry.counted = True
+            self._window_prefix[prefix] = self._window_prefix.get(prefix, 0) + 1
+            if router is not None:
+                self._window_router[router] = self._window_router.get(router, 0) + 1
+        self._seq += 1
+        heapq.heappush(self._presume, (presumed_lost_at, self._seq, entry.request.key, entry.generation + 1))
+
+    def _uncount(self, entry: _Entry) -> None:
+        if not entry.counted:
+            return
+        entry.counted = False
+        router, prefix = entry.bucket
+        self._window_prefix[prefix] -= 1
+        if not self._window_prefix[prefix]:
+            del self._window_prefix[prefix]
+        if router is not None:
+            self._window_router[router] -= 1
+            if not self._window_router[router]:
+                del self._window_router[router]
+        self._wake_parked()
+
+    def _wake_parked(self) -> None:
+        if self._parked:
+            # wake every parked bucket; next_ready parks again those still full. Parked buckets
+            # are few (one per saturated prefix), so this stays cheap.
+            for key in self._parked:
+                self._make_eligible(key)
+            self._parked.clear()
+
     def _release(self, entry: _Entry) -> None:
         """Free the slot of an in-flight entry and wake parked buckets that may now proceed."""
         entry.in_flight = False
+        self._uncount(entry)
         entry.generation += 1
         router, prefix = entry.bucket
         self._in_flight -= 1
@@ -421,12 +485,7 @@ class Throttle:
             self._per_router[router] -= 1
             if not self._per_router[router]:
                 del self._per_router[router]
-        if self._parked:
-            # wake every parked bucket; next_ready parks again those still full. Parked buckets
-            # are few (one per saturated prefix), so this stays cheap.
-            for key in self._parked:
-                self._make_eligible(key)
-            self._parked.clear()
+        self._wake_parked()
 
     def _release_delayed(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:
@@ -474,13 +533,15 @@ class Throttle:
             return False
         if not self.config.adaptive:
             return True
+        estimator = self._estimator(entry.bucket)
         if entry.attempt == 1:
-            estimator = self._estimator(entry.bucket)
             estimator.sample(now - entry.sent_at)
             self.samples += 1
             entry.attempt_timeout = estimator.rto
         entry.sent_at = now
         entry.deadline = now + entry.attempt_timeout
+        if entry.counted:
+            self._count(entry, now + estimator.rto)
         entry.generation += 1
         self._seq += 1
         heapq.heappush(self._timeouts, (entry.deadline, self._seq, key, entry.generation))
@@ -531,6 +592,11 @@ class Throttle:
     def expire(self, now: float) -> list[ThrottleEvent]:
         """Time out every in-flight request whose deadline passed (schedules retries or gives up)."""
         events: list[ThrottleEvent] = []
+        while self._presume and self._presume[0][0] <= now:
+            _, _, key, generation = heapq.heappop(self._presume)
+            entry = self._entries.get(key)
+            if entry is not None and entry.generation == generation and entry.in_flight:
+                self._uncount(entry)  # presumed lost: no longer holds its window slot
         while self._timeouts and self._timeouts[0][0] <= now:
             _, _, key, generation = heapq.heappop(self._timeouts)
             entry = self._entries.get(key)
@@ -560,5 +626,11 @@ class Throttle:
             if entry is not None and entry.generation == generation:
                 break
             heapq.heappop(self._delayed)
-        candidates = [h[0][0] for h in (self._timeouts, self._delayed) if h]
+        while self._presume:
+            _, _, key, generation = self._presume[0]
+            entry = self._entries.get(key)
+            if entry is not None and entry.generation == generation and entry.counted:
+                break
+            heapq.heappop(self._presume)
+        candidates = [h[0][0] for h in (self._timeouts, self._delayed, self._presume) if h]
         return min(candidates) if candidates else None
