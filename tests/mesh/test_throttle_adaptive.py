@@ -137,7 +137,8 @@ def test_karn_no_sample_from_retransmissions() -> None:
     [event] = t.expire(1.0)
     assert event.retry_at == 1.0  # retried as soon as the RTO expired
     a = t.next_ready(1.0)
-    assert a is not None and a.attempt == 2 and a.deadline == pytest.approx(1.0 + 2.0)  # backed off
+    # no sample yet: the RTO doubled to 2 s, and the retry doubles its own timer from there
+    assert a is not None and a.attempt == 2 and a.deadline == pytest.approx(1.0 + 4.0)
     assert t.completed(r.key, 1.5) is Completion.COMPLETED
     assert t.samples == 0  # Karn: the answer may belong to attempt 1
 
