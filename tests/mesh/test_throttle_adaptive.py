@@ -178,3 +178,11 @@ def test_window_grows_within_ceilings_and_halves_on_loss() -> None:
     events = t.expire(now + 10)
     assert len(events) == 6
     assert t.window_for_prefix(request(0).address) == 3  # halved once for the whole window
+
+
+def test_window_floor() -> None:
+    w = CongestionWindow(4, 8, floor=2)
+    for i in range(4):
+        w.on_loss(sent_at=float(i), now=i + 0.5)
+    assert w.limit == 2  # a single lost datagram never stalls the prefix (decision 0080)
+    assert CongestionWindow(4, 1, floor=2).limit == 1  # the ceiling wins

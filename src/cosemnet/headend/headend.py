@@ -156,6 +156,10 @@ _BROADCAST_KEY_BIT: Final = 0x40
 _GET_REQUEST: Final = 0xC0
 _GET_RESPONSE: Final = 0xC4
 _AARE: Final = 0x61
+_EXCEPTION_RESPONSE: Final = 0xD8
+_GENERAL_BLOCK_TRANSFER: Final = 0xE0
+_CHECKED_REQUESTS: Final = frozenset((0xC0, 0xC1, 0xC3))
+"""GET, SET, ACTION requests: their answer is the response tag (+4), an exception-response or GBT."""
 
 
 def _content_start(apdu: bytes) -> int:
@@ -340,6 +344,10 @@ class _Session:
     """Consecutive timed-out attempts."""
     expect_invoke_id: int | None = None
     """Invoke id of the GET in flight: a GET response with another one is a late answer, dropped."""
+    expect_tag: int | None = None
+    """Plaintext tag of the answer expected (GET/SET/ACTION response): a ciphered answer of another
+    kind is a late or repeated answer to an earlier exchange (e.g. HLS pass 4 while the GET is in
+    flight), dropped before it reaches the association (decision 0080)."""
     last_used: float = 0.0
 
 
@@ -414,6 +422,8 @@ class HeadEnd:
     def _send_to(self, session: _Session, apdu: bytes) -> None:
         head = self._peek(session, apdu, 3) if apdu[:1] == b"\xdb" else b""
         session.expect_invoke_id = head[2] & 0x0F if len(head) == 3 and head[0] == _GET_REQUEST else None
+        # the answer expected: GET/SET/ACTION request -> response (tag + 4); anything else unchecked
+        session.expect_tag = head[0] + 4 if len(head) == 3 and head[0] in _CHECKED_REQUESTS else None
         self._send(session.address, session.port, self.config.ports.client_wport, session.wport, apdu)
 
     def _counter(self, owner: bytes, label: str) -> InvocationCounter:
@@ -645,15 +655,28 @@ class HeadEnd:
         if not session.conn.busy or session.job is None:
             self.dropped += 1  # duplicate or late answer with nothing in progress
             return
-        if apdu[0] == _AARE and session.conn.state is not ConnectionState.ASSOCIATING:
-            self.dropped += 1  # a repeated AARE (duplicated or late) after the one we used
+        if self._stale(session, apdu):
+            self.dropped += 1
             return
-        if session.expect_invoke_id is not None and apdu[0] == _GENERAL_GLO:
-            head = self._peek(session, apdu, 3)
-            if len(head) == 3 and head[0] == _GET_RESPONSE and head[2] & 0x0F != session.expect_invoke_id:
-                self.dropped += 1  # a late answer to an earlier attempt: not for the request in flight
-                return
         self._on_answer(session, apdu, now)
+
+    def _stale(self, session: _Session, apdu: bytes) -> bool:
+        """A late, repeated or reordered answer that is not for the exchange in flight (decision 0080):
+        an AARE after the one we used, anything but an AARE while associating, a ciphered answer of
+        another kind than expected, a GET response with another invoke id."""
+        state = session.conn.state
+        if apdu[0] == _AARE:
+            return state is not ConnectionState.ASSOCIATING
+        if state is ConnectionState.ASSOCIATING:
+            return apdu[0] != _EXCEPTION_RESPONSE
+        if apdu[0] != _GENERAL_GLO or session.expect_tag is None:
+            return False
+        head = self._peek(session, apdu, 3)
+        if len(head) < 3 or head[0] in (_EXCEPTION_RESPONSE, _GENERAL_BLOCK_TRANSFER):
+            return False
+        if head[0] != session.expect_tag:
+            return True
+        return session.expect_invoke_id is not None and head[2] & 0x0F != session.expect_invoke_id
 
     def _from_new_title(
         self, title: bytes, apdu: bytes, source: str, port: int, frame: WrapperFrame, now: float

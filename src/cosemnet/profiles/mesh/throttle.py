@@ -33,10 +33,10 @@ considerations") leaves the policy to the implementation. **Our design** (decisi
   ``1/window`` per answer, and halves on a timeout (at most once per window of requests); the
   configured ``max_per_prefix`` / ``max_per_border_router`` are the ceilings, ``max_in_flight`` stays
   a fixed overall cap;
-* a request still unanswered one (un-backed-off) RTO after it was sent is presumed lost: it no longer
-  counts against the congestion window (the retry of one unlucky meter, waiting for its backed-off
-  timer, does not hold the whole prefix), but it still counts against the ceilings until its own
-  deadline.
+* a retry still unanswered one computed (not backed-off) RTO after it was sent is presumed lost: it
+  no longer counts against the limits (the retry of one unlucky meter, waiting for its backed-off
+  timer, does not hold a slot of its prefix), yet an answer until its own deadline still completes
+  it.
 
 Driver loop::
 
@@ -96,9 +96,13 @@ class ThrottleConfig:
     """Adaptive: upper bound of the RTO, back-off included."""
     initial_window: int = 2
     """Adaptive: requests in flight per prefix / border router before any answer."""
+    min_window: int = 2
+    """Adaptive: the window never halves below this (capped by the ceilings): with 1, a single lost
+    datagram stalls a whole prefix for an RTO (decision 0080)."""
 
     def __post_init__(self) -> None:
-        if min(self.max_in_flight, self.max_per_border_router, self.max_per_prefix, self.initial_window) < 1:
+        limits = (self.max_in_flight, self.max_per_border_router, self.max_per_prefix, self.initial_window)
+        if min(*limits, self.min_window) < 1:
             raise ValueError("limits must be at least 1")
         if not 0 < self.rto_min <= self.rto_initial <= self.rto_max:
             raise ValueError("need 0 < rto_min <= rto_initial <= rto_max")
@@ -208,10 +212,11 @@ class CongestionWindow:
     """Requests allowed in flight towards one prefix or border router: additive increase,
     multiplicative decrease (decision 0080)."""
 
-    __slots__ = ("ceiling", "reduced_at", "ssthresh", "window")
+    __slots__ = ("ceiling", "floor", "reduced_at", "ssthresh", "window")
 
-    def __init__(self, initial: int, ceiling: int) -> None:
+    def __init__(self, initial: int, ceiling: int, floor: int = 1) -> None:
         self.ceiling = ceiling
+        self.floor = max(1, min(floor, ceiling))
         self.window = float(min(initial, ceiling))
         self.ssthresh = float(ceiling)
         self.reduced_at = -math.inf
@@ -231,7 +236,7 @@ class CongestionWindow:
         """Halve on a timeout, at most once per window: a loss of a request sent before the last
         reduction does not reduce again."""
         if sent_at >= self.reduced_at:
-            self.window = max(1.0, self.window / 2)
+            self.window = max(float(self.floor), self.window / 2)
             self.ssthresh = max(2.0, self.window)
             self.reduced_at = now
 
@@ -266,9 +271,7 @@ class Throttle:
         self._in_flight = 0
         self._per_prefix: dict[bytes, int] = {}
         self._per_router: dict[Hashable, int] = {}
-        self._window_prefix: dict[bytes, int] = {}
-        """Adaptive: requests counted against each prefix's window (in flight, not presumed lost)."""
-        self._window_router: dict[Hashable, int] = {}
+        self._presumed_lost = 0
         self._presume: list[tuple[float, int, Hashable, int]] = []
         """Adaptive: when each in-flight round trip is presumed lost (sent + RTO)."""
         # heaps of (time, sequence, key, generation); entries whose generation moved on are stale
@@ -311,9 +314,9 @@ class Throttle:
             return False
         if not cfg.adaptive:
             return True
-        if self._window_prefix.get(prefix, 0) >= self._prefix_limit(prefix):
+        if self._per_prefix.get(prefix, 0) >= self._prefix_limit(prefix):
             return False
-        return router is None or self._window_router.get(router, 0) < self._router_limit(router)
+        return router is None or self._per_router.get(router, 0) < self._router_limit(router)
 
     def _prefix_limit(self, prefix: bytes) -> int:
         if not self.config.adaptive:
@@ -335,12 +338,13 @@ class Throttle:
         out = []
         window = self._prefix_windows.get(prefix)
         if window is None:
-            window = self._prefix_windows[prefix] = CongestionWindow(cfg.initial_window, cfg.max_per_prefix)
+            window = CongestionWindow(cfg.initial_window, cfg.max_per_prefix, cfg.min_window)
+            self._prefix_windows[prefix] = window
         out.append(window)
         if router is not None:
             window = self._router_windows.get(router)
             if window is None:
-                window = CongestionWindow(cfg.initial_window, cfg.max_per_border_router)
+                window = CongestionWindow(cfg.initial_window, cfg.max_per_border_router, cfg.min_window)
                 self._router_windows[router] = window
             out.append(window)
         return out
@@ -368,7 +372,13 @@ class Throttle:
 
     @property
     def in_flight(self) -> int:
+        """Requests sent, unanswered and counted against the limits (not presumed lost)."""
         return self._in_flight
+
+    @property
+    def presumed_lost(self) -> int:
+        """Adaptive: requests whose retry timer still runs but that no longer hold a slot."""
+        return self._presumed_lost
 
     @property
     def pending(self) -> int:
@@ -425,42 +435,47 @@ class Throttle:
             else:  # exponential back-off of this request's own timer, from the computed RTO
                 backoff = cfg.backoff_factor ** min(entry.attempt - 1, 64)
                 entry.attempt_timeout = min(cfg.rto_max, estimator.base * backoff)
-            self._count(entry, now + min(entry.attempt_timeout, estimator.base))
+            if entry.attempt_timeout > estimator.base:
+                self._presume_at(entry, now + estimator.base)
         else:
             entry.attempt_timeout = cfg.timeout
         entry.deadline = now + entry.attempt_timeout
+        self._count(entry)
         entry.generation += 1
+        self._seq += 1
+        heapq.heappush(self._timeouts, (entry.deadline, self._seq, entry.request.key, entry.generation))
+        return Attempt(entry.request, entry.attempt, entry.deadline)
+
+    def _count(self, entry: _Entry) -> None:
+        """Count an entry against the limits (in flight and not presumed lost)."""
+        if entry.counted:
+            return
+        entry.counted = True
         router, prefix = entry.bucket
         self._in_flight += 1
         self._per_prefix[prefix] = self._per_prefix.get(prefix, 0) + 1
         if router is not None:
             self._per_router[router] = self._per_router.get(router, 0) + 1
-        self._seq += 1
-        heapq.heappush(self._timeouts, (entry.deadline, self._seq, entry.request.key, entry.generation))
-        return Attempt(entry.request, entry.attempt, entry.deadline)
 
-    def _count(self, entry: _Entry, presumed_lost_at: float) -> None:
-        router, prefix = entry.bucket
-        if not entry.counted:
-            entry.counted = True
-            self._window_prefix[prefix] = self._window_prefix.get(prefix, 0) + 1
-            if router is not None:
-                self._window_router[router] = self._window_router.get(router, 0) + 1
+    def _presume_at(self, entry: _Entry, when: float) -> None:
+        """Adaptive: the round trip now starting is presumed lost at ``when`` (if still unanswered).
+        Call before bumping the entry's generation."""
         self._seq += 1
-        heapq.heappush(self._presume, (presumed_lost_at, self._seq, entry.request.key, entry.generation + 1))
+        heapq.heappush(self._presume, (when, self._seq, entry.request.key, entry.generation + 1))
 
     def _uncount(self, entry: _Entry) -> None:
         if not entry.counted:
             return
         entry.counted = False
         router, prefix = entry.bucket
-        self._window_prefix[prefix] -= 1
-        if not self._window_prefix[prefix]:
-            del self._window_prefix[prefix]
+        self._in_flight -= 1
+        self._per_prefix[prefix] -= 1
+        if not self._per_prefix[prefix]:
+            del self._per_prefix[prefix]
         if router is not None:
-            self._window_router[router] -= 1
-            if not self._window_router[router]:
-                del self._window_router[router]
+            self._per_router[router] -= 1
+            if not self._per_router[router]:
+                del self._per_router[router]
         self._wake_parked()
 
     def _wake_parked(self) -> None:
@@ -473,19 +488,11 @@ class Throttle:
 
     def _release(self, entry: _Entry) -> None:
         """Free the slot of an in-flight entry and wake parked buckets that may now proceed."""
+        if not entry.counted:
+            self._presumed_lost -= 1
         entry.in_flight = False
         self._uncount(entry)
         entry.generation += 1
-        router, prefix = entry.bucket
-        self._in_flight -= 1
-        self._per_prefix[prefix] -= 1
-        if not self._per_prefix[prefix]:
-            del self._per_prefix[prefix]
-        if router is not None:
-            self._per_router[router] -= 1
-            if not self._per_router[router]:
-                del self._per_router[router]
-        self._wake_parked()
 
     def _release_delayed(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:
@@ -540,8 +547,11 @@ class Throttle:
             entry.attempt_timeout = estimator.rto
         entry.sent_at = now
         entry.deadline = now + entry.attempt_timeout
-        if entry.counted:
-            self._count(entry, now + estimator.rto)
+        if not entry.counted:  # a presumed-lost retry answered after all: it holds a slot again
+            self._presumed_lost -= 1
+            self._count(entry)
+        if entry.attempt_timeout > estimator.base:
+            self._presume_at(entry, now + estimator.base)
         entry.generation += 1
         self._seq += 1
         heapq.heappush(self._timeouts, (entry.deadline, self._seq, key, entry.generation))
@@ -595,8 +605,9 @@ class Throttle:
         while self._presume and self._presume[0][0] <= now:
             _, _, key, generation = heapq.heappop(self._presume)
             entry = self._entries.get(key)
-            if entry is not None and entry.generation == generation and entry.in_flight:
-                self._uncount(entry)  # presumed lost: no longer holds its window slot
+            if entry is not None and entry.generation == generation and entry.counted:
+                self._uncount(entry)  # presumed lost: no longer holds its slot
+                self._presumed_lost += 1
         while self._timeouts and self._timeouts[0][0] <= now:
             _, _, key, generation = heapq.heappop(self._timeouts)
             entry = self._entries.get(key)
