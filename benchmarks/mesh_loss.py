@@ -76,7 +76,7 @@ async def _scenario(
                 sys.executable, "-m", "cosemnet.cli", "sim", "mesh", "--meters", str(args.meters),
                 "--head-end", f"[::1]:{port}", "--loss", str(loss), "--duplicate", str(duplicate),
                 "--reorder", str(reorder), "--latency", latency, "--duration", "3600", "--json",
-                "--gateway-port", "0", "--seed", str(args.seed),
+                "--gateway-port", "0", "--seed", str(args.seed), "--retries", "30",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -96,6 +96,10 @@ class ThrottleConfig:
     """Adaptive: upper bound of the RTO, back-off included."""
     initial_window: int = 2
     """Adaptive: requests in flight per prefix / border router before any answer."""
+    backoff_doublings: int = 4
+    """Adaptive: a retry's timer grows ``backoff_factor`` times per attempt at most this many times
+    (as CoAP's MAX_RETRANSMIT bounds its doubling): at 30 % loss an unbounded doubling left a few
+    meters waiting tens of seconds for nothing (decision 0080)."""
     min_window: int = 2
     """Adaptive: the window never halves below this (capped by the ceilings): with 1, a single lost
     datagram stalls a whole prefix for an RTO (decision 0080)."""
@@ -112,7 +116,7 @@ class ThrottleConfig:
             raise ValueError("timeout must be > 0, backoff values >= 0, backoff_factor >= 1")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be in [0, 1]")
-        if self.max_retries < 0:
+        if self.max_retries < 0 or self.backoff_doublings < 0:
             raise ValueError("max_retries must not be negative")
 
     def backoff(self, attempt: int) -> float:
@@ -433,7 +437,7 @@ class Throttle:
             if entry.attempt == 1:
                 entry.attempt_timeout = estimator.rto
             else:  # exponential back-off of this request's own timer, from the computed RTO
-                backoff = cfg.backoff_factor ** min(entry.attempt - 1, 64)
+                backoff = cfg.backoff_factor ** min(entry.attempt - 1, cfg.backoff_doublings)
                 entry.attempt_timeout = min(cfg.rto_max, estimator.base * backoff)
             if entry.attempt_timeout > estimator.base:
                 self._presume_at(entry, now + estimator.base)
