@@ -56,8 +56,13 @@ Design choices (the TS is silent; decision 0027):
 * a GET response whose invoke id (read from the first plaintext bytes, one AES block of keystream)
   is not the one of the GET in flight is a late answer to an earlier attempt and is dropped before
   it reaches the association (which would otherwise abandon the exchange);
-* an exception-response (the meter no longer knows the association) or two silent attempts in a row
-  drop our side of the association: the next attempt sends a fresh AARQ.
+* an exception-response (the meter no longer knows the association) or ``reassociate_after`` (3)
+  silent attempts in a row drop our side of the association: the next attempt sends a fresh AARQ;
+* timers and concurrency adapt to the network (the throttle's adaptive mode, decision 0080); each
+  round trip of an attempt (AARQ, HLS pass 3, GET, GBT blocks) re-arms its timer;
+* readings are committed as they arrive, in batches (``store_batch_rows`` / ``store_batch_interval``),
+  once per (run, meter, attribute); :meth:`HeadEnd.stop_collect` / :meth:`HeadEnd.abandon_collect`
+  end a run early and ``collect(..., resume=RUN)`` continues it (decision 0081).
 """
 
 from __future__ import annotations
@@ -909,7 +914,7 @@ class HeadEnd:
                 self._abandon(session)
                 session.timeouts += 1
                 if session.timeouts >= self.config.reassociate_after:
-                    # two silent attempts in a row: the meter may have dropped the association without
+                    # silent attempts in a row: the meter may have dropped the association without
                     # telling us; the next attempt starts with a fresh AARQ
                     self._drop_association(session)
             if event.kind is ThrottleEventKind.GAVE_UP:
