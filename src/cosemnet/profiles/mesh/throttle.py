@@ -544,6 +544,8 @@ class Throttle:
             return False
         if not self.config.adaptive:
             return True
+        for window in self._windows(entry.bucket):
+            window.on_answer()  # an answer came back: the window grows per round trip, not per request
         estimator = self._estimator(entry.bucket)
         if entry.attempt == 1:
             estimator.sample(now - entry.sent_at)
@@ -619,9 +621,11 @@ class Throttle:
                 continue
             self.timeouts += 1
             if self.config.adaptive:
-                self._estimator(entry.bucket).back_off(entry.sent_at, now)
-                for window in self._windows(entry.bucket):
-                    window.on_loss(entry.sent_at, now)
+                estimator = self._estimator(entry.bucket)
+                if estimator.srtt is not None:  # a timer not learned yet says nothing about congestion
+                    for window in self._windows(entry.bucket):
+                        window.on_loss(entry.sent_at, now)
+                estimator.back_off(entry.sent_at, now)
             self._release(entry)
             events.append(self._fail(entry, now))
         return events
