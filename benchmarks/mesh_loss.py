@@ -67,6 +67,7 @@ async def _scenario(
             max_per_prefix=args.max_per_prefix,
             max_per_border_router=args.max_per_prefix,
             max_retries=args.retries,
+            rto_min=args.rto_min,
         )
         head_end = HeadEnd(AddressBook(db, synchronous="NORMAL"), config=HeadEndConfig(throttle=throttle))
         service = HeadEndService(head_end)
@@ -143,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "max_per_prefix": args.max_per_prefix,
             "max_in_flight": args.max_in_flight,
             "retries": args.retries,
+            "rto_min": args.rto_min,
             "seed": args.seed,
         },
         "results": results,
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-in-flight", type=int, default=256)
     parser.add_argument("--retries", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rto-min", type=float, default=ThrottleConfig().rto_min)
     parser.add_argument("--register-timeout", type=float, default=120.0)
     parser.add_argument("--only", action="append", help="run only this scenario (its exact name; repeatable)")
     parser.add_argument("--json", action="store_true")

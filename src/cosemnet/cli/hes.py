@@ -131,7 +131,7 @@ def _throttle_options(f: Any) -> Any:
         ),
         click.option("--retries", default=8, show_default=True, help="Retries after a timeout."),
         click.option(
-            "--rto-min", default=0.01, show_default=True, help="Lower bound of the learned timeout (s)."
+            "--rto-min", default=0.005, show_default=True, help="Lower bound of the learned timeout (s)."
         ),
         click.option(
             "--rto-max", default=60.0, show_default=True, help="Upper bound of the learned timeout (s)."

@@ -89,7 +89,7 @@ class ThrottleConfig:
     ``timeout`` and ``backoff_*`` of decision 0025 and the limits as they are."""
     rto_initial: float = 1.0
     """Adaptive: RTO before the first round-trip sample of a border router / prefix (RFC 6298: 1 s)."""
-    rto_min: float = 0.01
+    rto_min: float = 0.005
     """Adaptive: lower bound of the RTO (and of the variance term); small so that loopback and LANs
     are not slowed down by loss; a deployment may raise it (RFC 6298 recommends 1 s for TCP)."""
     rto_max: float = 60.0
