@@ -231,6 +231,7 @@ def _head_end() -> HeadEnd:
         timeout=5.0,
         max_retries=5,
         backoff_base=0.5,
+        adaptive=False,  # the lossless raw rate, as measured before decision 0080 (mesh_loss.py: adaptive)
     )
     return HeadEnd(AddressBook(":memory:"), config=HeadEndConfig(throttle=throttle))
 

@@ -431,7 +431,7 @@ def test_access_errors_are_reported_per_attribute() -> None:
 
 def test_late_answer_to_an_earlier_attempt_does_not_break_the_association() -> None:
     (meter,) = fleet(1)
-    he = head_end(timeout=2.0, backoff_base=0.5, jitter=0.0)
+    he = head_end(timeout=2.0, backoff_base=0.5, jitter=0.0, adaptive=False)
     mesh = FakeMesh(he, [meter])
     mesh.register_all(NOW)
     he.collect([ENERGY], NOW)

@@ -37,9 +37,10 @@ def prefix(addr: ipaddress.IPv6Address) -> bytes:
     st.integers(1, 4),
     st.integers(0, 3),
     st.floats(0.0, 0.6),
+    st.booleans(),
 )
 def test_limits_never_exceeded_under_random_workload(
-    seed: int, max_in_flight: int, per_router: int, per_prefix: int, retries: int, loss: float
+    seed: int, max_in_flight: int, per_router: int, per_prefix: int, retries: int, loss: float, adaptive: bool
 ) -> None:
     """Simulated time: 300 requests over 30 prefixes behind 5 border routers; answers are lost with
     probability ``loss`` (then the request times out and is retried). After every step the
@@ -55,6 +56,7 @@ def test_limits_never_exceeded_under_random_workload(
         backoff_base=1.0,
         backoff_max=8.0,
         jitter=0.5,
+        adaptive=adaptive,
     )
     t = Throttle(cfg, random.Random(seed + 1))
     requests = [request(i, i % 30, (i % 30) % 5) for i in range(300)]
@@ -68,12 +70,18 @@ def test_limits_never_exceeded_under_random_workload(
     now, seq = 0.0, 0
 
     def check() -> None:
+        assert t.in_flight + t.presumed_lost == len(in_flight)
+        if adaptive:  # presumed-lost retries hold no slot (decision 0080): the throttle's own counts
+            assert t.in_flight <= max_in_flight
+            for r in in_flight.values():
+                assert t.in_flight_for_prefix(r.address) <= per_prefix
+                assert r.border_router is None or t.in_flight_for_border_router(r.border_router) <= per_router
+            return
         assert len(in_flight) <= max_in_flight
         by_prefix = Counter(prefix(r.address) for r in in_flight.values())
         by_router = Counter(r.border_router for r in in_flight.values())
         assert max(by_prefix.values(), default=0) <= per_prefix
         assert max(by_router.values(), default=0) <= per_router
-        assert t.in_flight == len(in_flight)
 
     for _ in range(100_000):
         for event in t.expire(now):
@@ -114,7 +122,13 @@ def test_limits_never_exceeded_under_random_workload(
 
 def test_backoff_timing_without_and_with_jitter() -> None:
     cfg = ThrottleConfig(
-        timeout=5.0, max_retries=5, backoff_base=2.0, backoff_factor=3.0, backoff_max=40.0, jitter=0.0
+        timeout=5.0,
+        max_retries=5,
+        backoff_base=2.0,
+        backoff_factor=3.0,
+        backoff_max=40.0,
+        jitter=0.0,
+        adaptive=False,
     )
     assert [cfg.backoff(n) for n in range(1, 6)] == [2.0, 6.0, 18.0, 40.0, 40.0]
     t = Throttle(cfg, random.Random(0))
@@ -138,7 +152,7 @@ def test_backoff_timing_without_and_with_jitter() -> None:
     assert t.pending == 0
 
     jittered = ThrottleConfig(
-        backoff_base=10.0, backoff_factor=2.0, backoff_max=1000.0, jitter=0.5, timeout=1.0
+        backoff_base=10.0, backoff_factor=2.0, backoff_max=1000.0, jitter=0.5, timeout=1.0, adaptive=False
     )
     rng = random.Random(9)
     delays = []
@@ -154,7 +168,9 @@ def test_backoff_timing_without_and_with_jitter() -> None:
 
 
 def test_round_robin_across_prefixes_and_fifo_within() -> None:
-    t = Throttle(ThrottleConfig(max_in_flight=100, max_per_prefix=100, max_per_border_router=100))
+    t = Throttle(
+        ThrottleConfig(max_in_flight=100, max_per_prefix=100, max_per_border_router=100, adaptive=False)
+    )
     for i in range(6):
         t.submit(request(i, 1))
     for i in range(6, 8):
@@ -166,7 +182,7 @@ def test_round_robin_across_prefixes_and_fifo_within() -> None:
 
 
 def test_full_prefix_does_not_block_others_and_slots_free_on_completion() -> None:
-    t = Throttle(ThrottleConfig(max_in_flight=10, max_per_prefix=2, max_per_border_router=10))
+    t = Throttle(ThrottleConfig(max_in_flight=10, max_per_prefix=2, max_per_border_router=10, adaptive=False))
     for i in range(5):
         t.submit(request(i, 1))
     t.submit(request(9, 2))
@@ -180,7 +196,7 @@ def test_full_prefix_does_not_block_others_and_slots_free_on_completion() -> Non
 
 
 def test_late_answer_cancels_retry_and_failure_retries() -> None:
-    t = Throttle(ThrottleConfig(timeout=5.0, max_retries=2, backoff_base=10.0, jitter=0.0))
+    t = Throttle(ThrottleConfig(timeout=5.0, max_retries=2, backoff_base=10.0, jitter=0.0, adaptive=False))
     r = request(1, 1)
     t.submit(r)
     assert t.next_ready(0.0) is not None

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from cosemnet.cli.hes_readings import readings_command
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
+    CollectRun,
     DerivedKeyStore,
     HeadEnd,
     HeadEndConfig,
@@ -117,10 +121,31 @@ def _common(f: Any) -> Any:
 def _throttle_options(f: Any) -> Any:
     options = [
         click.option("--max-in-flight", default=64, show_default=True, help="Requests in flight overall."),
-        click.option("--max-per-prefix", default=4, show_default=True, help="... per /64 prefix."),
-        click.option("--max-per-router", default=8, show_default=True, help="... per border router."),
-        click.option("--timeout", default=30.0, show_default=True, help="Seconds per attempt."),
-        click.option("--retries", default=3, show_default=True, help="Retries after a timeout."),
+        click.option(
+            "--max-per-prefix", default=4, show_default=True, help="... per /64 prefix (AIMD ceiling)."
+        ),
+        click.option(
+            "--max-per-router", default=8, show_default=True, help="... per border router (AIMD ceiling)."
+        ),
+        click.option(
+            "--timeout", default=30.0, show_default=True, help="Seconds per attempt (--fixed-timers)."
+        ),
+        click.option("--retries", default=8, show_default=True, help="Retries after a timeout."),
+        click.option(
+            "--rto-min", default=0.005, show_default=True, help="Lower bound of the learned timeout (s)."
+        ),
+        click.option(
+            "--rto-max", default=60.0, show_default=True, help="Upper bound of the learned timeout (s)."
+        ),
+        click.option(
+            "--rto-initial", default=1.0, show_default=True, help="Timeout before the first round trip (s)."
+        ),
+        click.option(
+            "--fixed-timers",
+            is_flag=True,
+            help="Fixed timeout and back-off, fixed limits (decision 0025) instead of learned timers and "
+            "AIMD concurrency (decision 0080).",
+        ),
         click.option(
             "--listen-first",
             default=0.0,
@@ -132,6 +157,33 @@ def _throttle_options(f: Any) -> Any:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _throttle_config(
+    max_in_flight: int,
+    max_per_prefix: int,
+    max_per_router: int,
+    timeout: float,
+    retries: int,
+    rto_min: float,
+    rto_max: float,
+    rto_initial: float,
+    fixed_timers: bool,
+) -> ThrottleConfig:
+    try:
+        return ThrottleConfig(
+            max_in_flight=max_in_flight,
+            max_per_border_router=max_per_router,
+            max_per_prefix=max_per_prefix,
+            timeout=timeout,
+            max_retries=retries,
+            adaptive=not fixed_timers,
+            rto_min=rto_min,
+            rto_max=rto_max,
+            rto_initial=max(rto_min, min(rto_initial, rto_max)),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _keys(ek: str | None, ak: str | None, broadcast_key: str | None, master_key: str | None) -> KeyStore:
@@ -251,19 +303,123 @@ def listen_command(
     asyncio.run(main())
 
 
+@dataclass(slots=True)
+class _Stop:
+    """SIGINT / SIGTERM during a collect (decision 0081): the first one stops starting requests and
+    gives those in flight a grace period, a second one ends the run at once (after the flush)."""
+
+    signals: list[int] = field(default_factory=list)
+    first: asyncio.Event = field(default_factory=asyncio.Event)
+    second: asyncio.Event = field(default_factory=asyncio.Event)
+    on_signal: Callable[[], None] | None = None
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._received, sig)
+
+    def _received(self, sig: int) -> None:
+        self.signals.append(int(sig))
+        (self.second if self.first.is_set() else self.first).set()
+        if self.on_signal is not None:
+            self.on_signal()
+
+    @property
+    def reason(self) -> str | None:
+        return signal.Signals(self.signals[0]).name if self.signals else None
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the first signal: 130 for SIGINT, 143 for SIGTERM (shell convention)."""
+        return 128 + self.signals[0] if self.signals else 0
+
+
+async def _wait_event(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+async def _until(event: asyncio.Event, task: asyncio.Future[None], timeout: float | None = None) -> None:
+    """Wait until ``task`` ends, ``event`` is set or ``timeout`` passes."""
+    waiter: asyncio.Future[None] = asyncio.ensure_future(_wait_event(event))
+    try:
+        await asyncio.wait({waiter, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
+async def _run_collect(
+    service: HeadEndService,
+    attributes: list[AttributeRef],
+    stop: _Stop,
+    grace: float,
+    resume: int | None,
+    on_progress: Callable[[CollectRun], None] | None,
+) -> CollectRun:
+    """One collect that stops cleanly on a signal: no new requests, ``grace`` seconds for those in
+    flight, then the rest is abandoned; readings are committed as they arrive (decision 0081)."""
+    run = service.start_collect(attributes, on_progress=on_progress, resume=resume)
+    finished = asyncio.ensure_future(service.wait_run(run))
+    try:
+        await _until(stop.first, finished)
+        if not run.finished:
+            service.stop_collect(run, stop.reason or "stopped")
+            await _until(stop.second, finished, grace)
+        if not run.finished:
+            service.abandon_collect(run, stop.reason or "stopped")
+    finally:
+        finished.cancel()
+    return run
+
+
+def _resume_attributes(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> list[AttributeRef]:
+    row = head_end.store.run(resume)
+    if row is None:
+        raise click.BadParameter(f"no run {resume} in the database", param_hint="--resume")
+    stored = _attributes((row.attributes,)) if row.attributes != "(associate)" else []
+    if obis and [str(a) for a in _attributes(obis)] != [str(a) for a in stored]:
+        raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
+    if not stored:
+        raise click.BadParameter(f"run {resume} read no attributes", param_hint="--resume")
+    return stored
+
+
+def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "meters": run.total + run.resumed_answered,
+        "answered": run.answered,
+        "failed": len(run.failed),
+        "not_attempted": run.not_attempted + run.interrupted,
+        "interrupted": run.interrupted,
+        "stopped": run.stopped,
+        "seconds": round(elapsed, 3),
+        "meters_per_second": round(len(run.results) / elapsed, 1) if elapsed > 0 else None,
+        "failures": {t.hex().upper(): reason for t, reason in sorted(run.failed.items())},
+    }
+
+
 @hes_group.command("collect")
 @_common
 @_throttle_options
-@click.option(
-    "--obis", "obis", multiple=True, required=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR."
-)
+@click.option("--obis", "obis", multiple=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR.")
 @click.option(
     "--group", type=int, help="Read the members of this group with one group request per attribute."
 )
 @click.option("--window", default=5.0, show_default=True, help="--group: response window in seconds.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--resume", type=int, help="Continue this run: read only the meters without a reading in it.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=2.0,
+    show_default=True,
+    help="On SIGINT/SIGTERM: seconds for the requests in flight (a second signal: none).",
+)
+@click.pass_context
 def collect_command(
+    ctx: click.Context,
     db: str,
     bind: str,
     port: int,
@@ -278,6 +434,10 @@ def collect_command(
     max_per_router: int,
     timeout: float,
     retries: int,
+    rto_min: float,
+    rto_max: float,
+    rto_initial: float,
+    fixed_timers: bool,
     listen_first: float,
     gateway: str | None,
     obis: tuple[str, ...],
@@ -285,41 +445,66 @@ def collect_command(
     window: float,
     csv_path: Path | None,
     no_progress: bool,
+    resume: int | None,
+    grace: float,
 ) -> None:
     """Read attributes from every registered meter.
 
     Each meter gets one throttled request (association first if needed, then one GET, or a
-    GET-with-list for several attributes); timeouts are retried with backoff. Results go to the
-    ``readings`` table of --db and, with --csv, to a CSV file. With --group the attributes are read
-    with group requests instead (see ``hes broadcast``).
+    GET-with-list for several attributes); timeouts are learned from the round trips and retried with
+    back-off, concurrency adapts to loss (decision 0080). Readings are committed to the ``readings``
+    table of --db as they arrive (every 200 rows or second) and, with --csv, written to a CSV file at
+    the end. SIGINT / SIGTERM stop cleanly: no new requests, --grace seconds for those in flight,
+    readings and the run summary stored, exit 130 / 143; --resume RUN then reads the rest. With --group
+    the attributes are read with group requests instead (see ``hes broadcast``).
 
     \b
     Examples:
       cosemnet hes collect --obis 1-0:1.8.0*255 --listen-first 30
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
+      cosemnet hes collect --resume 12 --json
     """
-    attributes = _attributes(obis)
-    throttle = ThrottleConfig(
-        max_in_flight=max_in_flight,
-        max_per_border_router=max_per_router,
-        max_per_prefix=max_per_prefix,
-        timeout=timeout,
-        max_retries=retries,
+    if not obis and resume is None:
+        raise click.BadParameter("give at least one attribute", param_hint="--obis")
+    attributes = _attributes(obis) if obis else []
+    throttle = _throttle_config(
+        max_in_flight,
+        max_per_prefix,
+        max_per_router,
+        timeout,
+        retries,
+        rto_min,
+        rto_max,
+        rto_initial,
+        fixed_timers,
     )
     head_end = _open(
         db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
     )
+    if resume is not None:
+        try:
+            attributes = _resume_attributes(head_end, resume, obis)
+        except click.BadParameter:
+            head_end.close()
+            head_end.book.close()
+            raise
+    stop = _Stop()
 
     async def main() -> dict[str, Any]:
+        stop.install()
         service = HeadEndService(head_end, group_gateway=_gateway(gateway))
         await _start(service, bind, port)
         try:
-            await _listen_for(service, listen_first)
+            if listen_first > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.first.wait(), listen_first)
+            if stop.signals:
+                return {"stopped": stop.reason, "run_id": None}
             if group is not None:
                 return await _group_read(service, group, attributes, window)
             started = time.perf_counter()
             if no_progress or as_json:
-                run = await service.collect(attributes)
+                run = await _run_collect(service, attributes, stop, grace, resume, None)
             else:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -331,23 +516,19 @@ def collect_command(
                     transient=False,
                 ) as progress:
                     task = progress.add_task("collecting", total=len(head_end.book))
-                    run = await service.collect(
+                    run = await _run_collect(
+                        service,
                         attributes,
-                        on_progress=lambda r: progress.update(task, completed=r.done, total=r.total),
+                        stop,
+                        grace,
+                        resume,
+                        lambda r: progress.update(task, completed=r.done, total=r.total),
                     )
             elapsed = time.perf_counter() - started
             if csv_path is not None:
                 with csv_path.open("w", newline="") as out:
                     head_end.store.write_csv(run.run_id, out)
-            return {
-                "run_id": run.run_id,
-                "meters": run.total,
-                "answered": len(run.results),
-                "failed": len(run.failed),
-                "seconds": round(elapsed, 3),
-                "meters_per_second": round(run.total / elapsed, 1) if elapsed > 0 else None,
-                "failures": {t.hex().upper(): reason for t, reason in sorted(run.failed.items())},
-            }
+            return _summary(run, elapsed)
         finally:
             await service.close()
             head_end.book.close()
@@ -361,6 +542,9 @@ def collect_command(
                 click.echo(f"{key:<18} {value}")
         for title, reason in summary.get("failures", {}).items():
             click.echo(f"failed  {title}  {reason}")
+    if stop.signals:
+        sys.stdout.flush()
+        ctx.exit(stop.exit_code)
 
 
 async def _group_read(
@@ -369,6 +553,9 @@ async def _group_read(
     head_end = service.head_end
     setup = await service.collect([])  # members answer inside their association (0027)
     out: dict[str, Any] = {"group": group, "associated": len(setup.results), "attributes": []}
+    label = ",".join(str(a) for a in attributes)
+    run_id = head_end.store.start_run(f"group {group}: {label}", len(setup.results) + len(setup.failed))
+    out["run_id"] = run_id
     rows = []
     for attribute in attributes:
         run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
@@ -378,7 +565,7 @@ async def _group_read(
             error = value if isinstance(value, str) else None
             rows.append(
                 (
-                    0,
+                    run_id,
                     title,
                     attribute.class_id,
                     str(attribute.logical_name),
@@ -399,6 +586,7 @@ async def _group_read(
             }
         )
     head_end.store.add_readings(rows)
+    head_end.store.finish_run(run_id, len({r[1] for r in rows}), 0)
     return out
 
 
@@ -429,6 +617,10 @@ def broadcast_command(
     max_per_router: int,
     timeout: float,
     retries: int,
+    rto_min: float,
+    rto_max: float,
+    rto_initial: float,
+    fixed_timers: bool,
     listen_first: float,
     gateway: str | None,
     group: int,
@@ -446,12 +638,16 @@ def broadcast_command(
       cosemnet hes broadcast --group 0 --obis 0-0:96.1.0*255 --window 30 --json
     """
     (attribute,) = _attributes((obis,))[:1]
-    throttle = ThrottleConfig(
-        max_in_flight=max_in_flight,
-        max_per_border_router=max_per_router,
-        max_per_prefix=max_per_prefix,
-        timeout=timeout,
-        max_retries=retries,
+    throttle = _throttle_config(
+        max_in_flight,
+        max_per_prefix,
+        max_per_router,
+        timeout,
+        retries,
+        rto_min,
+        rto_max,
+        rto_initial,
+        fixed_timers,
     )
     head_end = _open(
         db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations

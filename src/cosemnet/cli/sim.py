@@ -57,6 +57,18 @@ def _head_end(text: str) -> tuple[str, int]:
     return address.compressed, port
 
 
+def _latency(text: str) -> tuple[float, float]:
+    """``MIN:MAX`` or ``MS`` (milliseconds) -> (min, max) seconds."""
+    low, sep, high = text.partition(":")
+    try:
+        pair = (float(low), float(high if sep else low))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected MIN_MS:MAX_MS or MS") from None
+    if not 0 <= pair[0] <= pair[1]:
+        raise click.BadParameter(f"{text!r}: need 0 <= MIN_MS <= MAX_MS")
+    return pair[0] / 1000, pair[1] / 1000
+
+
 def _window(text: str) -> ResponseWindow:
     start, sep, end = text.partition(":")
     try:
@@ -202,6 +214,19 @@ def _argv(params: dict[str, Any]) -> list[str]:
 @click.option("--loss", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--duplicate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--reorder", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option(
+    "--latency",
+    default="0",
+    show_default=True,
+    help="MIN_MS:MAX_MS: each meter's delay drawn from this range (or one value for all)",
+)
+@click.option(
+    "--jitter",
+    type=click.FloatRange(0),
+    default=0.25,
+    show_default=True,
+    help="per-datagram extra delay, up to this fraction of the meter's latency",
+)
 @click.option("--duration", type=click.FloatRange(0), default=60.0, show_default=True, help="seconds")
 @click.option("--randomisation", type=click.IntRange(0, 65535), default=1, show_default=True, help="s")
 @click.option("--retries", type=click.IntRange(0, 255), default=5, show_default=True)
@@ -233,6 +258,8 @@ def mesh_command(
     loss: float,
     duplicate: float,
     reorder: float,
+    latency: str,
+    jitter: float,
     duration: float,
     randomisation: int,
     retries: int,
@@ -260,6 +287,8 @@ def mesh_command(
             loss=loss,
             duplicate=duplicate,
             reorder=reorder,
+            latency=_latency(latency),
+            jitter=jitter,
             seed=seed,
             randomisation_start_interval=randomisation,
             number_of_retries=retries,

@@ -56,8 +56,13 @@ Design choices (the TS is silent; decision 0027):
 * a GET response whose invoke id (read from the first plaintext bytes, one AES block of keystream)
   is not the one of the GET in flight is a late answer to an earlier attempt and is dropped before
   it reaches the association (which would otherwise abandon the exchange);
-* an exception-response (the meter no longer knows the association) or two silent attempts in a row
-  drop our side of the association: the next attempt sends a fresh AARQ.
+* an exception-response (the meter no longer knows the association) or ``reassociate_after`` (3)
+  silent attempts in a row drop our side of the association: the next attempt sends a fresh AARQ;
+* timers and concurrency adapt to the network (the throttle's adaptive mode, decision 0080); each
+  round trip of an attempt (AARQ, HLS pass 3, GET, GBT blocks) re-arms its timer;
+* readings are committed as they arrive, in batches (``store_batch_rows`` / ``store_batch_interval``),
+  once per (run, meter, attribute); :meth:`HeadEnd.stop_collect` / :meth:`HeadEnd.abandon_collect`
+  end a run early and ``collect(..., resume=RUN)`` continues it (decision 0081).
 """
 
 from __future__ import annotations
@@ -155,6 +160,11 @@ _DATA_NOTIFICATION: Final = 0x0F
 _BROADCAST_KEY_BIT: Final = 0x40
 _GET_REQUEST: Final = 0xC0
 _GET_RESPONSE: Final = 0xC4
+_AARE: Final = 0x61
+_EXCEPTION_RESPONSE: Final = 0xD8
+_GENERAL_BLOCK_TRANSFER: Final = 0xE0
+_CHECKED_REQUESTS: Final = frozenset((0xC0, 0xC1, 0xC3))
+"""GET, SET, ACTION requests: their answer is the response tag (+4), an exception-response or GBT."""
 
 
 def _content_start(apdu: bytes) -> int:
@@ -236,6 +246,13 @@ class HeadEndConfig:
     max_receive_pdu_size: int = 0
     """Proposed in the AARQ; 0 = the datagram budget of ``ports`` (0020)."""
     security_suite: SecuritySuite = SecuritySuite.SUITE_0
+    reassociate_after: int = 3
+    """Silent attempts in a row after which our side of a meter's association is dropped and the next
+    attempt associates again (0027 used 2; 3 keeps a lossy mesh from re-associating often, 0080)."""
+    store_batch_rows: int = 200
+    """Readings are committed as they arrive, in batches of this many rows ... (decision 0081)"""
+    store_batch_interval: float = 1.0
+    """... or after this many seconds, whichever comes first: a crash loses at most one batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +290,16 @@ class CollectRun:
     started: float = 0.0
     finished_at: float | None = None
     on_progress: Callable[[CollectRun], None] | None = None
+    pending: set[bytes] = field(default_factory=set)
+    """Meters not finished yet (queued, in flight or waiting for a retry)."""
+    not_attempted: int = 0
+    """Stopped before their first request was sent."""
+    interrupted: int = 0
+    """Stopped after a request was sent but before an answer (nothing stored: ``--resume`` reads them)."""
+    stopped: str | None = None
+    """Why the run was stopped early (e.g. ``"SIGTERM"``); None while it runs to its end."""
+    resumed_answered: int = 0
+    """A resumed run: meters that had a reading stored before (not read again)."""
 
     @property
     def done(self) -> int:
@@ -280,7 +307,12 @@ class CollectRun:
 
     @property
     def finished(self) -> bool:
-        return self.done >= self.total
+        return self.done + self.not_attempted + self.interrupted >= self.total
+
+    @property
+    def answered(self) -> int:
+        """Meters with an answer stored in this run (a resumed run counts the earlier ones too)."""
+        return self.resumed_answered + len(self.results)
 
 
 @dataclass(slots=True, eq=False)
@@ -317,6 +349,10 @@ class _Session:
     """Consecutive timed-out attempts."""
     expect_invoke_id: int | None = None
     """Invoke id of the GET in flight: a GET response with another one is a late answer, dropped."""
+    expect_tag: int | None = None
+    """Plaintext tag of the answer expected (GET/SET/ACTION response): a ciphered answer of another
+    kind is a late or repeated answer to an earlier exchange (e.g. HLS pass 4 while the GET is in
+    flight), dropped before it reaches the association (decision 0080)."""
     last_used: float = 0.0
 
 
@@ -366,6 +402,8 @@ class HeadEnd:
         self._runs: dict[int, CollectRun] = {}
         self._pending_associations: list[StoredAssociation] = []
         self._pending_rows: list[tuple[int, bytes, int, str, int, float, DataValue | None, str | None]] = []
+        self._batch_started: float | None = None
+        """When the oldest row not yet committed arrived (decision 0081)."""
         self._broadcasts: dict[int, BroadcastRun] = {}
         self._closed_broadcasts: dict[int, BroadcastRun] = {}
         self._broadcast_seen: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
@@ -389,6 +427,8 @@ class HeadEnd:
     def _send_to(self, session: _Session, apdu: bytes) -> None:
         head = self._peek(session, apdu, 3) if apdu[:1] == b"\xdb" else b""
         session.expect_invoke_id = head[2] & 0x0F if len(head) == 3 and head[0] == _GET_REQUEST else None
+        # the answer expected: GET/SET/ACTION request -> response (tag + 4); anything else unchecked
+        session.expect_tag = head[0] + 4 if len(head) == 3 and head[0] in _CHECKED_REQUESTS else None
         self._send(session.address, session.port, self.config.ports.client_wport, session.wport, apdu)
 
     def _counter(self, owner: bytes, label: str) -> InvocationCounter:
@@ -620,12 +660,28 @@ class HeadEnd:
         if not session.conn.busy or session.job is None:
             self.dropped += 1  # duplicate or late answer with nothing in progress
             return
-        if session.expect_invoke_id is not None and apdu[0] == _GENERAL_GLO:
-            head = self._peek(session, apdu, 3)
-            if len(head) == 3 and head[0] == _GET_RESPONSE and head[2] & 0x0F != session.expect_invoke_id:
-                self.dropped += 1  # a late answer to an earlier attempt: not for the request in flight
-                return
+        if self._stale(session, apdu):
+            self.dropped += 1
+            return
         self._on_answer(session, apdu, now)
+
+    def _stale(self, session: _Session, apdu: bytes) -> bool:
+        """A late, repeated or reordered answer that is not for the exchange in flight (decision 0080):
+        an AARE after the one we used, anything but an AARE while associating, a ciphered answer of
+        another kind than expected, a GET response with another invoke id."""
+        state = session.conn.state
+        if apdu[0] == _AARE:
+            return state is not ConnectionState.ASSOCIATING
+        if state is ConnectionState.ASSOCIATING:
+            return apdu[0] != _EXCEPTION_RESPONSE
+        if apdu[0] != _GENERAL_GLO or session.expect_tag is None:
+            return False
+        head = self._peek(session, apdu, 3)
+        if len(head) < 3 or head[0] in (_EXCEPTION_RESPONSE, _GENERAL_BLOCK_TRANSFER):
+            return False
+        if head[0] != session.expect_tag:
+            return True
+        return session.expect_invoke_id is not None and head[2] & 0x0F != session.expect_invoke_id
 
     def _from_new_title(
         self, title: bytes, apdu: bytes, source: str, port: int, frame: WrapperFrame, now: float
@@ -753,10 +809,12 @@ class HeadEnd:
         *,
         system_titles: Iterable[bytes] | None = None,
         on_progress: Callable[[CollectRun], None] | None = None,
+        resume: int | None = None,
     ) -> CollectRun:
         """Read ``attributes`` from every registered meter (or ``system_titles``); the work happens in
         :meth:`poll` and :meth:`receive_datagram`. Returns the run (``finished`` when all are done).
-        No attributes: associate only."""
+        No attributes: associate only. ``resume``: continue that run (same run id), reading only the
+        meters without a reading stored in it."""
         if system_titles is None:
             entries = list(self.book.entries())
         else:
@@ -766,10 +824,18 @@ class HeadEnd:
                 if e is not None:
                     entries.append(e)
         label = ",".join(str(a) for a in attributes) or "(associate)"
-        run_id = self.store.start_run(label, len(entries), now)
+        answered: set[bytes] = set()
+        if resume is None:
+            run_id = self.store.start_run(label, len(entries), now)
+        else:
+            run_id = resume
+            answered = self.store.answered_titles(run_id)
+            entries = [e for e in entries if e.system_title not in answered]
         run = CollectRun(run_id, tuple(attributes), len(entries), started=now, on_progress=on_progress)
+        run.resumed_answered = len(answered)
         self._runs[run_id] = run
         for entry in entries:
+            run.pending.add(entry.system_title)
             self._bindings[entry.system_title] = entry
             key = (run_id, entry.system_title)
             self.throttle.submit(
@@ -801,6 +867,42 @@ class HeadEnd:
         todo = [t for t in titles if not self.is_associated(t)]
         return self.collect((), now, system_titles=todo, on_progress=on_progress)
 
+    def stop_collect(self, run: CollectRun, now: float, reason: str) -> None:
+        """Stop starting requests for ``run``: queued meters are counted as not attempted, meters
+        waiting for a retry as interrupted; requests in flight may still complete (give them a grace
+        period, then :meth:`abandon_collect`)."""
+        if run.finished_at is not None:
+            return
+        run.stopped = run.stopped or reason
+        for title in list(run.pending):
+            key = (run.run_id, title)
+            if self.throttle.is_in_flight(key):
+                continue
+            attempts = self.throttle.attempts(key)
+            self.throttle.cancel(key)
+            run.pending.discard(title)
+            if attempts:
+                run.interrupted += 1
+            else:
+                run.not_attempted += 1
+        if run.finished:
+            self._finish_run(run, now)
+
+    def abandon_collect(self, run: CollectRun, now: float, reason: str) -> None:
+        """Stop ``run`` at once: requests still in flight are abandoned (interrupted), the readings
+        received so far are committed and the run summary written."""
+        self.stop_collect(run, now, reason)
+        for title in list(run.pending):
+            key = (run.run_id, title)
+            self.throttle.cancel(key)
+            session = self._sessions.get(title)
+            if session is not None and session.job is not None and session.job.key == key:
+                self._abandon(session)
+            run.pending.discard(title)
+            run.interrupted += 1
+        if run.finished_at is None:
+            self._finish_run(run, now)
+
     def poll(self, now: float) -> None:
         """Expire timeouts, close group requests, start every attempt the throttle allows."""
         self._expire_sessions(now)
@@ -811,8 +913,8 @@ class HeadEnd:
             if session is not None and session.job is job:
                 self._abandon(session)
                 session.timeouts += 1
-                if session.timeouts >= 2:
-                    # two silent attempts in a row: the meter may have dropped the association without
+                if session.timeouts >= self.config.reassociate_after:
+                    # silent attempts in a row: the meter may have dropped the association without
                     # telling us; the next attempt starts with a fresh AARQ
                     self._drop_association(session)
             if event.kind is ThrottleEventKind.GAVE_UP:
@@ -833,12 +935,22 @@ class HeadEnd:
                     self._closed_broadcasts[report.invoke_id] = run
                     if self.on_broadcast_done is not None:
                         self.on_broadcast_done(run)
-        if len(self._pending_rows) >= 2000 or len(self._pending_associations) >= 2000:
+        if self._batch_due(now) or len(self._pending_associations) >= 2000:
             self._flush_rows()
 
+    def _batch_due(self, now: float) -> bool:
+        started = self._batch_started
+        if started is None:
+            return False
+        cfg = self.config
+        return len(self._pending_rows) >= cfg.store_batch_rows or now - started >= cfg.store_batch_interval
+
     def next_deadline(self) -> float | None:
+        batch = (
+            None if self._batch_started is None else self._batch_started + self.config.store_batch_interval
+        )
         deadlines = [
-            d for d in (self.throttle.next_deadline(), self.collector.next_deadline()) if d is not None
+            d for d in (self.throttle.next_deadline(), self.collector.next_deadline(), batch) if d is not None
         ]
         return min(deadlines) if deadlines else None
 
@@ -932,9 +1044,11 @@ class HeadEnd:
             self._on_client_error(session, job, exc, now)
             return
         if isinstance(event, SendApdu):
+            self.throttle.progress(job.key, now)  # a block acknowledged: next round trip
             self._send_to(session, event.apdu)
             return
         if isinstance(event, AwaitApdu):
+            self.throttle.progress(job.key, now)
             return
         assert isinstance(event, Done)
         session.timeouts = 0
@@ -961,6 +1075,7 @@ class HeadEnd:
                 session.job = None
                 self._fail(job, str(exc), now)
                 return
+            self.throttle.progress(job.key, now)  # AARE in: the GET is a new round trip (0080)
             self._send_to(session, apdu)
             return
         n = len(job.run.attributes)
@@ -1009,6 +1124,8 @@ class HeadEnd:
         run = job.run
         title = session.system_title
         run.results[title] = MeterResult(title, values, errors, job.attempt, now)
+        run.pending.discard(title)
+        self._note_rows(now)
         for attr, value, error in zip(run.attributes, values, errors, strict=False):
             self._pending_rows.append(
                 (
@@ -1030,6 +1147,8 @@ class HeadEnd:
         if title in run.results or title in run.failed:
             return
         run.failed[title] = reason
+        run.pending.discard(title)
+        self._note_rows(now)
         for attr in run.attributes:
             self._pending_rows.append(
                 (
@@ -1045,7 +1164,13 @@ class HeadEnd:
             )
         self._progress(run, now)
 
+    def _note_rows(self, now: float) -> None:
+        if self._batch_started is None:
+            self._batch_started = now
+
     def _progress(self, run: CollectRun, now: float) -> None:
+        if len(self._pending_rows) >= self.config.store_batch_rows:
+            self._flush_rows()
         if run.on_progress is not None:
             run.on_progress(run)
         if run.finished:
@@ -1056,7 +1181,14 @@ class HeadEnd:
             return
         run.finished_at = now
         self._flush_rows()
-        self.store.finish_run(run.run_id, len(run.results), len(run.failed), now)
+        self.store.finish_run(
+            run.run_id,
+            run.answered,
+            len(run.failed),
+            now,
+            not_attempted=run.not_attempted + run.interrupted,
+            stopped=run.stopped,
+        )
         self._runs.pop(run.run_id, None)
         self.save_state()
 
@@ -1064,6 +1196,7 @@ class HeadEnd:
         if self._pending_associations:
             associations, self._pending_associations = self._pending_associations, []
             self.store.save_associations(associations)
+        self._batch_started = None
         if self._pending_rows:
             rows, self._pending_rows = self._pending_rows, []
             self.store.add_readings(rows)

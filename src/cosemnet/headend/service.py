@@ -158,13 +158,42 @@ class HeadEndService:
         *,
         system_titles: Iterable[bytes] | None = None,
         on_progress: Callable[[CollectRun], None] | None = None,
+        resume: int | None = None,
     ) -> CollectRun:
         """Read ``attributes`` from every registered meter (or ``system_titles``) and wait for the end."""
-        run = self.head_end.collect(
-            attributes, self.clock(), system_titles=system_titles, on_progress=on_progress
+        run = self.start_collect(
+            attributes, system_titles=system_titles, on_progress=on_progress, resume=resume
         )
-        await self._wait(lambda: run.finished)
+        await self.wait_run(run)
         return run
+
+    def start_collect(
+        self,
+        attributes: Sequence[AttributeRef],
+        *,
+        system_titles: Iterable[bytes] | None = None,
+        on_progress: Callable[[CollectRun], None] | None = None,
+        resume: int | None = None,
+    ) -> CollectRun:
+        """Start a collect (see :meth:`HeadEnd.collect`); :meth:`wait_run` waits for its end."""
+        run = self.head_end.collect(
+            attributes, self.clock(), system_titles=system_titles, on_progress=on_progress, resume=resume
+        )
+        self._schedule_pump()
+        return run
+
+    async def wait_run(self, run: CollectRun) -> None:
+        await self._wait(lambda: run.finished)
+
+    def stop_collect(self, run: CollectRun, reason: str) -> None:
+        """No new requests for ``run``; those in flight may still complete (:meth:`HeadEnd.stop_collect`)."""
+        self.head_end.stop_collect(run, self.clock(), reason)
+        self._schedule_pump()
+
+    def abandon_collect(self, run: CollectRun, reason: str) -> None:
+        """End ``run`` now: in-flight requests abandoned, readings committed, summary written."""
+        self.head_end.abandon_collect(run, self.clock(), reason)
+        self._schedule_pump()
 
     async def broadcast(
         self,

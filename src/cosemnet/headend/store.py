@@ -5,7 +5,10 @@ tables the address book does not know: ``readings`` and ``headend_associations``
 (``":memory:"``) gets an in-memory store.
 
 * ``readings``: one row per (run, meter, attribute): the value as A-XDR bytes and as text, or the
-  error; ``runs`` names each collect (started, attributes, counts).
+  error; ``runs`` names each collect (started, attributes, counts, how it stopped). A unique index on
+  (run, meter, class, logical name, attribute) makes a retried or duplicated answer count once: the
+  first value stays, a value replaces an error (a resumed run, decision 0081); group reads (run 0 in
+  files written before) are not constrained.
 * ``headend_associations``: what each meter agreed to in its AARE (negotiated conformance, max PDU
   size, server system title). [design] After a head-end restart the association is *resumed* from
   this row without a new AARQ: the meter kept it (UDP associations are long-lived, TS clause 6),
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import logging
 import os
 import sqlite3
 import threading
@@ -29,7 +33,26 @@ from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.types import DataValue
 from cosemnet.errors import EncodeError
 
-__all__ = ["HeadEndStore", "ReadingRow", "StoredAssociation"]
+__all__ = ["HeadEndStore", "ReadingRow", "RunRow", "StoredAssociation"]
+
+_log = logging.getLogger(__name__)
+
+_UNIQUE_READINGS: Final = """
+CREATE UNIQUE INDEX IF NOT EXISTS readings_once
+    ON readings (run_id, system_title, class_id, logical_name, attribute_id) WHERE run_id > 0
+"""
+_DEDUPLICATE: Final = """
+DELETE FROM readings WHERE run_id > 0 AND rowid NOT IN (
+    SELECT min(rowid) FROM readings WHERE run_id > 0
+    GROUP BY run_id, system_title, class_id, logical_name, attribute_id)
+"""
+_INSERT_READING: Final = """
+INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)
+ON CONFLICT (run_id, system_title, class_id, logical_name, attribute_id) WHERE run_id > 0
+DO UPDATE SET at = excluded.at, value = excluded.value, value_text = excluded.value_text, error = NULL
+WHERE readings.error IS NOT NULL AND excluded.error IS NULL
+"""
+_RUN_COLUMNS: Final = (("not_attempted", "INTEGER NOT NULL DEFAULT 0"), ("stopped", "TEXT"))
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -78,6 +101,19 @@ class ReadingRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RunRow:
+    run_id: int
+    started: float
+    attributes: str
+    meters: int
+    answered: int
+    failed: int
+    finished: float | None
+    not_attempted: int
+    stopped: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredAssociation:
     system_title: bytes
     conformance: Conformance
@@ -104,6 +140,27 @@ class HeadEndStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Files written before decision 0081: the run columns and the uniqueness of readings."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+                for name, kind in _RUN_COLUMNS:
+                    if name not in columns:
+                        self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                try:
+                    self._db.execute(_UNIQUE_READINGS)
+                except sqlite3.IntegrityError:
+                    removed = self._db.execute(_DEDUPLICATE).rowcount
+                    _log.warning("%s: %d duplicate readings removed", self.path, removed)
+                    self._db.execute(_UNIQUE_READINGS)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -119,19 +176,55 @@ class HeadEndStore:
             )
             return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, answered: int, failed: int, now: float | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        answered: int,
+        failed: int,
+        now: float | None = None,
+        *,
+        not_attempted: int = 0,
+        stopped: str | None = None,
+    ) -> None:
+        """The run summary: meters answered, failed (given up), not attempted (stopped early), and
+        what stopped it (``None``: it ran to the end)."""
         with self._lock:
             self._db.execute(
-                "UPDATE runs SET answered = ?, failed = ?, finished = ? WHERE run_id = ?",
-                (answered, failed, time.time() if now is None else now, run_id),
+                "UPDATE runs SET answered = ?, failed = ?, finished = ?, not_attempted = ?, stopped = ?"
+                " WHERE run_id = ?",
+                (answered, failed, time.time() if now is None else now, not_attempted, stopped, run_id),
             )
+
+    def run(self, run_id: int) -> RunRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT run_id, started, attributes, meters, answered, failed, finished, not_attempted,"
+                " stopped FROM runs WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+        return None if row is None else RunRow(*row)
+
+    def answered_titles(self, run_id: int) -> set[bytes]:
+        """Meters with at least one value stored in ``run_id`` (what ``--resume`` skips)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT system_title FROM readings WHERE run_id = ? AND error IS NULL", (run_id,)
+            ).fetchall()
+        return {bytes(r[0]) for r in rows}
+
+    def count_readings(self, run_id: int) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM readings WHERE run_id = ?", (run_id,)).fetchone()
+        return int(row[0])
 
     def add_readings(
         self,
         rows: Iterable[tuple[int, bytes, int, str, int, float, DataValue | None, str | None]],
     ) -> int:
         """Store ``(run_id, system_title, class_id, logical_name, attribute_id, at, value, error)``
-        rows in one transaction; returns how many."""
+        rows in one transaction; returns how many rows were added or changed (a row already stored
+        for the same run, meter and attribute is kept, unless it holds an error and the new one a
+        value)."""
         out = []
         for run_id, title, class_id, name, attribute_id, at, value, error in rows:
             raw: bytes | None = None
@@ -144,14 +237,15 @@ class HeadEndStore:
                 text = value_text(value)
             out.append((run_id, title, class_id, name, attribute_id, at, raw, text, error))
         with self._lock:
+            before = self._db.total_changes
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)", out)
+                self._db.executemany(_INSERT_READING, out)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        return len(out)
+            return self._db.total_changes - before
 
     def readings(self, run_id: int | None = None) -> list[ReadingRow]:
         sql = "SELECT * FROM readings"

@@ -18,7 +18,11 @@ its own IPv6 address / UDP port and its own UDP socket. Design choices (decision
   meter with that destination address (each meter decides membership and protection itself) and the
   answers come back from the meters' own sockets to the sender. [design] simulator-only envelope.
 * **Impairments** on every datagram a meter sends: loss (dropped), duplication (sent twice) and
-  reordering (held back by a random delay up to ``reorder_delay``), each with its probability.
+  reordering (held back by a random delay up to ``reorder_delay``), each with its probability, and
+  latency: each meter has its own delay drawn from ``latency`` (min, max seconds), and each datagram
+  adds a jitter of up to ``jitter`` times that delay (the whole round trip is put on the meter's
+  answers). :class:`LinkModel` decides, sans-IO and deterministically from ``seed``, when (and how
+  many times) each datagram is delivered; the fleet only arms the timers.
 * **Churn**: ``churn`` events per second over the whole fleet (Poisson); an event picks a random meter:
   an online meter changes its address (probability ``address_change_share``) or leaves the mesh; a
   meter that left rejoins after an exponential time (mean ``rejoin_after`` s), at its old address or
@@ -62,6 +66,7 @@ __all__ = [
     "GATEWAY_HEADER",
     "FleetConfig",
     "FleetStats",
+    "LinkModel",
     "MeshFleet",
     "fleet_profile",
     "group_gateway_datagram",
@@ -131,6 +136,10 @@ class FleetConfig:
     duplicate: float = 0.0
     reorder: float = 0.0
     reorder_delay: float = 0.05
+    latency: tuple[float, float] = (0.0, 0.0)
+    """Per-meter one-way delay of the meters' datagrams, drawn uniformly from (min, max) seconds."""
+    jitter: float = 0.0
+    """Per-datagram extra delay, uniform in [0, jitter * the meter's latency]."""
     seed: int = 0
     randomisation_start_interval: int = 1
     number_of_retries: int = 5
@@ -155,6 +164,9 @@ class FleetConfig:
                 raise ValueError(f"{name} must be 0..1")
         if self.churn < 0 or self.rejoin_after <= 0 or self.reorder_delay < 0:
             raise ValueError("churn, rejoin_after and reorder_delay must be positive")
+        low, high = self.latency
+        if not 0.0 <= low <= high or self.jitter < 0:
+            raise ValueError("latency must be 0 <= min <= max, jitter >= 0")
 
 
 @dataclass(slots=True)
@@ -172,6 +184,51 @@ class FleetStats:
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+
+class LinkModel:
+    """When the datagrams a meter sends arrive (sans-IO): loss, duplication, reordering, per-meter
+    latency and jitter, from ``config`` and a generator seeded with ``config.seed`` (same seed and
+    same sequence of calls: same schedule)."""
+
+    def __init__(self, config: FleetConfig) -> None:
+        self.config = config
+        self.rng = random.Random(f"cosemnet-link-{config.seed}")
+        self._latency: dict[int, float] = {}
+
+    def latency(self, index: int) -> float:
+        """Meter ``index``'s own delay (seconds), a function of the seed and the index only."""
+        found = self._latency.get(index)
+        if found is None:
+            low, high = self.config.latency
+            found = random.Random(f"cosemnet-latency-{self.config.seed}-{index}").uniform(low, high)
+            self._latency[index] = found
+        return found
+
+    def schedule(self, index: int, now: float, stats: FleetStats | None = None) -> list[float]:
+        """Delivery times of one datagram sent by meter ``index`` at ``now`` (empty: lost; two:
+        duplicated)."""
+        cfg = self.config
+        rng = self.rng
+        if cfg.loss and rng.random() < cfg.loss:
+            if stats is not None:
+                stats.lost += 1
+            return []
+        copies = 2 if cfg.duplicate and rng.random() < cfg.duplicate else 1
+        if copies == 2 and stats is not None:
+            stats.duplicated += 1
+        base = self.latency(index) if cfg.latency[1] > 0 else 0.0
+        times = []
+        for _ in range(copies):
+            at = now + base
+            if base and cfg.jitter:
+                at += rng.uniform(0.0, cfg.jitter * base)
+            if cfg.reorder and rng.random() < cfg.reorder:
+                if stats is not None:
+                    stats.reordered += 1
+                at += rng.uniform(0.0, cfg.reorder_delay)
+            times.append(at)
+        return times
 
 
 class _MeterProtocol(asyncio.DatagramProtocol):
@@ -215,6 +272,7 @@ class MeshFleet:
         self.config = config
         self.clock = clock
         self.rng = random.Random(config.seed)
+        self.link = LinkModel(config)
         self.stats = FleetStats()
         self.nodes: list[MeshMeterNode] = []
         self._protocols: list[_MeterProtocol | None] = []
@@ -494,20 +552,15 @@ class MeshFleet:
 
     def _send(self, index: int, item: Outgoing) -> None:
         cfg = self.config
-        rng = self.rng
-        if cfg.loss and rng.random() < cfg.loss:
-            self.stats.lost += 1
+        if not (cfg.loss or cfg.duplicate or cfg.reorder or cfg.latency[1]):
+            self._transmit(index, item)
             return
-        copies = 2 if cfg.duplicate and rng.random() < cfg.duplicate else 1
-        if copies == 2:
-            self.stats.duplicated += 1
-        for _ in range(copies):
-            if cfg.reorder and rng.random() < cfg.reorder:
-                self.stats.reordered += 1
-                delay = rng.uniform(0.0, cfg.reorder_delay)
-                asyncio.get_running_loop().call_later(delay, self._transmit, index, item)
-            else:
+        now = self.clock()
+        for at in self.link.schedule(index, now, self.stats):
+            if at <= now:
                 self._transmit(index, item)
+            else:
+                asyncio.get_running_loop().call_later(at - now, self._transmit, index, item)
 
     def _transmit(self, index: int, item: Outgoing) -> None:
         protocol = self._protocols[index]

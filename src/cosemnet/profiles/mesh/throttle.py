@@ -16,6 +16,28 @@ considerations") leaves the policy to the implementation. **Our design** (decisi
   ``max_retries`` retries it is given up;
 * time is a float of the caller's monotonic clock; randomness is the caller's ``random.Random``.
 
+**Adaptive mode** (``adaptive=True``, the default; decision record
+``docs/decisions/0080-headend-adaptive-timers-and-concurrency.md``):
+
+* the timeout of an attempt is the retransmission timeout (RTO) learned from measured round trips,
+  one estimator per border router (or per prefix when the request names none), in the manner of
+  RFC 6298: ``SRTT + max(rto_min, 4 * RTTVAR)`` within ``[rto_min, rto_max]``, ``rto_initial``
+  before the first sample; Karn's rule: only answers to a first attempt give samples; on a timeout
+  the estimator's RTO doubles (at most once per RTO, until the next valid sample) and each retry of a
+  request waits ``backoff_factor`` times longer than its previous attempt; the retry is sent as soon
+  as a slot is free (the expired RTO was the wait);
+* a multi-round-trip attempt (association then GET, block transfer) calls :meth:`Throttle.progress`
+  at each intermediate answer: a sample, and the deadline re-armed for the next round trip;
+* the concurrency of each prefix and each border router is a congestion window (AIMD): it starts at
+  ``initial_window``, grows by one per answer up to half the ceiling's worth (slow start) then by
+  ``1/window`` per answer, and halves on a timeout (at most once per window of requests); the
+  configured ``max_per_prefix`` / ``max_per_border_router`` are the ceilings, ``max_in_flight`` stays
+  a fixed overall cap;
+* a retry still unanswered one computed (not backed-off) RTO after it was sent is presumed lost: it
+  no longer counts against the limits (the retry of one unlucky meter, waiting for its backed-off
+  timer, does not hold a slot of its prefix), yet an answer until its own deadline still completes
+  it.
+
 Driver loop::
 
     throttle.submit(request, now)
@@ -28,6 +50,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+import math
 import random
 from collections import deque
 from collections.abc import Hashable
@@ -37,6 +60,8 @@ from enum import Enum
 __all__ = [
     "Attempt",
     "Completion",
+    "CongestionWindow",
+    "RttEstimator",
     "Throttle",
     "ThrottleConfig",
     "ThrottleEvent",
@@ -52,22 +77,46 @@ class ThrottleConfig:
     max_per_prefix: int = 4
     prefix_length: int = 64
     timeout: float = 30.0
-    max_retries: int = 3
+    """Fixed mode: seconds per attempt."""
+    max_retries: int = 8
     backoff_base: float = 5.0
+    """Fixed mode: pause before the first retry (then x ``backoff_factor``, capped at ``backoff_max``)."""
     backoff_factor: float = 2.0
     backoff_max: float = 300.0
     jitter: float = 0.5
+    adaptive: bool = True
+    """Timers learned from round trips and AIMD concurrency (decision 0080); False: the fixed
+    ``timeout`` and ``backoff_*`` of decision 0025 and the limits as they are."""
+    rto_initial: float = 1.0
+    """Adaptive: RTO before the first round-trip sample of a border router / prefix (RFC 6298: 1 s)."""
+    rto_min: float = 0.005
+    """Adaptive: lower bound of the RTO (and of the variance term); small so that loopback and LANs
+    are not slowed down by loss; a deployment may raise it (RFC 6298 recommends 1 s for TCP)."""
+    rto_max: float = 60.0
+    """Adaptive: upper bound of the RTO, back-off included."""
+    initial_window: int = 2
+    """Adaptive: requests in flight per prefix / border router before any answer."""
+    backoff_doublings: int = 4
+    """Adaptive: a retry's timer grows ``backoff_factor`` times per attempt at most this many times
+    (as CoAP's MAX_RETRANSMIT bounds its doubling): at 30 % loss an unbounded doubling left a few
+    meters waiting tens of seconds for nothing (decision 0080)."""
+    min_window: int = 2
+    """Adaptive: the window never halves below this (capped by the ceilings): with 1, a single lost
+    datagram stalls a whole prefix for an RTO (decision 0080)."""
 
     def __post_init__(self) -> None:
-        if min(self.max_in_flight, self.max_per_border_router, self.max_per_prefix) < 1:
+        limits = (self.max_in_flight, self.max_per_border_router, self.max_per_prefix, self.initial_window)
+        if min(*limits, self.min_window) < 1:
             raise ValueError("limits must be at least 1")
+        if not 0 < self.rto_min <= self.rto_initial <= self.rto_max:
+            raise ValueError("need 0 < rto_min <= rto_initial <= rto_max")
         if not 0 <= self.prefix_length <= 128:
             raise ValueError("prefix_length must be 0..128")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.backoff_factor < 1:
             raise ValueError("timeout must be > 0, backoff values >= 0, backoff_factor >= 1")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be in [0, 1]")
-        if self.max_retries < 0:
+        if self.max_retries < 0 or self.backoff_doublings < 0:
             raise ValueError("max_retries must not be negative")
 
     def backoff(self, attempt: int) -> float:
@@ -118,13 +167,96 @@ class Completion(Enum):
     """Not active (already completed, given up, or never submitted): ignore the answer."""
 
 
+class RttEstimator:
+    """Retransmission timeout from round-trip samples, after RFC 6298 (decision 0080)."""
+
+    __slots__ = ("backed_off_at", "computed", "rto", "rto_max", "rto_min", "rttvar", "samples", "srtt")
+
+    def __init__(self, rto_initial: float, rto_min: float, rto_max: float) -> None:
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = rto_initial
+        """The RTO for a first attempt: computed from the samples, doubled by timeouts since the last one."""
+        self.computed: float | None = None
+        """SRTT + max(rto_min, 4 RTTVAR) without back-off (None before the first sample)."""
+        self.rto_min = rto_min
+        self.rto_max = rto_max
+        self.samples = 0
+        self.backed_off_at = -math.inf
+
+    def sample(self, rtt: float) -> None:
+        """A round trip measured on a request sent once (Karn's rule is the caller's)."""
+        rtt = max(0.0, rtt)
+        if self.srtt is None:
+            self.srtt = rtt
+            self.rttvar = rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.samples += 1
+        self.computed = min(self.rto_max, max(self.rto_min, self.srtt + max(self.rto_min, 4 * self.rttvar)))
+        self.rto = self.computed
+        self.backed_off_at = -math.inf
+
+    @property
+    def base(self) -> float:
+        """What a retry's exponential back-off starts from: the computed RTO (the backed-off one
+        before any sample)."""
+        return self.rto if self.computed is None else self.computed
+
+    def back_off(self, sent_at: float, now: float) -> None:
+        """A timeout of a request sent at ``sent_at``: double the RTO, once per back-off (a timeout of
+        a request sent before the previous back-off does not double it again)."""
+        if sent_at >= self.backed_off_at:
+            self.rto = min(self.rto_max, self.rto * 2)
+            self.backed_off_at = now
+
+
+class CongestionWindow:
+    """Requests allowed in flight towards one prefix or border router: additive increase,
+    multiplicative decrease (decision 0080)."""
+
+    __slots__ = ("ceiling", "floor", "reduced_at", "ssthresh", "window")
+
+    def __init__(self, initial: int, ceiling: int, floor: int = 1) -> None:
+        self.ceiling = ceiling
+        self.floor = max(1, min(floor, ceiling))
+        self.window = float(min(initial, ceiling))
+        self.ssthresh = float(ceiling)
+        self.reduced_at = -math.inf
+
+    @property
+    def limit(self) -> int:
+        return max(1, min(self.ceiling, int(self.window)))
+
+    def on_answer(self) -> None:
+        if self.window < self.ssthresh:
+            self.window += 1.0  # slow start
+        else:
+            self.window += 1.0 / self.window
+        self.window = min(self.window, float(self.ceiling))
+
+    def on_loss(self, sent_at: float, now: float) -> None:
+        """Halve on a timeout, at most once per window: a loss of a request sent before the last
+        reduction does not reduce again."""
+        if sent_at >= self.reduced_at:
+            self.window = max(float(self.floor), self.window / 2)
+            self.ssthresh = max(2.0, self.window)
+            self.reduced_at = now
+
+
 @dataclass(slots=True, eq=False)
 class _Entry:
     request: ThrottledRequest
     bucket: tuple[Hashable, bytes]
     attempt: int = 0
     deadline: float = 0.0
+    sent_at: float = 0.0
+    """When the current round trip started (attempt start or last :meth:`Throttle.progress`)."""
+    attempt_timeout: float = 0.0
     in_flight: bool = False
+    counted: bool = False
+    """Adaptive: counted against the congestion windows (in flight and not presumed lost)."""
     generation: int = 0
     """Bumped on every state change; lazy heap entries with another value are stale."""
 
@@ -143,10 +275,19 @@ class Throttle:
         self._in_flight = 0
         self._per_prefix: dict[bytes, int] = {}
         self._per_router: dict[Hashable, int] = {}
+        self._presumed_lost = 0
+        self._presume: list[tuple[float, int, Hashable, int]] = []
+        """Adaptive: when each in-flight round trip is presumed lost (sent + RTO)."""
         # heaps of (time, sequence, key, generation); entries whose generation moved on are stale
         self._timeouts: list[tuple[float, int, Hashable, int]] = []
         self._delayed: list[tuple[float, int, Hashable, int]] = []
         self._seq = 0
+        self._estimators: dict[Hashable, RttEstimator] = {}
+        """Adaptive: one RTO estimator per border router (or per prefix, for requests without one)."""
+        self._prefix_windows: dict[bytes, CongestionWindow] = {}
+        self._router_windows: dict[Hashable, CongestionWindow] = {}
+        self.timeouts = 0
+        self.samples = 0
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -170,15 +311,78 @@ class Throttle:
 
     def _has_room(self, key: tuple[Hashable, bytes]) -> bool:
         router, prefix = key
-        if self._per_prefix.get(prefix, 0) >= self.config.max_per_prefix:
+        cfg = self.config
+        if self._per_prefix.get(prefix, 0) >= cfg.max_per_prefix:
             return False
-        return router is None or self._per_router.get(router, 0) < self.config.max_per_border_router
+        if router is not None and self._per_router.get(router, 0) >= cfg.max_per_border_router:
+            return False
+        if not cfg.adaptive:
+            return True
+        if self._per_prefix.get(prefix, 0) >= self._prefix_limit(prefix):
+            return False
+        return router is None or self._per_router.get(router, 0) < self._router_limit(router)
+
+    def _prefix_limit(self, prefix: bytes) -> int:
+        if not self.config.adaptive:
+            return self.config.max_per_prefix
+        window = self._prefix_windows.get(prefix)
+        return min(self.config.initial_window, self.config.max_per_prefix) if window is None else window.limit
+
+    def _router_limit(self, router: Hashable) -> int:
+        if not self.config.adaptive:
+            return self.config.max_per_border_router
+        window = self._router_windows.get(router)
+        if window is None:
+            return min(self.config.initial_window, self.config.max_per_border_router)
+        return window.limit
+
+    def _windows(self, bucket: tuple[Hashable, bytes]) -> list[CongestionWindow]:
+        router, prefix = bucket
+        cfg = self.config
+        out = []
+        window = self._prefix_windows.get(prefix)
+        if window is None:
+            window = CongestionWindow(cfg.initial_window, cfg.max_per_prefix, cfg.min_window)
+            self._prefix_windows[prefix] = window
+        out.append(window)
+        if router is not None:
+            window = self._router_windows.get(router)
+            if window is None:
+                window = CongestionWindow(cfg.initial_window, cfg.max_per_border_router, cfg.min_window)
+                self._router_windows[router] = window
+            out.append(window)
+        return out
+
+    def _estimator(self, bucket: tuple[Hashable, bytes]) -> RttEstimator:
+        router, prefix = bucket
+        key: Hashable = ("router", router) if router is not None else prefix
+        found = self._estimators.get(key)
+        if found is None:
+            cfg = self.config
+            found = self._estimators[key] = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        return found
+
+    def rto(self, address: ipaddress.IPv6Address, border_router: Hashable = None) -> float:
+        """The current RTO towards ``address`` (adaptive mode; else the fixed timeout)."""
+        if not self.config.adaptive:
+            return self.config.timeout
+        return self._estimator((border_router, self._prefix(address))).rto
+
+    def window_for_prefix(self, address: ipaddress.IPv6Address) -> int:
+        """Requests allowed in flight towards the prefix of ``address`` now."""
+        return self._prefix_limit(self._prefix(address))
 
     # -- API -----------------------------------------------------------------------------------
 
     @property
     def in_flight(self) -> int:
+        """Requests sent, unanswered and counted against the limits (not presumed lost)."""
         return self._in_flight
+
+    @property
+    def presumed_lost(self) -> int:
+        """Adaptive: requests whose retry timer still runs but that no longer hold a slot."""
+        return self._presumed_lost
 
     @property
     def pending(self) -> int:
@@ -226,21 +430,47 @@ class Throttle:
     def _start(self, entry: _Entry, now: float) -> Attempt:
         entry.attempt += 1
         entry.in_flight = True
-        entry.deadline = now + self.config.timeout
+        entry.sent_at = now
+        cfg = self.config
+        if cfg.adaptive:
+            estimator = self._estimator(entry.bucket)
+            if entry.attempt == 1:
+                entry.attempt_timeout = estimator.rto
+            else:  # exponential back-off of this request's own timer, from the computed RTO
+                backoff = cfg.backoff_factor ** min(entry.attempt - 1, cfg.backoff_doublings)
+                entry.attempt_timeout = min(cfg.rto_max, estimator.base * backoff)
+            if entry.attempt_timeout > estimator.base:
+                self._presume_at(entry, now + estimator.base)
+        else:
+            entry.attempt_timeout = cfg.timeout
+        entry.deadline = now + entry.attempt_timeout
+        self._count(entry)
         entry.generation += 1
+        self._seq += 1
+        heapq.heappush(self._timeouts, (entry.deadline, self._seq, entry.request.key, entry.generation))
+        return Attempt(entry.request, entry.attempt, entry.deadline)
+
+    def _count(self, entry: _Entry) -> None:
+        """Count an entry against the limits (in flight and not presumed lost)."""
+        if entry.counted:
+            return
+        entry.counted = True
         router, prefix = entry.bucket
         self._in_flight += 1
         self._per_prefix[prefix] = self._per_prefix.get(prefix, 0) + 1
         if router is not None:
             self._per_router[router] = self._per_router.get(router, 0) + 1
-        self._seq += 1
-        heapq.heappush(self._timeouts, (entry.deadline, self._seq, entry.request.key, entry.generation))
-        return Attempt(entry.request, entry.attempt, entry.deadline)
 
-    def _release(self, entry: _Entry) -> None:
-        """Free the slot of an in-flight entry and wake parked buckets that may now proceed."""
-        entry.in_flight = False
-        entry.generation += 1
+    def _presume_at(self, entry: _Entry, when: float) -> None:
+        """Adaptive: the round trip now starting is presumed lost at ``when`` (if still unanswered).
+        Call before bumping the entry's generation."""
+        self._seq += 1
+        heapq.heappush(self._presume, (when, self._seq, entry.request.key, entry.generation + 1))
+
+    def _uncount(self, entry: _Entry) -> None:
+        if not entry.counted:
+            return
+        entry.counted = False
         router, prefix = entry.bucket
         self._in_flight -= 1
         self._per_prefix[prefix] -= 1
@@ -250,12 +480,23 @@ class Throttle:
             self._per_router[router] -= 1
             if not self._per_router[router]:
                 del self._per_router[router]
+        self._wake_parked()
+
+    def _wake_parked(self) -> None:
         if self._parked:
             # wake every parked bucket; next_ready parks again those still full. Parked buckets
             # are few (one per saturated prefix), so this stays cheap.
             for key in self._parked:
                 self._make_eligible(key)
             self._parked.clear()
+
+    def _release(self, entry: _Entry) -> None:
+        """Free the slot of an in-flight entry and wake parked buckets that may now proceed."""
+        if not entry.counted:
+            self._presumed_lost -= 1
+        entry.in_flight = False
+        self._uncount(entry)
+        entry.generation += 1
 
     def _release_delayed(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:
@@ -272,6 +513,8 @@ class Throttle:
         if entry is None:
             return Completion.UNKNOWN
         if ok:
+            if self.config.adaptive:
+                self._answered(entry, now)
             if entry.in_flight:
                 self._release(entry)
             else:
@@ -284,6 +527,50 @@ class Throttle:
         self._release(entry)
         event = self._fail(entry, now)
         return Completion.GAVE_UP if event.kind is ThrottleEventKind.GAVE_UP else Completion.RETRY_SCHEDULED
+
+    def _answered(self, entry: _Entry, now: float) -> None:
+        if entry.in_flight and entry.attempt == 1:  # Karn's rule: no sample from a retransmission
+            self._estimator(entry.bucket).sample(now - entry.sent_at)
+            self.samples += 1
+        for window in self._windows(entry.bucket):
+            window.on_answer()
+
+    def progress(self, key: Hashable, now: float) -> bool:
+        """An intermediate answer of a multi-round-trip attempt (AARE before the GET, a block before
+        the next): adaptive mode takes a round-trip sample (first attempts only) and re-arms the
+        attempt's deadline for the next round trip. False when ``key`` is not in flight."""
+        entry = self._entries.get(key)
+        if entry is None or not entry.in_flight:
+            return False
+        if not self.config.adaptive:
+            return True
+        for window in self._windows(entry.bucket):
+            window.on_answer()  # an answer came back: the window grows per round trip, not per request
+        estimator = self._estimator(entry.bucket)
+        if entry.attempt == 1:
+            estimator.sample(now - entry.sent_at)
+            self.samples += 1
+            entry.attempt_timeout = estimator.rto
+        entry.sent_at = now
+        entry.deadline = now + entry.attempt_timeout
+        if not entry.counted:  # a presumed-lost retry answered after all: it holds a slot again
+            self._presumed_lost -= 1
+            self._count(entry)
+        if entry.attempt_timeout > estimator.base:
+            self._presume_at(entry, now + estimator.base)
+        entry.generation += 1
+        self._seq += 1
+        heapq.heappush(self._timeouts, (entry.deadline, self._seq, key, entry.generation))
+        return True
+
+    def is_in_flight(self, key: Hashable) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.in_flight
+
+    def attempts(self, key: Hashable) -> int:
+        """Attempts started for an active request (0: never sent); 0 when not active."""
+        entry = self._entries.get(key)
+        return 0 if entry is None else entry.attempt
 
     def _drop_from_queues(self, entry: _Entry) -> None:
         entry.generation += 1
@@ -307,8 +594,11 @@ class Throttle:
         if entry.attempt > self.config.max_retries:
             del self._entries[entry.request.key]
             return ThrottleEvent(ThrottleEventKind.GAVE_UP, entry.request, entry.attempt)
-        delay = self.config.backoff(entry.attempt)
-        delay *= 1.0 - self.config.jitter * self.rng.random()
+        if self.config.adaptive:
+            delay = 0.0  # the expired (backed-off) RTO was the wait
+        else:
+            delay = self.config.backoff(entry.attempt)
+            delay *= 1.0 - self.config.jitter * self.rng.random()
         retry_at = now + delay
         self._seq += 1
         entry.generation += 1
@@ -318,11 +608,24 @@ class Throttle:
     def expire(self, now: float) -> list[ThrottleEvent]:
         """Time out every in-flight request whose deadline passed (schedules retries or gives up)."""
         events: list[ThrottleEvent] = []
+        while self._presume and self._presume[0][0] <= now:
+            _, _, key, generation = heapq.heappop(self._presume)
+            entry = self._entries.get(key)
+            if entry is not None and entry.generation == generation and entry.counted:
+                self._uncount(entry)  # presumed lost: no longer holds its slot
+                self._presumed_lost += 1
         while self._timeouts and self._timeouts[0][0] <= now:
             _, _, key, generation = heapq.heappop(self._timeouts)
             entry = self._entries.get(key)
             if entry is None or entry.generation != generation:
                 continue
+            self.timeouts += 1
+            if self.config.adaptive:
+                estimator = self._estimator(entry.bucket)
+                if estimator.srtt is not None:  # a timer not learned yet says nothing about congestion
+                    for window in self._windows(entry.bucket):
+                        window.on_loss(entry.sent_at, now)
+                estimator.back_off(entry.sent_at, now)
             self._release(entry)
             events.append(self._fail(entry, now))
         return events
@@ -342,5 +645,11 @@ class Throttle:
             if entry is not None and entry.generation == generation:
                 break
             heapq.heappop(self._delayed)
-        candidates = [h[0][0] for h in (self._timeouts, self._delayed) if h]
+        while self._presume:
+            _, _, key, generation = self._presume[0]
+            entry = self._entries.get(key)
+            if entry is not None and entry.generation == generation and entry.counted:
+                break
+            heapq.heappop(self._presume)
+        candidates = [h[0][0] for h in (self._timeouts, self._delayed, self._presume) if h]
         return min(candidates) if candidates else None
