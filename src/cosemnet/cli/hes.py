@@ -482,12 +482,7 @@ def collect_command(
         db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
     )
     if resume is not None:
-        try:
-            attributes = _resume_attributes(head_end, resume, obis)
-        except click.BadParameter:
-            head_end.close()
-            head_end.book.close()
-            raise
+        attributes = _resume_or_close(head_end, resume, obis)
     stop = _Stop()
 
     async def main() -> dict[str, Any]:
@@ -503,27 +498,9 @@ def collect_command(
             if group is not None:
                 return await _group_read(service, group, attributes, window)
             started = time.perf_counter()
-            if no_progress or as_json:
-                run = await _run_collect(service, attributes, stop, grace, resume, None)
-            else:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-                with Progress(
-                    "[progress.description]{task.description}",
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeRemainingColumn(),
-                    transient=False,
-                ) as progress:
-                    task = progress.add_task("collecting", total=len(head_end.book))
-                    run = await _run_collect(
-                        service,
-                        attributes,
-                        stop,
-                        grace,
-                        resume,
-                        lambda r: progress.update(task, completed=r.done, total=r.total),
-                    )
+            run = await _collect_with_progress(
+                service, attributes, stop, grace, resume, show=not (no_progress or as_json)
+            )
             elapsed = time.perf_counter() - started
             if csv_path is not None:
                 with csv_path.open("w", newline="") as out:
@@ -534,17 +511,64 @@ def collect_command(
             head_end.book.close()
 
     summary = asyncio.run(main())
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            if key != "failures":
-                click.echo(f"{key:<18} {value}")
-        for title, reason in summary.get("failures", {}).items():
-            click.echo(f"failed  {title}  {reason}")
+    _print_collect_summary(summary, as_json)
     if stop.signals:
         sys.stdout.flush()
         ctx.exit(stop.exit_code)
+
+
+async def _collect_with_progress(
+    service: HeadEndService,
+    attributes: list[AttributeRef],
+    stop: _Stop,
+    grace: float,
+    resume: int | None,
+    show: bool,
+) -> CollectRun:
+    """One collect run, with a progress bar on stderr when ``show``."""
+    if not show:
+        return await _run_collect(service, attributes, stop, grace, resume, None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+        console=Console(stderr=True),
+    ) as progress:
+        task = progress.add_task("collecting", total=len(service.head_end.book))
+        return await _run_collect(
+            service,
+            attributes,
+            stop,
+            grace,
+            resume,
+            lambda r: progress.update(task, completed=r.done, total=r.total),
+        )
+
+
+def _resume_or_close(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> list[AttributeRef]:
+    """The attributes of run ``resume`` (closing the head-end when it cannot be resumed)."""
+    try:
+        return _resume_attributes(head_end, resume, obis)
+    except click.BadParameter:
+        head_end.close()
+        head_end.book.close()
+        raise
+
+
+def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        if key != "failures":
+            click.echo(f"{key:<18} {value}")
+    for title, reason in summary.get("failures", {}).items():
+        click.echo(f"failed  {title}  {reason}")
 
 
 async def _group_read(
