@@ -34,7 +34,9 @@ def commands(group: click.Group = cli, prefix: str = "cosemnet") -> Iterator[tup
 
 
 def _option(param: click.Parameter, context: click.Context) -> str | None:
-    if "--help" in getattr(param, "opts", ()):  # click caches each command's help option from the first context it saw
+    if "--help" in getattr(
+        param, "opts", ()
+    ):  # click caches each command's help option from the first context it saw
         return "| `-h, --help` | Show this message and exit. |"
     record = param.get_help_record(context)
     if record is None:

@@ -35,7 +35,10 @@ async def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-un
 
 def test_udp_register_collect_rebind_broadcast() -> None:
     async def main() -> None:
-        config = HeadEndConfig(throttle=ThrottleConfig(max_per_prefix=16, timeout=2.0, backoff_base=0.2))
+        # fleet and head-end share this process: a 50 ms floor on the learned timeout (decision 0080)
+        config = HeadEndConfig(
+            throttle=ThrottleConfig(max_per_prefix=16, timeout=2.0, backoff_base=0.2, rto_min=0.05)
+        )
         head_end = HeadEnd(AddressBook(":memory:"), config=config)
         service = HeadEndService(head_end)
         await service.start("::1", 0)

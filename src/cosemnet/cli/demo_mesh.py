@@ -257,8 +257,15 @@ async def _demo(meters: int, console: Console | None) -> dict[str, Any]:
     head_end = HeadEnd(
         book,
         config=HeadEndConfig(
+            # the meters share this process with the head-end: round trips jitter with the event loop,
+            # so the learned timeout gets a 50 ms floor (decision 0080: spurious retries otherwise)
             throttle=ThrottleConfig(
-                max_in_flight=64, max_per_border_router=64, max_per_prefix=64, timeout=5.0, max_retries=3
+                max_in_flight=64,
+                max_per_border_router=64,
+                max_per_prefix=64,
+                timeout=5.0,
+                max_retries=3,
+                rto_min=0.05,
             )
         ),
     )
