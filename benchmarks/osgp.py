@@ -125,7 +125,9 @@ def _pair() -> tuple[PeerSuite, PeerSuite]:
     key = os.urandom(16)
     stats = SecurityStats()
     nnap = CryptoContext(b"\x00" * 5 + b"\x01", b"\x00" * 5 + b"\x02", (1, 1), (1, 2), os.urandom(16))
-    meter = CryptoContext(b"\x00" * 5 + b"\x02", b"\x00" * 5 + b"\x01", (1, 2), (1, 1), os.urandom(16))
+    meter = CryptoContext(
+        b"\x00" * 5 + b"\x02", b"\x00" * 5 + b"\x01", (1, 2), (1, 1), os.urandom(16), local_is_server=True
+    )
     for ctx in (nnap, meter):
         state = KeyState(1, key, 0.0, None)
         state.counter = InvocationCounter(
