@@ -97,14 +97,23 @@ from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.codec.xdlms import (
+    ActionResponseNormal,
     CosemAttributeDescriptor,
     DataAccessResult,
     GetRequestNormal,
     GetResponseNormal,
+    SetResponseNormal,
 )
 from cosemnet.codec.xdlms.notification import DataNotification
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.headend.keys import DEFAULT_HEAD_END_SYSTEM_TITLE, KeyStore, StaticKeyStore
+from cosemnet.headend.operations import (
+    Operation,
+    OperationOutcome,
+    group_outcome,
+    record_run,
+    unicast_outcomes,
+)
 from cosemnet.headend.store import HeadEndStore, StoredAssociation
 from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry, UpsertResult
 from cosemnet.profiles.mesh.groups import MulticastScheme, group_request_target
@@ -300,6 +309,8 @@ class CollectRun:
     """Why the run was stopped early (e.g. ``"SIGTERM"``); None while it runs to its end."""
     resumed_answered: int = 0
     """A resumed run: meters that had a reading stored before (not read again)."""
+    operation: Operation | None = None
+    """A SET or ACTION run (results in ``operation_results``, not ``readings``)."""
 
     @property
     def done(self) -> int:
@@ -327,6 +338,9 @@ class BroadcastRun:
     """Set when the window closed (answers arriving later are counted by :meth:`HeadEnd.broadcast_report`)."""
     final: bool = False
     """The invoke id was reused by a later group request: ``report`` no longer changes."""
+    operation: Operation | None = None
+    """A group SET or ACTION: ``outcomes`` holds each answer."""
+    outcomes: dict[bytes, OperationOutcome] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -810,6 +824,7 @@ class HeadEnd:
         system_titles: Iterable[bytes] | None = None,
         on_progress: Callable[[CollectRun], None] | None = None,
         resume: int | None = None,
+        operation: Operation | None = None,
     ) -> CollectRun:
         """Read ``attributes`` from every registered meter (or ``system_titles``); the work happens in
         :meth:`poll` and :meth:`receive_datagram`. Returns the run (``finished`` when all are done).
@@ -823,7 +838,7 @@ class HeadEnd:
                 e = self.book.lookup(bytes(t))
                 if e is not None:
                     entries.append(e)
-        label = ",".join(str(a) for a in attributes) or "(associate)"
+        label = str(operation) if operation else ",".join(str(a) for a in attributes) or "(associate)"
         answered: set[bytes] = set()
         if resume is None:
             run_id = self.store.start_run(label, len(entries), now)
@@ -831,7 +846,9 @@ class HeadEnd:
             run_id = resume
             answered = self.store.answered_titles(run_id)
             entries = [e for e in entries if e.system_title not in answered]
-        run = CollectRun(run_id, tuple(attributes), len(entries), started=now, on_progress=on_progress)
+        run = CollectRun(
+            run_id, tuple(attributes), len(entries), started=now, on_progress=on_progress, operation=operation
+        )
         run.resumed_answered = len(answered)
         self._runs[run_id] = run
         for entry in entries:
@@ -1007,7 +1024,7 @@ class HeadEnd:
                 if not job.run.attributes:
                     self._complete(session, job, [], [], now)
                     return
-                apdu = self._request(conn, job.run.attributes)
+                apdu = self._request(conn, job.run.attributes, job.run.operation)
             else:
                 if conn.state is not ConnectionState.IDLE and conn.state is not ConnectionState.RELEASED:
                     conn.abort()
@@ -1021,7 +1038,11 @@ class HeadEnd:
         self._send_to(session, apdu)
 
     @staticmethod
-    def _request(conn: ClientConnection, attributes: Sequence[AttributeRef]) -> bytes:
+    def _request(
+        conn: ClientConnection, attributes: Sequence[AttributeRef], operation: Operation | None = None
+    ) -> bytes:
+        if operation is not None:
+            return operation.request(conn)
         if len(attributes) == 1:
             a = attributes[0]
             return conn.get(a.class_id, a.logical_name, a.attribute_id)
@@ -1069,7 +1090,7 @@ class HeadEnd:
                 self._complete(session, job, [], [], now)
                 return
             try:
-                apdu = self._request(conn, job.run.attributes)
+                apdu = self._request(conn, job.run.attributes, job.run.operation)
             except ClientError as exc:
                 self.throttle.cancel(job.key)
                 session.job = None
@@ -1126,7 +1147,9 @@ class HeadEnd:
         run.results[title] = MeterResult(title, values, errors, job.attempt, now)
         run.pending.discard(title)
         self._note_rows(now)
-        for attr, value, error in zip(run.attributes, values, errors, strict=False):
+        for attr, value, error in zip(
+            run.attributes if run.operation is None else (), values, errors, strict=False
+        ):
             self._pending_rows.append(
                 (
                     run.run_id,
@@ -1149,7 +1172,7 @@ class HeadEnd:
         run.failed[title] = reason
         run.pending.discard(title)
         self._note_rows(now)
-        for attr in run.attributes:
+        for attr in run.attributes if run.operation is None else ():
             self._pending_rows.append(
                 (
                     run.run_id,
@@ -1181,6 +1204,9 @@ class HeadEnd:
             return
         run.finished_at = now
         self._flush_rows()
+        if run.operation is not None:
+            outcomes = unicast_outcomes({t: (r.values, r.errors) for t, r in run.results.items()}, run.failed)
+            record_run(self.store, run.run_id, run.operation, outcomes, now)
         self.store.finish_run(
             run.run_id,
             run.answered,
@@ -1227,6 +1253,7 @@ class HeadEnd:
         *,
         window: ResponseWindow,
         expected: Iterable[bytes] | None = None,
+        operation: Operation | None = None,
     ) -> BroadcastRun:
         """GET ``attribute`` from the members of ``group_id`` with one multicast request (wPort 127,
         broadcast key). ``expected``: the meters that should answer (default: every registered
@@ -1247,10 +1274,14 @@ class HeadEnd:
         target = group_request_target(
             group_id, self.config.scheme, self.config.ports.udp_port, self.config.ports.group_wport
         )
-        plain = GetRequestNormal(
-            invoke_id,
-            CosemAttributeDescriptor(attribute.class_id, attribute.logical_name, attribute.attribute_id),
-        ).encode()
+        plain = (
+            operation.group_request(invoke_id)
+            if operation is not None
+            else GetRequestNormal(
+                invoke_id,
+                CosemAttributeDescriptor(attribute.class_id, attribute.logical_name, attribute.attribute_id),
+            ).encode()
+        )
         try:
             apdu = protect_apdu(plain, self._broadcast_security(), "general-glo", broadcast=True)
         except SecurityError as exc:
@@ -1260,7 +1291,7 @@ class HeadEnd:
         else:
             titles = [bytes(t) for t in expected]
         deadline = self.collector.open(invoke_id, titles, now, window)
-        run = BroadcastRun(invoke_id, group_id, attribute, target.address, deadline)
+        run = BroadcastRun(invoke_id, group_id, attribute, target.address, deadline, operation=operation)
         self._broadcasts[invoke_id] = run
         self._send(
             target.address.compressed,
@@ -1294,16 +1325,23 @@ class HeadEnd:
         except DecodeError:
             self.dropped += 1
             return
-        if not isinstance(response, GetResponseNormal):
+        outcome = group_outcome(title, response)
+        if not isinstance(response, GetResponseNormal | SetResponseNormal | ActionResponseNormal):
             self.dropped += 1
             return
         invoke_id = response.invoke_id
         self._broadcast_seen[raw] = (title, invoke_id)
         while len(self._broadcast_seen) > 65536:
             self._broadcast_seen.popitem(last=False)
-        result = self.collector.add(title, invoke_id, now, response.result)
+        answer = response.result if isinstance(response, GetResponseNormal) else outcome
+        result = self.collector.add(title, invoke_id, now, answer)
         run = self._broadcasts.get(invoke_id)
         if run is not None and result in (AddResult.ACCEPTED, AddResult.UNEXPECTED):
+            if outcome is not None:
+                run.outcomes[title] = outcome
+                run.values[title] = outcome.result
+                return
+            assert isinstance(response, GetResponseNormal)
             value = response.result
             run.values[title] = (
                 f"data-access-result {value.name.lower()}" if isinstance(value, DataAccessResult) else value
