@@ -104,7 +104,7 @@ from cosemnet.codec.xdlms import (
     GetResponseNormal,
     SetResponseNormal,
 )
-from cosemnet.codec.xdlms.notification import DataNotification
+from cosemnet.codec.xdlms.notification import DataNotification, EventNotificationRequest
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.headend.keys import DEFAULT_HEAD_END_SYSTEM_TITLE, KeyStore, StaticKeyStore
 from cosemnet.headend.operations import (
@@ -114,6 +114,7 @@ from cosemnet.headend.operations import (
     record_run,
     unicast_outcomes,
 )
+from cosemnet.headend.pushes import Liveness, PushEvent, push_event
 from cosemnet.headend.store import HeadEndStore, StoredAssociation
 from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry, UpsertResult
 from cosemnet.profiles.mesh.groups import MulticastScheme, group_request_target
@@ -166,6 +167,8 @@ MESH_CONFORMANCE: Final = (
 service-specific block transfers (a datagram-sized PDU makes GBT the block mechanism of the profile)."""
 _GENERAL_GLO: Final = 0xDB
 _DATA_NOTIFICATION: Final = 0x0F
+_NOTIFICATIONS: Final = (b"\x0f", b"\xc2")
+"""data-notification, event-notification (the plaintext tag of a general-glo APDU)."""
 _BROADCAST_KEY_BIT: Final = 0x40
 _GET_REQUEST: Final = 0xC0
 _GET_RESPONSE: Final = 0xC4
@@ -425,6 +428,10 @@ class HeadEnd:
         self._next_broadcast_id = 0
         self.on_registration: Callable[[RegistrationEvent], None] | None = None
         self.on_broadcast_done: Callable[[BroadcastRun], None] | None = None
+        self.pushes: deque[PushEvent] = deque(maxlen=10_000)
+        """Recent authenticated pushes other than registrations (stored in ``events``; ``hes listen``)."""
+        self.on_push: Callable[[PushEvent], None] | None = None
+        self.liveness = Liveness()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -622,6 +629,7 @@ class HeadEnd:
             if session.conn.security is not None:
                 windows.update(session.conn.security.replay_guard.windows)
         self.book.save_received_counters(windows)
+        self.liveness.flush(self.book)
 
     def close(self) -> None:
         """Flush readings, save counters, close the store (the address book stays open)."""
@@ -668,7 +676,7 @@ class HeadEnd:
             return
         self._sessions.move_to_end(title)
         session.last_used = max(session.last_used, now)
-        if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) == b"\x0f":
+        if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) in _NOTIFICATIONS:
             self._on_notification(session, apdu, source, port, frame, now)
             return
         if not session.conn.busy or session.job is None:
@@ -706,7 +714,7 @@ class HeadEnd:
         if verified is None:
             return
         context, plain = verified
-        if plain[:1] != bytes((_DATA_NOTIFICATION,)):
+        if plain[:1] not in _NOTIFICATIONS:
             self.dropped += 1  # an answer with nothing in progress
             return
         session = self._adopt(title, context, now)
@@ -760,6 +768,11 @@ class HeadEnd:
             plain = apdu
         try:
             notification = decode_apdu(plain)
+            if sender is not None:
+                self.liveness.seen(sender, now)
+                if isinstance(notification, EventNotificationRequest):
+                    self._on_push(sender, notification, source, now)
+                    return
             if not isinstance(notification, DataNotification):
                 self.dropped += 1
                 return
@@ -777,7 +790,10 @@ class HeadEnd:
             self.dropped += 1
             return
         if answer is None:
-            self.dropped += 1  # another push: not ours to handle here
+            if sender is None:
+                self.dropped += 1  # another push, not authenticated: refused (decision 0036)
+            else:
+                self._on_push(sender, notification, source, now)
             return
         result, confirmation = answer
         title = bytes(self.config.objects.decode_body(confirmation.notification_body).system_title)  # type: ignore[union-attr]
@@ -800,6 +816,18 @@ class HeadEnd:
         self.registrations.append(event)
         if self.on_registration is not None:
             self.on_registration(event)
+
+    def _on_push(self, title: bytes, apdu: object, address: str, now: float) -> None:
+        event = push_event(title, apdu, address, now)
+        if event is None:
+            self.dropped += 1
+            return
+        self.store.add_events(
+            [(title, event.kind, now, event.meter_time, event.source, event.value, event.address)]
+        )
+        self.pushes.append(event)
+        if self.on_push is not None:
+            self.on_push(event)
 
     def _known_plain_sender(self, notification: DataNotification) -> bool:
         """Lab option: a plain registration is considered only for a system title the key store
@@ -1058,6 +1086,8 @@ class HeadEnd:
         associating = conn.state is not ConnectionState.ASSOCIATED
         try:
             event = conn.receive(apdu)
+            if apdu[0] == _GENERAL_GLO:
+                self.liveness.seen(session.system_title, now)  # authenticated by the association
         except AccessError as exc:
             self._complete(session, job, [None], [str(exc)], now)
             return
@@ -1325,6 +1355,7 @@ class HeadEnd:
         except DecodeError:
             self.dropped += 1
             return
+        self.liveness.seen(title, now)
         outcome = group_outcome(title, response)
         if not isinstance(response, GetResponseNormal | SetResponseNormal | ActionResponseNormal):
             self.dropped += 1

@@ -33,7 +33,7 @@ from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.types import DataValue
 from cosemnet.errors import EncodeError
 
-__all__ = ["HeadEndStore", "OperationRow", "ReadingRow", "RunRow", "StoredAssociation"]
+__all__ = ["EventRow", "HeadEndStore", "OperationRow", "ReadingRow", "RunRow", "StoredAssociation"]
 
 _log = logging.getLogger(__name__)
 
@@ -95,6 +95,18 @@ CREATE TABLE IF NOT EXISTS operation_results (
     at            REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS operation_results_by_run ON operation_results (run_id, system_title);
+CREATE TABLE IF NOT EXISTS events (
+    event_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_title  BLOB NOT NULL,
+    kind          TEXT NOT NULL,
+    at            REAL NOT NULL,
+    meter_time    TEXT,
+    source        TEXT,
+    value         BLOB,
+    value_text    TEXT,
+    address       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_by_title ON events (system_title, at);
 """
 
 
@@ -124,6 +136,21 @@ class OperationRow:
     value: bytes | None
     """A-XDR of the ACTION return parameters (None: none)."""
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One stored push (see :class:`cosemnet.headend.pushes.PushEvent`)."""
+
+    event_id: int
+    system_title: bytes
+    kind: str
+    at: float
+    meter_time: str | None
+    source: str | None
+    value: bytes | None
+    value_text: str | None
+    address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +342,40 @@ class HeadEndStore:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY run_id, system_title", params).fetchall()
         return [OperationRow(*r) for r in rows]
+
+    def add_events(
+        self, rows: Iterable[tuple[bytes, str, float, str | None, str | None, DataValue, str]]
+    ) -> None:
+        """Store pushes ``(system_title, kind, at, meter_time, source, value, address)``."""
+        out = []
+        for title, kind, at, meter_time, source, value, address in rows:
+            try:
+                raw: bytes | None = encode_data(value)
+            except EncodeError:
+                raw = None
+            out.append((title, kind, at, meter_time, source, raw, value_text(value), address))
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO events (system_title, kind, at, meter_time, source, value, value_text, "
+                    "address) VALUES (?,?,?,?,?,?,?,?)",
+                    out,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def events(self, system_title: bytes | None = None, *, since: float | None = None) -> list[EventRow]:
+        sql = "SELECT * FROM events WHERE at >= ?"
+        params: list[object] = [since if since is not None else float("-inf")]
+        if system_title is not None:
+            sql += " AND system_title = ?"
+            params.append(bytes(system_title))
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at, event_id", params).fetchall()
+        return [EventRow(*r) for r in rows]
 
     def iter_csv_rows(self, run_id: int) -> Iterator[list[str]]:
         yield ["system_title", "class_id", "logical_name", "attribute_id", "at", "value", "error"]
