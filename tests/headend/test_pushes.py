@@ -96,3 +96,22 @@ def test_last_seen_follows_authenticated_datagrams_only() -> None:
     he.save_state()
     assert he.book.lookup(meters[0].title).last_seen == NOW + 500  # type: ignore[union-attr]
     assert he.book.lookup(meters[1].title).last_seen == first[meters[1].title]  # type: ignore[union-attr]
+
+
+def test_release_associations_sends_protected_rlrq_and_meters_drop_them() -> None:
+    meters = fleet(4)
+    he = head_end()
+    mesh = FakeMesh(he, meters)
+    mesh.register_all(NOW)
+    he.ensure_associations(NOW)
+    mesh.run(NOW)
+    assert all(m.server.associations() for m in meters) and len(he.store.associations()) == 4
+    assert he.release_associations(NOW + 1) == 4
+    out = he.take_outgoing()
+    assert len(out) == 4
+    for o in out:
+        rlrq = WrapperFrame.decode(o.data).apdu
+        assert rlrq[0] == 0x62 and b"\xbe" in rlrq  # RLRQ with user-information (ciphered initiate)
+        mesh.deliver(o, NOW + 1)
+    assert not any(m.server.associations() for m in meters)
+    assert he.store.associations() == {} and not any(he.is_associated(m.title) for m in meters)

@@ -258,6 +258,9 @@ class HeadEndConfig:
     max_receive_pdu_size: int = 0
     """Proposed in the AARQ; 0 = the datagram budget of ``ports`` (0020)."""
     security_suite: SecuritySuite = SecuritySuite.SUITE_0
+    release_on_exit: bool = False
+    """:meth:`HeadEndService.close` sends a protected RLRQ to every associated meter first (issue 12);
+    default False: associations are long-lived and resumed by the next run (decision 0027)."""
     reassociate_after: int = 3
     """Silent attempts in a row after which our side of a meter's association is dropped and the next
     attempt associates again (0027 used 2; 3 keeps a lossy mesh from re-associating often, 0080)."""
@@ -630,6 +633,23 @@ class HeadEnd:
                 windows.update(session.conn.security.replay_guard.windows)
         self.book.save_received_counters(windows)
         self.liveness.flush(self.book)
+
+    def release_associations(self, now: float) -> int:
+        """Send a protected RLRQ (COSEM-RELEASE) to every associated meter without an exchange in
+        progress and forget the association (stored ones too); returns how many. The RLREs are not
+        awaited (a lost one leaves the meter to expire the association itself)."""
+        released = 0
+        for session in list(self._sessions.values()):
+            if session.job is not None or not session.conn.is_associated or not session.address:
+                continue
+            try:
+                apdu = session.conn.release()
+            except ClientError:
+                continue
+            self._send_to(session, apdu)
+            self._drop_association(session)
+            released += 1
+        return released
 
     def close(self) -> None:
         """Flush readings, save counters, close the store (the address book stays open)."""

@@ -83,6 +83,9 @@ class HeadEndService:
         return str(sockname[0]), int(sockname[1])
 
     async def close(self) -> None:
+        if self.transport is not None and self.head_end.config.release_on_exit:
+            self.head_end.release_associations(self.clock())
+            self._pump()  # send the RLRQs now
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
