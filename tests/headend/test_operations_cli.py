@@ -7,6 +7,7 @@ import asyncio
 import datetime as _dt
 import json
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -119,6 +120,7 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
                 "--value",
                 f"octet-string:{raw}",
                 "--json",
+                "--release-on-exit",
             ],
         )
         assert result.exit_code == 0, result.output
@@ -126,7 +128,13 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
         for i in range(6):
             clock = _read(fleet, i, 8, CLOCK, 2)
             assert isinstance(clock, bytes) and CosemDateTime.from_bytes(clock).year == 2031
+        # --release-on-exit: every meter got a protected RLRQ and dropped its association
+        deadline = time.monotonic() + 5
+        while any(n.server.associations() for n in fleet.nodes) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(n.server.associations() for n in fleet.nodes)
         store = HeadEndStore(db)
+        assert store.associations() == {}
         rows = store.operation_results()
         store.close()
         assert len(rows) == 2 + 2 + 6 and all(r.result == "success" for r in rows)

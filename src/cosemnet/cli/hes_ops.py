@@ -1,4 +1,5 @@
-"""``cosemnet hes set`` and ``cosemnet hes action``: SET an attribute or invoke a method on meters.
+"""``cosemnet hes set``, ``hes action`` and ``hes events``: SET an attribute or invoke a method on
+meters; list the pushes they sent and the meters gone silent.
 
 One meter, a list (``--meter`` repeated) or every registered meter, each through the throttle inside
 its association; or a group (``--group``) with one request protected with the broadcast key, answers
@@ -11,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from cosemnet.cli.hes import (
+    DEFAULT_DB,
     _attributes,
     _common,
     _gateway,
@@ -32,11 +36,11 @@ from cosemnet.cli.hes import (
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.jsonform import JsonFormError, data_from_json
 from cosemnet.codec.types import DataValue
-from cosemnet.headend import AttributeRef, HeadEnd, HeadEndService
+from cosemnet.headend import AttributeRef, HeadEnd, HeadEndService, HeadEndStore
 from cosemnet.headend.operations import Operation, OperationKind, OperationOutcome, record_run
-from cosemnet.profiles.mesh import ResponseWindow
+from cosemnet.profiles.mesh import AddressBook, AddressBookError, ResponseWindow
 
-__all__ = ["action_command", "parse_value", "set_command"]
+__all__ = ["action_command", "events_command", "parse_value", "set_command"]
 
 _NUMERIC = frozenset(
     {"integer", "long", "double-long", "long64", "unsigned", "long-unsigned", "enum"}
@@ -111,6 +115,7 @@ def _run(kind: OperationKind, target: str, value: str | None, opts: dict[str, An
     )
     keys = _keys(opts["ek"], opts["ak"], opts["broadcast_key"], opts["master_key"])
     head_end: HeadEnd = _open(opts["db"], keys, throttle, accept_plain=opts["accept_plain_registrations"])
+    head_end.config.release_on_exit = opts["release_on_exit"]
 
     async def main() -> int:
         service = HeadEndService(head_end, group_gateway=_gateway(opts["gateway"]))
@@ -129,8 +134,6 @@ def _run(kind: OperationKind, target: str, value: str | None, opts: dict[str, An
 
 
 def _print(run_id: int, operation: Operation, opts: dict[str, Any]) -> None:
-    from cosemnet.headend import HeadEndStore
-
     store = HeadEndStore(opts["db"])
     try:
         rows = store.operation_results(run_id)
@@ -164,6 +167,11 @@ def _op_options(what: str) -> Callable[[Callable[..., None]], Callable[..., None
             ),
             click.option("--group", type=int, help="Send one group request to this group instead."),
             click.option("--window", default=5.0, show_default=True, help="--group: response window (s)."),
+            click.option(
+                "--release-on-exit",
+                is_flag=True,
+                help="Release the associations (protected RLRQ) at the end.",
+            ),
         ]
         for option in reversed(options):
             f = option(f)
@@ -200,3 +208,64 @@ def action_command(target: str, value: str | None, **opts: Any) -> None:
       cosemnet hes action --obis 70/0-0:96.3.10*255/2 --value integer:0 --group 3 --window 10
     """
     _run("action", target, value, opts)
+
+
+@hes_group.command("events")
+@click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
+@click.option("--meter", help="Only this meter (system title, 16 hex digits).")
+@click.option("--since", type=float, help="Only pushes received at or after this UNIX time.")
+@click.option(
+    "--silent", type=click.FloatRange(0), help="Also list the meters not seen for this many seconds."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines).")
+def events_command(
+    db: str, meter: str | None, since: float | None, silent: float | None, as_json: bool
+) -> None:
+    """List the pushes meters sent (alarms and events, authenticated only; ``hes listen`` stores them)
+    and, with --silent, the meters whose last authenticated datagram is older than SECONDS.
+
+    \b
+    Examples:
+      cosemnet hes events --db hes.db --json
+      cosemnet hes events --db hes.db --silent 86400
+    """
+    if not Path(db).exists():
+        raise click.ClickException(f"{db}: no such database")
+    title = _title(meter) if meter else None
+    store = HeadEndStore(db)
+    try:
+        rows = store.events(title, since=since)
+    finally:
+        store.close()
+    for r in rows:
+        if as_json:
+            line = {"event": r.kind, "system_title": r.system_title.hex().upper(), "at": r.at}
+            line |= {"meter_time": r.meter_time, "source": r.source, "value": r.value_text, "from": r.address}
+            click.echo(json.dumps(line))
+        else:
+            source = f" {r.source}" if r.source else ""
+            click.echo(f"{_iso(r.at)}  {r.system_title.hex().upper()}  {r.kind}{source}  {r.value_text}")
+    if silent is not None:
+        _print_silent(db, silent, title, as_json)
+
+
+def _iso(at: float) -> str:
+    return _dt.datetime.fromtimestamp(at, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_silent(db: str, seconds: float, title: bytes | None, as_json: bool) -> None:
+    try:
+        book = AddressBook(db)
+    except AddressBookError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        cutoff = time.time() - seconds
+        entries = [e for e in book.entries() if e.last_seen < cutoff and title in (None, e.system_title)]
+    finally:
+        book.close()
+    for e in entries:
+        name = e.system_title.hex().upper()
+        if as_json:
+            click.echo(json.dumps({"event": "silent", "system_title": name, "last_seen": e.last_seen}))
+        else:
+            click.echo(f"{_iso(e.last_seen)}  {name}  silent (last seen)")

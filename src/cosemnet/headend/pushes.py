@@ -19,6 +19,7 @@ from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms.notification import DataNotification, EventNotificationRequest
 from cosemnet.errors import DecodeError
+from cosemnet.headend.store import value_text
 
 if TYPE_CHECKING:
     from cosemnet.profiles.mesh import AddressBook
@@ -43,6 +44,22 @@ class PushEvent:
     """event-notification: CLASS/OBIS/ATTR of the attribute; data-notification: None."""
     value: DataValue
     address: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """The ``hes listen --json`` line (``event`` is the push kind)."""
+        return {
+            "event": self.kind,
+            "system_title": self.system_title.hex().upper(),
+            "at": self.at,
+            "meter_time": self.meter_time,
+            "source": self.source,
+            "value": value_text(self.value),
+            "from": self.address,
+        }
+
+    def describe(self) -> str:
+        source = f" {self.source}" if self.source else ""
+        return f"{self.system_title.hex().upper()}  {self.kind}{source}  {value_text(self.value)}"
 
 
 def _meter_time(raw: bytes | None) -> str | None:
