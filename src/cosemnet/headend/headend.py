@@ -432,7 +432,7 @@ class HeadEnd:
         self.on_registration: Callable[[RegistrationEvent], None] | None = None
         self.on_broadcast_done: Callable[[BroadcastRun], None] | None = None
         self.pushes: deque[PushEvent] = deque(maxlen=10_000)
-        """Recent authenticated pushes other than registrations (stored in ``events``; ``hes listen``)."""
+        """Recent authenticated pushes other than registrations (in ``push_events``; ``hes listen``)."""
         self.on_push: Callable[[PushEvent], None] | None = None
         self.liveness = Liveness()
 

@@ -1,4 +1,4 @@
-"""Head-end operations beyond GET: SET and ACTION to meters and groups (issue 12).
+"""Head-end operations beyond GET: SET and ACTION to meters and groups (issue 12, docs/decisions/0099).
 
 An :class:`Operation` names one SET (attribute) or ACTION (method) with its value. The head-end runs it
 through the same throttled, per-meter machinery as a collect (:meth:`HeadEnd.operate`), or as one group

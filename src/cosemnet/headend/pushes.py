@@ -1,8 +1,8 @@
-"""Meter-initiated pushes and liveness at the head-end (issue 12).
+"""Meter-initiated pushes and liveness at the head-end (issue 12; see docs/decisions/0099).
 
 A data-notification that is not a registration (push setups: alarms, periodic data) and an
 event-notification are kept as :class:`PushEvent` (meter, receive time, the meter's own time when it
-sent one, what it pushed) and stored in the ``events`` table. Only authenticated pushes reach this
+sent one, what it pushed) and stored in the ``push_events`` table. Only authenticated pushes reach this
 module: the same rule as registrations (decision 0036); the head-end drops the others before.
 
 :class:`Liveness` keeps "last seen" for every meter that sent an authenticated datagram, in memory, and

@@ -95,7 +95,7 @@ CREATE TABLE IF NOT EXISTS operation_results (
     at            REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS operation_results_by_run ON operation_results (run_id, system_title);
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS push_events (
     event_id      INTEGER PRIMARY KEY AUTOINCREMENT,
     system_title  BLOB NOT NULL,
     kind          TEXT NOT NULL,
@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS events (
     value_text    TEXT,
     address       TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS events_by_title ON events (system_title, at);
+CREATE INDEX IF NOT EXISTS push_events_by_title ON push_events (system_title, at);
 """
 
 
@@ -358,7 +358,7 @@ class HeadEndStore:
             self._db.execute("BEGIN")
             try:
                 self._db.executemany(
-                    "INSERT INTO events (system_title, kind, at, meter_time, source, value, value_text, "
+                    "INSERT INTO push_events (system_title, kind, at, meter_time, source, value, value_text, "
                     "address) VALUES (?,?,?,?,?,?,?,?)",
                     out,
                 )
@@ -368,7 +368,7 @@ class HeadEndStore:
             self._db.execute("COMMIT")
 
     def events(self, system_title: bytes | None = None, *, since: float | None = None) -> list[EventRow]:
-        sql = "SELECT * FROM events WHERE at >= ?"
+        sql = "SELECT * FROM push_events WHERE at >= ?"
         params: list[object] = [since if since is not None else float("-inf")]
         if system_title is not None:
             sql += " AND system_title = ?"
