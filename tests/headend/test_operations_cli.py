@@ -143,6 +143,22 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
             "70/0-0:96.3.10*255/2",
             "8/0-0:1.0.0*255/2",
         }
+        # group 1 (meters 0, 2, 4) disconnected with one request under the broadcast key
+        assert fleet.group_gateway is not None
+        host, gport = fleet.group_gateway
+        result = runner.invoke(
+            cli,
+            [
+                "hes", "action", *common, "--obis", "70/0-0:96.3.10*255/1", "--value", "integer:0",
+                "--group", "1", "--window", "0.5", "--gateway", f"[{host}]:{gport}", "--json",
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output)
+        assert summary["results"] == {"success": 3, "no-answer": 3}, summary
+        assert [_read(fleet, i, 70, DISCONNECT, 2) for i in range(6)] == [False, True] * 3
+        answered = {m["system_title"] for m in summary["meters"] if m["result"] == "success"}
+        assert answered == {titles[0], titles[2], titles[4]}
     finally:
         stop.set()
         thread.join(10)

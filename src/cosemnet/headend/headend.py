@@ -1109,6 +1109,7 @@ class HeadEnd:
             if apdu[0] == _GENERAL_GLO:
                 self.liveness.seen(session.system_title, now)  # authenticated by the association
         except AccessError as exc:
+            self.liveness.seen(session.system_title, now)  # an authenticated answer (an error result)
             self._complete(session, job, [None], [str(exc)], now)
             return
         except ClientError as exc:
