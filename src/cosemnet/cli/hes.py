@@ -274,13 +274,15 @@ def listen_command(
     """Serve meter registrations and address updates into the address book.
 
     Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
-    the meter. Runs until Ctrl-C or ``--duration`` seconds.
+    the meter, and one line per authenticated push (alarms, events: stored, see ``hes events``). Runs
+    until Ctrl-C or ``--duration`` seconds.
     """
     head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), accept_plain=accept_plain_registrations)
 
     async def main() -> None:
         service = HeadEndService(head_end)
         head_end.on_registration = lambda e: click.echo(_registration_line(e, as_json))
+        head_end.on_push = lambda e: click.echo(json.dumps(e.to_json()) if as_json else e.describe())
         await _start(service, bind, port)
         host, bound = service.local_address
         click.echo(
@@ -782,3 +784,4 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
 
 
 hes_group.add_command(readings_command)
+import cosemnet.cli.hes_ops  # noqa: E402, F401  (registers `hes set` and `hes action`)

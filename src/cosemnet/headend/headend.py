@@ -97,14 +97,24 @@ from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.codec.xdlms import (
+    ActionResponseNormal,
     CosemAttributeDescriptor,
     DataAccessResult,
     GetRequestNormal,
     GetResponseNormal,
+    SetResponseNormal,
 )
-from cosemnet.codec.xdlms.notification import DataNotification
+from cosemnet.codec.xdlms.notification import DataNotification, EventNotificationRequest
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.headend.keys import DEFAULT_HEAD_END_SYSTEM_TITLE, KeyStore, StaticKeyStore
+from cosemnet.headend.operations import (
+    Operation,
+    OperationOutcome,
+    group_outcome,
+    record_run,
+    unicast_outcomes,
+)
+from cosemnet.headend.pushes import Liveness, PushEvent, push_event
 from cosemnet.headend.store import HeadEndStore, StoredAssociation
 from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry, UpsertResult
 from cosemnet.profiles.mesh.groups import MulticastScheme, group_request_target
@@ -157,6 +167,8 @@ MESH_CONFORMANCE: Final = (
 service-specific block transfers (a datagram-sized PDU makes GBT the block mechanism of the profile)."""
 _GENERAL_GLO: Final = 0xDB
 _DATA_NOTIFICATION: Final = 0x0F
+_NOTIFICATIONS: Final = (b"\x0f", b"\xc2")
+"""data-notification, event-notification (the plaintext tag of a general-glo APDU)."""
 _BROADCAST_KEY_BIT: Final = 0x40
 _GET_REQUEST: Final = 0xC0
 _GET_RESPONSE: Final = 0xC4
@@ -246,6 +258,9 @@ class HeadEndConfig:
     max_receive_pdu_size: int = 0
     """Proposed in the AARQ; 0 = the datagram budget of ``ports`` (0020)."""
     security_suite: SecuritySuite = SecuritySuite.SUITE_0
+    release_on_exit: bool = False
+    """:meth:`HeadEndService.close` sends a protected RLRQ to every associated meter first (issue 12);
+    default False: associations are long-lived and resumed by the next run (decision 0027)."""
     reassociate_after: int = 3
     """Silent attempts in a row after which our side of a meter's association is dropped and the next
     attempt associates again (0027 used 2; 3 keeps a lossy mesh from re-associating often, 0080)."""
@@ -300,6 +315,8 @@ class CollectRun:
     """Why the run was stopped early (e.g. ``"SIGTERM"``); None while it runs to its end."""
     resumed_answered: int = 0
     """A resumed run: meters that had a reading stored before (not read again)."""
+    operation: Operation | None = None
+    """A SET or ACTION run (results in ``operation_results``, not ``readings``)."""
 
     @property
     def done(self) -> int:
@@ -327,6 +344,9 @@ class BroadcastRun:
     """Set when the window closed (answers arriving later are counted by :meth:`HeadEnd.broadcast_report`)."""
     final: bool = False
     """The invoke id was reused by a later group request: ``report`` no longer changes."""
+    operation: Operation | None = None
+    """A group SET or ACTION: ``outcomes`` holds each answer."""
+    outcomes: dict[bytes, OperationOutcome] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -411,6 +431,10 @@ class HeadEnd:
         self._next_broadcast_id = 0
         self.on_registration: Callable[[RegistrationEvent], None] | None = None
         self.on_broadcast_done: Callable[[BroadcastRun], None] | None = None
+        self.pushes: deque[PushEvent] = deque(maxlen=10_000)
+        """Recent authenticated pushes other than registrations (in ``push_events``; ``hes listen``)."""
+        self.on_push: Callable[[PushEvent], None] | None = None
+        self.liveness = Liveness()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -608,6 +632,24 @@ class HeadEnd:
             if session.conn.security is not None:
                 windows.update(session.conn.security.replay_guard.windows)
         self.book.save_received_counters(windows)
+        self.liveness.flush(self.book)
+
+    def release_associations(self, now: float) -> int:
+        """Send a protected RLRQ (COSEM-RELEASE) to every associated meter without an exchange in
+        progress and forget the association (stored ones too); returns how many. The RLREs are not
+        awaited (a lost one leaves the meter to expire the association itself)."""
+        released = 0
+        for session in list(self._sessions.values()):
+            if session.job is not None or not session.conn.is_associated or not session.address:
+                continue
+            try:
+                apdu = session.conn.release()
+            except ClientError:
+                continue
+            self._send_to(session, apdu)
+            self._drop_association(session)
+            released += 1
+        return released
 
     def close(self) -> None:
         """Flush readings, save counters, close the store (the address book stays open)."""
@@ -654,7 +696,7 @@ class HeadEnd:
             return
         self._sessions.move_to_end(title)
         session.last_used = max(session.last_used, now)
-        if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) == b"\x0f":
+        if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) in _NOTIFICATIONS:
             self._on_notification(session, apdu, source, port, frame, now)
             return
         if not session.conn.busy or session.job is None:
@@ -692,7 +734,7 @@ class HeadEnd:
         if verified is None:
             return
         context, plain = verified
-        if plain[:1] != bytes((_DATA_NOTIFICATION,)):
+        if plain[:1] not in _NOTIFICATIONS:
             self.dropped += 1  # an answer with nothing in progress
             return
         session = self._adopt(title, context, now)
@@ -746,6 +788,11 @@ class HeadEnd:
             plain = apdu
         try:
             notification = decode_apdu(plain)
+            if sender is not None:
+                self.liveness.seen(sender, now)
+                if isinstance(notification, EventNotificationRequest):
+                    self._on_push(sender, notification, source, now)
+                    return
             if not isinstance(notification, DataNotification):
                 self.dropped += 1
                 return
@@ -763,7 +810,10 @@ class HeadEnd:
             self.dropped += 1
             return
         if answer is None:
-            self.dropped += 1  # another push: not ours to handle here
+            if sender is None:
+                self.dropped += 1  # another push, not authenticated: refused (decision 0036)
+            else:
+                self._on_push(sender, notification, source, now)
             return
         result, confirmation = answer
         title = bytes(self.config.objects.decode_body(confirmation.notification_body).system_title)  # type: ignore[union-attr]
@@ -786,6 +836,18 @@ class HeadEnd:
         self.registrations.append(event)
         if self.on_registration is not None:
             self.on_registration(event)
+
+    def _on_push(self, title: bytes, apdu: object, address: str, now: float) -> None:
+        event = push_event(title, apdu, address, now)
+        if event is None:
+            self.dropped += 1
+            return
+        self.store.add_events(
+            [(title, event.kind, now, event.meter_time, event.source, event.value, event.address)]
+        )
+        self.pushes.append(event)
+        if self.on_push is not None:
+            self.on_push(event)
 
     def _known_plain_sender(self, notification: DataNotification) -> bool:
         """Lab option: a plain registration is considered only for a system title the key store
@@ -810,6 +872,7 @@ class HeadEnd:
         system_titles: Iterable[bytes] | None = None,
         on_progress: Callable[[CollectRun], None] | None = None,
         resume: int | None = None,
+        operation: Operation | None = None,
     ) -> CollectRun:
         """Read ``attributes`` from every registered meter (or ``system_titles``); the work happens in
         :meth:`poll` and :meth:`receive_datagram`. Returns the run (``finished`` when all are done).
@@ -823,7 +886,7 @@ class HeadEnd:
                 e = self.book.lookup(bytes(t))
                 if e is not None:
                     entries.append(e)
-        label = ",".join(str(a) for a in attributes) or "(associate)"
+        label = str(operation) if operation else ",".join(str(a) for a in attributes) or "(associate)"
         answered: set[bytes] = set()
         if resume is None:
             run_id = self.store.start_run(label, len(entries), now)
@@ -831,7 +894,9 @@ class HeadEnd:
             run_id = resume
             answered = self.store.answered_titles(run_id)
             entries = [e for e in entries if e.system_title not in answered]
-        run = CollectRun(run_id, tuple(attributes), len(entries), started=now, on_progress=on_progress)
+        run = CollectRun(
+            run_id, tuple(attributes), len(entries), started=now, on_progress=on_progress, operation=operation
+        )
         run.resumed_answered = len(answered)
         self._runs[run_id] = run
         for entry in entries:
@@ -1007,7 +1072,7 @@ class HeadEnd:
                 if not job.run.attributes:
                     self._complete(session, job, [], [], now)
                     return
-                apdu = self._request(conn, job.run.attributes)
+                apdu = self._request(conn, job.run.attributes, job.run.operation)
             else:
                 if conn.state is not ConnectionState.IDLE and conn.state is not ConnectionState.RELEASED:
                     conn.abort()
@@ -1021,7 +1086,11 @@ class HeadEnd:
         self._send_to(session, apdu)
 
     @staticmethod
-    def _request(conn: ClientConnection, attributes: Sequence[AttributeRef]) -> bytes:
+    def _request(
+        conn: ClientConnection, attributes: Sequence[AttributeRef], operation: Operation | None = None
+    ) -> bytes:
+        if operation is not None:
+            return operation.request(conn)
         if len(attributes) == 1:
             a = attributes[0]
             return conn.get(a.class_id, a.logical_name, a.attribute_id)
@@ -1037,7 +1106,10 @@ class HeadEnd:
         associating = conn.state is not ConnectionState.ASSOCIATED
         try:
             event = conn.receive(apdu)
+            if apdu[0] == _GENERAL_GLO:
+                self.liveness.seen(session.system_title, now)  # authenticated by the association
         except AccessError as exc:
+            self.liveness.seen(session.system_title, now)  # an authenticated answer (an error result)
             self._complete(session, job, [None], [str(exc)], now)
             return
         except ClientError as exc:
@@ -1069,7 +1141,7 @@ class HeadEnd:
                 self._complete(session, job, [], [], now)
                 return
             try:
-                apdu = self._request(conn, job.run.attributes)
+                apdu = self._request(conn, job.run.attributes, job.run.operation)
             except ClientError as exc:
                 self.throttle.cancel(job.key)
                 session.job = None
@@ -1126,7 +1198,9 @@ class HeadEnd:
         run.results[title] = MeterResult(title, values, errors, job.attempt, now)
         run.pending.discard(title)
         self._note_rows(now)
-        for attr, value, error in zip(run.attributes, values, errors, strict=False):
+        for attr, value, error in zip(
+            run.attributes if run.operation is None else (), values, errors, strict=False
+        ):
             self._pending_rows.append(
                 (
                     run.run_id,
@@ -1149,7 +1223,7 @@ class HeadEnd:
         run.failed[title] = reason
         run.pending.discard(title)
         self._note_rows(now)
-        for attr in run.attributes:
+        for attr in run.attributes if run.operation is None else ():
             self._pending_rows.append(
                 (
                     run.run_id,
@@ -1181,6 +1255,9 @@ class HeadEnd:
             return
         run.finished_at = now
         self._flush_rows()
+        if run.operation is not None:
+            outcomes = unicast_outcomes({t: (r.values, r.errors) for t, r in run.results.items()}, run.failed)
+            record_run(self.store, run.run_id, run.operation, outcomes, now)
         self.store.finish_run(
             run.run_id,
             run.answered,
@@ -1227,6 +1304,7 @@ class HeadEnd:
         *,
         window: ResponseWindow,
         expected: Iterable[bytes] | None = None,
+        operation: Operation | None = None,
     ) -> BroadcastRun:
         """GET ``attribute`` from the members of ``group_id`` with one multicast request (wPort 127,
         broadcast key). ``expected``: the meters that should answer (default: every registered
@@ -1247,10 +1325,14 @@ class HeadEnd:
         target = group_request_target(
             group_id, self.config.scheme, self.config.ports.udp_port, self.config.ports.group_wport
         )
-        plain = GetRequestNormal(
-            invoke_id,
-            CosemAttributeDescriptor(attribute.class_id, attribute.logical_name, attribute.attribute_id),
-        ).encode()
+        plain = (
+            operation.group_request(invoke_id)
+            if operation is not None
+            else GetRequestNormal(
+                invoke_id,
+                CosemAttributeDescriptor(attribute.class_id, attribute.logical_name, attribute.attribute_id),
+            ).encode()
+        )
         try:
             apdu = protect_apdu(plain, self._broadcast_security(), "general-glo", broadcast=True)
         except SecurityError as exc:
@@ -1260,7 +1342,7 @@ class HeadEnd:
         else:
             titles = [bytes(t) for t in expected]
         deadline = self.collector.open(invoke_id, titles, now, window)
-        run = BroadcastRun(invoke_id, group_id, attribute, target.address, deadline)
+        run = BroadcastRun(invoke_id, group_id, attribute, target.address, deadline, operation=operation)
         self._broadcasts[invoke_id] = run
         self._send(
             target.address.compressed,
@@ -1294,16 +1376,24 @@ class HeadEnd:
         except DecodeError:
             self.dropped += 1
             return
-        if not isinstance(response, GetResponseNormal):
+        self.liveness.seen(title, now)
+        outcome = group_outcome(title, response)
+        if not isinstance(response, GetResponseNormal | SetResponseNormal | ActionResponseNormal):
             self.dropped += 1
             return
         invoke_id = response.invoke_id
         self._broadcast_seen[raw] = (title, invoke_id)
         while len(self._broadcast_seen) > 65536:
             self._broadcast_seen.popitem(last=False)
-        result = self.collector.add(title, invoke_id, now, response.result)
+        answer = response.result if isinstance(response, GetResponseNormal) else outcome
+        result = self.collector.add(title, invoke_id, now, answer)
         run = self._broadcasts.get(invoke_id)
         if run is not None and result in (AddResult.ACCEPTED, AddResult.UNEXPECTED):
+            if outcome is not None:
+                run.outcomes[title] = outcome
+                run.values[title] = outcome.result
+                return
+            assert isinstance(response, GetResponseNormal)
             value = response.result
             run.values[title] = (
                 f"data-access-result {value.name.lower()}" if isinstance(value, DataAccessResult) else value

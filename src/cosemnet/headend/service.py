@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from cosemnet.headend.headend import AttributeRef, BroadcastRun, CollectRun, HeadEnd
+from cosemnet.headend.operations import Operation
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 
 __all__ = ["HeadEndService"]
@@ -82,6 +83,9 @@ class HeadEndService:
         return str(sockname[0]), int(sockname[1])
 
     async def close(self) -> None:
+        if self.transport is not None and self.head_end.config.release_on_exit:
+            self.head_end.release_associations(self.clock())
+            self._pump()  # send the RLRQs now
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -159,10 +163,16 @@ class HeadEndService:
         system_titles: Iterable[bytes] | None = None,
         on_progress: Callable[[CollectRun], None] | None = None,
         resume: int | None = None,
+        operation: Operation | None = None,
     ) -> CollectRun:
-        """Read ``attributes`` from every registered meter (or ``system_titles``) and wait for the end."""
+        """Read ``attributes`` from every registered meter (or ``system_titles``) and wait for the end;
+        with ``operation``: run that SET or ACTION on each instead (results in ``operation_results``)."""
         run = self.start_collect(
-            attributes, system_titles=system_titles, on_progress=on_progress, resume=resume
+            attributes,
+            system_titles=system_titles,
+            on_progress=on_progress,
+            resume=resume,
+            operation=operation,
         )
         await self.wait_run(run)
         return run
@@ -174,10 +184,16 @@ class HeadEndService:
         system_titles: Iterable[bytes] | None = None,
         on_progress: Callable[[CollectRun], None] | None = None,
         resume: int | None = None,
+        operation: Operation | None = None,
     ) -> CollectRun:
         """Start a collect (see :meth:`HeadEnd.collect`); :meth:`wait_run` waits for its end."""
         run = self.head_end.collect(
-            attributes, self.clock(), system_titles=system_titles, on_progress=on_progress, resume=resume
+            attributes,
+            self.clock(),
+            system_titles=system_titles,
+            on_progress=on_progress,
+            resume=resume,
+            operation=operation,
         )
         self._schedule_pump()
         return run
@@ -202,9 +218,12 @@ class HeadEndService:
         window: ResponseWindow,
         *,
         expected: Iterable[bytes] | None = None,
+        operation: Operation | None = None,
     ) -> BroadcastRun:
-        """One group request; waits until its window (plus grace) closes and returns the report."""
-        run = self.head_end.broadcast(group_id, attribute, self.clock(), window=window, expected=expected)
+        """One group request (GET, or ``operation``); waits until its window (plus grace) closes."""
+        run = self.head_end.broadcast(
+            group_id, attribute, self.clock(), window=window, expected=expected, operation=operation
+        )
         await self._wait(lambda: run.report is not None)
         return run
 

@@ -33,7 +33,7 @@ from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.types import DataValue
 from cosemnet.errors import EncodeError
 
-__all__ = ["HeadEndStore", "ReadingRow", "RunRow", "StoredAssociation"]
+__all__ = ["EventRow", "HeadEndStore", "OperationRow", "ReadingRow", "RunRow", "StoredAssociation"]
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +84,29 @@ CREATE TABLE IF NOT EXISTS headend_associations (
     server_system_title  BLOB,
     associated_at        REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS operation_results (
+    run_id        INTEGER NOT NULL,
+    system_title  BLOB NOT NULL,
+    kind          TEXT NOT NULL,
+    target        TEXT NOT NULL,
+    result        TEXT NOT NULL,
+    detail        TEXT,
+    value         BLOB,
+    at            REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS operation_results_by_run ON operation_results (run_id, system_title);
+CREATE TABLE IF NOT EXISTS push_events (
+    event_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_title  BLOB NOT NULL,
+    kind          TEXT NOT NULL,
+    at            REAL NOT NULL,
+    meter_time    TEXT,
+    source        TEXT,
+    value         BLOB,
+    value_text    TEXT,
+    address       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS push_events_by_title ON push_events (system_title, at);
 """
 
 
@@ -98,6 +121,36 @@ class ReadingRow:
     value: bytes | None
     value_text: str | None
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRow:
+    """One meter's result of a SET or ACTION (``kind``) on ``target`` (CLASS/OBIS/INDEX)."""
+
+    run_id: int
+    system_title: bytes
+    kind: str
+    target: str
+    result: str
+    detail: str | None
+    value: bytes | None
+    """A-XDR of the ACTION return parameters (None: none)."""
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One stored push (see :class:`cosemnet.headend.pushes.PushEvent`)."""
+
+    event_id: int
+    system_title: bytes
+    kind: str
+    at: float
+    meter_time: str | None
+    source: str | None
+    value: bytes | None
+    value_text: str | None
+    address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +309,73 @@ class HeadEndStore:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY system_title, class_id, logical_name", params).fetchall()
         return [ReadingRow(*r) for r in rows]
+
+    def add_operation_results(
+        self, rows: Iterable[tuple[int, bytes, str, str, str, str | None, DataValue, float]]
+    ) -> None:
+        """Store ``(run_id, system_title, kind, target, result, detail, value, at)`` rows (one
+        transaction)."""
+        out = []
+        for run_id, title, kind, target, result, detail, value, at in rows:
+            raw: bytes | None = None
+            if value is not None:
+                try:
+                    raw = encode_data(value)
+                except EncodeError:
+                    raw = None
+            out.append((run_id, title, kind, target, result, detail, raw, at))
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT INTO operation_results VALUES (?,?,?,?,?,?,?,?)", out)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def operation_results(self, run_id: int | None = None) -> list[OperationRow]:
+        sql = "SELECT * FROM operation_results"
+        params: tuple[object, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = (run_id,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY run_id, system_title", params).fetchall()
+        return [OperationRow(*r) for r in rows]
+
+    def add_events(
+        self, rows: Iterable[tuple[bytes, str, float, str | None, str | None, DataValue, str]]
+    ) -> None:
+        """Store pushes ``(system_title, kind, at, meter_time, source, value, address)``."""
+        out = []
+        for title, kind, at, meter_time, source, value, address in rows:
+            try:
+                raw: bytes | None = encode_data(value)
+            except EncodeError:
+                raw = None
+            out.append((title, kind, at, meter_time, source, raw, value_text(value), address))
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO push_events (system_title, kind, at, meter_time, source, value, value_text, "
+                    "address) VALUES (?,?,?,?,?,?,?,?)",
+                    out,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def events(self, system_title: bytes | None = None, *, since: float | None = None) -> list[EventRow]:
+        sql = "SELECT * FROM push_events WHERE at >= ?"
+        params: list[object] = [since if since is not None else float("-inf")]
+        if system_title is not None:
+            sql += " AND system_title = ?"
+            params.append(bytes(system_title))
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at, event_id", params).fetchall()
+        return [EventRow(*r) for r in rows]
 
     def iter_csv_rows(self, run_id: int) -> Iterator[list[str]]:
         yield ["system_title", "class_id", "logical_name", "attribute_id", "at", "value", "error"]
