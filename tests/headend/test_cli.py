@@ -50,9 +50,11 @@ def test_lookup(tmp_path: Path) -> None:
 def test_bad_options(tmp_path: Path) -> None:
     runner = CliRunner()
     db = str(tmp_path / "x.db")
-    result = runner.invoke(cli, ["hes", "collect", "--db", db, "--obis", "nonsense"])
+    result = runner.invoke(cli, ["hes", "collect", "--db", db, "--obis", "nonsense", "--test-keys"])
     assert result.exit_code != 0 and "bad attribute" in result.output
-    result = runner.invoke(cli, ["hes", "collect", "--db", db, "--obis", "1-0:1.8.0*255", "--ek", "00"])
+    result = runner.invoke(
+        cli, ["hes", "collect", "--db", db, "--obis", "1-0:1.8.0*255", "--ek", "00", "--test-keys"]
+    )
     assert result.exit_code != 0 and "32 hex digits" in result.output
 
 
@@ -89,7 +91,7 @@ def test_listen_then_collect_and_broadcast_with_the_fleet(tmp_path: Path) -> Non
     try:
         assert ready.wait(10)
         runner = CliRunner()
-        common = ["--db", str(db), "--bind", "::1", "--port", str(port)]
+        common = ["--db", str(db), "--bind", "::1", "--port", str(port), "--test-keys"]
         result = runner.invoke(cli, ["hes", "listen", *common, "--duration", "1.5", "--json"])
         assert result.exit_code == 0, result.output
         lines = [json.loads(line) for line in result.output.splitlines()]

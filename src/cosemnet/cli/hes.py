@@ -22,20 +22,19 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.hes_common import existing_db, hes_key_options, load_hes_keys, reported
 from cosemnet.cli.hes_readings import readings_command
+from cosemnet.cli.params import EXIT_OK, EXIT_PARTIAL
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
     CollectRun,
-    DerivedKeyStore,
     HeadEnd,
     HeadEndConfig,
     HeadEndService,
     KeyStore,
     RegistrationEvent,
-    StaticKeyStore,
 )
-from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
 from cosemnet.profiles.mesh import (
     MESH_UDP_PORT,
     AddressBook,
@@ -57,18 +56,6 @@ def _title(text: str) -> bytes:
         raw = b""
     if len(raw) != 8:
         raise click.BadParameter(f"{text!r}: a system title is 16 hex digits")
-    return raw
-
-
-def _key(text: str | None, default: bytes, what: str) -> bytes:
-    if text is None:
-        return default
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
-        raise click.BadParameter(f"{what} must be 32 hex digits")
     return raw
 
 
@@ -96,15 +83,12 @@ def _gateway(text: str | None) -> tuple[str, int] | None:
 
 
 def _common(f: Any) -> Any:
-    options = [
+    options: list[Callable[[Any], Any]] = [
         click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file."),
         click.option("--bind", default="::", show_default=True, help="IPv6 address to listen on."),
         click.option("--port", default=MESH_UDP_PORT, show_default=True, type=int, help="UDP port."),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines)."),
-        click.option("--ek", help="GUEK of every meter, 32 hex digits (default: the published test key)."),
-        click.option("--ak", help="AK of every meter, 32 hex digits (default: the published test key)."),
-        click.option("--broadcast-key", help="Broadcast key, 32 hex digits (default: the test key)."),
-        click.option("--master-key", help="Derive per-meter keys from this master key (hex; see 0027)."),
+        hes_key_options,
         click.option(
             "--accept-plain-registrations",
             is_flag=True,
@@ -186,22 +170,16 @@ def _throttle_config(
         raise click.BadParameter(str(exc)) from None
 
 
-def _keys(ek: str | None, ak: str | None, broadcast_key: str | None, master_key: str | None) -> KeyStore:
-    gbek = _key(broadcast_key, TEST_BROADCAST_KEY, "--broadcast-key")
-    if master_key is not None:
-        try:
-            master = bytes.fromhex(master_key)
-        except ValueError:
-            master = b""
-        if len(master) < 16:
-            raise click.BadParameter("at least 32 hex digits", param_hint="--master-key")
-        return DerivedKeyStore(master, gbek)
-    return StaticKeyStore(_key(ek, TEST_EK, "--ek"), _key(ak, TEST_AK, "--ak"), gbek)
-
-
 def _open(
-    db: str, keys: KeyStore, throttle: ThrottleConfig | None = None, *, accept_plain: bool = False
+    db: str,
+    keys: KeyStore,
+    throttle: ThrottleConfig | None = None,
+    *,
+    accept_plain: bool = False,
+    must_exist: bool = False,
 ) -> HeadEnd:
+    if must_exist:
+        existing_db(db)
     try:
         book = AddressBook(db)
     except AddressBookError as exc:
@@ -247,11 +225,15 @@ async def _listen_for(service: HeadEndService, seconds: float) -> None:
 def hes_group() -> None:
     """The mesh head-end: registrations, collection, group requests, address lookup.
 
+    Keys: --keys FILE (ek, ak, broadcast_key; mode 0600) or COSEMNET_EK, COSEMNET_AK,
+    COSEMNET_BROADCAST_KEY; --test-keys uses the published test keys (lab only). Without keys the
+    commands that talk to meters refuse to start (exit 2).
+
     \b
     Examples:
-      cosemnet hes listen --db hes.db --bind ::1 --port 61616
-      cosemnet hes collect --db hes.db --obis 1-0:1.8.0*255 --obis 8/0-0:1.0.0*255/2 --csv out.csv
-      cosemnet hes broadcast --db hes.db --group 3 --obis 1-0:1.8.0*255 --window 10
+      cosemnet hes listen --db hes.db --keys hes-keys.toml --bind ::1 --port 61616
+      cosemnet hes collect --db hes.db --keys hes-keys.toml --obis 1-0:1.8.0*255 --csv out.csv
+      cosemnet hes broadcast --db hes.db --keys hes-keys.toml --group 3 --obis 1-0:1.8.0*255 --window 10
       cosemnet hes lookup 4D4D4D0000BC614E --db hes.db --history
     """
 
@@ -259,11 +241,14 @@ def hes_group() -> None:
 @hes_group.command("listen")
 @_common
 @click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@reported
 def listen_command(
     db: str,
     bind: str,
     port: int,
     as_json: bool,
+    key_file: Path | None,
+    test_keys: bool,
     ek: str | None,
     ak: str | None,
     broadcast_key: str | None,
@@ -276,7 +261,8 @@ def listen_command(
     Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
     the meter. Runs until Ctrl-C or ``--duration`` seconds.
     """
-    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), accept_plain=accept_plain_registrations)
+    keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
+    head_end = _open(db, keys, accept_plain=accept_plain_registrations)
 
     async def main() -> None:
         service = HeadEndService(head_end)
@@ -418,12 +404,15 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
     help="On SIGINT/SIGTERM: seconds for the requests in flight (a second signal: none).",
 )
 @click.pass_context
+@reported
 def collect_command(
     ctx: click.Context,
     db: str,
     bind: str,
     port: int,
     as_json: bool,
+    key_file: Path | None,
+    test_keys: bool,
     ek: str | None,
     ak: str | None,
     broadcast_key: str | None,
@@ -478,8 +467,11 @@ def collect_command(
         rto_initial,
         fixed_timers,
     )
+    keys = load_hes_keys(
+        key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=group is not None
+    )
     head_end = _open(
-        db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
+        db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
     )
     if resume is not None:
         attributes = _resume_or_close(head_end, resume, obis)
@@ -511,10 +503,7 @@ def collect_command(
             head_end.book.close()
 
     summary = asyncio.run(main())
-    _print_collect_summary(summary, as_json)
-    if stop.signals:
-        sys.stdout.flush()
-        ctx.exit(stop.exit_code)
+    ctx.exit(stop.exit_code or _print_collect_summary(summary, as_json))
 
 
 async def _collect_with_progress(
@@ -560,15 +549,19 @@ def _resume_or_close(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> l
         raise
 
 
-def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> None:
+def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
+    """Print the summary; the exit status: 1 when a meter failed or was not read (the summary names
+    them), else 0."""
     if as_json:
         click.echo(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        if key != "failures":
-            click.echo(f"{key:<18} {value}")
-    for title, reason in summary.get("failures", {}).items():
-        click.echo(f"failed  {title}  {reason}")
+    else:
+        for key, value in summary.items():
+            if key != "failures":
+                click.echo(f"{key:<18} {value}")
+        for title, reason in summary.get("failures", {}).items():
+            click.echo(f"failed  {title}  {reason}")
+    sys.stdout.flush()
+    return EXIT_PARTIAL if summary.get("failed") or summary.get("not_attempted") else EXIT_OK
 
 
 async def _group_read(
@@ -626,11 +619,14 @@ async def _group_read(
     show_default=True,
     help="Associate with registered meters first (members answer inside their association).",
 )
+@reported
 def broadcast_command(
     db: str,
     bind: str,
     port: int,
     as_json: bool,
+    key_file: Path | None,
+    test_keys: bool,
     ek: str | None,
     ak: str | None,
     broadcast_key: str | None,
@@ -673,9 +669,8 @@ def broadcast_command(
         rto_initial,
         fixed_timers,
     )
-    head_end = _open(
-        db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
-    )
+    keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key)
+    head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
 
     async def main() -> dict[str, Any]:
         service = HeadEndService(head_end, group_gateway=_gateway(gateway))
@@ -729,6 +724,7 @@ def _show(value: object) -> object:
 @click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
 @click.option("--history", "show_history", is_flag=True, help="Also list the binding's changes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reported
 def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool) -> None:
     """Show the current address(es), wPort, UDP port and last seen time of a meter.
 
@@ -737,8 +733,7 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
       cosemnet hes lookup 4D4D4D0000BC614E --db hes.db --history
     """
     title = _title(system_title)
-    if not Path(db).exists():
-        raise click.ClickException(f"{db}: no such database")
+    existing_db(db)
     try:
         book = AddressBook(db)
     except AddressBookError as exc:
