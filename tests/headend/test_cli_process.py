@@ -124,3 +124,28 @@ def test_keys_from_a_file_and_from_the_environment(tmp_path: Path) -> None:
         env={"COSEMNET_EK": EK, "COSEMNET_AK": AK},
     )
     assert no_gbek.returncode == 2 and "broadcast key" in no_gbek.stderr
+
+
+def test_one_grammar_for_addresses_and_attributes(tmp_path: Path) -> None:
+    db = tmp_path / "hes.db"
+    listen = hes("listen", "--db", str(db), "--test-keys", "--duration", "0.1", "--bind", "[::1]:0", "--json")
+    assert listen.returncode == 0, listen.stderr
+    assert json.loads(listen.stdout.splitlines()[0])["address"] == "::1"
+    default = hes("listen", "--db", str(db), "--test-keys", "--duration", "0.1", "--port", "0", "--json")
+    assert json.loads(default.stdout.splitlines()[0])["address"] == "::1"  # loopback unless told otherwise
+    ambiguous = hes("listen", "--db", str(db), "--test-keys", "--bind", "::1:49059")
+    assert ambiguous.returncode == 2 and "[::1]:49059" in ambiguous.stderr
+    common = ["--db", str(db), "--test-keys", "--bind", "[::1]:0", "--json"]
+    named = hes("collect", *common, "--obis", "Register/1-0:1.8.0*255/2,1-0:2.8.0*255")
+    assert named.returncode == 0 and json.loads(named.stdout)["meters"] == 0, named.stderr
+    no_class = hes("collect", *common, "--obis", "1-0:1.8.0*255:3")
+    assert no_class.returncode == 2
+    assert "give the class" in json.loads(no_class.stdout)["error"]["reason"]
+    sim = subprocess.run(
+        [*cosemnet_command(), "sim", "mesh", "--head-end", "::1:49059", "--duration", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+    )
+    assert sim.returncode == 2 and "[::1]:49059" in sim.stderr and "Traceback" not in sim.stderr

@@ -165,7 +165,7 @@ def _collect(db: Path, port: int, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable, "-m", "cosemnet.cli", "hes", "collect", "--db", str(db), "--bind", "::1",
-            "--port", str(port), "--json", "--grace", "1", *extra,
+            "--port", str(port), "--json", "--grace", "1", "--test-keys", *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

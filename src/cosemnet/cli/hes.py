@@ -22,9 +22,27 @@ from typing import Any
 
 import click
 
-from cosemnet.cli.hes_common import existing_db, hes_key_options, load_hes_keys, reported
+from cosemnet.cli.hes_common import (
+    existing_db,
+    hes_key_options,
+    load_hes_keys,
+    reported,
+)
+from cosemnet.cli.hes_common import (
+    throttle_config as _throttle_config,
+)
+from cosemnet.cli.hes_common import (
+    throttle_options as _throttle_options,
+)
 from cosemnet.cli.hes_readings import readings_command
-from cosemnet.cli.params import EXIT_OK, EXIT_PARTIAL
+from cosemnet.cli.params import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Endpoint,
+    EndpointValue,
+    describe_os_error,
+    parse_attribute_spec,
+)
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
@@ -59,34 +77,52 @@ def _title(text: str) -> bytes:
     return raw
 
 
+_BARE = 0x7FFF  # no ":ATTR" given (outside the attribute range -128..127)
+
+
+def _attribute(text: str) -> AttributeRef:
+    """``CLASS/OBIS/ATTR`` (CLASS a number or a name such as Register), ``OBIS`` (class 3, attribute 2) or
+    ``CLASS/OBIS:ATTR`` ... through the one grammar of cli/params.py; ``OBIS:ATTR`` needs the class."""
+    try:
+        spec = parse_attribute_spec(text, default_attribute=_BARE)
+    except ValueError as exc:
+        raise click.BadParameter(f"bad attribute {text.strip()!r}: {exc}", param_hint="--obis") from None
+    if spec.attribute_id == _BARE:  # a bare OBIS: the value of a Register, as always (AttributeRef.parse)
+        return AttributeRef(3, spec.logical_name, 2)
+    if spec.class_id is None:
+        raise click.BadParameter(
+            f"{text.strip()!r}: give the class, as CLASS/OBIS/ATTR (e.g. 3/{spec.logical_name}/"
+            f"{spec.attribute_id}): the head-end cannot look it up in each meter's object list",
+            param_hint="--obis",
+        )
+    return AttributeRef(spec.class_id, spec.logical_name, spec.attribute_id)
+
+
 def _attributes(values: tuple[str, ...]) -> list[AttributeRef]:
-    out = []
-    for v in values:
-        for part in v.split(","):
-            if part.strip():
-                try:
-                    out.append(AttributeRef.parse(part))
-                except ValueError as exc:
-                    raise click.BadParameter(str(exc), param_hint="--obis") from None
+    out = [_attribute(part) for v in values for part in v.split(",") if part.strip()]
     if not out:
         raise click.BadParameter("give at least one attribute", param_hint="--obis")
     return out
 
 
-def _gateway(text: str | None) -> tuple[str, int] | None:
-    if text is None:
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise click.BadParameter("HOST:PORT (IPv6 hosts in brackets: [::1]:5000)", param_hint="--gateway")
-    return host.strip("[]"), int(port)
+def _gateway(value: EndpointValue | None) -> tuple[str, int] | None:
+    return None if value is None else value.address
 
 
 def _common(f: Any) -> Any:
     options: list[Callable[[Any], Any]] = [
         click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file."),
-        click.option("--bind", default="::", show_default=True, help="IPv6 address to listen on."),
-        click.option("--port", default=MESH_UDP_PORT, show_default=True, type=int, help="UDP port."),
+        click.option(
+            "--bind",
+            type=Endpoint(default_port=MESH_UDP_PORT, allow_port_zero=True),
+            default="::1",
+            show_default=True,
+            help=f"ADDRESS[:PORT] or [IPv6]:PORT to listen on (port {MESH_UDP_PORT} when not given; "
+            "'::' for every interface).",
+        ),
+        click.option(
+            "--port", type=click.IntRange(0, 65535), help="UDP port (overrides the port of --bind)."
+        ),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines)."),
         hes_key_options,
         click.option(
@@ -100,74 +136,6 @@ def _common(f: Any) -> Any:
     for option in reversed(options):
         f = option(f)
     return f
-
-
-def _throttle_options(f: Any) -> Any:
-    options = [
-        click.option("--max-in-flight", default=64, show_default=True, help="Requests in flight overall."),
-        click.option(
-            "--max-per-prefix", default=4, show_default=True, help="... per /64 prefix (AIMD ceiling)."
-        ),
-        click.option(
-            "--max-per-router", default=8, show_default=True, help="... per border router (AIMD ceiling)."
-        ),
-        click.option(
-            "--timeout", default=30.0, show_default=True, help="Seconds per attempt (--fixed-timers)."
-        ),
-        click.option("--retries", default=8, show_default=True, help="Retries after a timeout."),
-        click.option(
-            "--rto-min", default=0.005, show_default=True, help="Lower bound of the learned timeout (s)."
-        ),
-        click.option(
-            "--rto-max", default=60.0, show_default=True, help="Upper bound of the learned timeout (s)."
-        ),
-        click.option(
-            "--rto-initial", default=1.0, show_default=True, help="Timeout before the first round trip (s)."
-        ),
-        click.option(
-            "--fixed-timers",
-            is_flag=True,
-            help="Fixed timeout and back-off, fixed limits (decision 0025) instead of learned timers and "
-            "AIMD concurrency (decision 0080).",
-        ),
-        click.option(
-            "--listen-first",
-            default=0.0,
-            show_default=True,
-            help="Seconds to gather registrations before starting.",
-        ),
-        click.option("--gateway", help="Fleet simulator multicast gateway HOST:PORT (loopback tests)."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _throttle_config(
-    max_in_flight: int,
-    max_per_prefix: int,
-    max_per_router: int,
-    timeout: float,
-    retries: int,
-    rto_min: float,
-    rto_max: float,
-    rto_initial: float,
-    fixed_timers: bool,
-) -> ThrottleConfig:
-    try:
-        return ThrottleConfig(
-            max_in_flight=max_in_flight,
-            max_per_border_router=max_per_router,
-            max_per_prefix=max_per_prefix,
-            timeout=timeout,
-            max_retries=retries,
-            adaptive=not fixed_timers,
-            rto_min=rto_min,
-            rto_max=rto_max,
-            rto_initial=max(rto_min, min(rto_initial, rto_max)),
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _open(
@@ -209,11 +177,13 @@ def _registration_line(event: RegistrationEvent, as_json: bool) -> str:
     return f"{event.system_title.hex().upper()}  {result:<9}  from {event.address}"
 
 
-async def _start(service: HeadEndService, bind: str, port: int) -> None:
+async def _start(service: HeadEndService, bind: EndpointValue, port: int | None) -> None:
+    host, bound = bind.host, bind.port if port is None else port
     try:
-        await service.start(bind, port)
+        await service.start(host, bound)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on [{bind}]:{port}: {exc}") from None
+        where = EndpointValue(host, bound)
+        raise click.ClickException(f"cannot listen on {where}: {describe_os_error(exc)}") from None
 
 
 async def _listen_for(service: HeadEndService, seconds: float) -> None:
@@ -244,8 +214,8 @@ def hes_group() -> None:
 @reported
 def listen_command(
     db: str,
-    bind: str,
-    port: int,
+    bind: EndpointValue,
+    port: int | None,
     as_json: bool,
     key_file: Path | None,
     test_keys: bool,
@@ -408,8 +378,8 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
 def collect_command(
     ctx: click.Context,
     db: str,
-    bind: str,
-    port: int,
+    bind: EndpointValue,
+    port: int | None,
     as_json: bool,
     key_file: Path | None,
     test_keys: bool,
@@ -428,7 +398,7 @@ def collect_command(
     rto_initial: float,
     fixed_timers: bool,
     listen_first: float,
-    gateway: str | None,
+    gateway: EndpointValue | None,
     obis: tuple[str, ...],
     group: int | None,
     window: float,
@@ -503,7 +473,8 @@ def collect_command(
             head_end.book.close()
 
     summary = asyncio.run(main())
-    ctx.exit(stop.exit_code or _print_collect_summary(summary, as_json))
+    status = _print_collect_summary(summary, as_json)
+    ctx.exit(stop.exit_code or status)
 
 
 async def _collect_with_progress(
@@ -622,8 +593,8 @@ async def _group_read(
 @reported
 def broadcast_command(
     db: str,
-    bind: str,
-    port: int,
+    bind: EndpointValue,
+    port: int | None,
     as_json: bool,
     key_file: Path | None,
     test_keys: bool,
@@ -642,7 +613,7 @@ def broadcast_command(
     rto_initial: float,
     fixed_timers: bool,
     listen_first: float,
-    gateway: str | None,
+    gateway: EndpointValue | None,
     group: int,
     obis: str,
     window: float,

@@ -24,11 +24,19 @@ import click
 
 from cosemnet.cli.keyfile import KeyFileError, KeyMaterial, keys_option, resolve_keys
 from cosemnet.cli.logs import register_secrets
-from cosemnet.cli.params import EXIT_PARTIAL, EXIT_USAGE, report_error, user_errors
+from cosemnet.cli.params import EXIT_PARTIAL, EXIT_USAGE, Endpoint, report_error, user_errors
 from cosemnet.headend import DerivedKeyStore, KeyStore, StaticKeyStore
 from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
+from cosemnet.profiles.mesh import ThrottleConfig
 
-__all__ = ["existing_db", "hes_key_options", "load_hes_keys", "reported"]
+__all__ = [
+    "existing_db",
+    "hes_key_options",
+    "load_hes_keys",
+    "reported",
+    "throttle_config",
+    "throttle_options",
+]
 
 MASTER_KEY_ENV = "COSEMNET_MASTER_KEY"
 
@@ -162,3 +170,75 @@ def reported(function: Callable[..., Any]) -> Callable[..., Any]:
                 sys.exit(EXIT_PARTIAL)
 
     return wrapper
+
+
+def throttle_options(f: Any) -> Any:
+    options = [
+        click.option("--max-in-flight", default=64, show_default=True, help="Requests in flight overall."),
+        click.option(
+            "--max-per-prefix", default=4, show_default=True, help="... per /64 prefix (AIMD ceiling)."
+        ),
+        click.option(
+            "--max-per-router", default=8, show_default=True, help="... per border router (AIMD ceiling)."
+        ),
+        click.option(
+            "--timeout", default=30.0, show_default=True, help="Seconds per attempt (--fixed-timers)."
+        ),
+        click.option("--retries", default=8, show_default=True, help="Retries after a timeout."),
+        click.option(
+            "--rto-min", default=0.005, show_default=True, help="Lower bound of the learned timeout (s)."
+        ),
+        click.option(
+            "--rto-max", default=60.0, show_default=True, help="Upper bound of the learned timeout (s)."
+        ),
+        click.option(
+            "--rto-initial", default=1.0, show_default=True, help="Timeout before the first round trip (s)."
+        ),
+        click.option(
+            "--fixed-timers",
+            is_flag=True,
+            help="Fixed timeout and back-off, fixed limits (decision 0025) instead of learned timers and "
+            "AIMD concurrency (decision 0080).",
+        ),
+        click.option(
+            "--listen-first",
+            default=0.0,
+            show_default=True,
+            help="Seconds to gather registrations before starting.",
+        ),
+        click.option(
+            "--gateway",
+            type=Endpoint(default_port=None),
+            help="Fleet simulator multicast gateway HOST:PORT or [IPv6]:PORT (loopback tests).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def throttle_config(
+    max_in_flight: int,
+    max_per_prefix: int,
+    max_per_router: int,
+    timeout: float,
+    retries: int,
+    rto_min: float,
+    rto_max: float,
+    rto_initial: float,
+    fixed_timers: bool,
+) -> ThrottleConfig:
+    try:
+        return ThrottleConfig(
+            max_in_flight=max_in_flight,
+            max_per_border_router=max_per_router,
+            max_per_prefix=max_per_prefix,
+            timeout=timeout,
+            max_retries=retries,
+            adaptive=not fixed_timers,
+            rto_min=rto_min,
+            rto_max=rto_max,
+            rto_initial=max(rto_min, min(rto_initial, rto_max)),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import os
 import shutil
@@ -26,10 +27,11 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.params import parse_endpoint
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.cli.sim_lon import lon_command
-from cosemnet.errors import DecodeError, EncodeError
-from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, parse_udp_destination
+from cosemnet.errors import EncodeError
+from cosemnet.profiles.mesh.ports import MESH_UDP_PORT
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
 
@@ -50,11 +52,15 @@ at start; each meter evaluates its membership (static group 1 + index % --groups
 
 
 def _head_end(text: str) -> tuple[str, int]:
+    """``[IPv6]:PORT`` or a bare IPv6 address (port 61616), through the one grammar of cli/params.py."""
     try:
-        address, port = parse_udp_destination(text.encode("ascii", "replace"), MESH_UDP_PORT)
-    except DecodeError as exc:
-        raise click.BadParameter(f"{text!r}: {exc.reason}; expected [IPv6 address]:port") from None
-    return address.compressed, port
+        endpoint = parse_endpoint(text, MESH_UDP_PORT)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    try:
+        return ipaddress.IPv6Address(endpoint.host).compressed, endpoint.port
+    except ValueError:
+        raise click.BadParameter(f"{endpoint.host!r} is not an IPv6 address: write [IPv6]:PORT") from None
 
 
 def _latency(text: str) -> tuple[float, float]:
