@@ -102,14 +102,21 @@ def test_listen_then_collect_and_broadcast_with_the_fleet(tmp_path: Path) -> Non
             cli,
             [
                 "hes", "collect", *common, "--obis", "1-0:1.8.0*255,1/0-0:96.1.0*255/2", "--json",
-                "--csv", str(out_csv), "--max-per-prefix", "64", "--timeout", "2",
+                "--csv", str(out_csv), "--max-per-prefix", "64", "--timeout", "2", "--rows",
             ],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.output)
+        *readings, summary = [json.loads(line) for line in result.stdout.splitlines()]
         assert summary["meters"] == 8 and summary["answered"] == 8 and summary["failed"] == 0
         rows = list(csv.reader(out_csv.open()))
         assert len(rows) == 1 + 16 and all(r[6] == "" for r in rows[1:])
+        # scaled with the register's scaler_unit (read in the same request), unit, ISO 8601 times
+        energy = [r for r in rows[1:] if r[2] == "1-0:1.8.0*255"]
+        assert len(energy) == 8 and {r[7] for r in energy} == {"Wh"}, energy
+        assert all(r[4].endswith("+00:00") and "T" in r[4] for r in rows[1:])
+        assert len(readings) == 16 and {
+            r["unit"] for r in readings if r["attribute"] == "3/1-0:1.8.0*255/2"
+        } == {"Wh"}
         assert gateway and gateway[0] is not None
         host, gport = gateway[0]
         result = runner.invoke(

@@ -34,6 +34,7 @@ from cosemnet.cli.hes_common import (
 from cosemnet.cli.hes_common import (
     throttle_options as _throttle_options,
 )
+from cosemnet.cli.hes_output import reading_rows, with_scaler_units, write_rows_csv
 from cosemnet.cli.hes_readings import readings_command
 from cosemnet.cli.params import (
     EXIT_OK,
@@ -328,12 +329,22 @@ async def _run_collect(
     return run
 
 
-def _resume_attributes(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> list[AttributeRef]:
+def _collect_attributes(
+    obis: tuple[str, ...], resume: int | None, scaled: bool
+) -> tuple[list[AttributeRef], list[AttributeRef]]:
+    """What the user asked for, and what to read (with the registers' scaler_unit when ``scaled``)."""
+    if not obis and resume is None:
+        raise click.BadParameter("give at least one attribute", param_hint="--obis")
+    requested = _attributes(obis) if obis else []
+    return requested, with_scaler_units(requested) if scaled else requested
+
+
+def _resume_attributes(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
     row = head_end.store.run(resume)
     if row is None:
         raise click.BadParameter(f"no run {resume} in the database", param_hint="--resume")
     stored = _attributes((row.attributes,)) if row.attributes != "(associate)" else []
-    if obis and [str(a) for a in _attributes(obis)] != [str(a) for a in stored]:
+    if given and [str(a) for a in given] != [str(a) for a in stored]:
         raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
     if not stored:
         raise click.BadParameter(f"run {resume} read no attributes", param_hint="--resume")
@@ -365,6 +376,10 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
 @click.option("--window", default=5.0, show_default=True, help="--group: response window in seconds.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--rows", is_flag=True, help="With --json: one JSON line per reading before the summary.")
+@click.option(
+    "--no-scaler", is_flag=True, help="Do not read the registers' scaler_unit (values unscaled, no unit)."
+)
 @click.option("--resume", type=int, help="Continue this run: read only the meters without a reading in it.")
 @click.option(
     "--grace",
@@ -404,6 +419,8 @@ def collect_command(
     window: float,
     csv_path: Path | None,
     no_progress: bool,
+    rows: bool,
+    no_scaler: bool,
     resume: int | None,
     grace: float,
 ) -> None:
@@ -423,9 +440,7 @@ def collect_command(
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
     """
-    if not obis and resume is None:
-        raise click.BadParameter("give at least one attribute", param_hint="--obis")
-    attributes = _attributes(obis) if obis else []
+    requested, attributes = _collect_attributes(obis, resume, scaled=not no_scaler and group is None)
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -444,7 +459,8 @@ def collect_command(
         db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
     )
     if resume is not None:
-        attributes = _resume_or_close(head_end, resume, obis)
+        attributes = _resume_or_close(head_end, resume, attributes)
+        requested = requested or attributes
     stop = _Stop()
 
     async def main() -> dict[str, Any]:
@@ -463,11 +479,8 @@ def collect_command(
             run = await _collect_with_progress(
                 service, attributes, stop, grace, resume, show=not (no_progress or as_json)
             )
-            elapsed = time.perf_counter() - started
-            if csv_path is not None:
-                with csv_path.open("w", newline="") as out:
-                    head_end.store.write_csv(run.run_id, out)
-            return _summary(run, elapsed)
+            _write_readings(head_end, run.run_id, requested, csv_path, as_json and rows)
+            return _summary(run, time.perf_counter() - started)
         finally:
             await service.close()
             head_end.book.close()
@@ -510,14 +523,28 @@ async def _collect_with_progress(
         )
 
 
-def _resume_or_close(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> list[AttributeRef]:
+def _resume_or_close(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
     """The attributes of run ``resume`` (closing the head-end when it cannot be resumed)."""
     try:
-        return _resume_attributes(head_end, resume, obis)
+        return _resume_attributes(head_end, resume, given)
     except click.BadParameter:
         head_end.close()
         head_end.book.close()
         raise
+
+
+def _write_readings(
+    head_end: HeadEnd, run_id: int, requested: list[AttributeRef], csv_path: Path | None, json_rows: bool
+) -> None:
+    """The run's readings as CSV (``csv_path``) and/or JSON lines on stdout: ISO 8601, scaled, units."""
+    if csv_path is None and not json_rows:
+        return
+    shown = list(reading_rows(head_end.store.readings(run_id), requested))
+    if csv_path is not None:
+        with csv_path.open("w", newline="") as out:
+            write_rows_csv(shown, out)
+    for row in shown if json_rows else []:
+        click.echo(json.dumps(row))
 
 
 def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
