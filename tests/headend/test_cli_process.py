@@ -149,3 +149,18 @@ def test_one_grammar_for_addresses_and_attributes(tmp_path: Path) -> None:
         env=ENV,
     )
     assert sim.returncode == 2 and "[::1]:49059" in sim.stderr and "Traceback" not in sim.stderr
+
+
+def test_sim_mesh_prints_periodic_status_on_stderr_only() -> None:
+    args = ["--meters", "2", "--head-end", "[::1]:9", "--duration", "1.6", "--status-every", "0.5", "--json"]
+    sim = subprocess.run(
+        [*cosemnet_command(), "sim", "mesh", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+    )
+    assert sim.returncode == 0, sim.stderr
+    assert json.loads(sim.stdout)["meters"] == 2  # stdout: the result only
+    status = [line for line in sim.stderr.splitlines() if "online 2/2" in line]
+    assert len(status) >= 2 and status[0].startswith("[")
