@@ -48,8 +48,7 @@ from rich.table import Table
 
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DoubleLongUnsigned
-from cosemnet.headend import AttributeRef, CollectRun, HeadEnd, HeadEndConfig, HeadEndService, StaticKeyStore
-from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
+from cosemnet.headend import AttributeRef, CollectRun, HeadEnd, HeadEndConfig, HeadEndService
 from cosemnet.profiles.mesh import AddressBook, ResponseWindow, ThrottleConfig
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
 
@@ -257,9 +256,6 @@ async def _demo(meters: int, console: Console | None) -> dict[str, Any]:
     book = AddressBook()
     head_end = HeadEnd(
         book,
-        keys=StaticKeyStore(
-            TEST_EK, TEST_AK, TEST_BROADCAST_KEY
-        ),  # the simulated fleet's published test keys
         config=HeadEndConfig(
             throttle=ThrottleConfig(
                 max_in_flight=64, max_per_border_router=64, max_per_prefix=64, timeout=5.0, max_retries=3
