@@ -50,9 +50,11 @@ def test_lookup(tmp_path: Path) -> None:
 def test_bad_options(tmp_path: Path) -> None:
     runner = CliRunner()
     db = str(tmp_path / "x.db")
-    result = runner.invoke(cli, ["hes", "collect", "--db", db, "--obis", "nonsense"])
+    result = runner.invoke(cli, ["hes", "collect", "--db", db, "--obis", "nonsense", "--test-keys"])
     assert result.exit_code != 0 and "bad attribute" in result.output
-    result = runner.invoke(cli, ["hes", "collect", "--db", db, "--obis", "1-0:1.8.0*255", "--ek", "00"])
+    result = runner.invoke(
+        cli, ["hes", "collect", "--db", db, "--obis", "1-0:1.8.0*255", "--ek", "00", "--test-keys"]
+    )
     assert result.exit_code != 0 and "32 hex digits" in result.output
 
 
@@ -89,7 +91,7 @@ def test_listen_then_collect_and_broadcast_with_the_fleet(tmp_path: Path) -> Non
     try:
         assert ready.wait(10)
         runner = CliRunner()
-        common = ["--db", str(db), "--bind", "::1", "--port", str(port)]
+        common = ["--db", str(db), "--bind", "::1", "--port", str(port), "--test-keys"]
         result = runner.invoke(cli, ["hes", "listen", *common, "--duration", "1.5", "--json"])
         assert result.exit_code == 0, result.output
         lines = [json.loads(line) for line in result.output.splitlines()]
@@ -100,14 +102,21 @@ def test_listen_then_collect_and_broadcast_with_the_fleet(tmp_path: Path) -> Non
             cli,
             [
                 "hes", "collect", *common, "--obis", "1-0:1.8.0*255,1/0-0:96.1.0*255/2", "--json",
-                "--csv", str(out_csv), "--max-per-prefix", "64", "--timeout", "2",
+                "--csv", str(out_csv), "--max-per-prefix", "64", "--timeout", "2", "--rows",
             ],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.output)
+        *readings, summary = [json.loads(line) for line in result.stdout.splitlines()]
         assert summary["meters"] == 8 and summary["answered"] == 8 and summary["failed"] == 0
         rows = list(csv.reader(out_csv.open()))
         assert len(rows) == 1 + 16 and all(r[6] == "" for r in rows[1:])
+        # scaled with the register's scaler_unit (read in the same request), unit, ISO 8601 times
+        energy = [r for r in rows[1:] if r[2] == "1-0:1.8.0*255"]
+        assert len(energy) == 8 and {r[7] for r in energy} == {"Wh"}, energy
+        assert all(r[4].endswith("+00:00") and "T" in r[4] for r in rows[1:])
+        assert len(readings) == 16 and {
+            r["unit"] for r in readings if r["attribute"] == "3/1-0:1.8.0*255/2"
+        } == {"Wh"}
         assert gateway and gateway[0] is not None
         host, gport = gateway[0]
         result = runner.invoke(

@@ -326,7 +326,7 @@ def _listen(db: Path, *extra: str) -> tuple[list[dict[str, object]], list[bytes]
     what came back to the sender, and its stderr."""
     command = [sys.executable, "-m", "cosemnet.cli", "hes", "listen", "--db", str(db), "--bind", "::1"]
     process = subprocess.Popen(
-        [*command, "--port", "0", "--duration", "2", "--json", *extra],
+        [*command, "--port", "0", "--duration", "2", "--json", "--test-keys", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

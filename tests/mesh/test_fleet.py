@@ -449,7 +449,7 @@ def test_cli_sim_mesh_registers_every_meter_with_a_head_end() -> None:
 
 def test_cli_sim_mesh_refuses_a_bad_head_end() -> None:
     result = CliRunner().invoke(sim_group, ["mesh", "--head-end", "::1:9"])
-    assert result.exit_code == 2 and "[IPv6 address]:port" in result.output
+    assert result.exit_code == 2 and "write [::1]:9" in result.output
 
 
 _ANYIP_SCRIPT = """

@@ -22,20 +22,38 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.hes_common import (
+    existing_db,
+    hes_key_options,
+    load_hes_keys,
+    reported,
+)
+from cosemnet.cli.hes_common import (
+    throttle_config as _throttle_config,
+)
+from cosemnet.cli.hes_common import (
+    throttle_options as _throttle_options,
+)
+from cosemnet.cli.hes_output import reading_rows, with_scaler_units, write_rows_csv
 from cosemnet.cli.hes_readings import readings_command
+from cosemnet.cli.params import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Endpoint,
+    EndpointValue,
+    describe_os_error,
+    parse_attribute_spec,
+)
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
     CollectRun,
-    DerivedKeyStore,
     HeadEnd,
     HeadEndConfig,
     HeadEndService,
     KeyStore,
     RegistrationEvent,
-    StaticKeyStore,
 )
-from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
 from cosemnet.profiles.mesh import (
     MESH_UDP_PORT,
     AddressBook,
@@ -60,51 +78,54 @@ def _title(text: str) -> bytes:
     return raw
 
 
-def _key(text: str | None, default: bytes, what: str) -> bytes:
-    if text is None:
-        return default
+_BARE = 0x7FFF  # no ":ATTR" given (outside the attribute range -128..127)
+
+
+def _attribute(text: str) -> AttributeRef:
+    """``CLASS/OBIS/ATTR`` (CLASS a number or a name such as Register), ``OBIS`` (class 3, attribute 2) or
+    ``CLASS/OBIS:ATTR`` ... through the one grammar of cli/params.py; ``OBIS:ATTR`` needs the class."""
     try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
-        raise click.BadParameter(f"{what} must be 32 hex digits")
-    return raw
+        spec = parse_attribute_spec(text, default_attribute=_BARE)
+    except ValueError as exc:
+        raise click.BadParameter(f"bad attribute {text.strip()!r}: {exc}", param_hint="--obis") from None
+    if spec.attribute_id == _BARE:  # a bare OBIS: the value of a Register, as always (AttributeRef.parse)
+        return AttributeRef(3, spec.logical_name, 2)
+    if spec.class_id is None:
+        raise click.BadParameter(
+            f"{text.strip()!r}: give the class, as CLASS/OBIS/ATTR (e.g. 3/{spec.logical_name}/"
+            f"{spec.attribute_id}): the head-end cannot look it up in each meter's object list",
+            param_hint="--obis",
+        )
+    return AttributeRef(spec.class_id, spec.logical_name, spec.attribute_id)
 
 
 def _attributes(values: tuple[str, ...]) -> list[AttributeRef]:
-    out = []
-    for v in values:
-        for part in v.split(","):
-            if part.strip():
-                try:
-                    out.append(AttributeRef.parse(part))
-                except ValueError as exc:
-                    raise click.BadParameter(str(exc), param_hint="--obis") from None
+    out = [_attribute(part) for v in values for part in v.split(",") if part.strip()]
     if not out:
         raise click.BadParameter("give at least one attribute", param_hint="--obis")
     return out
 
 
-def _gateway(text: str | None) -> tuple[str, int] | None:
-    if text is None:
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise click.BadParameter("HOST:PORT (IPv6 hosts in brackets: [::1]:5000)", param_hint="--gateway")
-    return host.strip("[]"), int(port)
+def _gateway(value: EndpointValue | None) -> tuple[str, int] | None:
+    return None if value is None else value.address
 
 
 def _common(f: Any) -> Any:
-    options = [
+    options: list[Callable[[Any], Any]] = [
         click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file."),
-        click.option("--bind", default="::", show_default=True, help="IPv6 address to listen on."),
-        click.option("--port", default=MESH_UDP_PORT, show_default=True, type=int, help="UDP port."),
+        click.option(
+            "--bind",
+            type=Endpoint(default_port=MESH_UDP_PORT, allow_port_zero=True),
+            default="::1",
+            show_default=True,
+            help=f"ADDRESS[:PORT] or [IPv6]:PORT to listen on (port {MESH_UDP_PORT} when not given; "
+            "'::' for every interface).",
+        ),
+        click.option(
+            "--port", type=click.IntRange(0, 65535), help="UDP port (overrides the port of --bind)."
+        ),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines)."),
-        click.option("--ek", help="GUEK of every meter, 32 hex digits (default: the published test key)."),
-        click.option("--ak", help="AK of every meter, 32 hex digits (default: the published test key)."),
-        click.option("--broadcast-key", help="Broadcast key, 32 hex digits (default: the test key)."),
-        click.option("--master-key", help="Derive per-meter keys from this master key (hex; see 0027)."),
+        hes_key_options,
         click.option(
             "--accept-plain-registrations",
             is_flag=True,
@@ -118,90 +139,16 @@ def _common(f: Any) -> Any:
     return f
 
 
-def _throttle_options(f: Any) -> Any:
-    options = [
-        click.option("--max-in-flight", default=64, show_default=True, help="Requests in flight overall."),
-        click.option(
-            "--max-per-prefix", default=4, show_default=True, help="... per /64 prefix (AIMD ceiling)."
-        ),
-        click.option(
-            "--max-per-router", default=8, show_default=True, help="... per border router (AIMD ceiling)."
-        ),
-        click.option(
-            "--timeout", default=30.0, show_default=True, help="Seconds per attempt (--fixed-timers)."
-        ),
-        click.option("--retries", default=8, show_default=True, help="Retries after a timeout."),
-        click.option(
-            "--rto-min", default=0.005, show_default=True, help="Lower bound of the learned timeout (s)."
-        ),
-        click.option(
-            "--rto-max", default=60.0, show_default=True, help="Upper bound of the learned timeout (s)."
-        ),
-        click.option(
-            "--rto-initial", default=1.0, show_default=True, help="Timeout before the first round trip (s)."
-        ),
-        click.option(
-            "--fixed-timers",
-            is_flag=True,
-            help="Fixed timeout and back-off, fixed limits (decision 0025) instead of learned timers and "
-            "AIMD concurrency (decision 0080).",
-        ),
-        click.option(
-            "--listen-first",
-            default=0.0,
-            show_default=True,
-            help="Seconds to gather registrations before starting.",
-        ),
-        click.option("--gateway", help="Fleet simulator multicast gateway HOST:PORT (loopback tests)."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _throttle_config(
-    max_in_flight: int,
-    max_per_prefix: int,
-    max_per_router: int,
-    timeout: float,
-    retries: int,
-    rto_min: float,
-    rto_max: float,
-    rto_initial: float,
-    fixed_timers: bool,
-) -> ThrottleConfig:
-    try:
-        return ThrottleConfig(
-            max_in_flight=max_in_flight,
-            max_per_border_router=max_per_router,
-            max_per_prefix=max_per_prefix,
-            timeout=timeout,
-            max_retries=retries,
-            adaptive=not fixed_timers,
-            rto_min=rto_min,
-            rto_max=rto_max,
-            rto_initial=max(rto_min, min(rto_initial, rto_max)),
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _keys(ek: str | None, ak: str | None, broadcast_key: str | None, master_key: str | None) -> KeyStore:
-    gbek = _key(broadcast_key, TEST_BROADCAST_KEY, "--broadcast-key")
-    if master_key is not None:
-        try:
-            master = bytes.fromhex(master_key)
-        except ValueError:
-            master = b""
-        if len(master) < 16:
-            raise click.BadParameter("at least 32 hex digits", param_hint="--master-key")
-        return DerivedKeyStore(master, gbek)
-    return StaticKeyStore(_key(ek, TEST_EK, "--ek"), _key(ak, TEST_AK, "--ak"), gbek)
-
-
 def _open(
-    db: str, keys: KeyStore, throttle: ThrottleConfig | None = None, *, accept_plain: bool = False
+    db: str,
+    keys: KeyStore,
+    throttle: ThrottleConfig | None = None,
+    *,
+    accept_plain: bool = False,
+    must_exist: bool = False,
 ) -> HeadEnd:
+    if must_exist:
+        existing_db(db)
     try:
         book = AddressBook(db)
     except AddressBookError as exc:
@@ -231,11 +178,13 @@ def _registration_line(event: RegistrationEvent, as_json: bool) -> str:
     return f"{event.system_title.hex().upper()}  {result:<9}  from {event.address}"
 
 
-async def _start(service: HeadEndService, bind: str, port: int) -> None:
+async def _start(service: HeadEndService, bind: EndpointValue, port: int | None) -> None:
+    host, bound = bind.host, bind.port if port is None else port
     try:
-        await service.start(bind, port)
+        await service.start(host, bound)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on [{bind}]:{port}: {exc}") from None
+        where = EndpointValue(host, bound)
+        raise click.ClickException(f"cannot listen on {where}: {describe_os_error(exc)}") from None
 
 
 async def _listen_for(service: HeadEndService, seconds: float) -> None:
@@ -247,11 +196,15 @@ async def _listen_for(service: HeadEndService, seconds: float) -> None:
 def hes_group() -> None:
     """The mesh head-end: registrations, collection, group requests, address lookup.
 
+    Keys: --keys FILE (ek, ak, broadcast_key; mode 0600) or COSEMNET_EK, COSEMNET_AK,
+    COSEMNET_BROADCAST_KEY; --test-keys uses the published test keys (lab only). Without keys the
+    commands that talk to meters refuse to start (exit 2).
+
     \b
     Examples:
-      cosemnet hes listen --db hes.db --bind ::1 --port 61616
-      cosemnet hes collect --db hes.db --obis 1-0:1.8.0*255 --obis 8/0-0:1.0.0*255/2 --csv out.csv
-      cosemnet hes broadcast --db hes.db --group 3 --obis 1-0:1.8.0*255 --window 10
+      cosemnet hes listen --db hes.db --keys hes-keys.toml --bind ::1 --port 61616
+      cosemnet hes collect --db hes.db --keys hes-keys.toml --obis 1-0:1.8.0*255 --csv out.csv
+      cosemnet hes broadcast --db hes.db --keys hes-keys.toml --group 3 --obis 1-0:1.8.0*255 --window 10
       cosemnet hes lookup 4D4D4D0000BC614E --db hes.db --history
     """
 
@@ -259,11 +212,14 @@ def hes_group() -> None:
 @hes_group.command("listen")
 @_common
 @click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@reported
 def listen_command(
     db: str,
-    bind: str,
-    port: int,
+    bind: EndpointValue,
+    port: int | None,
     as_json: bool,
+    key_file: Path | None,
+    test_keys: bool,
     ek: str | None,
     ak: str | None,
     broadcast_key: str | None,
@@ -277,7 +233,8 @@ def listen_command(
     the meter, and one line per authenticated push (alarms, events: stored, see ``hes events``). Runs
     until Ctrl-C or ``--duration`` seconds.
     """
-    head_end = _open(db, _keys(ek, ak, broadcast_key, master_key), accept_plain=accept_plain_registrations)
+    keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
+    head_end = _open(db, keys, accept_plain=accept_plain_registrations)
 
     async def main() -> None:
         service = HeadEndService(head_end)
@@ -374,12 +331,22 @@ async def _run_collect(
     return run
 
 
-def _resume_attributes(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> list[AttributeRef]:
+def _collect_attributes(
+    obis: tuple[str, ...], resume: int | None, scaled: bool
+) -> tuple[list[AttributeRef], list[AttributeRef]]:
+    """What the user asked for, and what to read (with the registers' scaler_unit when ``scaled``)."""
+    if not obis and resume is None:
+        raise click.BadParameter("give at least one attribute", param_hint="--obis")
+    requested = _attributes(obis) if obis else []
+    return requested, with_scaler_units(requested) if scaled else requested
+
+
+def _resume_attributes(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
     row = head_end.store.run(resume)
     if row is None:
         raise click.BadParameter(f"no run {resume} in the database", param_hint="--resume")
     stored = _attributes((row.attributes,)) if row.attributes != "(associate)" else []
-    if obis and [str(a) for a in _attributes(obis)] != [str(a) for a in stored]:
+    if given and [str(a) for a in given] != [str(a) for a in stored]:
         raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
     if not stored:
         raise click.BadParameter(f"run {resume} read no attributes", param_hint="--resume")
@@ -411,6 +378,10 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
 @click.option("--window", default=5.0, show_default=True, help="--group: response window in seconds.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--rows", is_flag=True, help="With --json: one JSON line per reading before the summary.")
+@click.option(
+    "--no-scaler", is_flag=True, help="Do not read the registers' scaler_unit (values unscaled, no unit)."
+)
 @click.option("--resume", type=int, help="Continue this run: read only the meters without a reading in it.")
 @click.option(
     "--grace",
@@ -420,12 +391,15 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
     help="On SIGINT/SIGTERM: seconds for the requests in flight (a second signal: none).",
 )
 @click.pass_context
+@reported
 def collect_command(
     ctx: click.Context,
     db: str,
-    bind: str,
-    port: int,
+    bind: EndpointValue,
+    port: int | None,
     as_json: bool,
+    key_file: Path | None,
+    test_keys: bool,
     ek: str | None,
     ak: str | None,
     broadcast_key: str | None,
@@ -441,12 +415,14 @@ def collect_command(
     rto_initial: float,
     fixed_timers: bool,
     listen_first: float,
-    gateway: str | None,
+    gateway: EndpointValue | None,
     obis: tuple[str, ...],
     group: int | None,
     window: float,
     csv_path: Path | None,
     no_progress: bool,
+    rows: bool,
+    no_scaler: bool,
     resume: int | None,
     grace: float,
 ) -> None:
@@ -466,9 +442,7 @@ def collect_command(
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
     """
-    if not obis and resume is None:
-        raise click.BadParameter("give at least one attribute", param_hint="--obis")
-    attributes = _attributes(obis) if obis else []
+    requested, attributes = _collect_attributes(obis, resume, scaled=not no_scaler and group is None)
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -480,11 +454,15 @@ def collect_command(
         rto_initial,
         fixed_timers,
     )
+    keys = load_hes_keys(
+        key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=group is not None
+    )
     head_end = _open(
-        db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
+        db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
     )
     if resume is not None:
-        attributes = _resume_or_close(head_end, resume, obis)
+        attributes = _resume_or_close(head_end, resume, attributes)
+        requested = requested or attributes
     stop = _Stop()
 
     async def main() -> dict[str, Any]:
@@ -503,20 +481,15 @@ def collect_command(
             run = await _collect_with_progress(
                 service, attributes, stop, grace, resume, show=not (no_progress or as_json)
             )
-            elapsed = time.perf_counter() - started
-            if csv_path is not None:
-                with csv_path.open("w", newline="") as out:
-                    head_end.store.write_csv(run.run_id, out)
-            return _summary(run, elapsed)
+            _write_readings(head_end, run.run_id, requested, csv_path, as_json and rows)
+            return _summary(run, time.perf_counter() - started)
         finally:
             await service.close()
             head_end.book.close()
 
     summary = asyncio.run(main())
-    _print_collect_summary(summary, as_json)
-    if stop.signals:
-        sys.stdout.flush()
-        ctx.exit(stop.exit_code)
+    status = _print_collect_summary(summary, as_json)
+    ctx.exit(stop.exit_code or status)
 
 
 async def _collect_with_progress(
@@ -552,25 +525,43 @@ async def _collect_with_progress(
         )
 
 
-def _resume_or_close(head_end: HeadEnd, resume: int, obis: tuple[str, ...]) -> list[AttributeRef]:
+def _resume_or_close(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
     """The attributes of run ``resume`` (closing the head-end when it cannot be resumed)."""
     try:
-        return _resume_attributes(head_end, resume, obis)
+        return _resume_attributes(head_end, resume, given)
     except click.BadParameter:
         head_end.close()
         head_end.book.close()
         raise
 
 
-def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> None:
+def _write_readings(
+    head_end: HeadEnd, run_id: int, requested: list[AttributeRef], csv_path: Path | None, json_rows: bool
+) -> None:
+    """The run's readings as CSV (``csv_path``) and/or JSON lines on stdout: ISO 8601, scaled, units."""
+    if csv_path is None and not json_rows:
+        return
+    shown = list(reading_rows(head_end.store.readings(run_id), requested))
+    if csv_path is not None:
+        with csv_path.open("w", newline="") as out:
+            write_rows_csv(shown, out)
+    for row in shown if json_rows else []:
+        click.echo(json.dumps(row))
+
+
+def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
+    """Print the summary; the exit status: 1 when a meter failed or was not read (the summary names
+    them), else 0."""
     if as_json:
         click.echo(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        if key != "failures":
-            click.echo(f"{key:<18} {value}")
-    for title, reason in summary.get("failures", {}).items():
-        click.echo(f"failed  {title}  {reason}")
+    else:
+        for key, value in summary.items():
+            if key != "failures":
+                click.echo(f"{key:<18} {value}")
+        for title, reason in summary.get("failures", {}).items():
+            click.echo(f"failed  {title}  {reason}")
+    sys.stdout.flush()
+    return EXIT_PARTIAL if summary.get("failed") or summary.get("not_attempted") else EXIT_OK
 
 
 async def _group_read(
@@ -628,11 +619,14 @@ async def _group_read(
     show_default=True,
     help="Associate with registered meters first (members answer inside their association).",
 )
+@reported
 def broadcast_command(
     db: str,
-    bind: str,
-    port: int,
+    bind: EndpointValue,
+    port: int | None,
     as_json: bool,
+    key_file: Path | None,
+    test_keys: bool,
     ek: str | None,
     ak: str | None,
     broadcast_key: str | None,
@@ -648,7 +642,7 @@ def broadcast_command(
     rto_initial: float,
     fixed_timers: bool,
     listen_first: float,
-    gateway: str | None,
+    gateway: EndpointValue | None,
     group: int,
     obis: str,
     window: float,
@@ -675,9 +669,8 @@ def broadcast_command(
         rto_initial,
         fixed_timers,
     )
-    head_end = _open(
-        db, _keys(ek, ak, broadcast_key, master_key), throttle, accept_plain=accept_plain_registrations
-    )
+    keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key)
+    head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
 
     async def main() -> dict[str, Any]:
         service = HeadEndService(head_end, group_gateway=_gateway(gateway))
@@ -731,6 +724,7 @@ def _show(value: object) -> object:
 @click.option("--db", "db", default=DEFAULT_DB, show_default=True, help="SQLite database file.")
 @click.option("--history", "show_history", is_flag=True, help="Also list the binding's changes.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reported
 def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool) -> None:
     """Show the current address(es), wPort, UDP port and last seen time of a meter.
 
@@ -739,8 +733,7 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
       cosemnet hes lookup 4D4D4D0000BC614E --db hes.db --history
     """
     title = _title(system_title)
-    if not Path(db).exists():
-        raise click.ClickException(f"{db}: no such database")
+    existing_db(db)
     try:
         book = AddressBook(db)
     except AddressBookError as exc:

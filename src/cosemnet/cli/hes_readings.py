@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from cosemnet.cli.hes_common import reported
 from cosemnet.codec.axdr import decode_data_exact
 from cosemnet.errors import DecodeError
 from cosemnet.headend.storage import (
@@ -128,6 +130,7 @@ def _meter(text: str | None) -> bytes | None:
 @click.option("--meter", "meter", metavar="SYSTEM_TITLE", help="Only this meter (16 hex digits).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
+@reported
 def readings_command(db: str, meter: str | None, as_json: bool, as_csv: bool) -> None:
     """Print the stored readings, ordered by meter, attribute and capture time.
 
@@ -140,10 +143,12 @@ def readings_command(db: str, meter: str | None, as_json: bool, as_csv: bool) ->
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive")
     title = _meter(meter)
+    rows = _rows(db, title)
+    first = next(rows, None)  # errors (no such database) before the CSV header
     writer = csv.writer(sys.stdout, lineterminator="\n") if as_csv else None
     if writer is not None:
         writer.writerow(CSV_HEADER)
-    for r in _rows(db, title):
+    for r in itertools.chain([first] if first is not None else [], rows):
         shown = _value(r)
         if as_json:
             data = {

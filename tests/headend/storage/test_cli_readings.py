@@ -112,6 +112,6 @@ def test_bad_arguments(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no such database" in missing.stderr
     assert not (tmp_path / "none.db").exists()
     both = cli("--db", str(tmp_path / "none.db"), "--json", "--csv")
-    assert both.returncode == 2 and "exclusive" in both.stderr
+    assert both.returncode == 2 and "exclusive" in json.loads(both.stdout)["error"]["reason"]
     bad = cli("--meter", "12")
     assert bad.returncode == 2 and "16 hex digits" in bad.stderr
