@@ -72,8 +72,18 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
         assert ready.wait(10)
         (fleet,) = fleets
         runner = CliRunner()
-        common = ["--db", str(db), "--bind", "::1", "--port", str(port), "--max-per-prefix", "64"]
-        result = runner.invoke(cli, ["hes", "listen", *common[:6], "--duration", "1.5"])
+        common = [
+            "--db",
+            str(db),
+            "--bind",
+            "::1",
+            "--port",
+            str(port),
+            "--test-keys",
+            "--max-per-prefix",
+            "64",
+        ]
+        result = runner.invoke(cli, ["hes", "listen", *common[:7], "--duration", "1.5"])
         assert result.exit_code == 0, result.output
         titles = [n.system_title.hex().upper() for n in fleet.nodes]
         assert all(_read(fleet, i, 70, DISCONNECT, 2) is True for i in range(6))

@@ -53,6 +53,7 @@ def test_listen_prints_pushes_and_events_lists_them(tmp_path: Path) -> None:
                 "::1",
                 "--port",
                 str(port),
+                "--test-keys",
                 "--duration",
                 "1.5",
                 "--json",

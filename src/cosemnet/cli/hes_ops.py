@@ -24,15 +24,15 @@ from cosemnet.cli.hes import (
     _attributes,
     _common,
     _gateway,
-    _keys,
     _listen_for,
     _open,
     _start,
-    _throttle_config,
-    _throttle_options,
     _title,
     hes_group,
 )
+from cosemnet.cli.hes_common import load_hes_keys
+from cosemnet.cli.hes_common import throttle_config as _throttle_config
+from cosemnet.cli.hes_common import throttle_options as _throttle_options
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.jsonform import JsonFormError, data_from_json
 from cosemnet.codec.types import DataValue
@@ -113,7 +113,15 @@ def _run(kind: OperationKind, target: str, value: str | None, opts: dict[str, An
         *(opts[k] for k in ["max_in_flight", "max_per_prefix", "max_per_router", "timeout", "retries"]),
         *(opts[k] for k in ["rto_min", "rto_max", "rto_initial", "fixed_timers"]),
     )
-    keys = _keys(opts["ek"], opts["ak"], opts["broadcast_key"], opts["master_key"])
+    keys = load_hes_keys(
+        opts["key_file"],
+        opts["test_keys"],
+        opts["ek"],
+        opts["ak"],
+        opts["broadcast_key"],
+        opts["master_key"],
+        needs_broadcast=opts["group"] is not None,
+    )
     head_end: HeadEnd = _open(opts["db"], keys, throttle, accept_plain=opts["accept_plain_registrations"])
     head_end.config.release_on_exit = opts["release_on_exit"]
 
