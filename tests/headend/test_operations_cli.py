@@ -96,7 +96,7 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
             ],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.output)
+        summary = json.loads(result.stdout)
         assert summary["results"] == {"success": 2}
         assert [_read(fleet, i, 70, DISCONNECT, 2) for i in range(6)] == [
             True,
@@ -134,7 +134,7 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
             ],
         )
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output)["results"] == {"success": 6}
+        assert json.loads(result.stdout)["results"] == {"success": 6}
         for i in range(6):
             clock = _read(fleet, i, 8, CLOCK, 2)
             assert isinstance(clock, bytes) and CosemDateTime.from_bytes(clock).year == 2031
@@ -164,7 +164,7 @@ def test_disconnect_reconnect_and_clock_set_on_the_fleet(tmp_path: Path) -> None
             ],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        summary = json.loads(result.output)
+        summary = json.loads(result.stdout)
         assert summary["results"] == {"success": 3, "no-answer": 3}, summary
         assert [_read(fleet, i, 70, DISCONNECT, 2) for i in range(6)] == [False, True] * 3
         answered = {m["system_title"] for m in summary["meters"] if m["result"] == "success"}

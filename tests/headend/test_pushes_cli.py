@@ -63,14 +63,14 @@ def test_listen_prints_pushes_and_events_lists_them(tmp_path: Path) -> None:
         stop.set()
         thread.join(5)
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = {line["event"] for line in lines}
     assert {"data-notification", "event-notification"} <= kinds
     pushes = [line for line in lines if line["event"].endswith("notification")]
     assert all(p["system_title"] == meter.title.hex().upper() for p in pushes)
     result = runner.invoke(cli, ["hes", "events", "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
-    stored = [json.loads(line) for line in result.output.splitlines()]
+    stored = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(stored) == len(pushes)  # every printed push stored, forged ones in neither
     assert {s["source"] for s in stored if s["event"] == "event-notification"} == {"7/0-0:99.98.0*255/2"}
     # liveness: last seen moved past the registration by the pushes; silent meters listed
@@ -80,6 +80,6 @@ def test_listen_prints_pushes_and_events_lists_them(tmp_path: Path) -> None:
     result = runner.invoke(
         cli, ["hes", "events", "--db", str(db), "--silent", "0", "--json", "--since", "1e12"]
     )
-    assert [json.loads(line)["event"] for line in result.output.splitlines()] == ["silent"]
+    assert [json.loads(line)["event"] for line in result.stdout.splitlines()] == ["silent"]
     result = runner.invoke(cli, ["hes", "events", "--db", str(db), "--silent", "3600", "--since", "1e12"])
     assert result.exit_code == 0 and result.output == ""
