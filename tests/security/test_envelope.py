@@ -25,6 +25,7 @@ from cosemnet.errors import DecodeError
 from cosemnet.security.ciphering import protect_apdu, unprotect_apdu
 from cosemnet.security.envelope import EnvelopeError, EnvelopeFault, EnvelopeKind, read_envelope
 from cosemnet.security.keys import KeyRole
+
 from .test_protect import CLIENT_TITLE, pair
 
 TITLE = bytes.fromhex("4D4D4D0000BC614E")

@@ -203,7 +203,7 @@ def read_envelope(data: Buffer, peer_system_title: bytes | None = None) -> Envel
     if not data:
         raise EnvelopeError(EnvelopeFault.TRUNCATED, 0, "APDU tag")
     tag = data[0]
-    if tag == GENERAL_GLO_CIPHERING_TAG or tag == GENERAL_DED_CIPHERING_TAG:
+    if tag in (GENERAL_GLO_CIPHERING_TAG, GENERAL_DED_CIPHERING_TAG):
         if len(data) > 1 and data[1] == _TITLE_LENGTH:
             return _general_glo_or_ded(data)
         return _decoded(data, peer_system_title)
