@@ -352,6 +352,8 @@ class _Session:
     kind is a late or repeated answer to an earlier exchange (e.g. HLS pass 4 while the GET is in
     flight), dropped before it reaches the association (decision 0080)."""
     last_used: float = 0.0
+    bound: AddressBookEntry | None = None
+    """The address book entry the session was last bound to (entries are immutable)."""
 
 
 class _SessionsFull(Exception):
@@ -392,6 +394,8 @@ class HeadEnd:
         """Bindings read at the start of a collect, updated by the registrations handled here (one
         head-end process owns a book's counters, so no other process changes them meanwhile)."""
         self._by_address: dict[tuple[str, int], bytes] = {}
+        self._entries: list[AddressBookEntry] | None = None
+        self._entries_stamp: tuple[int, int] = (-1, -1)
         """(address, UDP port) -> system title, for answers without a ciphered envelope (AARE)."""
         self._counters: dict[tuple[bytes, str], InvocationCounter] = {}
         self._counter_store = book.counter_store()
@@ -543,11 +547,14 @@ class HeadEnd:
         if timeout is None:
             return
         limit = now - timeout
-        for session in list(self._sessions.values()):
+        expired: list[_Session] = []
+        for session in self._sessions.values():  # no copy of the whole table per poll
             if session.last_used > limit:
                 break  # the rest were used more recently
             if session.job is None:
-                self._evict(session)
+                expired.append(session)
+        for session in expired:
+            self._evict(session)
 
     def _verify_new(self, title: bytes, apdu: bytes) -> tuple[SecurityContext, bytes] | None:
         """Authenticate a ciphered APDU from a system title without a session, with a throwaway
@@ -590,6 +597,8 @@ class HeadEnd:
         return session
 
     def _bind(self, session: _Session, entry: AddressBookEntry) -> None:
+        if session.bound is entry:
+            return  # bound already: no address normalisation per attempt
         address = entry.primary_address.compressed
         port = entry.binding.udp_port
         if session.address != address or session.port != port:
@@ -600,6 +609,7 @@ class HeadEnd:
         session.address = address
         session.port = port
         session.wport = entry.binding.wport
+        session.bound = entry
 
     def save_state(self) -> None:
         """Persist every meter's last received invocation counter (call periodically and at exit)."""
@@ -808,6 +818,14 @@ class HeadEnd:
 
     # -- collect ---------------------------------------------------------------------------------
 
+    def _all_entries(self) -> list[AddressBookEntry]:
+        """Every entry of the book, read again only when the book changed since the last collect."""
+        stamp = self.book.change_stamp()
+        if self._entries is None or stamp != self._entries_stamp:
+            self._entries = list(self.book.entries())
+            self._entries_stamp = stamp
+        return self._entries
+
     def collect(
         self,
         attributes: Sequence[AttributeRef],
@@ -822,7 +840,7 @@ class HeadEnd:
         No attributes: associate only. ``resume``: continue that run (same run id), reading only the
         meters without a reading stored in it."""
         if system_titles is None:
-            entries = list(self.book.entries())
+            entries = self._all_entries()
         else:
             entries = []
             for t in system_titles:
