@@ -597,7 +597,9 @@ class HeadEnd:
         return session
 
     def _bind(self, session: _Session, entry: AddressBookEntry) -> None:
-        if session.bound is entry:
+        bound = session.bound
+        if bound is entry or (bound is not None and bound.binding == entry.binding):
+            session.bound = entry
             return  # bound already: no address normalisation per attempt
         address = entry.primary_address.compressed
         port = entry.binding.udp_port
