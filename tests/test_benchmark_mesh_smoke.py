@@ -55,3 +55,10 @@ def test_quick_json_run_reads_every_meter_and_verifies() -> None:
     gurux = results["gurux"]
     assert gurux["verified"] is True and gurux["sample"] == 5 and gurux["meters_per_s"] > 0
     assert set(report["machine"]["versions"]) == {"cosemnet", "gurux-dlms"}
+    for window in ("64", "512", "2048"):
+        swept = results["windows"][window]
+        assert swept["read"] == meters and swept["aarq_sent"] == 0
+        assert swept["head_end_cpu_us_per_read"] > 0
+    sequential = results["cosemnet_sequential"]
+    assert sequential["sample"] == 5 and sequential["meters_per_s"] > 0
+    assert results["receive_buffer_bytes"] > 0

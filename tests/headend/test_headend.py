@@ -471,3 +471,28 @@ def test_answers_larger_than_a_datagram_travel_in_general_block_transfer() -> No
         assert value == m.read(15, Obis.parse("0-0:40.0.2*255"), 2)
         assert isinstance(value, list) and len(encode_data(value)) > 1224
         assert 0xE0 in m.requests  # the head-end acknowledged GBT blocks
+
+
+def test_forged_ciphered_answer_does_not_end_the_read_in_flight() -> None:
+    """A general-glo datagram carrying the meter's system title but a bad tag is verified once,
+    counted as a security event and dropped; the genuine answer then completes the read (0098)."""
+    (meter,) = fleet(1)
+    he = head_end(timeout=2.0, backoff_base=0.5, jitter=0.0, adaptive=False)
+    mesh = FakeMesh(he, [meter])
+    mesh.register_all(NOW)
+    he.collect([ENERGY], NOW)
+    mesh.run(NOW)  # associated
+    run = he.collect([ENERGY], NOW + 10)
+    he.poll(NOW + 10)
+    (request,) = he.take_outgoing()
+    genuine = mesh.deliver(request, NOW + 10)
+    address, reply = genuine[0]
+    frame = WrapperFrame.decode(reply)
+    forged_apdu = frame.apdu[:-1] + bytes((frame.apdu[-1] ^ 0x01,))  # a bad authentication tag
+    forged = WrapperFrame(frame.source_wport, frame.destination_wport, forged_apdu).encode()
+    events = he.security_events
+    he.receive_datagram(address, HEAD_END_PORT, forged, NOW + 10.1)
+    assert he.security_events == events + 1 and not run.finished
+    he.receive_datagram(address, HEAD_END_PORT, reply, NOW + 10.2)
+    assert run.finished and run.results[meter.title].values == [meter.read(3, ENERGY.logical_name, 2)]
+    assert run.results[meter.title].attempts == 1

@@ -102,9 +102,8 @@ def _grow_receive_buffer(service: HeadEndService) -> None:
     """Ask for a 1 MiB socket receive buffer: a few hundred meters joining at the same instant send their
     registrations in one burst, more than the default buffer holds (the ones dropped would be retried
     after the repetition delay). The kernel may grant less (``net.core.rmem_max``); best effort."""
-    transport = service.transport
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None:
+    sock = service.sock
+    if sock is not None and service.receive_buffer < RECEIVE_BUFFER:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 

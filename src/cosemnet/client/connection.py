@@ -421,6 +421,8 @@ class ClientConnection:
         self._last_sent: bytes | None = None
         self._last_activity: float | None = None
         self._cancelled_invoke_id: int | None = None
+        self._deciphered = False
+        """Set while :meth:`receive_deciphered` runs: the answer is already plaintext."""
         self._pending: _Pending | None = None
         self._invoke_id = self.config.first_invoke_id & 0x0F
         self._gbt_blocks: list[bytes] = []
@@ -746,7 +748,7 @@ class ClientConnection:
         return self.server_max_receive_pdu_size - self._overhead()
 
     def _unprotect(self, apdu: bytes) -> bytes:
-        if self.security is None or not apdu:
+        if self.security is None or not apdu or self._deciphered:
             return apdu
         tag = apdu[0]
         if not is_protected_tag(tag) and tag in (0xD8, 0x0E, 0xE0):
@@ -1252,6 +1254,24 @@ class ClientConnection:
             if pending.kind is RequestKind.HLS:
                 self._fail_association()
             raise
+
+    def receive_deciphered(self, plain: bytes) -> Event:
+        """:meth:`receive` for an xDLMS answer its caller already verified and deciphered with this
+        connection's :attr:`security` context (``unprotect_apdu``): it is not deciphered again. For
+        a router that must see the plaintext first (the mesh head-end, decision 0098)."""
+        pending = self._pending
+        if pending is None or pending.kind in (RequestKind.ASSOCIATE, RequestKind.RELEASE):
+            return self.receive(plain)
+        self._deciphered = True
+        try:
+            return self.receive(plain)
+        finally:
+            self._deciphered = False
+
+    @property
+    def pending_invoke_id(self) -> int | None:
+        """The invoke id of the request in progress (None when idle)."""
+        return self._pending.invoke_id if self._pending is not None else None
 
     def _raise_service_error(self, data: bytes) -> None:
         try:

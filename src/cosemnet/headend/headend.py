@@ -91,6 +91,7 @@ from cosemnet.client.errors import (
     ClientSecurityError,
     ServiceErrorResponse,
 )
+from cosemnet.client.requests import RequestKind
 from cosemnet.codec.apdu import decode_apdu
 from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.obis import Obis
@@ -132,9 +133,10 @@ from cosemnet.profiles.mesh.throttle import (
     ThrottledRequest,
     ThrottleEventKind,
 )
-from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
+from cosemnet.security.ciphering import Role, SecurityContext, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import InvocationCounter, counter_name
+from cosemnet.security.envelope import EnvelopeError, read_envelope
 from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
 from cosemnet.security.keys import KeyRole, KeySet
@@ -169,20 +171,23 @@ _GENERAL_GLO: Final = 0xDB
 _DATA_NOTIFICATION: Final = 0x0F
 _NOTIFICATIONS: Final = (b"\x0f", b"\xc2")
 """data-notification, event-notification (the plaintext tag of a general-glo APDU)."""
-_BROADCAST_KEY_BIT: Final = 0x40
-_GET_REQUEST: Final = 0xC0
 _GET_RESPONSE: Final = 0xC4
 _AARE: Final = 0x61
 _EXCEPTION_RESPONSE: Final = 0xD8
 _GENERAL_BLOCK_TRANSFER: Final = 0xE0
-_CHECKED_REQUESTS: Final = frozenset((0xC0, 0xC1, 0xC3))
-"""GET, SET, ACTION requests: their answer is the response tag (+4), an exception-response or GBT."""
-
-
-def _content_start(apdu: bytes) -> int:
-    """Offset of the security control byte in a general-glo-ciphering APDU (title of 8 bytes)."""
-    length_byte = apdu[10]
-    return 11 if length_byte < 0x80 else 11 + (length_byte & 0x7F)
+_EXPECTED_RESPONSE: Final[dict[RequestKind | None, int]] = {
+    RequestKind.GET: _GET_RESPONSE,
+    RequestKind.GET_LIST: _GET_RESPONSE,
+    RequestKind.SET: 0xC5,
+    RequestKind.SET_BLOCKS: 0xC5,
+    RequestKind.SET_LIST: 0xC5,
+    RequestKind.ACTION: 0xC7,
+    RequestKind.ACTION_BLOCKS: 0xC7,
+    RequestKind.ACTION_LIST: 0xC7,
+    RequestKind.HLS: 0xC7,
+}
+"""GET, SET, ACTION requests (HLS pass 3 is an ACTION): the plain tag of their answer (else an
+exception-response or GBT)."""
 
 
 @functools.lru_cache(maxsize=65536)
@@ -192,13 +197,6 @@ def _normalise(address: str) -> str:
         return ipaddress.IPv6Address(address.split("%", 1)[0]).compressed
     except ValueError:
         return address
-
-
-def _security_control(apdu: bytes) -> int | None:
-    try:
-        return apdu[_content_start(apdu)]
-    except IndexError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +372,8 @@ class _Session:
     kind is a late or repeated answer to an earlier exchange (e.g. HLS pass 4 while the GET is in
     flight), dropped before it reaches the association (decision 0080)."""
     last_used: float = 0.0
+    bound: AddressBookEntry | None = None
+    """The address book entry the session was last bound to (entries are immutable)."""
 
 
 class _SessionsFull(Exception):
@@ -414,6 +414,8 @@ class HeadEnd:
         """Bindings read at the start of a collect, updated by the registrations handled here (one
         head-end process owns a book's counters, so no other process changes them meanwhile)."""
         self._by_address: dict[tuple[str, int], bytes] = {}
+        self._entries: list[AddressBookEntry] | None = None
+        self._entries_stamp: tuple[int, int] = (-1, -1)
         """(address, UDP port) -> system title, for answers without a ciphered envelope (AARE)."""
         self._counters: dict[tuple[bytes, str], InvocationCounter] = {}
         self._counter_store = book.counter_store()
@@ -449,10 +451,12 @@ class HeadEnd:
         )
 
     def _send_to(self, session: _Session, apdu: bytes) -> None:
-        head = self._peek(session, apdu, 3) if apdu[:1] == b"\xdb" else b""
-        session.expect_invoke_id = head[2] & 0x0F if len(head) == 3 and head[0] == _GET_REQUEST else None
-        # the answer expected: GET/SET/ACTION request -> response (tag + 4); anything else unchecked
-        session.expect_tag = head[0] + 4 if len(head) == 3 and head[0] in _CHECKED_REQUESTS else None
+        # the answer expected: GET/SET/ACTION request -> response; anything else unchecked. Read from
+        # the request in progress, not from the ciphered APDU (decision 0098)
+        conn = session.conn
+        expect = _EXPECTED_RESPONSE.get(conn.request_kind) if apdu[:1] == b"\xdb" else None
+        session.expect_tag = expect
+        session.expect_invoke_id = conn.pending_invoke_id if expect == _GET_RESPONSE else None
         self._send(session.address, session.port, self.config.ports.client_wport, session.wport, apdu)
 
     def _counter(self, owner: bytes, label: str) -> InvocationCounter:
@@ -567,11 +571,14 @@ class HeadEnd:
         if timeout is None:
             return
         limit = now - timeout
-        for session in list(self._sessions.values()):
+        expired: list[_Session] = []
+        for session in self._sessions.values():  # no copy of the whole table per poll
             if session.last_used > limit:
                 break  # the rest were used more recently
             if session.job is None:
-                self._evict(session)
+                expired.append(session)
+        for session in expired:
+            self._evict(session)
 
     def _verify_new(self, title: bytes, apdu: bytes) -> tuple[SecurityContext, bytes] | None:
         """Authenticate a ciphered APDU from a system title without a session, with a throwaway
@@ -614,6 +621,10 @@ class HeadEnd:
         return session
 
     def _bind(self, session: _Session, entry: AddressBookEntry) -> None:
+        bound = session.bound
+        if bound is entry or (bound is not None and bound.binding == entry.binding):
+            session.bound = entry
+            return  # bound already: no address normalisation per attempt
         address = entry.primary_address.compressed
         port = entry.binding.udp_port
         if session.address != address or session.port != port:
@@ -624,6 +635,7 @@ class HeadEnd:
         session.address = address
         session.port = port
         session.wport = entry.binding.wport
+        session.bound = entry
 
     def save_state(self) -> None:
         """Persist every meter's last received invocation counter (call periodically and at exit)."""
@@ -672,8 +684,15 @@ class HeadEnd:
             return
         source = _normalise(address)
         title: bytes | None = None
-        if apdu[0] == _GENERAL_GLO and len(apdu) > 10 and apdu[1] == 8:
-            title = apdu[2:10]
+        broadcast_key = False
+        if apdu[0] == _GENERAL_GLO:
+            try:  # route on the cleartext header; deciphered once below (decision 0098)
+                envelope = read_envelope(apdu)
+            except EnvelopeError:
+                self.dropped += 1
+                return
+            title = envelope.system_title
+            broadcast_key = envelope.role is KeyRole.GLOBAL_BROADCAST
         elif apdu[0] == _DATA_NOTIFICATION:
             self._on_notification(None, apdu, source, port, frame, now)
             return
@@ -682,9 +701,7 @@ class HeadEnd:
         if title is None:
             self.dropped += 1
             return
-        if frame.source_wport == self.config.ports.group_wport or (
-            apdu[0] == _GENERAL_GLO and (_security_control(apdu) or 0) & _BROADCAST_KEY_BIT
-        ):
+        if frame.source_wport == self.config.ports.group_wport or broadcast_key:
             self._on_group_answer(title, apdu, data, now)
             return
         session = self._sessions.get(title)
@@ -696,18 +713,37 @@ class HeadEnd:
             return
         self._sessions.move_to_end(title)
         session.last_used = max(session.last_used, now)
-        if apdu[0] == _GENERAL_GLO and self._peek(session, apdu, 1) in _NOTIFICATIONS:
-            self._on_notification(session, apdu, source, port, frame, now)
-            return
+        plain: bytes | None = None
+        if apdu[0] == _GENERAL_GLO:
+            plain = self._decipher(session, apdu)
+            if plain is None:
+                return
+            if plain[:1] in _NOTIFICATIONS:
+                self._on_notification(session, apdu, source, port, frame, now, plain=plain)
+                return
         if not session.conn.busy or session.job is None:
             self.dropped += 1  # duplicate or late answer with nothing in progress
             return
-        if self._stale(session, apdu):
+        if self._stale(session, apdu, plain):
             self.dropped += 1
             return
-        self._on_answer(session, apdu, now)
+        self._on_answer(session, apdu, now, plain)
 
-    def _stale(self, session: _Session, apdu: bytes) -> bool:
+    def _decipher(self, session: _Session, apdu: bytes) -> bytes | None:
+        """The one verification and decryption of a general-glo APDU from a session's meter, with
+        the association's own context (its replay window); None (counted) when it fails."""
+        security = session.conn.security
+        if security is None:
+            self.dropped += 1
+            return None
+        try:
+            plain, _, _ = unprotect_apdu(apdu, security)
+        except (SecurityError, DecodeError):
+            self.security_events += 1
+            return None
+        return plain
+
+    def _stale(self, session: _Session, apdu: bytes, plain: bytes | None) -> bool:
         """A late, repeated or reordered answer that is not for the exchange in flight (decision 0080):
         an AARE after the one we used, anything but an AARE while associating, a ciphered answer of
         another kind than expected, a GET response with another invoke id."""
@@ -716,9 +752,9 @@ class HeadEnd:
             return state is not ConnectionState.ASSOCIATING
         if state is ConnectionState.ASSOCIATING:
             return apdu[0] != _EXCEPTION_RESPONSE
-        if apdu[0] != _GENERAL_GLO or session.expect_tag is None:
+        if plain is None or session.expect_tag is None:
             return False
-        head = self._peek(session, apdu, 3)
+        head = plain[:3]
         if len(head) < 3 or head[0] in (_EXCEPTION_RESPONSE, _GENERAL_BLOCK_TRANSFER):
             return False
         if head[0] != session.expect_tag:
@@ -740,24 +776,6 @@ class HeadEnd:
         session = self._adopt(title, context, now)
         if session is not None:
             self._on_notification(session, apdu, source, port, frame, now, plain=plain)
-
-    def _peek(self, session: _Session, apdu: bytes, n: int = 1) -> bytes:
-        """The first ``n`` plaintext bytes of a general-glo APDU (routing only: not authenticated
-        here; the path the APDU takes authenticates it). Empty when they cannot be computed."""
-        try:
-            start = _content_start(apdu)
-            sc = apdu[start]
-            body = start + 5
-            if len(apdu) < body + n:
-                return b""
-            if not sc & 0x20:
-                return apdu[body : body + n]
-            if session.ek is None:
-                return b""
-            iv = apdu[2:10] + apdu[start + 1 : start + 5]
-            return gcm_keystream_xor(session.ek, iv, apdu[body : body + n])
-        except IndexError:
-            return b""
 
     def _on_notification(
         self,
@@ -864,6 +882,14 @@ class HeadEnd:
 
     # -- collect ---------------------------------------------------------------------------------
 
+    def _all_entries(self) -> list[AddressBookEntry]:
+        """Every entry of the book, read again only when the book changed since the last collect."""
+        stamp = self.book.change_stamp()
+        if self._entries is None or stamp != self._entries_stamp:
+            self._entries = list(self.book.entries())
+            self._entries_stamp = stamp
+        return self._entries
+
     def collect(
         self,
         attributes: Sequence[AttributeRef],
@@ -879,7 +905,7 @@ class HeadEnd:
         No attributes: associate only. ``resume``: continue that run (same run id), reading only the
         meters without a reading stored in it."""
         if system_titles is None:
-            entries = list(self.book.entries())
+            entries = self._all_entries()
         else:
             entries = []
             for t in system_titles:
@@ -1099,14 +1125,14 @@ class HeadEnd:
         ]
         return conn.get_with_list(items)
 
-    def _on_answer(self, session: _Session, apdu: bytes, now: float) -> None:
+    def _on_answer(self, session: _Session, apdu: bytes, now: float, plain: bytes | None = None) -> None:
         job = session.job
         assert job is not None
         conn = session.conn
         associating = conn.state is not ConnectionState.ASSOCIATED
         try:
-            event = conn.receive(apdu)
-            if apdu[0] == _GENERAL_GLO:
+            event = conn.receive(apdu) if plain is None else conn.receive_deciphered(plain)
+            if plain is not None:
                 self.liveness.seen(session.system_title, now)  # authenticated by the association
         except AccessError as exc:
             self.liveness.seen(session.system_title, now)  # an authenticated answer (an error result)

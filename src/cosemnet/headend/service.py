@@ -9,38 +9,39 @@
     await service.close()
 
 ``group_gateway`` sends group requests through the fleet simulator's multicast gateway (loopback
-has no IPv6 multicast routing). Received datagrams go straight into the sans-IO core; the core is
-then *pumped* (timeouts, new throttled attempts, outgoing datagrams) once per loop iteration, not
-once per datagram, so a burst of answers costs one pass. One timer follows
-``HeadEnd.next_deadline()``. ``clock`` is the time handed to the core (inject a simulated one in
-tests).
+has no IPv6 multicast routing). The socket is non-blocking and read with ``loop.add_reader``: each
+wake-up drains every pending datagram (up to ``drain_limit``) into the sans-IO core, which is then
+*pumped* (timeouts, new throttled attempts, outgoing datagrams) once per loop iteration, so a burst
+of answers costs one loop iteration and one pass. One timer follows ``HeadEnd.next_deadline()`` and
+is re-armed only when the deadline moves earlier. The receive buffer is sized to the throttle's
+window (``max_in_flight`` x ``RECEIVE_BYTES_PER_DATAGRAM``, at most ``receive_buffer_cap``): the
+kernel may grant less, :attr:`HeadEndService.receive_buffer` says what it granted. ``clock`` is the
+time handed to the core (inject a simulated one in tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Final
 
 from cosemnet.headend.headend import AttributeRef, BroadcastRun, CollectRun, HeadEnd
 from cosemnet.headend.operations import Operation
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 
-__all__ = ["HeadEndService"]
+__all__ = ["RECEIVE_BYTES_PER_DATAGRAM", "HeadEndService"]
 
+logger = logging.getLogger(__name__)
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, service: HeadEndService) -> None:
-        self.service = service
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.service._received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP errors: the throttle retries
-        self.service.errors += 1
+RECEIVE_BYTES_PER_DATAGRAM: Final = 4096
+"""Receive-buffer bytes reserved per request in flight: what the kernel charges for one datagram of
+up to a wrapper frame's size (its payload plus buffer overhead)."""
+_MAX_DATAGRAM: Final = 65535
 
 
 class HeadEndService:
@@ -52,13 +53,22 @@ class HeadEndService:
         *,
         clock: Callable[[], float] = time.time,
         group_gateway: tuple[str, int] | None = None,
+        receive_buffer_cap: int = 32 << 20,
+        drain_limit: int = 4096,
     ) -> None:
         self.head_end = head_end
         self.group_gateway = group_gateway
         """Where multicast datagrams go instead, as ``group address (16 bytes) || frame`` (the fleet
         simulator's gateway emulating multicast forwarding on loopback); None: sent to the group."""
         self.clock = clock
-        self.transport: asyncio.DatagramTransport | None = None
+        self.receive_buffer_cap = receive_buffer_cap
+        self.drain_limit = drain_limit
+        """Datagrams read per wake-up at most (then the loop runs other work and comes back)."""
+        self.receive_buffer = 0
+        """SO_RCVBUF as granted by the kernel (bytes; Linux reports twice the payload it allows)."""
+        self.sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer_deadline = 0.0
         self.errors = 0
         self.sent = 0
         self.received = 0
@@ -70,28 +80,54 @@ class HeadEndService:
         loop = asyncio.get_running_loop()
         if port is None:
             port = self.head_end.config.ports.head_end_udp_port
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(host, port), family=socket.AF_INET6
-        )
-        self.transport = transport
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((host, port))
+            self._size_buffers(sock)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self._loop = loop
+        loop.add_reader(sock.fileno(), self._drain)
         self._schedule_pump()
+
+    def _size_buffers(self, sock: socket.socket) -> None:
+        """Receive buffer for the whole window (answers of every request in flight can arrive at
+        once); the kernel caps it at net.core.rmem_max unless the process may force it."""
+        window = self.head_end.config.throttle.max_in_flight
+        wanted = min(self.receive_buffer_cap, max(window, 64) * RECEIVE_BYTES_PER_DATAGRAM)
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            if option is None:
+                continue
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, wanted)
+                break
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, wanted)
+        self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        if self.receive_buffer < wanted:
+            logger.info("receive buffer: asked %d bytes, the kernel granted %d", wanted, self.receive_buffer)
 
     @property
     def local_address(self) -> tuple[str, int]:
-        assert self.transport is not None
-        sockname = self.transport.get_extra_info("sockname")
+        assert self.sock is not None
+        sockname = self.sock.getsockname()
         return str(sockname[0]), int(sockname[1])
 
     async def close(self) -> None:
-        if self.transport is not None and self.head_end.config.release_on_exit:
+        if self.sock is not None and self.head_end.config.release_on_exit:
             self.head_end.release_associations(self.clock())
             self._pump()  # send the RLRQs now
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        if self.sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
         self.head_end.close()
         for _, future in self._waiters:
             if not future.done():
@@ -100,10 +136,28 @@ class HeadEndService:
 
     # -- pumping ---------------------------------------------------------------------------------
 
-    def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.received += 1
-        self.head_end.receive_datagram(str(addr[0]), int(addr[1]), data, self.clock())
-        self._schedule_pump()
+    def _drain(self) -> None:
+        """Every datagram pending on the socket (up to ``drain_limit``), one clock reading."""
+        sock = self.sock
+        if sock is None:
+            return
+        receive = self.head_end.receive_datagram
+        recvfrom = sock.recvfrom
+        now = self.clock()
+        count = 0
+        for _ in range(self.drain_limit):
+            try:
+                data, addr = recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # ICMP errors reported on the socket: the throttle retries
+                self.errors += 1
+                continue
+            count += 1
+            receive(addr[0], addr[1], data, now)
+        if count:
+            self.received += count
+            self._schedule_pump()
 
     def _schedule_pump(self) -> None:
         if not self._pump_scheduled:
@@ -112,21 +166,22 @@ class HeadEndService:
 
     def _pump(self) -> None:
         self._pump_scheduled = False
-        if self.transport is None:
+        sock = self.sock
+        if sock is None:
             return
         now = self.clock()
         head_end = self.head_end
         head_end.poll(now)
-        transport = self.transport
         gateway = self.group_gateway
+        sendto = sock.sendto
         for out in head_end.take_outgoing():
             try:
                 if gateway is not None and out.address.startswith("ff"):
-                    transport.sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
+                    sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
                 else:
-                    transport.sendto(out.data, (out.address, out.port))
+                    sendto(out.data, (out.address, out.port))
                 self.sent += 1
-            except OSError:
+            except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
                 self.errors += 1
         if self._waiters:
             still = []
@@ -138,13 +193,25 @@ class HeadEndService:
                 else:
                     still.append((done, future))
             self._waiters = still
-        deadline = head_end.next_deadline()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(max(0.0, deadline - self.clock()), self._schedule_pump)
+        self._arm(head_end.next_deadline())
+
+    def _arm(self, deadline: float | None) -> None:
+        """One timer for the core's next deadline, re-armed only when the deadline moves earlier (a
+        timer firing early costs one pump, which arms the next one)."""
+        timer = self._timer
+        if timer is not None and not timer.cancelled() and deadline is not None:
+            if self._timer_deadline <= deadline:
+                return
+            timer.cancel()
+        if deadline is None:
+            return
+        self._timer_deadline = deadline
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, deadline - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._schedule_pump()
 
     async def _wait(self, done: Callable[[], bool]) -> None:
         if done():

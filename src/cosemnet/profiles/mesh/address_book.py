@@ -392,6 +392,12 @@ class AddressBook:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def change_stamp(self) -> tuple[int, int]:
+        """Equal stamps: the book did not change in between (rows changed through this connection,
+        and SQLite's data_version for commits of other connections)."""
+        with self._lock:
+            return self._db.total_changes, int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM devices").fetchone()[0])

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from cosemnet.codec.acse import AARQ, RLRQ, ApplicationContextName
-from cosemnet.codec.ciphered import GeneralGloCiphering, ServiceSpecificCiphered
+from cosemnet.codec.ciphered import is_protected_tag
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame
@@ -98,6 +98,7 @@ from cosemnet.profiles.mesh.response_window import ResponseWindow, response_rng
 from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard
+from cosemnet.security.envelope import EnvelopeError, EnvelopeInfo, read_envelope
 from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
 from cosemnet.security.keys import KeyRole, KeySet
@@ -229,35 +230,22 @@ class MeshNodeStats:
     """Datagrams dropped: not a wrapper frame, or received while the node is off the mesh."""
 
 
-def _security_control(apdu: bytes) -> int | None:
-    """The security control byte of a ciphered APDU (general-glo or service-specific glo/ded), or None
-    when the APDU is not ciphered (or malformed)."""
-    if not apdu:
+def _envelope(apdu: bytes) -> EnvelopeInfo | None:
+    """The cleartext header of a ciphered APDU, read once per datagram (None: not ciphered, or
+    malformed)."""
+    if not apdu or not is_protected_tag(apdu[0]):
         return None
     try:
-        if apdu[0] == 0xDB:
-            content = GeneralGloCiphering.decode(apdu).ciphered_content
-        elif apdu[0] in ServiceSpecificCiphered.TAGS:
-            content = ServiceSpecificCiphered.decode(apdu).ciphered_content
-        else:
-            return None
-    except DecodeError:
+        return read_envelope(apdu)
+    except EnvelopeError:
         return None
-    return content[0] if content else None
 
 
-def _invocation_key(apdu: bytes) -> int:
+def _invocation_key(apdu: bytes, envelope: EnvelopeInfo | None) -> int:
     """A number identifying one group request for the response RNG: its invocation counter when it
     is ciphered (always, for an accepted group request), else a hash of the bytes."""
-    try:
-        if apdu[0] == 0xDB:
-            content = GeneralGloCiphering.decode(apdu).ciphered_content
-        else:
-            content = ServiceSpecificCiphered.decode(apdu).ciphered_content
-        if len(content) >= 5:
-            return int.from_bytes(content[1:5], "big")
-    except (DecodeError, IndexError):
-        pass
+    if envelope is not None and envelope.invocation_counter is not None:
+        return envelope.invocation_counter
     return hash(apdu) & 0xFFFFFFFF
 
 
@@ -438,7 +426,7 @@ class MeshMeterNode:
             return
         if apdu and apdu[0] == DataNotification.TAG and self._confirmation(apdu, now):
             return
-        if apdu and apdu[0] == 0xDB and self._ciphered_confirmation(apdu, now):
+        if apdu and apdu[0] == 0xDB and self._ciphered_confirmation(apdu, _envelope(apdu), now):
             return
         if apdu and apdu[0] in (AARQ.TAG, RLRQ.TAG) and not self._may_end_association(frame):
             self.stats.refused += 1
@@ -497,23 +485,23 @@ class MeshMeterNode:
             )
         return context
 
-    def _ciphered_confirmation(self, apdu: bytes, now: float) -> bool:
+    def _ciphered_confirmation(self, apdu: bytes, envelope: EnvelopeInfo | None, now: float) -> bool:
         """A general-glo APDU from the head-end whose first plaintext byte says Data-Notification
         (peeked with one keystream block; the path authenticates it): True when consumed."""
-        if len(apdu) < 12 or apdu[1] != 8:
+        if envelope is None or envelope.role is not KeyRole.GLOBAL_UNICAST:
             return False
         setup = self._setup()
-        if setup is None or not setup.client_system_title or apdu[2:10] != setup.client_system_title:
+        title = envelope.system_title
+        if setup is None or not setup.client_system_title or title != setup.client_system_title:
             return False
-        start = 11 if apdu[10] < 0x80 else 11 + (apdu[10] & 0x7F)
-        body = start + 5
+        body = envelope.payload_offset
         ek = setup.keys.ek
-        if len(apdu) <= body or ek is None:
+        if len(apdu) <= body or ek is None or envelope.invocation_counter is None:
             return False
         first = apdu[body : body + 1]
-        if apdu[start] & 0x20:
+        if envelope.encrypted:
             try:
-                first = gcm_keystream_xor(ek, apdu[2:10] + apdu[start + 1 : start + 5], first)
+                first = gcm_keystream_xor(ek, title + envelope.invocation_counter.to_bytes(4, "big"), first)
             except ValueError:  # a key the cipher refuses
                 return False
         if first != bytes((DataNotification.TAG,)):
@@ -579,10 +567,11 @@ class MeshMeterNode:
     ) -> None:
         self.stats.group_requests += 1
         target = ipaddress.IPv6Address(destination) if destination is not None else self.address
+        envelope = _envelope(frame.apdu)
         decision = evaluate_group_request(
             target,
             frame.destination_wport,
-            _security_control(frame.apdu),
+            envelope.security_control if envelope is not None else None,
             self.membership,
             self.value_reader,
             scheme=self.scheme,
@@ -622,7 +611,7 @@ class MeshMeterNode:
             self.stats.group_rejected += 1
             return
         self.stats.group_executed += 1
-        rng = response_rng(self.system_title, _invocation_key(frame.apdu), self.seed)
+        rng = response_rng(self.system_title, _invocation_key(frame.apdu, envelope), self.seed)
         send_at = now + self.response_window.delay(rng)
         for reply in replies:
             self._queue(Outgoing((str(source[0]), int(source[1])), reply, send_at))
