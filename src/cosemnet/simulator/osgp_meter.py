@@ -208,7 +208,16 @@ class OsgpMeter:
         self.manufacturer = manufacturer
         self.ed_model = ed_model
         self.load_profile_blocks = load_profile_blocks
-        profile = meter.profile
+        self._build_sources()
+        self._load_profile_channels()
+        self._add_tables()
+        added = self._add_iso14908_objects()
+        self._add_associations(added)
+        self.served = self._served_device()
+
+    def _build_sources(self) -> None:
+        """The register sources of BT21-BT28: energy registers, present values, demands."""
+        profile = self.meter.profile
         sources: list[RegisterSource] = []
         for r in profile.registers:
             sources.append(RegisterSource(len(sources), Register.CLASS_ID, r.logical_name, r.is_energy))
@@ -218,7 +227,10 @@ class OsgpMeter:
         self.summations = tuple(s for s in sources if s.class_id == Register.CLASS_ID and s.energy)
         self.present_values = tuple(s for s in sources if s.class_id == Register.CLASS_ID and not s.energy)
         self.demands = tuple(s for s in sources if s.class_id == DemandRegister.CLASS_ID)
-        lp = meter.load_profile
+
+    def _load_profile_channels(self) -> None:
+        """The load profile and its non-clock capture positions (BT61-BT64)."""
+        lp = self.meter.load_profile
         self.load_profile: ProfileGeneric | None = lp
         self.lp_channels: tuple[tuple[int, Obis], ...] = ()
         """(position in a load profile entry, captured logical name) of every non-clock capture."""
@@ -226,6 +238,10 @@ class OsgpMeter:
             self.lp_channels = tuple(
                 (i, c.logical_name) for i, c in enumerate(lp.capture_objects) if c.class_id != Clock.CLASS_ID
             )
+
+    def _add_tables(self) -> None:
+        """One Utility tables object per C12.19 table the meter has (the LP tables only with a profile)."""
+        lp = self.load_profile
         self.tables: dict[int, UtilityTables] = {}
         builders: dict[int, Callable[[AccessContext], bytes]] = {
             0: lambda ctx: self.bt00(),
@@ -248,6 +264,9 @@ class OsgpMeter:
             self.tables[table_id] = self.device.add(
                 make_standard_table(table_id, provider=builders[table_id])
             )
+
+    def _add_iso14908_objects(self) -> list[InterfaceClass]:
+        """Classes 130-133; returns every object this simulator added (tables included)."""
         self.identification = self.device.add(
             Iso14908Identification(provider=self._identification, base_name=ISO14908_BASE_NAMES[130])
         )
@@ -265,6 +284,10 @@ class OsgpMeter:
             self.protocol_status,
             self.diagnostic,
         ]
+        return added
+
+    def _add_associations(self, added: list[InterfaceClass]) -> None:
+        """The management association (Table C.1) and the object lists of the three associations."""
         public = self.device.find(AssociationLN.CLASS_ID, PUBLIC_ASSOCIATION_LN)
         sn = self.device.find(AssociationSN.CLASS_ID, SN_ASSOCIATION_LN)
         hls = self.device.find(AssociationLN.CLASS_ID, HLS_MANAGEMENT_ASSOCIATION_LN)
@@ -290,13 +313,16 @@ class OsgpMeter:
                 sn.add_entry(ObjectListEntry.of(obj, rights))
         self.public_association = public
         self.sn_association = sn
-        self.served = ServedDevice(
+
+    def _served_device(self) -> ServedDevice:
+        """The logical device as the server serves it: public, management and NNAP (SN) profiles."""
+        return ServedDevice(
             self.device,
-            effects=meter.effects,
+            effects=self.meter.effects,
             profiles=[
                 AssociationProfile(
                     PUBLIC_CLIENT,
-                    public,
+                    self.public_association,
                     PUBLIC.application_context_name,
                     Mechanism.NONE,
                     PUBLIC.conformance,
@@ -304,7 +330,7 @@ class OsgpMeter:
                 ),
                 AssociationProfile(
                     MANAGEMENT_CLIENT,
-                    management,
+                    self.management_association,
                     MANAGEMENT.application_context_name,
                     Mechanism.NONE,
                     MANAGEMENT.conformance,
@@ -312,7 +338,7 @@ class OsgpMeter:
                 ),
                 AssociationProfile(
                     NNAP_CLIENT,
-                    sn,
+                    self.sn_association,
                     ApplicationContextName.SN,
                     Mechanism.LLS,
                     DEFAULT_SN_CONFORMANCE,
