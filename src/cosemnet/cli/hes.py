@@ -44,7 +44,7 @@ from cosemnet.cli.params import (
     describe_os_error,
     parse_attribute_spec,
 )
-from cosemnet.cli.signals import stop_on_signals
+from cosemnet.cli.signals import on_signals, stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
     CollectRun,
@@ -273,10 +273,7 @@ class _Stop:
     on_signal: Callable[[], None] | None = None
 
     def install(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._received, sig)
+        on_signals(self._received)
 
     def _received(self, sig: int) -> None:
         self.signals.append(int(sig))

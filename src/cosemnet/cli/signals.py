@@ -5,6 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
+
+
+def on_signals(callback: Callable[[int], None]) -> None:
+    """Call ``callback(signal number)`` on SIGINT or SIGTERM in the running loop (nothing is installed
+    where the loop cannot: not the main thread, or a platform without signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, callback, int(sig))
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -14,8 +24,5 @@ def stop_on_signals() -> asyncio.Event:
     the event is only set by the caller and Ctrl-C raises KeyboardInterrupt as usual.
     """
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+    on_signals(lambda _sig: stop.set())
     return stop
