@@ -63,9 +63,9 @@ import datetime as _dt
 import heapq
 import ipaddress
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from cosemnet.codec.acse import AARQ, RLRQ, ApplicationContextName
 from cosemnet.codec.ciphered import is_protected_tag
@@ -177,7 +177,7 @@ class MeterDevice(Protocol):
 
     def association(self, client_sap: int) -> MeterDeviceAssociation | None: ...
     def handle_timer(self, now: float) -> None: ...
-    def pop_events(self) -> list[Any]: ...
+    def pop_events(self) -> Sequence[object]: ...
     def context(self) -> AccessContext: ...
 
 
