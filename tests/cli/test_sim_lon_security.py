@@ -93,13 +93,13 @@ def test_intrusion_is_written_to_the_meter_event_log() -> None:
     )
     message = protected_message(frame)
     assert message is not None and meter.security is not None
-    meter.osgp.meter.drain_events()
+    meter.osgp.meter.pop_events()
     for i in range(meter.security.config.max_failures):
         data = bytearray(message.data)
         data[-1 - i] ^= 0x40
         meter.endpoint.stack.receive_lon_frame(forge(frame, bytes(data)), segment.channel.now + i)
         segment.run(limit=30)
-    names = [getattr(e, "name", "") for e in meter.osgp.meter.drain_events()]
+    names = [getattr(e, "name", "") for e in meter.osgp.meter.pop_events()]
     assert "security_intrusion" in names
     assert any(e.kind.value == "intrusion_suspected" for e in meter.security.events)
 

@@ -146,17 +146,22 @@ class MeterNodeTarget:
         destination = self.group_address if self.rng.random() < 0.2 else None
         if self.rng.random() < 0.3:  # as the plaintext of a valid general-glo APDU of the head-end
             data = protect_apdu(data, HEAD_END_CONTEXT, "general-glo", broadcast=destination is not None)
-        self.node.receive(source, _datagram(self.rng, data, self.wports), self.now, destination)
+        self.node.receive_datagram(
+            source, _datagram(self.rng, data, self.wports), self.now, destination=destination
+        )
         if self.rng.random() < 0.05:
-            deadline = self.node.next_deadline()
+            deadline = self.node.get_timer()
             if deadline is not None:
-                self.node.poll(max(deadline, self.now))
+                self.node.handle_timer(max(deadline, self.now))
+        self.node.pop_outgoing()
 
     def replay(self, data: bytes) -> None:
         self.reset()
         for datagram in (data, *(WrapperFrame(*wports, data).encode() for wports in self.wports)):
-            self.node.receive((HEAD_END, HEAD_END_PORT), datagram, self.now)
-            self.node.receive((HEAD_END, HEAD_END_PORT), datagram, self.now, self.group_address)
+            self.node.receive_datagram((HEAD_END, HEAD_END_PORT), datagram, self.now)
+            self.node.receive_datagram(
+                (HEAD_END, HEAD_END_PORT), datagram, self.now, destination=self.group_address
+            )
 
 
 def test_fuzz_mesh_meter_node() -> None:

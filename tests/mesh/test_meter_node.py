@@ -68,14 +68,20 @@ def _node(serial: int = 1, **kwargs: object) -> MeshMeterNode:
     )
 
 
+def _poll(node: MeshMeterNode, now: float) -> list[Outgoing]:
+    """Run the node's timers at ``now``; everything it sends."""
+    node.handle_timer(now)
+    return node.pop_outgoing()
+
+
 def _run_until(node: MeshMeterNode, until: float) -> list[Outgoing]:
-    """Poll at every deadline up to ``until``; everything sent."""
+    """Run the timers at every deadline up to ``until``; everything sent."""
     sent: list[Outgoing] = []
     while True:
-        deadline = node.next_deadline()
+        deadline = node.get_timer()
         if deadline is None or deadline > until:
             return sent
-        sent.extend(node.poll(deadline))
+        sent.extend(_poll(node, deadline))
 
 
 SIDE = HeadEndSide()
@@ -90,13 +96,13 @@ def _confirm(book: AddressBook, node: MeshMeterNode, item: Outgoing, now: float)
     frame, notification = _registration(item)
     handled = book.handle_notification(notification, now, sender_system_title=frame.apdu[2:10])
     assert handled is not None
-    node.receive(HEAD_END, SIDE.reply(frame, handled[1].encode()), now)
+    node.receive_datagram(HEAD_END, SIDE.reply(frame, handled[1].encode()), now)
 
 
 def test_join_registers_within_the_randomisation_interval_until_confirmed() -> None:
     node = _node()
     node.join(T0)
-    assert node.poll(T0) == [] or node.next_deadline() == T0  # the first attempt waits a random delay
+    assert _poll(node, T0) == [] or node.get_timer() == T0  # the first attempt waits a random delay
     sent = _run_until(node, T0 + 10)
     assert len(sent) == 1 and sent[0].destination == HEAD_END
     assert T0 <= sent[0].send_at <= T0 + 10
@@ -111,7 +117,7 @@ def test_join_registers_within_the_randomisation_interval_until_confirmed() -> N
     book = AddressBook()
     _confirm(book, node, sent[0], sent[0].send_at + 0.2)
     assert node.registered and node.stats.confirmations == 1
-    assert node.next_deadline() is None
+    assert node.get_timer() is None
     entry = book.lookup(node.system_title)
     assert entry is not None and entry.primary_address == ipaddress.IPv6Address("2001:db8:1::1")
 
@@ -190,8 +196,8 @@ def test_periodic_interval_from_the_confirmation_schedules_a_refresh() -> None:
         notification, T0, periodic_interval=3600, sender_system_title=node.system_title
     )
     assert handled is not None
-    node.receive(HEAD_END, SIDE.reply(frame, handled[1].encode()), T0 + 11)
-    assert node.registered and node.next_deadline() == T0 + 11 + 3600
+    node.receive_datagram(HEAD_END, SIDE.reply(frame, handled[1].encode()), T0 + 11)
+    assert node.registered and node.get_timer() == T0 + 11 + 3600
     (refresh,) = _run_until(node, T0 + 3611 + 10)
     message = decode_registration_body(_registration(refresh)[1].notification_body)
     assert isinstance(message, AddressRegistrationData) and message.reason is RegistrationReason.PERIODIC
@@ -212,8 +218,8 @@ def _exchange(
 ) -> object:
     event: object = SendApdu(apdu)
     while isinstance(event, SendApdu):
-        node.receive(source, WrapperFrame(client.config.client_sap, 1, event.apdu).encode(), now)
-        replies = [r for r in node.poll(now) if not _is_registration(r)]
+        node.receive_datagram(source, WrapperFrame(client.config.client_sap, 1, event.apdu).encode(), now)
+        replies = [r for r in _poll(node, now) if not _is_registration(r)]
         assert len(replies) == 1 and replies[0].destination == source  # answered where it came from
         event = client.receive(WrapperFrame.decode(replies[0].datagram).apdu)
     assert isinstance(event, Done)
@@ -273,8 +279,8 @@ def test_group_request_members_answer_within_the_window_others_stay_silent() -> 
     delays = {}
     for node in nodes:
         request = _group_request(clients[node.system_title])
-        node.receive(HEAD_END, request, sent_at, destination=SCHEME.address(7))
-        early = [o for o in node.poll(sent_at) if not _is_registration(o)]
+        node.receive_datagram(HEAD_END, request, sent_at, destination=SCHEME.address(7))
+        early = [o for o in _poll(node, sent_at) if not _is_registration(o)]
         assert early == []  # never at once
         answers = [
             o for o in _run_until(node, sent_at + 60) if o.destination == HEAD_END and o.send_at >= sent_at
@@ -302,7 +308,7 @@ def test_group_request_delay_is_reproducible_with_the_seed() -> None:
         node.join(T0)
         client = _management()
         _exchange(node, client, client.associate(), HEAD_END, T0)
-        node.receive(HEAD_END, _group_request(client), T0 + 1, destination=SCHEME.address(5))
+        node.receive_datagram(HEAD_END, _group_request(client), T0 + 1, destination=SCHEME.address(5))
         (answer,) = _run_until(node, T0 + 10)[-1:]
         return answer.send_at
 
@@ -318,18 +324,24 @@ def test_unprotected_or_unassociated_group_requests_are_dropped() -> None:
     _node_for_keys = _node(9)
     _node_for_keys.join(T0)
     _exchange(_node_for_keys, other, other.associate(), HEAD_END, T0)
-    node.receive(HEAD_END, _group_request(other), T0 + 1, destination=SCHEME.address(5))
+    node.receive_datagram(HEAD_END, _group_request(other), T0 + 1, destination=SCHEME.address(5))
     assert node.stats.group_no_association == 1 and node.pending() == 0
     _exchange(node, client, client.associate(), HEAD_END, T0 + 2)
     plain = GetRequestNormal(1, CosemAttributeDescriptor(3, ENERGY, 2)).encode()
-    node.receive(HEAD_END, WrapperFrame(1, 127, plain).encode(), T0 + 3, destination=SCHEME.address(5))
+    node.receive_datagram(
+        HEAD_END, WrapperFrame(1, 127, plain).encode(), T0 + 3, destination=SCHEME.address(5)
+    )
     assert client.security is not None
     unicast = protect_apdu(plain, client.security, "general-glo")  # unicast key, not broadcast
-    node.receive(HEAD_END, WrapperFrame(1, 127, unicast).encode(), T0 + 4, destination=SCHEME.address(5))
+    node.receive_datagram(
+        HEAD_END, WrapperFrame(1, 127, unicast).encode(), T0 + 4, destination=SCHEME.address(5)
+    )
     assert node.stats.group_unprotected == 2 and node.pending() == 0
-    node.receive(HEAD_END, _group_request(client), T0 + 5, destination=ipaddress.IPv6Address("ff02::1"))
+    node.receive_datagram(
+        HEAD_END, _group_request(client), T0 + 5, destination=ipaddress.IPv6Address("ff02::1")
+    )
     assert node.stats.group_not_a_group == 1
-    node.receive(HEAD_END, _group_request(client), T0 + 6, destination=SCHEME.address(5))
+    node.receive_datagram(HEAD_END, _group_request(client), T0 + 6, destination=SCHEME.address(5))
     assert node.stats.group_executed == 1 and node.pending() == 1
 
 
@@ -340,10 +352,10 @@ def test_a_node_off_the_mesh_hears_nothing_and_rejoins() -> None:
     _confirm(AddressBook(), node, first, T0 + 10)
     assert node.registered
     node.leave(T0 + 11)
-    assert not node.registered and node.next_deadline() is None
+    assert not node.registered and node.get_timer() is None
     public = ClientConnection(ClientConfig(client_sap=16))
-    node.receive(HEAD_END, WrapperFrame(16, 1, public.associate()).encode(), T0 + 2)
-    assert node.poll(T0 + 2) == [] and node.stats.dropped == 1
+    node.receive_datagram(HEAD_END, WrapperFrame(16, 1, public.associate()).encode(), T0 + 2)
+    assert _poll(node, T0 + 2) == [] and node.stats.dropped == 1
     node.join(T0 + 3)
     (item,) = _run_until(node, T0 + 20)
     message = decode_registration_body(_registration(item)[1].notification_body)
@@ -355,8 +367,8 @@ def test_a_node_off_the_mesh_hears_nothing_and_rejoins() -> None:
 def test_arbitrary_datagrams_never_raise(body: bytes, wport: int, tag: int) -> None:
     node = _FUZZ
     for data in (body, WrapperFrame(1, wport, bytes((tag,)) + body).encode()):
-        node.receive(HEAD_END, data, T0 + 5, destination=SCHEME.address(5))
-        node.poll(T0 + 5)
+        node.receive_datagram(HEAD_END, data, T0 + 5, destination=SCHEME.address(5))
+        _poll(node, T0 + 5)
 
 
 _FUZZ = _node(99, membership=GroupMembership.static([5]))

@@ -19,6 +19,7 @@ from cosemnet.errors import DecodeError
 from cosemnet.profiles.mesh.address_book import AddressBook, UpsertResult
 from cosemnet.profiles.mesh.push_schedule import (
     CommunicationWindows,
+    PushAttempt,
     PushSchedule,
     PushScheduleError,
     PushScheduler,
@@ -46,6 +47,29 @@ def daily(h1: int, m1: int, h2: int, m2: int) -> tuple[CosemDateTime, CosemDateT
 
 def at(y: int, mo: int, d: int, h: int, mi: int = 0) -> dt.datetime:
     return dt.datetime(y, mo, d, h, mi, tzinfo=UTC)
+
+
+def posix(y: int, mo: int, d: int, h: int, mi: int = 0) -> float:
+    """The schedulers' float time (default anchor: the POSIX epoch) of a calendar instant."""
+    return at(y, mo, d, h, mi).timestamp()
+
+
+S0 = T0.timestamp()
+
+
+def poll(s: PushScheduler, now: float) -> PushAttempt | None:
+    """Run the scheduler's timer at ``now``; the attempt that fell due, if any."""
+    s.handle_timer(now)
+    events = s.pop_events()
+    assert len(events) <= 1
+    return events[0] if events else None
+
+
+def poll_registration(meter: MeterRegistration, now: float) -> DataNotification | None:
+    meter.handle_timer(now)
+    out = meter.pop_outgoing()
+    assert len(out) <= 1
+    return out[0] if out else None
 
 
 def test_repetition_delay_version_2() -> None:
@@ -96,34 +120,34 @@ def test_windows_patterns_and_absolute() -> None:
 
 def test_retries_without_window() -> None:
     s = PushScheduler(PushSchedule((), 0, 2, RepetitionDelay.constant(10)), random.Random(1))
-    assert s.trigger(T0, "m") == T0
+    assert s.trigger(S0, "m") == S0
     sent = []
-    now = T0
-    while (deadline := s.next_deadline()) is not None:
+    now = S0
+    while (deadline := s.get_timer()) is not None:
         now = deadline
-        attempt = s.poll(now)
+        attempt = poll(s, now)
         if attempt is not None:
-            sent.append((attempt.attempt, (attempt.at - T0).total_seconds()))
+            sent.append((attempt.attempt, attempt.at - S0))
     assert sent == [(1, 0.0), (2, 10.0), (3, 20.0)]
     assert s.state is PushState.EXHAUSTED
-    assert now == T0 + dt.timedelta(seconds=30)
+    assert now == S0 + 30
 
 
 def test_exponential_backoff_timing_and_confirmation() -> None:
     s = PushScheduler(PushSchedule((), 0, 5, RepetitionDelay(10, 200, 60)), random.Random(1))
-    s.trigger(T0, 7)
+    s.trigger(S0, 7)
     times = []
     for _ in range(4):
-        deadline = s.next_deadline()
+        deadline = s.get_timer()
         assert deadline is not None
-        while (a := s.poll(deadline)) is None:
-            deadline = s.next_deadline()
+        while (a := poll(s, deadline)) is None:
+            deadline = s.get_timer()
             assert deadline is not None
-        times.append((a.at - T0).total_seconds())
+        times.append(a.at - S0)
     assert times == [0, 10, 30, 70]
-    assert not s.confirm(T0, 8)  # wrong message: ignored
-    assert s.confirm(T0, 7)
-    assert s.state is PushState.CONFIRMED and s.next_deadline() is None and s.poll(at(2030, 1, 1, 0)) is None
+    assert not s.confirm(S0, 8)  # wrong message: ignored
+    assert s.confirm(S0, 7)
+    assert s.state is PushState.CONFIRMED and s.get_timer() is None and poll(s, posix(2030, 1, 1, 0)) is None
 
 
 @settings(max_examples=60, deadline=None)
@@ -131,30 +155,30 @@ def test_exponential_backoff_timing_and_confirmation() -> None:
 def test_randomised_start_stays_in_window(seed: int, interval: int, hour: int, length_h: int) -> None:
     window = daily(hour, 0, (hour + length_h) % 24, 0)
     s = PushScheduler(PushSchedule((window,), interval, 0, RepetitionDelay.constant(60)), random.Random(seed))
-    first = s.trigger(T0)
+    first = s.trigger(S0)
     assert first is not None
     located = CommunicationWindows([window]).locate(T0)
     assert located is not None
     open_, end = located
     assert end is not None
-    assert open_ <= first <= min(end, open_ + dt.timedelta(seconds=interval))
+    assert open_.timestamp() <= first <= min(end, open_ + dt.timedelta(seconds=interval)).timestamp()
 
 
 def test_retry_outside_window_moves_to_next_window() -> None:
     # window 12:00-12:01, retry after 5 min: the retry goes to the next day's window, randomised again
     window = daily(12, 0, 12, 1)
     s = PushScheduler(PushSchedule((window,), 30, 1, RepetitionDelay.constant(300)), random.Random(3))
-    first = s.trigger(T0)
-    assert first is not None and T0 <= first <= T0 + dt.timedelta(seconds=30)
-    assert s.poll(first) is not None
-    deadline = s.next_deadline()
-    assert deadline == first + dt.timedelta(seconds=300)
-    assert s.poll(deadline) is None
-    retry_at = s.next_deadline()
+    first = s.trigger(S0)
+    assert first is not None and S0 <= first <= S0 + 30
+    assert poll(s, first) is not None
+    deadline = s.get_timer()
+    assert deadline == pytest.approx(first + 300, abs=1e-6)
+    assert deadline is not None and poll(s, deadline) is None
+    retry_at = s.get_timer()
     assert retry_at is not None
-    next_open = at(2026, 3, 3, 12)
-    assert next_open <= retry_at <= next_open + dt.timedelta(seconds=30)
-    a = s.poll(retry_at)
+    next_open = posix(2026, 3, 3, 12)
+    assert next_open <= retry_at <= next_open + 30
+    a = poll(s, retry_at)
     assert a is not None and a.attempt == 2
 
 
@@ -182,13 +206,13 @@ def test_registration_retries_under_loss_simulated_time() -> None:
     window = daily(2, 0, 2, 20)
     config = PushSchedule((window,), 300, 6, RepetitionDelay(20, 150, 120))
     book = AddressBook(":memory:")
-    start = at(2026, 3, 2, 1, 30)
+    start = posix(2026, 3, 2, 1, 30)
     meters: dict[bytes, MeterRegistration] = {}
-    events: list[tuple[dt.datetime, int, str, object]] = []
+    events: list[tuple[float, int, str, object]] = []
     sent: Counter[bytes] = Counter()
     seq = 0
 
-    def push_event(when: dt.datetime, kind: str, payload: object) -> None:
+    def push_event(when: float, kind: str, payload: object) -> None:
         nonlocal seq
         seq += 1
         heapq.heappush(events, (when, seq, kind, payload))
@@ -198,7 +222,7 @@ def test_registration_retries_under_loss_simulated_time() -> None:
         meter = MeterRegistration(title, config, random.Random(rng.getrandbits(64)))
         meter.announce(start, [AddressEntry.of(f"2001:db8:{i // 50}::{i + 1:x}")])
         meters[title] = meter
-        push_event(meter.next_deadline() or start, "meter", title)
+        push_event(meter.get_timer() or start, "meter", title)
 
     in_window = CommunicationWindows([window])
     while events:
@@ -206,24 +230,22 @@ def test_registration_retries_under_loss_simulated_time() -> None:
         if kind == "meter":
             assert isinstance(payload, bytes)
             meter = meters[payload]
-            notification = meter.poll(now)
+            notification = poll_registration(meter, now)
             if notification is not None:
-                assert in_window.contains(now)
+                assert in_window.contains(meter.anchor + dt.timedelta(seconds=now))
                 sent[payload] += 1
                 if rng.random() >= loss:  # uplink delivered
-                    push_event(
-                        now + dt.timedelta(seconds=rng.uniform(0.5, 5)), "head-end", notification.encode()
-                    )
-            deadline = meter.next_deadline()
+                    push_event(now + rng.uniform(0.5, 5), "head-end", notification.encode())
+            deadline = meter.get_timer()
             if deadline is not None:
                 push_event(deadline, "meter", payload)
         elif kind == "head-end":
             assert isinstance(payload, bytes)
-            handled = book.handle_notification(DataNotification.decode(payload), now.timestamp())
+            handled = book.handle_notification(DataNotification.decode(payload), now)
             assert handled is not None
             _, answer = handled
             if rng.random() >= loss:  # downlink delivered
-                push_event(now + dt.timedelta(seconds=rng.uniform(0.5, 5)), "confirm", answer.encode())
+                push_event(now + rng.uniform(0.5, 5), "confirm", answer.encode())
         else:
             assert isinstance(payload, bytes)
             confirmation = decode_registration_body(DataNotification.decode(payload).notification_body)
@@ -250,26 +272,26 @@ def test_stale_answer_resynchronises_the_sequence_number() -> None:
     title = b"METER001"
     book.upsert(AddressRegistrationData(title, (AddressEntry.of("2001:db8::1"),), 40), now=1.0)
     meter = MeterRegistration(title, PushSchedule((), 0, 3, RepetitionDelay.constant(10)), random.Random(1))
-    meter.announce(T0, [AddressEntry.of("2001:db8::2")], RegistrationReason.REJOIN)
-    first = meter.poll(T0)
+    meter.announce(S0, [AddressEntry.of("2001:db8::2")], RegistrationReason.REJOIN)
+    first = poll_registration(meter, S0)
     assert first is not None and first.invoke_id == 1
     handled = book.handle_notification(first, 2.0)
     assert handled is not None and handled[0] is UpsertResult.STALE
     answer = decode_registration_body(handled[1].notification_body)
     assert isinstance(answer, AddressConfirmation)
     assert answer.status is ConfirmationStatus.STALE and answer.last_sequence == 40
-    assert meter.on_confirmation(answer, T0)
+    assert meter.on_confirmation(answer, S0)
     assert meter.sequence_number == 41 and meter.state is PushState.SCHEDULED
-    second = meter.poll(T0)
+    second = poll_registration(meter, S0)
     assert second is not None and second.invoke_id == 41
     handled = book.handle_notification(second, 3.0)
     assert handled is not None and handled[0] is UpsertResult.CHANGED
     answer = decode_registration_body(handled[1].notification_body)
     assert isinstance(answer, AddressConfirmation) and answer.status is ConfirmationStatus.ACCEPTED
-    assert meter.on_confirmation(answer, T0)
+    assert meter.on_confirmation(answer, S0)
     assert meter.scheduler.state is PushState.CONFIRMED
     # later address change: an update carrying the previous addresses
-    update = meter.announce(T0, [AddressEntry.of("2001:db8:1::2")], RegistrationReason.ADDRESS_CHANGE)
+    update = meter.announce(S0, [AddressEntry.of("2001:db8:1::2")], RegistrationReason.ADDRESS_CHANGE)
     assert isinstance(update, AddressUpdateData)
     assert update.previous_addresses == (AddressEntry.of("2001:db8::2"),) and update.sequence_number == 42
 
@@ -277,8 +299,8 @@ def test_stale_answer_resynchronises_the_sequence_number() -> None:
 def test_head_end_rejects_registration_for_another_meter() -> None:
     book = AddressBook()
     meter = MeterRegistration(b"METER001", PushSchedule(), random.Random(1))
-    meter.announce(T0, [AddressEntry.of("2001:db8::2")])
-    notification = meter.poll(T0)
+    meter.announce(S0, [AddressEntry.of("2001:db8::2")])
+    notification = poll_registration(meter, S0)
     assert notification is not None
     handled = book.handle_notification(notification, 1.0, sender_system_title=b"INTRUDER")
     assert handled is not None and handled[0] is None

@@ -32,7 +32,7 @@ PUBLIC_OBJECTS = {
 @pytest.fixture
 def meter() -> SimulatedMeter:
     m = build_meter(load_profile(), start=T0)
-    m.advance(T0 + dt.timedelta(hours=5))
+    m.handle_timer(m.seconds(T0 + dt.timedelta(hours=5)))
     return m
 
 

@@ -41,7 +41,7 @@ def _times(rows: list[tuple[object, ...]]) -> list[dt.datetime]:
 def test_two_day_jump_captures_192_rows_at_every_boundary() -> None:
     meter = build_meter(load_profile(), start=T0)
     assert meter.load_profile is not None
-    meter.advance(T0 + dt.timedelta(days=2))
+    meter.handle_timer(meter.seconds(T0 + dt.timedelta(days=2)))
     rows = meter.load_profile.buffer
     assert len(rows) == 192
     assert _times(rows) == [T0 + QUARTER * (i + 1) for i in range(192)]
@@ -57,25 +57,26 @@ def test_two_day_jump_captures_192_rows_at_every_boundary() -> None:
 def test_each_row_holds_the_energy_at_its_boundary() -> None:
     profile = small_profile()
     jumped = build_meter(profile, start=T0)
-    jumped.advance(T0 + 3 * HOUR)
+    jumped.handle_timer(jumped.seconds(T0 + 3 * HOUR))
     stepped = build_meter(profile, start=T0)
     for i in range(1, 13):
-        stepped.advance(T0 + QUARTER * i)
+        stepped.handle_timer(stepped.seconds(T0 + QUARTER * i))
         assert jumped.load_profile is not None
         assert int(jumped.load_profile.buffer[i - 1][1]) == int(stepped.energy("active_import"))  # type: ignore[call-overload]
 
 
 def test_start_between_boundaries_and_next_deadline() -> None:
     meter = build_meter(small_profile(), start=T0 + dt.timedelta(minutes=7))
-    assert meter.next_deadline() == T0 + QUARTER
+    assert meter.anchor == T0 + dt.timedelta(minutes=7)  # float time counts from the start
+    assert meter.get_timer() == 8 * 60
     assert meter.load_profile is not None
-    meter.advance(T0 + dt.timedelta(minutes=14, seconds=59))
+    meter.handle_timer(meter.seconds(T0 + dt.timedelta(minutes=14, seconds=59)))
     assert meter.load_profile.entries_in_use == 0
-    deadline = meter.next_deadline()
-    assert deadline == T0 + QUARTER
-    meter.advance(deadline)
+    deadline = meter.get_timer()
+    assert deadline is not None and meter.calendar(deadline) == T0 + QUARTER
+    meter.handle_timer(deadline)
     assert meter.load_profile.entries_in_use == 1
-    assert meter.next_deadline() == T0 + 2 * QUARTER
+    assert meter.get_timer() == meter.seconds(T0 + 2 * QUARTER)
 
 
 def test_fifo_when_profile_entries_is_small() -> None:
@@ -83,7 +84,7 @@ def test_fifo_when_profile_entries_is_small() -> None:
     management = meter.association(1)
     assert management is not None and meter.load_profile is not None
     meter.device.set(7, "1-0:99.1.0*255", 8, DoubleLongUnsigned(10), meter.context(management))
-    meter.advance(T0 + dt.timedelta(days=1))
+    meter.handle_timer(meter.seconds(T0 + dt.timedelta(days=1)))
     rows = meter.load_profile.buffer
     assert len(rows) == 10
     end = T0 + dt.timedelta(days=1)
@@ -95,17 +96,17 @@ def test_capture_period_zero_disables_captures() -> None:
     management = meter.association(1)
     assert management is not None and meter.load_profile is not None
     meter.device.set(7, "1-0:99.1.0*255", 4, DoubleLongUnsigned(0), meter.context(management))
-    meter.advance(T0 + dt.timedelta(days=1))
+    meter.handle_timer(meter.seconds(T0 + dt.timedelta(days=1)))
     assert meter.load_profile.entries_in_use == 0
-    assert meter.next_deadline() == T0 + dt.timedelta(days=1, hours=1)  # the hourly push remains
+    assert meter.get_timer() == meter.seconds(T0 + dt.timedelta(days=1, hours=1))  # the hourly push remains
 
 
 def test_demand_register_last_average_is_the_period_energy() -> None:
     meter = build_meter(load_profile(), start=T0)
     demand = meter.demand_registers[0]
-    meter.advance(T0 + 5 * QUARTER)
+    meter.handle_timer(meter.seconds(T0 + 5 * QUARTER))
     at_4 = build_meter(load_profile(), start=T0)
-    at_4.advance(T0 + 4 * QUARTER)
+    at_4.handle_timer(at_4.seconds(T0 + 4 * QUARTER))
     energy_wh = meter.energy("active_import") - at_4.energy("active_import")
     assert demand.last_average == pytest.approx(energy_wh * 4)  # W = Wh per quarter hour x 4
     ctx = meter.context()
@@ -141,8 +142,9 @@ def test_clock_adjustment_logs_old_and_new_time_and_moves_the_schedule() -> None
     assert [int(r[1]) for r in rows] == [4, 5]  # type: ignore[call-overload]
     assert _times(rows) == [T0 + dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=20)]
     # the clock is 15 minutes ahead: its next quarter (00:30) comes at reference 00:15
-    assert meter.next_deadline() == T0 + QUARTER
-    events = meter.advance(T0 + QUARTER)
+    assert meter.get_timer() == meter.seconds(T0 + QUARTER)
+    meter.handle_timer(meter.seconds(T0 + QUARTER))
+    events = meter.pop_events()
     logged = [(e.name, e.time) for e in events if isinstance(e, LoggedEvent)]
     at = T0 + dt.timedelta(minutes=5)
     assert logged == [("clock_adjusted_old", at), ("clock_adjusted_new", at)]
@@ -199,9 +201,10 @@ def test_push_method_produces_a_data_notification_event() -> None:
     meter = build_meter(load_profile(), start=T0)
     management = meter.association(1)
     assert management is not None
-    meter.advance(T0 + HOUR)
+    meter.handle_timer(meter.seconds(T0 + HOUR))
+    meter.pop_events()  # the scheduled pushes up to now
     meter.device.action(40, "0-0:25.9.0*255", 1, Integer(0), meter.context(management))
-    events = meter.drain_events()
+    events = meter.pop_events()
     pushes = [e for e in events if isinstance(e, PushEvent)]
     assert len(pushes) == 1
     push = pushes[0]
@@ -219,13 +222,14 @@ def test_push_method_produces_a_data_notification_event() -> None:
     assert push.time == T0 + HOUR
 
 
-def test_scheduled_pushes_come_out_of_advance() -> None:
+def test_scheduled_pushes_come_out_of_the_timer() -> None:
     meter = build_meter(small_profile(), start=T0)
-    events = meter.advance(T0 + 3 * HOUR + QUARTER)
+    meter.handle_timer(meter.seconds(T0 + 3 * HOUR + QUARTER))
+    events = meter.pop_events()
     pushes = [e for e in events if isinstance(e, PushEvent)]
     assert [p.time for p in pushes] == [T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
     reference = build_meter(small_profile(), start=T0)
-    reference.advance(T0 + 2 * HOUR)
+    reference.handle_timer(reference.seconds(T0 + 2 * HOUR))
     assert pushes[1].body == (bytes.fromhex("0000190900FF"), DoubleLongUnsigned(int(reference.energy(0))))
 
 
@@ -265,7 +269,7 @@ def test_key_transfer_is_logged() -> None:
 def test_history_and_range_selective_access_over_more_than_1000_rows() -> None:
     meter = build_meter(load_profile(), start=T0, history=dt.timedelta(days=11))
     assert meter.now == T0
-    assert meter.drain_events() == []
+    assert meter.pop_events() == []
     assert meter.load_profile is not None and meter.load_profile.entries_in_use == 11 * 96
     public = meter.association(16)
     ctx = meter.context(public)

@@ -27,8 +27,8 @@ def test_energy_matches_independent_integration_small_profile() -> None:
     t = T0
     for minutes in (1, 59, 333, 7, 1440, 97, 1000):
         t = min(t + dt.timedelta(minutes=minutes), end)
-        meter.advance(t)
-    meter.advance(end)
+        meter.handle_timer(meter.seconds(t))
+    meter.handle_timer(meter.seconds(end))
     expected = reference_energy(profile, meter, T0, end)
     assert expected["export"] > 100  # the profile exports around noon
     assert meter.energy("active_import") == pytest.approx(expected["import"], rel=1e-4)
@@ -41,7 +41,7 @@ def test_energy_matches_independent_integration_default_profile_with_spreads() -
     profile = load_profile()
     meter = build_meter(profile, seed=7, start=T0)
     end = T0 + dt.timedelta(days=3, minutes=10)
-    meter.advance(end)
+    meter.handle_timer(meter.seconds(end))
     expected = reference_energy(profile, meter, T0, end)
     assert meter.energy("active_import") == pytest.approx(expected["import"], rel=2e-4)
     assert meter.energy("active_export") == pytest.approx(expected["export"], rel=2e-4)
@@ -73,7 +73,7 @@ def test_uniform_is_stateless_and_spread() -> None:
 def test_tariffs_split_import_and_reactive_follows_power_factor() -> None:
     profile = small_profile()
     meter = build_meter(profile, start=T0)
-    meter.advance(T0 + dt.timedelta(days=1, hours=5))
+    meter.handle_timer(meter.seconds(T0 + dt.timedelta(days=1, hours=5)))
     total = meter.energy("active_import")
     assert meter.energy("active_import_t1") + meter.energy("active_import_t2") == pytest.approx(total)
     assert meter.energy("active_import_t2") > 0 and meter.energy("active_import_t1") > 0
@@ -84,7 +84,7 @@ def test_tariffs_split_import_and_reactive_follows_power_factor() -> None:
 
 def test_night_only_advance_counts_tariff_2_only() -> None:
     meter = build_meter(small_profile(), start=T0 + dt.timedelta(hours=22, minutes=30))
-    meter.advance(T0 + dt.timedelta(days=1, hours=5))
+    meter.handle_timer(meter.seconds(T0 + dt.timedelta(days=1, hours=5)))
     assert meter.energy("active_import_t1") == 0.0
     assert meter.energy("active_import_t2") > 0
 
@@ -99,7 +99,7 @@ def test_energy_is_independent_of_the_step_partition_and_never_decreases(steps: 
     t = T0
     for seconds in steps:
         t += dt.timedelta(seconds=seconds)
-        stepped.advance(t)
+        stepped.handle_timer(stepped.seconds(t))
         ctx = stepped.context()
         values = [
             int(stepped.device.get(3, ln, 2, ctx))  # type: ignore[call-overload]
@@ -115,7 +115,7 @@ def test_energy_is_independent_of_the_step_partition_and_never_decreases(steps: 
         assert all(v >= p for v, p in zip(values, previous, strict=True))
         previous = values
     jumped = build_meter(profile, start=T0)
-    jumped.advance(t)
+    jumped.handle_timer(jumped.seconds(t))
     for q in ("active_import", "active_import_t1", "active_import_t2", "active_export"):
         assert stepped.energy(q) == pytest.approx(jumped.energy(q), rel=1e-9, abs=1e-9)
     assert stepped.load_profile is not None and jumped.load_profile is not None
@@ -124,9 +124,9 @@ def test_energy_is_independent_of_the_step_partition_and_never_decreases(steps: 
 
 def test_earlier_time_is_ignored() -> None:
     meter = build_meter(small_profile(), start=T0)
-    meter.advance(T0 + HOUR)
+    meter.handle_timer(meter.seconds(T0 + HOUR))
     energy = meter.energy("active_import")
-    meter.advance(T0)
+    meter.handle_timer(meter.seconds(T0))
     assert meter.now == T0 + HOUR
     assert meter.energy("active_import") == energy
 
@@ -136,12 +136,12 @@ def test_deterministic_given_the_seed() -> None:
     runs = []
     for _ in range(2):
         meter = build_meter(profile, seed=99, start=T0)
-        meter.advance(T0 + dt.timedelta(days=1, minutes=3))
+        meter.handle_timer(meter.seconds(T0 + dt.timedelta(days=1, minutes=3)))
         assert meter.load_profile is not None
         runs.append(([meter.energy(i) for i in range(6)], list(meter.load_profile.buffer)))
     assert runs[0] == runs[1]
     other = build_meter(profile, seed=100, start=T0)
-    other.advance(T0 + dt.timedelta(days=1, minutes=3))
+    other.handle_timer(other.seconds(T0 + dt.timedelta(days=1, minutes=3)))
     assert other.energy("active_import") != runs[0][0][0]
 
 
@@ -149,19 +149,19 @@ def test_remote_disconnect_stops_consumption_and_reconnect_resumes() -> None:
     meter = build_meter(small_profile(), start=T0)
     management = meter.association(1)
     assert management is not None and meter.disconnect_control is not None
-    meter.advance(T0 + HOUR)
+    meter.handle_timer(meter.seconds(T0 + HOUR))
     before = meter.energy("active_import")
     ctx = meter.context(management, authenticated=True)
     meter.device.action(70, "0-0:96.3.10*255", 1, Integer(0), ctx)
     assert not meter.supply_on
-    meter.advance(T0 + 5 * HOUR)
+    meter.handle_timer(meter.seconds(T0 + 5 * HOUR))
     assert meter.energy("active_import") == before
     assert meter.instantaneous("current_l1") == 0.0
     assert meter.instantaneous("active_power_import") == 0.0
     assert meter.instantaneous("voltage_l1") > 200  # the grid side still has voltage
     meter.device.action(70, "0-0:96.3.10*255", 2, Integer(0), meter.context(management))
     assert meter.supply_on
-    meter.advance(T0 + 6 * HOUR)
+    meter.handle_timer(meter.seconds(T0 + 6 * HOUR))
     assert meter.energy("active_import") > before
 
 
@@ -172,7 +172,7 @@ def test_disconnect_request_later_than_the_meter_time_counts_energy_up_to_it() -
     ctx = meter.context(management, now=T0 + 2 * HOUR)  # catches up first
     meter.device.action(70, "0-0:96.3.10*255", 1, Integer(0), ctx)
     reference = build_meter(small_profile(), start=T0)
-    reference.advance(T0 + 2 * HOUR)
+    reference.handle_timer(reference.seconds(T0 + 2 * HOUR))
     assert meter.energy("active_import") == pytest.approx(reference.energy("active_import"))
 
 
@@ -181,10 +181,12 @@ def test_power_failure_stops_energy_and_instantaneous_values() -> None:
     meter.power_down(T0 + HOUR)
     energy = meter.energy("active_import")
     assert meter.instantaneous("voltage_l1") == 0.0 and meter.instantaneous("frequency") == 0.0
-    events = meter.advance(T0 + 3 * HOUR)
+    meter.handle_timer(meter.seconds(T0 + 3 * HOUR))
+    events = meter.pop_events()
     assert meter.energy("active_import") == energy
     meter.power_up(T0 + 3 * HOUR)
-    events += meter.advance(T0 + 4 * HOUR)
+    meter.handle_timer(meter.seconds(T0 + 4 * HOUR))
+    events += meter.pop_events()
     logged = [e for e in events if isinstance(e, LoggedEvent)]
     assert [(e.name, e.code, e.time) for e in logged] == [
         ("power_down", 1, T0 + HOUR),

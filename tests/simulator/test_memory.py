@@ -23,7 +23,7 @@ def _current() -> int:
 
 def test_memory_per_meter_for_1000_meters(capsys) -> None:  # type: ignore[no-untyped-def]
     template = compile_profile(load_profile())
-    build_meter(template).advance(T0)  # warm the caches every meter shares
+    build_meter(template).handle_timer(0.0)  # warm the caches every meter shares
     tracemalloc.start()
     try:
         before = _current()
@@ -31,7 +31,8 @@ def test_memory_per_meter_for_1000_meters(capsys) -> None:  # type: ignore[no-un
         per_meter = (_current() - before) / len(meters)
         before = _current()
         for m in meters[:10]:
-            m.advance(T0 + dt.timedelta(hours=6))
+            m.handle_timer(m.seconds(T0 + dt.timedelta(hours=6)))
+            m.pop_events()
         per_row = (_current() - before) / 10 / 24
     finally:
         tracemalloc.stop()

@@ -91,8 +91,8 @@ def test_minimal_profile() -> None:
         "0-0:96.1.0*255",
         "0-0:1.0.0*255",
     }
-    assert meter.next_deadline() is None
-    meter.advance(meter.now.replace(hour=2))
+    assert meter.get_timer() is None
+    meter.handle_timer(meter.seconds(meter.now.replace(hour=2)))
     assert meter.energy("active_import") == pytest.approx(1000.0)
 
 

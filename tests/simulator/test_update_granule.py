@@ -35,23 +35,23 @@ def test_requests_within_a_second_update_the_meter_once(monkeypatch: pytest.Monk
     updates = _count_updates(monkeypatch)
     start = T0 + dt.timedelta(minutes=1)
     for i in range(100):  # 100 requests 10 ms apart: one simulated second
-        meter.advance(start + 10 * MS * i)
+        meter.handle_timer(meter.seconds(start + 10 * MS * i))
     assert updates == [start]
     assert meter.now == start
-    meter.advance(start + UPDATE_GRANULE)  # a second later: the next update
+    meter.handle_timer(meter.seconds(start + UPDATE_GRANULE))  # a second later: the next update
     assert updates == [start, start + UPDATE_GRANULE]
     # 10 simulated seconds of requests every 10 ms: 10 updates, not 1,000
     for i in range(1, 1001):
-        meter.advance(start + UPDATE_GRANULE + 10 * MS * i)
+        meter.handle_timer(meter.seconds(start + UPDATE_GRANULE + 10 * MS * i))
     assert len(updates) == 12
 
 
 def test_a_boundary_inside_the_second_is_not_delayed() -> None:
     meter = build_meter(small_profile(), start=T0)
     assert meter.load_profile is not None
-    meter.advance(T0 + QUARTER - 300 * MS)
+    meter.handle_timer(meter.seconds(T0 + QUARTER - 300 * MS))
     assert meter.load_profile.entries_in_use == 0
-    meter.advance(T0 + QUARTER + MS)  # within the granule, but the capture is due
+    meter.handle_timer(meter.seconds(T0 + QUARTER + MS))  # within the granule, but the capture is due
     assert meter.load_profile.entries_in_use == 1
 
 
@@ -60,7 +60,7 @@ def test_lazy_updates_give_the_energy_of_one_exact_run() -> None:
     end = T0 + dt.timedelta(hours=2, seconds=3)
     when = T0
     while when < end:
-        lazy.advance(when)
+        lazy.handle_timer(lazy.seconds(when))
         when += 137 * MS
     lazy.catch_up(end)  # the last second, exactly
     exact = build_meter(small_profile(), start=T0)
@@ -75,9 +75,9 @@ def test_lazy_updates_give_the_energy_of_one_exact_run() -> None:
 def test_energy_lags_by_less_than_the_granule_and_catch_up_is_exact() -> None:
     meter = build_meter(small_profile(), start=T0 + dt.timedelta(hours=3))
     start = meter.now
-    meter.advance(start + 100 * MS)
+    meter.handle_timer(meter.seconds(start + 100 * MS))
     before = meter.energy("active_import")
-    meter.advance(start + 900 * MS)  # skipped: within the granule
+    meter.handle_timer(meter.seconds(start + 900 * MS))  # skipped: within the granule
     assert meter.energy("active_import") == before
     meter.catch_up(start + 900 * MS)  # exact, whatever the granule
     assert meter.now == start + 900 * MS

@@ -223,8 +223,11 @@ def load_devices(
             )
         )
 
+    epoch = meter.anchor.timestamp()  # the meter's float time counts from its anchor (its start)
+
     def tick(when: float) -> None:
-        meter.advance(_dt.datetime.fromtimestamp(when, _dt.UTC))
+        meter.handle_timer(when - epoch)
+        meter.pop_events()
 
     def security_event(name: str, when: float) -> None:
         meter.security_event(name, _dt.datetime.fromtimestamp(when, _dt.UTC))

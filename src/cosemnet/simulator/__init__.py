@@ -2,8 +2,9 @@
 
 * :mod:`.profile` -- the profile schema (:class:`MeterProfile`), :func:`load_profile` (a TOML file or
   the embedded default), :func:`parse_profile`;
-* :mod:`.meter` -- :class:`SimulatedMeter` (sans-IO: :meth:`~SimulatedMeter.advance`,
-  :meth:`~SimulatedMeter.next_deadline`, :meth:`~SimulatedMeter.context`), :func:`build_meter`.
+* :mod:`.meter` -- :class:`SimulatedMeter` (a sans-IO timer core on float time since its start:
+  :meth:`~SimulatedMeter.handle_timer`, :meth:`~SimulatedMeter.get_timer`,
+  :meth:`~SimulatedMeter.pop_events`, :meth:`~SimulatedMeter.context`), :func:`build_meter`.
 
 Layering: above the object model (:mod:`cosemnet.cosem`) and the security primitives; the server,
 the fleet simulator and the LON segment use it, it uses none of them.

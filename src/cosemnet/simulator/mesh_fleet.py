@@ -522,7 +522,7 @@ class MeshFleet:
 
     def _received(self, index: int, data: bytes, addr: Any) -> None:
         self.stats.datagrams_received += 1
-        self.nodes[index].receive((str(addr[0]), int(addr[1])), data, self.clock())
+        self.nodes[index].receive_datagram((str(addr[0]), int(addr[1])), data, self.clock())
         self._flush(index)
 
     def _group_datagram(self, data: bytes, addr: Any) -> None:
@@ -540,12 +540,13 @@ class MeshFleet:
             if group not in (None, ALL_METERS_GROUP) and group not in node.membership.group_ids:
                 # the node's IP stack is not subscribed to that group: the mesh drops it there
                 continue
-            node.receive(source, frame, now, destination)
+            node.receive_datagram(source, frame, now, destination=destination)
             self._flush(index)
 
     def _flush(self, index: int) -> None:
         node = self.nodes[index]
-        for item in node.poll(self.clock()):
+        node.handle_timer(self.clock())
+        for item in node.pop_outgoing():
             self._send(index, item)
         self._track(index)
         self._reschedule(index)
@@ -578,7 +579,7 @@ class MeshFleet:
     # Timers
 
     def _reschedule(self, index: int) -> None:
-        deadline = self.nodes[index].next_deadline()
+        deadline = self.nodes[index].get_timer()
         if deadline is None:
             return
         current = self._scheduled[index]

@@ -3,9 +3,14 @@
 :func:`build_meter` turns a :class:`~cosemnet.simulator.profile.MeterProfile` into a
 :class:`SimulatedMeter`: one :class:`~cosemnet.cosem.LogicalDevice` holding the profile's objects,
 the associations with their object lists and rights, and a load model. Nothing reads the system
-clock: :meth:`SimulatedMeter.advance` moves the simulated time forward, integrating energy, capturing
+clock. The meter is a sans-IO timer core (docs/sans-io.md): its time is float seconds since its
+*anchor* (:attr:`SimulatedMeter.anchor`, the simulated start by default);
+:meth:`SimulatedMeter.handle_timer` moves the simulated time forward, integrating energy, capturing
 the load profile at every boundary crossed, closing demand periods and running scheduled pushes;
-:meth:`SimulatedMeter.next_deadline` says when the next of these is due. Requests are served with an
+:meth:`SimulatedMeter.get_timer` says when the next of these is due and
+:meth:`SimulatedMeter.pop_events` gives what happened. Calendar datetimes stay at the edges: the COSEM
+objects, :meth:`SimulatedMeter.catch_up` (exact, by date) and :meth:`SimulatedMeter.calendar` /
+:meth:`SimulatedMeter.seconds` to convert. Requests are served with an
 :class:`~cosemnet.cosem.AccessContext` from :meth:`SimulatedMeter.context` (``now`` = simulated time).
 
 Sharing (the fleet simulator runs thousands of meters per process): everything derived from the
@@ -36,8 +41,8 @@ Scheduling choices: load profile captures and scheduled pushes happen at multipl
 in the meter's *clock* time (which a client may adjust); a clock adjustment skips the boundaries it
 jumps over (the event log records it: clock_adjusted_old with the old time, then clock_adjusted_new).
 Captures continue while the power is down (the clock is battery-backed). Demand periods run on the
-simulated reference time, aligned on multiples of the period. :meth:`SimulatedMeter.advance` with a
-time earlier than the meter's ignores it (simulated time never goes backwards).
+simulated reference time, aligned on multiples of the period. :meth:`SimulatedMeter.handle_timer`
+with a time earlier than the meter's ignores it (simulated time never goes backwards).
 """
 
 from __future__ import annotations
@@ -109,12 +114,12 @@ from cosemnet.simulator.profile import (
 
 DEFAULT_START: Final = _dt.datetime(2024, 1, 1, tzinfo=_dt.UTC)
 UPDATE_GRANULE: Final = _dt.timedelta(seconds=1)
-""":meth:`SimulatedMeter.advance` updates the meter at most once per this much simulated time, unless
+""":meth:`SimulatedMeter.handle_timer` updates the meter at most once per this much simulated time, unless
 something falls due sooner (see docs/decisions/0053)."""
 """Simulated start time when none is given (a fixed instant, so runs are reproducible)."""
 
 MAX_PENDING_EVENTS: Final = 1024
-"""Events kept for :meth:`SimulatedMeter.drain_events`; older ones are dropped (design choice)."""
+"""Events kept for :meth:`SimulatedMeter.pop_events`; older ones are dropped (design choice)."""
 
 ValueClass = type[TypedInt] | type[Float32] | type[float]
 
@@ -887,11 +892,12 @@ class SimulatedMeter:
     """A simulated electricity meter (see the module docstring). Build it with :func:`build_meter`."""
 
     __slots__ = (
+        "_anchor",
         "_events",
         "_firmware",
         "_now",
         "_powered",
-        "_quiet_until",
+        "_quiet",
         "_state",
         "_supply",
         "_trigger",
@@ -919,9 +925,12 @@ class SimulatedMeter:
         system_title: bytes | None = None,
         seed: int = 0,
         start: _dt.datetime = DEFAULT_START,
+        anchor: _dt.datetime | None = None,
     ) -> None:
         if start.tzinfo is None or start.utcoffset() is None:
             raise ValueError("start must be timezone-aware")
+        if anchor is not None and (anchor.tzinfo is None or anchor.utcoffset() is None):
+            raise ValueError("anchor must be timezone-aware")
         profile = template.profile
         identity = template.identity.derive(serial, system_title)
         self.template = template
@@ -929,7 +938,8 @@ class SimulatedMeter:
         self.serial = identity.serial
         self.system_title = identity.system_title
         self._now = start.astimezone(_dt.UTC)
-        self._quiet_until = self._now  # advance() runs the meter only from this time on
+        self._anchor = self._now if anchor is None else anchor.astimezone(_dt.UTC)
+        self._quiet = self.seconds(self._now)  # handle_timer() runs the meter only from this time on
         self._powered = True
         self._supply = True
         self._trigger = "remote"
@@ -1213,7 +1223,7 @@ class SimulatedMeter:
         """An access context for a request on ``association`` (None: the meter's own, every right).
 
         ``now`` (default: the meter's simulated time) first advances the meter when it is later;
-        the events this produces wait in :meth:`drain_events`.
+        the events this produces wait in :meth:`pop_events`.
         """
         if now is not None:
             self.catch_up(now)
@@ -1248,26 +1258,41 @@ class SimulatedMeter:
         """The meter clock's reading (UTC) at reference time ``when`` (default: now)."""
         return (self._now if when is None else when) + self.clock.offset
 
-    def advance(self, now: _dt.datetime) -> list[MeterEvent]:
-        """Run the meter up to ``now``; returns the events since the last call (pushes, logged events).
+    @property
+    def anchor(self) -> _dt.datetime:
+        """The calendar instant (UTC) of the meter's float time 0: its simulated start, unless given."""
+        return self._anchor
+
+    def calendar(self, now: float) -> _dt.datetime:
+        """The simulated reference time (UTC) of float time ``now`` (seconds since :attr:`anchor`)."""
+        return self._anchor + _dt.timedelta(seconds=now)
+
+    def seconds(self, when: _dt.datetime) -> float:
+        """The float time of reference time ``when`` (aware): seconds since :attr:`anchor`."""
+        return (when - self._anchor).total_seconds()
+
+    def handle_timer(self, now: float) -> None:
+        """Run the meter up to float time ``now``; what happened waits in :meth:`pop_events` (pushes,
+        logged events).
 
         Servers call this before every request: it runs the meter at most once per simulated second
         (:data:`UPDATE_GRANULE`) and never past a capture, push or demand period boundary, so between two
         updates the energy registers lag ``now`` by less than a second (see docs/decisions/0053).
-        :meth:`catch_up` is always exact."""
-        if now < self._quiet_until:
-            return self.drain_events() if self._events else []
-        self.catch_up(now)
-        return self.drain_events()
+        :meth:`catch_up` is always exact. Times earlier than the meter's are ignored."""
+        if now < self._quiet:
+            return
+        self.catch_up(self._anchor + _dt.timedelta(seconds=now))
 
-    def drain_events(self) -> list[MeterEvent]:
+    def pop_events(self) -> list[MeterEvent]:
         """The pending events, oldest first (and forget them)."""
         events, self._events = self._events, []
         return events
 
-    def next_deadline(self) -> _dt.datetime | None:
-        """When the meter next has something to do (capture, demand period end, scheduled push)."""
-        return self._next_deadline()
+    def get_timer(self) -> float | None:
+        """When the meter next has something to do (capture, demand period end, scheduled push), in
+        float time; None when nothing is scheduled."""
+        deadline = self._next_deadline()
+        return None if deadline is None else self.seconds(deadline)
 
     def _next_capture(self) -> _dt.datetime | None:
         lp = self.load_profile
@@ -1291,7 +1316,8 @@ class SimulatedMeter:
         return min(present) if present else None
 
     def catch_up(self, now: _dt.datetime) -> None:
-        """Run the meter up to ``now`` (events wait in :meth:`drain_events`); earlier times are ignored."""
+        """Run the meter up to reference time ``now`` (aware; events wait in :meth:`pop_events`);
+        earlier times are ignored."""
         target = now.astimezone(_dt.UTC)
         while target > self._now:
             capture, push = self._next_capture(), self._next_push()
@@ -1301,7 +1327,7 @@ class SimulatedMeter:
                 self._integrate(target)
                 self._now = target
                 quiet = target + UPDATE_GRANULE
-                self._quiet_until = quiet if deadline is None or deadline > quiet else deadline
+                self._quiet = self.seconds(quiet if deadline is None or deadline > quiet else deadline)
                 return
             deadline = max(deadline, self._now)
             self._integrate(deadline)
@@ -1527,7 +1553,7 @@ class SimulatedMeter:
     def clock_adjusted(self, old_offset: _dt.timedelta, ctx: AccessContext) -> None:
         """A client changed the clock (MeterClock hook): log the old and the new time."""
         shift = self.clock.offset - old_offset
-        self._quiet_until = self._now  # captures follow the meter clock: their times moved
+        self._quiet = self.seconds(self._now)  # captures follow the meter clock: their times moved
         try:
             old_ctx = AccessContext(now=ctx.now - shift, effects=self.effects)
         except OverflowError:  # a jump of thousands of years (fuzz, issue 9): log it at the new time
@@ -1577,9 +1603,10 @@ def build_meter(
 
     ``system_title`` / ``serial`` give the meter its own identity (a fleet builds many meters from one
     profile; see :meth:`~cosemnet.simulator.profile.Identity.derive`); ``seed`` draws its load
-    variations; ``start`` is the simulated time it starts at (aware). With ``history`` the meter is
-    installed that long before ``start`` and run up to it, so its registers and load profile already
-    hold that much past (the events of that run are dropped).
+    variations; ``start`` is the simulated time it starts at (aware), and its anchor (float time 0,
+    see :meth:`SimulatedMeter.handle_timer`). With ``history`` the meter is installed that long before
+    ``start`` and run up to it, so its registers and load profile already hold that much past (the
+    events of that run are dropped).
     """
     if config is None:
         config = _default_profile()
@@ -1587,10 +1614,11 @@ def build_meter(
         raise ValueError("history must not be negative")
     template = config if isinstance(config, MeterTemplate) else compile_profile(config)
     meter = SimulatedMeter(
-        template, serial=serial, system_title=system_title, seed=seed, start=start - history
+        template, serial=serial, system_title=system_title, seed=seed, start=start - history, anchor=start
     )
     if history:
-        meter.advance(start)
+        meter.catch_up(start)
+        meter.pop_events()
     return meter
 
 

@@ -1,8 +1,8 @@
 """The meter side of the mesh profile (IEC TS 62056-8-20), sans-IO: one meter as a mesh node.
 
 :class:`MeshMeterNode` ties a :class:`~cosemnet.simulator.SimulatedMeter`-like device (anything with
-``system_title``, ``device``, ``effects``, ``advance(datetime)`` and ``association(client_sap)``) to
-the profile's wire protocol:
+``system_title``, ``device``, ``effects``, ``anchor``, ``handle_timer(now)``, ``pop_events()`` and
+``association(client_sap)``) to the profile's wire protocol:
 
 * **Unicast requests** (wrapper frames to the meter's wPorts) go through its own
   :class:`~cosemnet.server.MeterServer`. [design] The server's UDP pseudo-connections are keyed by
@@ -47,10 +47,13 @@ the profile's wire protocol:
   ``received + ResponseWindow.delay(rng)`` with ``rng = response_rng(system_title, invoke key,
   seed)`` (reproducible), so members spread over the window.
 
-Outputs are :class:`Outgoing` items ``(destination (host, port), datagram, send_at)`` returned by
-:meth:`MeshMeterNode.poll`; :meth:`MeshMeterNode.next_deadline` says when to poll next. Times are
-POSIX seconds (float), as in :mod:`cosemnet.server`; the registration scheduler works on the same
-instants as aware UTC datetimes.
+The node follows the sans-IO contract (docs/sans-io.md): datagrams in with
+:meth:`MeshMeterNode.receive_datagram`, :meth:`MeshMeterNode.handle_timer` when
+:meth:`MeshMeterNode.get_timer` passes, and :class:`Outgoing` items ``(destination (host, port),
+datagram, send_at)`` out of :meth:`MeshMeterNode.pop_outgoing` (it has no events: its counters are in
+``stats``). Times are float seconds; ``anchor`` is the calendar instant of ``now == 0`` (default the
+POSIX epoch, so ``now`` is POSIX seconds, as the asyncio fleet uses): the registration's push windows
+are located through it, and the served meter is run on it (the meter's own anchor is its start).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ import datetime as _dt
 import heapq
 import ipaddress
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -83,7 +86,13 @@ from cosemnet.profiles.mesh.groups import (
     evaluate_group_request,
 )
 from cosemnet.profiles.mesh.ports import MeshPortConfig
-from cosemnet.profiles.mesh.push_schedule import PushSchedule, PushState, RepetitionDelay
+from cosemnet.profiles.mesh.push_schedule import (
+    POSIX_EPOCH,
+    PushSchedule,
+    PushState,
+    RepetitionDelay,
+    check_anchor,
+)
 from cosemnet.profiles.mesh.registration import (
     DEFAULT_OBJECTS,
     AddressConfirmation,
@@ -163,18 +172,19 @@ class MeterDevice(Protocol):
     @property
     def client_saps(self) -> tuple[int, ...]: ...
 
+    @property
+    def anchor(self) -> _dt.datetime: ...
+
     def association(self, client_sap: int) -> MeterDeviceAssociation | None: ...
-    def advance(self, now: _dt.datetime) -> object: ...
+    def handle_timer(self, now: float) -> None: ...
+    def pop_events(self) -> Sequence[object]: ...
     def context(self) -> AccessContext: ...
 
 
-def _utc(t: float) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(t, _dt.UTC)
-
-
-def mesh_served_device(meter: MeterDevice) -> ServedDevice:
+def mesh_served_device(meter: MeterDevice, anchor: _dt.datetime = POSIX_EPOCH) -> ServedDevice:
     """The :class:`ServedDevice` of a simulated meter: one association profile per client SAP, the
-    meter advanced to the request time before each request."""
+    meter run up to the request time before each request (its events dropped). ``anchor`` is the
+    calendar instant of the server's ``now == 0``."""
     profiles = []
     for client_sap in meter.client_saps:
         association = meter.association(client_sap)
@@ -193,8 +203,11 @@ def mesh_served_device(meter: MeterDevice) -> ServedDevice:
             )
         )
 
+    offset = (meter.anchor - anchor).total_seconds()  # the meter's time is seconds since its anchor
+
     def tick(now: float) -> None:
-        meter.advance(_utc(now))
+        meter.handle_timer(now - offset)
+        meter.pop_events()
 
     return ServedDevice(meter.device, effects=meter.effects, profiles=profiles, on_request=tick)
 
@@ -262,8 +275,10 @@ class MeshMeterNode:
     __slots__ = (
         "_confirm_window",
         "_heap",
+        "_outgoing",
         "_sequence",
         "address",
+        "anchor",
         "border_router",
         "head_end",
         "membership",
@@ -306,8 +321,10 @@ class MeshMeterNode:
         server: MeterServer | None = None,
         value_reader: Callable[[int, Obis, int], DataValue] | None = None,
         protect_registrations: bool = True,
+        anchor: _dt.datetime = POSIX_EPOCH,
     ) -> None:
         self.meter = meter
+        self.anchor = check_anchor(anchor)
         self.address = ipaddress.IPv6Address(address)
         self.udp_port = ports.udp_port if udp_port is None else udp_port
         self.head_end = (str(head_end[0]), int(head_end[1]))
@@ -327,17 +344,19 @@ class MeshMeterNode:
             rng if rng is not None else random.Random(seed),
             sequence_number=sequence_number,
             objects=objects,
+            anchor=self.anchor,
         )
         self.server = (
             server
             if server is not None
-            else MeterServer([mesh_served_device(meter)], inactivity_timeout=inactivity_timeout)
+            else MeterServer([mesh_served_device(meter, self.anchor)], inactivity_timeout=inactivity_timeout)
         )
         self.value_reader = value_reader if value_reader is not None else self._read_value
         self.online = False
         self.periodic_at: float | None = None
         self.stats = MeshNodeStats()
         self._heap: list[tuple[float, int, Outgoing]] = []
+        self._outgoing: list[Outgoing] = []
         self._sequence = 0
         self.protect_registrations = protect_registrations
         self._confirm_window = -1
@@ -364,7 +383,7 @@ class MeshMeterNode:
 
     def _announce(self, now: float, reason: RegistrationReason) -> None:
         self.registration.announce(
-            _utc(now),
+            now,
             self._entries(),
             reason,
             wport=self.ports.server_wport,
@@ -387,6 +406,7 @@ class MeshMeterNode:
         their security contexts are kept (long-lived); queued outputs are dropped."""
         self.online = False
         self._heap.clear()
+        self._outgoing.clear()
         self.periodic_at = None  # the registration push pauses (not polled) until the next join
 
     def change_address(
@@ -403,15 +423,27 @@ class MeshMeterNode:
     # ----------------------------------------------------------------------------------------------
     # Input
 
-    def receive(
+    def receive_datagram(
         self,
         source: Address,
         datagram: bytes,
         now: float,
+        *,
         destination: ipaddress.IPv6Address | str | None = None,
     ) -> None:
         """One datagram from ``source`` (host, port). ``destination`` is the IPv6 destination address
-        of the datagram (needed for group requests: the multicast group; default our address)."""
+        of the datagram (needed for group requests: the multicast group; default our address). The
+        answers due now are in :meth:`pop_outgoing` afterwards (delayed group answers when due)."""
+        self._receive(source, datagram, now, destination)
+        self._release(now)
+
+    def _receive(
+        self,
+        source: Address,
+        datagram: bytes,
+        now: float,
+        destination: ipaddress.IPv6Address | str | None,
+    ) -> None:
         if not self.online:
             self.stats.dropped += 1
             return
@@ -448,7 +480,7 @@ class MeshMeterNode:
         if not authenticated and self.protect_registrations:
             self.stats.confirmations_refused += 1  # plain: anyone could have sent it (decision 0036)
             return True
-        if self.registration.on_confirmation(item, _utc(now), authenticated=authenticated):
+        if self.registration.on_confirmation(item, now, authenticated=authenticated):
             self.stats.confirmations += 1
             if self.registered and item.periodic_interval:
                 self.periodic_at = now + item.periodic_interval
@@ -623,15 +655,15 @@ class MeshMeterNode:
         self._sequence += 1
         heapq.heappush(self._heap, (item.send_at, self._sequence, item))
 
-    def next_deadline(self) -> float | None:
-        """When :meth:`poll` has something to do (None: nothing pending)."""
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` has something to do (None: nothing pending)."""
         candidates: list[float] = []
         if self._heap:
             candidates.append(self._heap[0][0])
         if self.online:
-            deadline = self.registration.next_deadline()
+            deadline = self.registration.get_timer()
             if deadline is not None:
-                candidates.append(deadline.timestamp())
+                candidates.append(deadline)
             if self.periodic_at is not None:
                 candidates.append(self.periodic_at)
         server_deadline = self.server.next_deadline()
@@ -639,26 +671,34 @@ class MeshMeterNode:
             candidates.append(server_deadline)
         return min(candidates) if candidates else None
 
-    def poll(self, now: float) -> list[Outgoing]:
-        """Advance to ``now``; the datagrams due for sending."""
-        out: list[Outgoing] = []
+    def handle_timer(self, now: float) -> None:
+        """Advance to ``now``: the datagrams due for sending go to :meth:`pop_outgoing`."""
+        out = self._outgoing
         if self.server.inactivity_timeout is not None:
             self.server.handle_timeout(now)
         if self.online:
             if self.periodic_at is not None and now >= self.periodic_at:
                 self._announce(now, RegistrationReason.PERIODIC)
-            due = self.registration.next_deadline()
-            if due is not None and now >= due.timestamp():
+            due = self.registration.get_timer()
+            if due is not None and now >= due:
                 self._push(now, out)
-        heap = self._heap
+        self._release(now)
+
+    def _release(self, now: float) -> None:
+        """Move the queued datagrams due at ``now`` to the outgoing queue."""
+        heap, out = self._heap, self._outgoing
         while heap and heap[0][0] <= now:
             out.append(heapq.heappop(heap)[2])
+
+    def pop_outgoing(self) -> list[Outgoing]:
+        """The datagrams to send now, oldest first (the queue is empty afterwards)."""
+        out, self._outgoing = self._outgoing, []
         return out
 
     def _push(self, now: float, out: list[Outgoing]) -> None:
         before = self.registration.state
-        notification = self.registration.poll(_utc(now))
-        if notification is not None:
+        self.registration.handle_timer(now)
+        for notification in self.registration.pop_outgoing():
             apdu = notification.encode()
             if self.protect_registrations:
                 context = self._security()
@@ -674,9 +714,10 @@ class MeshMeterNode:
             self.stats.registrations_sent += 1
             frame = WrapperFrame(self.ports.server_wport, self.ports.push_client_wport, apdu)
             out.append(Outgoing(self.head_end, frame.encode(), now))
-        elif self.registration.state is PushState.EXHAUSTED and before is not PushState.EXHAUSTED:
+            return
+        if self.registration.state is PushState.EXHAUSTED and before is not PushState.EXHAUSTED:
             self.stats.registration_exhausted += 1
 
     def pending(self) -> int:
-        """Datagrams queued for later (delayed group answers)."""
+        """Datagrams queued for later (delayed group answers, not yet due)."""
         return len(self._heap)

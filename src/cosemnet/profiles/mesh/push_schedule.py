@@ -15,9 +15,12 @@ Attributes of Push setup (class 40) it honours [pinned names, Blue Book]:
 Design choices (decision record ``docs/decisions/0021-mesh-registration-data.md``, section "Push
 schedule"):
 
-* Time is an aware :class:`datetime.datetime` (the meter's clock); randomness comes from the caller's
-  :class:`random.Random`, so a seeded simulation is reproducible. Nothing sleeps: the driver asks
-  :meth:`PushScheduler.next_deadline` and calls :meth:`PushScheduler.poll` then.
+* Time is float seconds, as in every sans-IO core (docs/sans-io.md); the communication windows are
+  calendar configuration, evaluated through the scheduler's *anchor* (the aware datetime of
+  ``now == 0``; by default the POSIX epoch, so ``now`` is POSIX seconds). Randomness comes from the
+  caller's :class:`random.Random`, so a seeded simulation is reproducible. Nothing sleeps: the driver
+  asks :meth:`PushScheduler.get_timer` and calls :meth:`PushScheduler.handle_timer` then; the attempts
+  come out of :meth:`PushScheduler.pop_events`.
 * The random start delay is uniform in ``[0, min(randomisation_start_interval, time left in the
   window)]``, so an attempt never leaves its window. It is drawn for the first attempt and again for
   any retry pushed into a later window (many meters whose windows open together spread out again);
@@ -57,6 +60,7 @@ from cosemnet.cosem.push_setup import PushSetup, Window
 from cosemnet.errors import CosemnetError, DecodeError, EncodeError
 
 __all__ = [
+    "POSIX_EPOCH",
     "CommunicationWindows",
     "PushAttempt",
     "PushSchedule",
@@ -64,7 +68,11 @@ __all__ = [
     "PushScheduler",
     "PushState",
     "RepetitionDelay",
+    "check_anchor",
 ]
+
+POSIX_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+"""The default calendar anchor of the mesh cores: ``now`` is then POSIX seconds."""
 
 _LOOKBACK_DAYS: Final = 31
 _LOOKAHEAD_DAYS: Final = 400
@@ -321,49 +329,80 @@ class PushState(Enum):
 
 @dataclass(frozen=True, slots=True)
 class PushAttempt:
-    """Send the push now."""
+    """Send the push now (an event of :class:`PushScheduler`)."""
 
     message_id: Hashable
     attempt: int
     """1 for the first transmission, 2.. for retries."""
-    at: _dt.datetime
+    at: float
+    """When the attempt fell due (the scheduler's float time)."""
+
+
+def check_anchor(anchor: _dt.datetime) -> _dt.datetime:
+    """``anchor`` in UTC; a naive datetime is refused (the calendar must be unambiguous)."""
+    if not isinstance(anchor, _dt.datetime) or anchor.tzinfo is None or anchor.utcoffset() is None:
+        raise PushScheduleError("the calendar anchor must be an aware datetime")
+    return anchor.astimezone(_dt.UTC)
 
 
 class PushScheduler:
-    """Drives one push until it is confirmed or its retries are exhausted.
+    """Drives one push until it is confirmed or its retries are exhausted (sans-IO, float time).
 
     Typical loop (simulated or real time)::
 
         scheduler.trigger(now, message_id=seq)
         while True:
-            attempt = scheduler.poll(now)
-            if attempt: send(...)
-            deadline = scheduler.next_deadline()   # None: done (CONFIRMED / EXHAUSTED / IDLE)
-            ... wait until deadline or a confirmation arrives (then scheduler.confirm(seq, now))
+            scheduler.handle_timer(now)
+            for attempt in scheduler.pop_events(): send(...)
+            deadline = scheduler.get_timer()   # None: done (CONFIRMED / EXHAUSTED / IDLE)
+            ... wait until deadline or a confirmation arrives (then scheduler.confirm(now, seq))
+
+    ``anchor`` is the calendar instant of ``now == 0`` (aware; default :data:`POSIX_EPOCH`): the
+    communication windows are located on the calendar through it.
     """
 
     __slots__ = (
         "_deadline",
+        "_events",
+        "_send_at",
         "_windows",
+        "anchor",
         "attempts",
         "config",
         "history",
         "message_id",
         "rng",
-        "send_at",
         "state",
     )
 
-    def __init__(self, config: PushSchedule, rng: random.Random) -> None:
+    def __init__(
+        self, config: PushSchedule, rng: random.Random, *, anchor: _dt.datetime = POSIX_EPOCH
+    ) -> None:
         self.config = config
         self.rng = rng
+        self.anchor = check_anchor(anchor)
         self._windows = CommunicationWindows(config.communication_window)
         self.state = PushState.IDLE
         self.message_id: Hashable = None
         self.attempts = 0
-        self.send_at: _dt.datetime | None = None
+        # the schedule is computed on the calendar (windows); float only at the interface
+        self._send_at: _dt.datetime | None = None
         self._deadline: _dt.datetime | None = None
+        self._events: list[PushAttempt] = []
         self.history: list[PushAttempt] = []
+
+    def calendar(self, now: float) -> _dt.datetime:
+        """The calendar instant (UTC) of float time ``now``."""
+        return self.anchor + _dt.timedelta(seconds=now)
+
+    def seconds(self, when: _dt.datetime) -> float:
+        """The float time of calendar instant ``when`` (aware)."""
+        return (when - self.anchor).total_seconds()
+
+    @property
+    def send_at(self) -> float | None:
+        """When the scheduled attempt is due (None unless SCHEDULED)."""
+        return None if self._send_at is None else self.seconds(self._send_at)
 
     def _randomised(self, t: _dt.datetime, *, randomise: bool) -> _dt.datetime | None:
         found = self._windows.locate(t)
@@ -377,42 +416,45 @@ class PushScheduler:
             span = min(span, (end - at).total_seconds())
         return at + _dt.timedelta(seconds=self.rng.uniform(0.0, span))
 
-    def trigger(self, now: _dt.datetime, message_id: Hashable = None) -> _dt.datetime | None:
+    def trigger(self, now: float, message_id: Hashable = None) -> float | None:
         """Start pushing ``message_id`` (replaces whatever was in progress). Returns the time of the
         first attempt, or None when no window opens any more (state EXHAUSTED)."""
         self.message_id = message_id
         self.attempts = 0
         self.history = []
-        at = self._randomised(now, randomise=True)
+        at = self._randomised(self.calendar(now), randomise=True)
         self._schedule(at)
-        return at
+        return None if at is None else self.seconds(at)
 
     def _schedule(self, at: _dt.datetime | None) -> None:
         if at is None:
-            self.state, self.send_at, self._deadline = PushState.EXHAUSTED, None, None
+            self.state, self._send_at, self._deadline = PushState.EXHAUSTED, None, None
         else:
-            self.state, self.send_at, self._deadline = PushState.SCHEDULED, at, at
+            self.state, self._send_at, self._deadline = PushState.SCHEDULED, at, at
 
-    def next_deadline(self) -> _dt.datetime | None:
-        """When :meth:`poll` has something to do; None when nothing is pending."""
-        return self._deadline
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` has something to do; None when nothing is pending."""
+        return None if self._deadline is None else self.seconds(self._deadline)
 
-    def poll(self, now: _dt.datetime) -> PushAttempt | None:
-        """Advance to ``now``; returns the attempt to send, if one is due."""
-        while self._deadline is not None and now >= self._deadline:
+    def handle_timer(self, now: float) -> None:
+        """Advance to ``now``: an attempt that is due goes to :meth:`pop_events` (at most one per
+        call; the next one is a deadline of its own)."""
+        moment = self.calendar(now)
+        while self._deadline is not None and moment >= self._deadline:
             if self.state is PushState.SCHEDULED:
-                assert self.send_at is not None
+                assert self._send_at is not None
                 self.attempts += 1
                 attempt = PushAttempt(self.message_id, self.attempts, now)
                 self.history.append(attempt)
+                self._events.append(attempt)
                 wait = self.config.repetition_delay.delay(self.attempts)
                 self.state = PushState.AWAITING_CONFIRMATION
-                self._deadline = now + _dt.timedelta(seconds=wait)
-                return attempt
+                self._deadline = moment + _dt.timedelta(seconds=wait)
+                return
             if self.state is PushState.AWAITING_CONFIRMATION:
                 if self.attempts > self.config.number_of_retries:
-                    self.state, self.send_at, self._deadline = PushState.EXHAUSTED, None, None
-                    return None
+                    self.state, self._send_at, self._deadline = PushState.EXHAUSTED, None, None
+                    return
                 due = self._deadline
                 found = self._windows.locate(due)
                 if found is not None and found[0] == due:
@@ -421,9 +463,13 @@ class PushScheduler:
                     self._schedule(self._randomised(due, randomise=True))
                 continue
             break
-        return None
 
-    def confirm(self, now: _dt.datetime, message_id: Hashable = None) -> bool:
+    def pop_events(self) -> list[PushAttempt]:
+        """The attempts that fell due since the last call, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    def confirm(self, now: float, message_id: Hashable = None) -> bool:
         """The head-end confirmed ``message_id`` (None matches any): stop. Returns False when the
         confirmation does not match the current push (ignored). A confirmation that arrives after
         the retries were exhausted still moves the push to CONFIRMED."""
@@ -431,7 +477,7 @@ class PushScheduler:
             return False  # (a confirmation arriving after the last retry still counts)
         if message_id is not None and message_id != self.message_id:
             return False
-        self.state, self.send_at, self._deadline = PushState.CONFIRMED, None, None
+        self.state, self._send_at, self._deadline = PushState.CONFIRMED, None, None
         return True
 
     @property

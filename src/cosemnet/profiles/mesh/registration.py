@@ -78,7 +78,7 @@ from cosemnet.cosem.push_setup import (
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.mesh._data import DataReader, enum_member, reencode
 from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, format_udp_destination
-from cosemnet.profiles.mesh.push_schedule import PushSchedule, PushScheduler, PushState
+from cosemnet.profiles.mesh.push_schedule import POSIX_EPOCH, PushSchedule, PushScheduler, PushState
 
 __all__ = [
     "ADDRESS_CONFIRMATION_LN",
@@ -628,16 +628,29 @@ def serial_greater(a: int, b: int) -> bool:
 
 
 class MeterRegistration:
-    """Meter side of registration (sans-IO): builds the messages, numbers them, pushes them on the
-    Push schedule until the head-end confirms, and resynchronises on a ``stale`` answer.
+    """Meter side of registration (sans-IO, float time): builds the messages, numbers them, pushes them
+    on the Push schedule until the head-end confirms, and resynchronises on a ``stale`` answer.
 
     ``sequence_number`` must be persisted by the application (like an invocation counter) and given
     back on restart; when it is lost, the head-end's ``stale`` answer carries the value to continue
     above. [design] The Data-Notification's invoke id is the low 24 bits of the sequence number, so a
     confirmation echoes it.
+
+    ``anchor`` is the calendar instant of ``now == 0`` (aware; default the POSIX epoch): the push
+    windows are located through it, and :meth:`cosem_time` turns ``now`` into a COSEM date-time for
+    the messages' ``timestamp``. Driving: :meth:`handle_timer` when :meth:`get_timer` passes, then
+    :meth:`pop_outgoing` gives the Data-Notifications to send.
     """
 
-    __slots__ = ("message", "objects", "previous", "scheduler", "sequence_number", "system_title")
+    __slots__ = (
+        "_outgoing",
+        "message",
+        "objects",
+        "previous",
+        "scheduler",
+        "sequence_number",
+        "system_title",
+    )
 
     def __init__(
         self,
@@ -647,13 +660,24 @@ class MeterRegistration:
         *,
         sequence_number: int = 0,
         objects: RegistrationObjects = DEFAULT_OBJECTS,
+        anchor: _dt.datetime = POSIX_EPOCH,
     ) -> None:
         self.system_title = _system_title(system_title)
-        self.scheduler = PushScheduler(schedule, rng)
+        self.scheduler = PushScheduler(schedule, rng, anchor=anchor)
         self.sequence_number = sequence_number
         self.objects = objects
         self.message: RegistrationMessage | None = None
         self.previous: tuple[AddressEntry, ...] = ()
+        self._outgoing: list[DataNotification] = []
+
+    @property
+    def anchor(self) -> _dt.datetime:
+        """The calendar instant (UTC) of ``now == 0``."""
+        return self.scheduler.anchor
+
+    def cosem_time(self, now: float) -> CosemDateTime:
+        """``now`` as a COSEM date-time in UTC (deviation 0), for the ``timestamp`` of a message."""
+        return CosemDateTime.from_datetime(self.scheduler.calendar(now))
 
     def _next_sequence(self) -> int:
         self.sequence_number = (self.sequence_number + 1) & 0xFFFFFFFF
@@ -661,7 +685,7 @@ class MeterRegistration:
 
     def announce(
         self,
-        now: _dt.datetime,
+        now: float,
         addresses: Sequence[AddressEntry],
         reason: RegistrationReason = RegistrationReason.JOIN,
         *,
@@ -694,18 +718,25 @@ class MeterRegistration:
         self.scheduler.trigger(now, seq)
         return message
 
-    def next_deadline(self) -> _dt.datetime | None:
-        return self.scheduler.next_deadline()
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` has something to do (the next attempt or retry decision)."""
+        return self.scheduler.get_timer()
 
-    def poll(self, now: _dt.datetime) -> DataNotification | None:
-        """The Data-Notification to send now, if an attempt is due."""
-        attempt = self.scheduler.poll(now)
-        if attempt is None or self.message is None:
-            return None
-        return self.objects.notification(self.message, self.message.sequence_number & 0xFFFFFF)
+    def handle_timer(self, now: float) -> None:
+        """Advance to ``now``: an attempt that is due queues its Data-Notification."""
+        self.scheduler.handle_timer(now)
+        if self.scheduler.pop_events() and self.message is not None:
+            self._outgoing.append(
+                self.objects.notification(self.message, self.message.sequence_number & 0xFFFFFF)
+            )
+
+    def pop_outgoing(self) -> list[DataNotification]:
+        """The Data-Notifications to send, oldest first."""
+        out, self._outgoing = self._outgoing, []
+        return out
 
     def on_confirmation(
-        self, confirmation: AddressConfirmation, now: _dt.datetime, *, authenticated: bool = True
+        self, confirmation: AddressConfirmation, now: float, *, authenticated: bool = True
     ) -> bool:
         """Handle the head-end's answer; True when it concerned the current message. ``stale``
         re-announces the same binding with a sequence number above the head-end's ``last_sequence``
