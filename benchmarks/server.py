@@ -306,7 +306,8 @@ def cosemnet_meter_data(rows: int = PROFILE_ROWS) -> tuple[Any, MeterData]:
 
 def cosemnet_endpoint(meter: Any) -> tuple[Handler, str]:
     """cosemnet's ``MeterServer`` serving the meter; the handler is one TCP connection's
-    ``receive_data(frame, now)`` (wrapper de-framing, association, dispatch, encoding, framing)."""
+    ``receive_data(frame, now)`` + ``pop_outgoing()`` (wrapper de-framing, association, dispatch,
+    encoding, framing)."""
     from cosemnet.server.config import ServedDevice
     from cosemnet.server.server import MeterServer
 
@@ -315,9 +316,10 @@ def cosemnet_endpoint(meter: Any) -> tuple[Handler, str]:
     connection = server.open_connection(now)
 
     def handle(frame: bytes) -> bytes:
-        return connection.receive_data(frame, now)
+        connection.receive_data(frame, now)
+        return b"".join(connection.pop_outgoing())
 
-    return handle, "MeterServer.open_connection().receive_data(frame, now) -> response frames"
+    return handle, "MeterServer.open_connection(): receive_data(frame, now); pop_outgoing() -> frames"
 
 
 # --------------------------------------------------------------------------------------------------

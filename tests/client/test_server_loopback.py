@@ -78,8 +78,9 @@ class Loop:
         while not isinstance(event, Done):
             if isinstance(event, SendApdu):
                 self.rounds += 1
-                out = self.server_connection.receive_data(WrapperFrame(1, 1, event.apdu).encode(), NOW)
-                self.frames.extend(self.stream.feed(out))
+                self.server_connection.receive_data(WrapperFrame(1, 1, event.apdu).encode(), NOW)
+                for out in self.server_connection.pop_outgoing():
+                    self.frames.extend(self.stream.feed(out))
             event = self.client.receive(self.frames.pop(0).apdu)
         return event.result
 

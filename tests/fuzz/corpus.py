@@ -102,7 +102,9 @@ class RecordingLoop:
             if isinstance(event, SendApdu):
                 self.sent.append(event.apdu)
                 frame = WrapperFrame(self.client_sap, self.server_sap, event.apdu).encode()
-                self.frames.extend(self.stream.feed(self.connection.receive_data(frame, NOW)))
+                self.connection.receive_data(frame, NOW)
+                for out in self.connection.pop_outgoing():
+                    self.frames.extend(self.stream.feed(out))
             if not self.frames:
                 return None
             try:

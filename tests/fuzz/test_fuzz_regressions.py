@@ -91,7 +91,8 @@ def _management() -> tuple[AssociationTarget, SecurityContext]:
 
 def _ask(association: tuple[AssociationTarget, SecurityContext], plain: bytes, now: float) -> bytes:
     target, reader = association
-    (answer,) = target.association.handle_apdu(protect_apdu(plain, CLIENT_CONTEXT, "general-glo"), now)
+    target.association.receive_apdu(protect_apdu(plain, CLIENT_CONTEXT, "general-glo"), now)
+    (answer,) = target.association.pop_outgoing()
     return unprotect_apdu(answer, reader)[0]
 
 

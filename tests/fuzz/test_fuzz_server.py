@@ -1,6 +1,6 @@
 """Fuzz smoke: the meter server's receive paths in front of the simulated meter.
 
-* ServerAssociation.handle_apdu, directly, after a valid association (public or HLS-GMAC ciphered);
+* ServerAssociation.receive_apdu, directly, after a valid association (public or HLS-GMAC ciphered);
 * MeterServer.receive_datagram (UDP: one wrapper frame per datagram);
 * ServerConnection.receive_data (TCP: a byte stream of wrapper frames cut at random places).
 
@@ -74,31 +74,35 @@ class AssociationTarget:
         self.association = ServerAssociation(self.served, sap, challenge_factory=lambda: corpus.STOC)
         self.open()
 
+    def feed(self, apdu: bytes, now: float) -> None:
+        self.association.receive_apdu(apdu, now)
+        self.association.pop_outgoing()
+
     def open(self) -> None:
         """AARQ (+ the HLS pass 3: reply_to_HLS_authentication) of the episode's session."""
         for apdu in self.session[: 2 if self.association.client_sap == 1 else 1]:
-            self.association.handle_apdu(apdu, self.now)
+            self.feed(apdu, self.now)
 
     def run(self, data: bytes) -> None:
         self.now += 0.5
         if not self.association.associated and self.rng.random() < 0.8:
             self.open()  # most inputs reach an established association
         if self.rng.random() < 0.2:  # a valid APDU of the session in between: move the state on
-            self.association.handle_apdu(self.rng.choice(self.session), self.now)
+            self.feed(self.rng.choice(self.session), self.now)
         if self.association.client_sap == 1 and self.rng.random() < 0.6:
             # the input as the plaintext of a valid general-glo envelope: past the crypto checks
             data = protect_apdu(data, CLIENT_CONTEXT, "general-glo")
-        self.association.handle_apdu(data, self.now)
+        self.feed(data, self.now)
 
     def replay(self, data: bytes) -> None:
         self.reset()
-        self.association.handle_apdu(data, self.now)
+        self.feed(data, self.now)
 
 
 def test_fuzz_server_association() -> None:
     target = AssociationTarget(11)
     outcome = fuzz(
-        "ServerAssociation.handle_apdu",
+        "ServerAssociation.receive_apdu",
         _requests(),
         target.run,
         30000,
@@ -119,12 +123,16 @@ class DatagramTarget:
         self.server = corpus.simulated_server()
         self.now = NOW
 
+    def datagram(self, peer: tuple[str, int], data: bytes, now: float) -> None:
+        self.server.receive_datagram(peer, data, now)
+        self.server.pop_outgoing()
+
     def reset(self) -> None:
         self.server = corpus.simulated_server()
         for sap, session in corpus.server_sessions():
             opening = 2 if sap == 1 else 1
             for apdu in session[:opening]:
-                self.server.receive_datagram(("peer", sap), WrapperFrame(sap, 1, apdu).encode(), self.now)
+                self.datagram(("peer", sap), WrapperFrame(sap, 1, apdu).encode(), self.now)
 
     def run(self, data: bytes) -> None:
         self.now += 0.25
@@ -133,15 +141,16 @@ class DatagramTarget:
             datagram = WrapperFrame(sap, self.rng.choice((1, 1, 1, 0, 0x7F)), data).encode()
         else:
             datagram = self.mutator.input() if self.rng.random() < 0.5 else data
-        self.server.receive_datagram(("peer", sap), datagram, self.now)
+        self.datagram(("peer", sap), datagram, self.now)
         if self.rng.random() < 0.01:
-            self.server.handle_timeout(self.now + 3600)
+            self.server.handle_timer(self.now + 3600)
+            self.server.pop_events()
 
     def replay(self, data: bytes) -> None:
         self.reset()
         for sap in (1, 16):
-            self.server.receive_datagram(("peer", sap), WrapperFrame(sap, 1, data).encode(), self.now)
-        self.server.receive_datagram(("peer", 16), data, self.now)
+            self.datagram(("peer", sap), WrapperFrame(sap, 1, data).encode(), self.now)
+        self.datagram(("peer", 16), data, self.now)
 
 
 def test_fuzz_meter_server_datagrams() -> None:
@@ -167,13 +176,17 @@ class StreamTarget:
         self.connection = self.server.open_connection(NOW)
         self.now = NOW
 
+    def feed(self, data: bytes, now: float) -> None:
+        self.connection.receive_data(data, now)
+        self.connection.pop_outgoing()
+
     def reset(self) -> None:
         self.server.close()
         self.server = corpus.simulated_server()
         self.connection = self.server.open_connection(self.now)
         sap, session = self.rng.choice(corpus.server_sessions())
         for apdu in session[: 2 if sap == 1 else 1]:
-            self.connection.receive_data(WrapperFrame(sap, 1, apdu).encode(), self.now)
+            self.feed(WrapperFrame(sap, 1, apdu).encode(), self.now)
 
     def run(self, data: bytes) -> None:
         self.now += 0.25
@@ -184,13 +197,13 @@ class StreamTarget:
         pos = 0
         while pos < len(stream):
             step = self.rng.randrange(1, 64)
-            self.connection.receive_data(stream[pos : pos + step], self.now)
+            self.feed(stream[pos : pos + step], self.now)
             pos += step
 
     def replay(self, data: bytes) -> None:
         self.reset()
-        self.connection.receive_data(WrapperFrame(16, 1, data).encode(), self.now)
-        self.connection.receive_data(WrapperFrame(1, 1, data).encode(), self.now)
+        self.feed(WrapperFrame(16, 1, data).encode(), self.now)
+        self.feed(WrapperFrame(1, 1, data).encode(), self.now)
 
 
 def test_fuzz_tcp_server_connection() -> None:

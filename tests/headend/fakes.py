@@ -105,7 +105,8 @@ class FakeMeter:
         if frame.destination_wport == 127:
             return self._group(destination, frame)
         self.requests.append(frame.apdu[0])
-        return self.server.receive_datagram((HEAD_END, HEAD_END_PORT), data, now)
+        self.server.receive_datagram((HEAD_END, HEAD_END_PORT), data, now)
+        return [d.data for d in self.server.pop_outgoing()]
 
     def _group(self, destination: str, frame: WrapperFrame) -> list[bytes]:
         """Like the mesh meter node: evaluate membership, then execute the request inside the
@@ -126,7 +127,8 @@ class FakeMeter:
         counters = association.security.invocation_counters
         counters.setdefault(KeyRole.GLOBAL_BROADCAST, MemoryInvocationCounter())
         routed = WrapperFrame(frame.source_wport, 1, frame.apdu).encode()
-        return self.server.receive_datagram((HEAD_END, HEAD_END_PORT), routed, 0.0)
+        self.server.receive_datagram((HEAD_END, HEAD_END_PORT), routed, 0.0)
+        return [d.data for d in self.server.pop_outgoing()]
 
 
 class FakeMesh:

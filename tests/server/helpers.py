@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Hashable
 
 from cosemnet.codec.acse import (
     AARQ,
@@ -34,6 +35,7 @@ from cosemnet.cosem.association_ln import (
 from cosemnet.cosem.security_setup import SecurityPolicy
 from cosemnet.security.keys import KeySet
 from cosemnet.security.suite import SecuritySuite
+from cosemnet.server import MeterServer, ServerAssociation, ServerConnection
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -176,3 +178,23 @@ __all__ = [
     "initiate",
     "make_device",
 ]
+
+
+def answer_apdu(association: ServerAssociation, apdu: bytes, now: float) -> list[bytes]:
+    """One APDU into a ServerAssociation, the APDUs it queued out (``receive_apdu`` + ``pop_outgoing``)."""
+    association.receive_apdu(apdu, now)
+    return association.pop_outgoing()
+
+
+def feed(conn: ServerConnection, data: bytes, now: float) -> bytes:
+    """TCP bytes into a ServerConnection, the bytes it queued out (``receive_data`` + ``pop_outgoing``)."""
+    conn.receive_data(data, now)
+    return b"".join(conn.pop_outgoing())
+
+
+def datagrams(server: MeterServer, peer: Hashable, data: bytes, now: float) -> list[bytes]:
+    """One datagram into a MeterServer, the datagrams it queued out (all to ``peer``)."""
+    server.receive_datagram(peer, data, now)
+    out = server.pop_outgoing()
+    assert all(d.peer == peer for d in out)
+    return [d.data for d in out]

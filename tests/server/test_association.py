@@ -89,6 +89,7 @@ from .helpers import (
     STOC,
     T0,
     aarq,
+    answer_apdu,
     initiate,
     make_device,
 )
@@ -118,13 +119,13 @@ GET_ENERGY = GetRequestNormal(1, CosemAttributeDescriptor(3, ENERGY, 2)).encode(
 def associated(client_sap: int = 16, **device_options: object) -> ServerAssociation:
     device = make_device(**device_options)  # type: ignore[arg-type]
     association = ServerAssociation(ServedDevice(device), client_sap)
-    out = association.handle_apdu(aarq(), T0)
+    out = answer_apdu(association, aarq(), T0)
     assert AARE.decode(out[0]).result == AssociationResult.ACCEPTED
     return association
 
 
 def one(association: ServerAssociation, apdu: bytes, now: float = T0) -> bytes:
-    out = association.handle_apdu(apdu, now)
+    out = answer_apdu(association, apdu, now)
     assert len(out) == 1, out
     return out[0]
 
@@ -430,7 +431,7 @@ def test_release_and_reassociation() -> None:
 )
 def test_garbage_never_escapes(data: bytes, prefix: bytes) -> None:
     association = associated()
-    for reply in association.handle_apdu(prefix + data, T0):
+    for reply in answer_apdu(association, prefix + data, T0):
         decode_apdu(reply)  # every reply is a well-formed APDU
 
 
@@ -459,7 +460,8 @@ def test_get_normal_results() -> None:
     assert GetResponseNormal.decode(one(association, current)).result == (16, LongUnsigned(1))
     # unconfirmed GET: no answer
     assert (
-        association.handle_apdu(
+        answer_apdu(
+            association,
             GetRequestNormal(
                 5, CosemAttributeDescriptor(3, ENERGY, 2), service_class=ServiceClass.UNCONFIRMED
             ).encode(),
@@ -682,7 +684,7 @@ def test_general_block_transfer_with_windows() -> None:
     one(association, aarq(user_information=initiate(conformance=gbt_only, max_pdu=256).encode()))
     assert association.conformance & Conformance.GENERAL_BLOCK_TRANSFER
     request = GetRequestNormal(3, CosemAttributeDescriptor(7, PROFILE, 2)).encode()
-    blocks = association.handle_apdu(request, T0)
+    blocks = answer_apdu(association, request, T0)
     assert len(blocks) == 1  # window 1 until the client announces more
     data = bytearray()
     received = 0
@@ -700,7 +702,7 @@ def test_general_block_transfer_with_windows() -> None:
             break
         client_number += 1
         ack = GeneralBlockTransfer(False, False, 4, client_number, received, b"")
-        blocks = association.handle_apdu(ack.encode(), T0)
+        blocks = answer_apdu(association, ack.encode(), T0)
         assert 1 <= len(blocks) <= 4
     response = GetResponseNormal.decode(bytes(data))
     assert len(response.result) == 300  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cosemnet.aio import CoreTimer
 from cosemnet.codec.acse import AARE, AssociationResult
 from cosemnet.codec.wrapper import HEADER_SIZE, WrapperFrame, WrapperHeader
 from cosemnet.codec.xdlms import CosemAttributeDescriptor, GetRequestNormal, GetResponseNormal
@@ -158,24 +159,22 @@ def test_tcp_inactivity_timeout_closes_the_connection() -> None:
 
 
 class _StubServer:
-    """What ``_Timer`` asks of a MeterServer: the next deadline and the expiry of what is due."""
+    """What the adapter's timer asks of a MeterServer: the deadline and the expiry of what is due."""
 
     def __init__(self) -> None:
         self.deadline: float | None = None
         self.timeouts: list[float] = []
 
-    def next_deadline(self) -> float | None:
+    def get_timer(self) -> float | None:
         return self.deadline
 
-    def handle_timeout(self, now: float) -> list[str]:
-        self.timeouts.append(now)
-        self.deadline = None
-        return ["expired connection"]
+    def handle_timer(self, now: float) -> None:
+        if self.deadline is not None and self.deadline <= now:
+            self.timeouts.append(now)
+            self.deadline = None
 
 
 def test_timer_rearms_only_when_the_deadline_moves_earlier() -> None:
-    from cosemnet.server.asyncio_server import _Timer
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
         arms: list[float] = []
@@ -189,8 +188,8 @@ def test_timer_rearms_only_when_the_deadline_moves_earlier() -> None:
         loop.call_later = counting_call_later  # type: ignore[method-assign]
         stub = _StubServer()
         now = [0.0]  # the injected clock, moved by hand
-        expired: list[list[Any]] = []
-        timer = _Timer(stub, lambda: now[0], expired.append)  # type: ignore[arg-type]
+        fired: list[float] = []
+        timer = CoreTimer.for_core(stub, lambda: fired.append(now[0]), lambda: now[0])
         stub.deadline = 0.05
         timer.update()
         assert arms == [0.05]
@@ -199,34 +198,33 @@ def test_timer_rearms_only_when_the_deadline_moves_earlier() -> None:
             timer.update()
         assert arms == [0.05]
         await asyncio.sleep(0.3)  # fires early (deadline now 30): re-checks, re-arms to it, expires nothing
-        assert arms == [0.05, 30.0] and stub.timeouts == [] and expired == []
+        assert arms == [0.05, 30.0] and stub.timeouts == [] and fired == []
         stub.deadline = 0.01  # moved earlier: re-armed
         timer.update()
         assert arms == [0.05, 30.0, 0.01]
         now[0] = 0.02
         await asyncio.sleep(0.3)
-        assert stub.timeouts == [0.02] and expired == [["expired connection"]]
+        assert stub.timeouts == [0.02] and fired == [0.02]
         assert arms == [0.05, 30.0, 0.01]  # nothing left to wait for
         timer.cancel()
 
     run(main)
 
 
-def test_requests_on_a_connection_do_not_rearm_the_timer(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cosemnet.server import asyncio_server
-
-    arms: list[float] = []
-    arm = asyncio_server._Timer._arm
-
-    def spy(self: Any, deadline: float) -> None:
-        arms.append(deadline)
-        arm(self, deadline)
-
-    monkeypatch.setattr(asyncio_server._Timer, "_arm", spy)
-
+def test_requests_on_a_connection_do_not_rearm_the_timer() -> None:
     async def main() -> None:
+        loop = asyncio.get_running_loop()
+        arms: list[float] = []
+        call_later = loop.call_later
         server = MeterServer([make_device()], inactivity_timeout=60)
         running = await serve_tcp(server, "127.0.0.1", 0)
+
+        def counting_call_later(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+            if getattr(callback, "__self__", None) is running._timer:
+                arms.append(delay)
+            return call_later(delay, callback, *args)
+
+        loop.call_later = counting_call_later  # type: ignore[method-assign]
         reader, writer = await asyncio.open_connection("127.0.0.1", running.addresses[0][1])
         assert AARE.decode(await exchange(reader, writer, aarq())).result == AssociationResult.ACCEPTED
         for _ in range(50):

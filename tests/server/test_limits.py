@@ -41,7 +41,19 @@ from cosemnet.codec.xdlms import (
 from cosemnet.codec.xdlms.common import ActionResult
 from cosemnet.server import MeterServer, ServedDevice, ServerAssociation, ServerLimits, serve_tcp, serve_udp
 
-from .helpers import CLOCK, ENERGY, PROFILE, SERIAL, T0, aarq, initiate, make_device
+from .helpers import (
+    CLOCK,
+    ENERGY,
+    PROFILE,
+    SERIAL,
+    T0,
+    aarq,
+    answer_apdu,
+    datagrams,
+    feed,
+    initiate,
+    make_device,
+)
 
 GET_PROFILE = GetRequestNormal(1, CosemAttributeDescriptor(7, PROFILE, 2)).encode()
 GET_ENERGY = GetRequestNormal(1, CosemAttributeDescriptor(3, ENERGY, 2)).encode()
@@ -103,13 +115,14 @@ def test_unread_answers_are_produced_only_as_the_transport_drains() -> None:
     server = MeterServer([make_device(rows=500)], limits=ServerLimits(output_budget=budget))
     conn = server.open_connection(T0, ("127.0.0.1", 40000))
     flood = WrapperFrame(16, 1, aarq()).encode() + WrapperFrame(16, 1, GET_PROFILE).encode() * 3000
-    out = conn.receive_data(flood, T0)
+    out = feed(conn, flood, T0)
     assert conn.backlog
     assert 0 < len(out) <= budget + 0x10000 + HEADER_SIZE
     answers = out.count(b"\x00\x01\x00\x01\x00\x10")  # wrapper headers server 1 -> client 16
     total = answers
     while conn.backlog:
-        more = conn.resume(T0)
+        conn.resume(T0)
+        more = b"".join(conn.pop_outgoing())
         assert len(more) <= budget + 0x10000 + HEADER_SIZE
         total += more.count(b"\x00\x01\x00\x01\x00\x10")
     assert answers < 100 and total == 3001  # every request answered, none lost
@@ -310,9 +323,9 @@ def test_tcp_connections_are_capped_per_source_and_in_total() -> None:
 def test_udp_peers_are_capped_per_source() -> None:
     server = MeterServer([make_device()], limits=ServerLimits(max_connections_per_source=2))
     frame = WrapperFrame(16, 1, aarq()).encode()
-    answers = [server.receive_datagram(("127.0.0.1", port), frame, T0) for port in (5000, 5001, 5002)]
+    answers = [datagrams(server, ("127.0.0.1", port), frame, T0) for port in (5000, 5001, 5002)]
     assert [len(a) for a in answers] == [1, 1, 0]
-    assert len(server.receive_datagram(("127.0.0.2", 5000), frame, T0)) == 1
+    assert len(datagrams(server, ("127.0.0.2", 5000), frame, T0)) == 1
     assert server.connection_count == 3
 
 
@@ -329,11 +342,11 @@ def test_pending_hls_associations_are_capped_per_source() -> None:
     results = []
     for port in range(3):
         conn = server.open_connection(T0, ("10.0.0.1", port))
-        frames = apdus_of(conn.receive_data(WrapperFrame(1, 1, request).encode(), T0))
+        frames = apdus_of(feed(conn, WrapperFrame(1, 1, request).encode(), T0))
         results.append(AARE.decode(frames[0]).result)
     assert results == [AssociationResult.ACCEPTED] * 2 + [AssociationResult.REJECTED_TRANSIENT]
     conn = server.open_connection(T0, ("10.0.0.2", 1))
-    frames = apdus_of(conn.receive_data(WrapperFrame(1, 1, request).encode(), T0))
+    frames = apdus_of(feed(conn, WrapperFrame(1, 1, request).encode(), T0))
     assert AARE.decode(frames[0]).result == AssociationResult.ACCEPTED
 
 
@@ -447,29 +460,29 @@ def gbt_round(association: ServerAssociation, window: int) -> list[GeneralBlockT
     """A GET sent in two GBT blocks announcing ``window``; the server's GBT answer blocks."""
     request = GET_PROFILE
     first = GeneralBlockTransfer(False, False, window, 1, 0, request[:6]).encode()
-    ack = association.handle_apdu(first, T0)
+    ack = answer_apdu(association, first, T0)
     assert GeneralBlockTransfer.decode(ack[0]).block_number_ack == 1
     last = GeneralBlockTransfer(True, False, window, 2, 0, request[6:]).encode()
-    return [GeneralBlockTransfer.decode(a) for a in association.handle_apdu(last, T0)]
+    return [GeneralBlockTransfer.decode(a) for a in answer_apdu(association, last, T0)]
 
 
 def test_gbt_window_and_acknowledgement_are_reset_by_a_new_association() -> None:
     association = ServerAssociation(ServedDevice(make_device(rows=300)), 16)
     small = aarq(user_information=initiate(GBT_ONLY, 256).encode())
-    assert AARE.decode(association.handle_apdu(small, T0)[0]).result == AssociationResult.ACCEPTED
+    assert AARE.decode(answer_apdu(association, small, T0)[0]).result == AssociationResult.ACCEPTED
     blocks = gbt_round(association, window=5)
     assert len(blocks) == 5 and blocks[0].block_number_ack == 2  # the client's window, its blocks acked
     # a new AARQ on the same pair (the same TCP connection), then a GET in one plain APDU
-    assert AARE.decode(association.handle_apdu(small, T0)[0]).result == AssociationResult.ACCEPTED
-    answer = [GeneralBlockTransfer.decode(a) for a in association.handle_apdu(GET_PROFILE, T0)]
+    assert AARE.decode(answer_apdu(association, small, T0)[0]).result == AssociationResult.ACCEPTED
+    answer = [GeneralBlockTransfer.decode(a) for a in answer_apdu(association, GET_PROFILE, T0)]
     assert len(answer) == 1  # window 1 again: nothing announced in this association
     assert answer[0].block_number == 1 and answer[0].block_number_ack == 0
     # the same after RLRQ + AARQ
     gbt_round(association, window=4)
-    association.handle_apdu(bytes.fromhex("6200"), T0)
+    answer_apdu(association, bytes.fromhex("6200"), T0)
     assert not association.associated
-    association.handle_apdu(small, T0)
-    answer = [GeneralBlockTransfer.decode(a) for a in association.handle_apdu(GET_PROFILE, T0)]
+    answer_apdu(association, small, T0)
+    answer = [GeneralBlockTransfer.decode(a) for a in answer_apdu(association, GET_PROFILE, T0)]
     assert len(answer) == 1 and answer[0].block_number_ack == 0
 
 

@@ -34,11 +34,12 @@ from cosemnet.cosem import AssociationSN, Data, LogicalDevice, ObjectAccessRight
 from cosemnet.server import (
     DEFAULT_SN_CONFORMANCE,
     AssociationProfile,
+    ConnectionExpired,
     MeterServer,
     ServedDevice,
 )
 
-from .helpers import ENERGY, T0, aarq, initiate, make_device
+from .helpers import ENERGY, T0, aarq, datagrams, feed, initiate, make_device
 
 GET_ENERGY = GetRequestNormal(1, CosemAttributeDescriptor(3, ENERGY, 2)).encode()
 
@@ -68,56 +69,59 @@ def test_tcp_connection_routes_by_wports() -> None:
     conn = server.open_connection(T0)
     # one write holding two AARQs (to two logical devices) split across reads
     data = frame(16, 1, aarq()) + frame(16, 17, aarq())
-    out = conn.receive_data(data[:5], T0) + conn.receive_data(data[5:], T0)
+    out = feed(conn, data[:5], T0) + feed(conn, data[5:], T0)
     answers = replies(out)
     assert [(f.source_wport, f.destination_wport) for f in answers] == [(1, 16), (17, 16)]
     assert all(AARE.decode(f.apdu).result == AssociationResult.ACCEPTED for f in answers)
     values = [
-        GetResponseNormal.decode(replies(conn.receive_data(frame(16, sap, GET_ENERGY), T0))[0].apdu).result
+        GetResponseNormal.decode(replies(feed(conn, frame(16, sap, GET_ENERGY), T0))[0].apdu).result
         for sap in (1, 17)
     ]
     assert values == [123456, 777]
     assert len(server.associations()) == 2
     # unknown server wPort: dropped
-    assert conn.receive_data(frame(16, 5, aarq()), T0) == b""
+    assert feed(conn, frame(16, 5, aarq()), T0) == b""
     # framing error closes the connection
-    conn.receive_data(b"\x00\x02" + bytes(6), T0)
+    feed(conn, b"\x00\x02" + bytes(6), T0)
     assert conn.closed and server.associations() == []
 
 
 def test_inactivity_timeout_in_simulated_time() -> None:
     server = MeterServer([make_device()], inactivity_timeout=30.0)
     conn = server.open_connection(T0)
-    conn.receive_data(frame(16, 1, aarq()), T0)
-    assert server.next_deadline() == T0 + 30
-    conn.receive_data(frame(16, 1, GET_ENERGY), T0 + 20)
-    assert server.next_deadline() == T0 + 50
-    assert server.handle_timeout(T0 + 49) == []
+    feed(conn, frame(16, 1, aarq()), T0)
+    assert server.get_timer() == T0 + 30
+    feed(conn, frame(16, 1, GET_ENERGY), T0 + 20)
+    assert server.get_timer() == T0 + 50
+    server.handle_timer(T0 + 49)
+    assert server.pop_events() == []
     assert not conn.closed
-    assert server.handle_timeout(T0 + 50) == [conn]
-    assert conn.closed and server.next_deadline() is None
-    assert conn.receive_data(frame(16, 1, GET_ENERGY), T0 + 51) == b""
+    server.handle_timer(T0 + 50)
+    assert server.pop_events() == [ConnectionExpired(conn)]
+    assert conn.closed and server.get_timer() is None
+    assert feed(conn, frame(16, 1, GET_ENERGY), T0 + 51) == b""
 
 
 def test_udp_pseudo_connections() -> None:
     server = MeterServer([make_device()], inactivity_timeout=60.0)
     peer_a, peer_b = ("192.0.2.1", 4059), ("2001:db8::1", 4059)
     for peer in (peer_a, peer_b):
-        (answer,) = server.receive_datagram(peer, frame(16, 1, aarq()), T0)
+        (answer,) = datagrams(server, peer, frame(16, 1, aarq()), T0)
         assert AARE.decode(WrapperFrame.decode(answer).apdu).result == AssociationResult.ACCEPTED
     assert server.connection_count == 2
-    (answer,) = server.receive_datagram(peer_a, frame(16, 1, GET_ENERGY), T0 + 1)
+    (answer,) = datagrams(server, peer_a, frame(16, 1, GET_ENERGY), T0 + 1)
     assert GetResponseNormal.decode(WrapperFrame.decode(answer).apdu).result == 123456
     # a third peer that never associated is refused, and leaves nothing behind
-    (answer,) = server.receive_datagram(("192.0.2.9", 1), frame(16, 1, GET_ENERGY), T0)
+    (answer,) = datagrams(server, ("192.0.2.9", 1), frame(16, 1, GET_ENERGY), T0)
     assert ExceptionResponse.decode(WrapperFrame.decode(answer).apdu)
     assert server.connection_count == 2
     # a datagram that is not exactly one frame is dropped
-    assert server.receive_datagram(peer_a, frame(16, 1, GET_ENERGY) + b"\x00", T0) == []
+    assert datagrams(server, peer_a, frame(16, 1, GET_ENERGY) + b"\x00", T0) == []
     # peer B expires first (peer A was active later)
-    expired = server.handle_timeout(T0 + 60)
-    assert [c.key[0] for c in expired] == [peer_b]
-    (answer,) = server.receive_datagram(peer_b, frame(16, 1, GET_ENERGY), T0 + 61)
+    server.handle_timer(T0 + 60)
+    expired = server.pop_events()
+    assert [e.connection.key[0] for e in expired] == [peer_b]
+    (answer,) = datagrams(server, peer_b, frame(16, 1, GET_ENERGY), T0 + 61)
     assert ExceptionResponse.decode(WrapperFrame.decode(answer).apdu)
 
 
@@ -125,7 +129,7 @@ def test_many_associations_on_one_connection() -> None:
     server = MeterServer([make_device()])
     conn = server.open_connection(T0)
     for client in (16, 1):
-        conn.receive_data(frame(client, 1, aarq()), T0)
+        feed(conn, frame(client, 1, aarq()), T0)
     # client 1 needs HLS over a ciphered context: refused; client 16 associated
     assert len(server.associations()) == 1
 
@@ -165,7 +169,7 @@ def sn_connection(max_pdu: int = 0xFFFF) -> tuple[MeterServer, object]:
     server = MeterServer([ServedDevice(device, profiles=[profile])])
     conn = server.open_connection(T0)
     request = aarq(context=ApplicationContextName.SN, user_information=initiate(0x1C1320, max_pdu).encode())
-    (answer,) = replies(conn.receive_data(frame(16, 1, request), T0))
+    (answer,) = replies(feed(conn, frame(16, 1, request), T0))
     aare = AARE.decode(answer.apdu)
     assert aare.result == AssociationResult.ACCEPTED
     assert aare.user_information is not None and aare.user_information.endswith(b"\xfa\x00")  # vaa-name
@@ -173,7 +177,7 @@ def sn_connection(max_pdu: int = 0xFFFF) -> tuple[MeterServer, object]:
 
 
 def sn_request(conn: object, apdu: bytes) -> bytes:
-    (answer,) = replies(conn.receive_data(frame(16, 1, apdu), T0))  # type: ignore[attr-defined]
+    (answer,) = replies(feed(conn, frame(16, 1, apdu), T0))  # type: ignore[attr-defined]
     return answer.apdu
 
 
@@ -203,7 +207,7 @@ def test_sn_read_write() -> None:
     assert ReadResponse.decode(sn_request(conn, ReadRequest([VariableName(0x2008)]).encode())).result == [0]
     # unconfirmed write: no answer
     unconfirmed = UnconfirmedWriteRequest([VariableName(0x2108)], [b"SN-3"]).encode()
-    assert conn.receive_data(frame(16, 1, unconfirmed), T0) == b""  # type: ignore[attr-defined]
+    assert feed(conn, frame(16, 1, unconfirmed), T0) == b""  # type: ignore[attr-defined]
     # parameterized access = selective access on the profile buffer
     selection = ParameterizedAccess(0x3008, 2, entry_descriptor(10, 12, 0, 0))
     assert ReadResponse.decode(sn_request(conn, ReadRequest([selection]).encode())).result == [
@@ -234,11 +238,11 @@ def test_sn_read_in_blocks() -> None:
 def test_random_stream_never_crashes(chunks: list[bytes]) -> None:
     server = MeterServer([make_device()], inactivity_timeout=10.0)
     conn = server.open_connection(T0)
-    conn.receive_data(frame(16, 1, aarq()), T0)
+    feed(conn, frame(16, 1, aarq()), T0)
     for chunk in chunks:
-        out = conn.receive_data(frame(16, 1, chunk) + chunk, T0)
+        out = feed(conn, frame(16, 1, chunk) + chunk, T0)
         replies(out)  # well-formed frames (or nothing once the stream failed)
-    server.handle_timeout(T0 + 100)
+    server.handle_timer(T0 + 100)
     assert server.connection_count == 0
 
 
@@ -270,7 +274,7 @@ def test_state_dir_persists_the_server_invocation_counter(tmp_path: Path) -> Non
             calling_ap_title=CLIENT_TITLE,
             user_information=protect_apdu(initiate().encode(), client, "general-glo"),
         )
-        (answer,) = replies(conn.receive_data(frame(1, 1, request), T0))
+        (answer,) = replies(feed(conn, frame(1, 1, request), T0))
         aare = AARE.decode(answer.apdu)
         assert aare.result == AssociationResult.ACCEPTED
         header = unprotect_apdu(aare.user_information or b"", client)[2]

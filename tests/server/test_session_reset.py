@@ -34,7 +34,7 @@ from cosemnet.cosem.association_ln import CONTEXT_LN_NO_CIPHERING
 from cosemnet.server import AssociationState, ServedDevice, ServerAssociation
 from cosemnet.server.session import AssociationSession
 
-from .helpers import CLIENT_TITLE, CTOS, PROFILE, SERIAL, STOC, T0, aarq, initiate, make_device
+from .helpers import CLIENT_TITLE, CTOS, PROFILE, SERIAL, STOC, T0, aarq, answer_apdu, initiate, make_device
 
 ALL = 0x205E1D  # GET/SET/ACTION, their block transfers, multiple references, GBT
 GET_PROFILE = GetRequestNormal(1, CosemAttributeDescriptor(7, PROFILE, 2)).encode()
@@ -43,7 +43,7 @@ PLAIN_AARQ = aarq(user_information=initiate(ALL, 256).encode())
 
 
 def one(association: ServerAssociation, apdu: bytes) -> bytes:
-    out = association.handle_apdu(apdu, T0)
+    out = answer_apdu(association, apdu, T0)
     assert len(out) == 1, out
     return out[0]
 

@@ -39,8 +39,9 @@ def test_public_and_management_associations() -> None:
     conn = server.open_connection(T0)
 
     def ask(client: int, apdu: bytes, now: float = T0) -> bytes:
-        (reply,) = conn.receive_frame(WrapperFrame(client, sap, apdu), now)
-        return reply.apdu
+        conn.receive_frame(WrapperFrame(client, sap, apdu), now)
+        (reply,) = conn.pop_outgoing()
+        return WrapperFrame.decode(reply).apdu
 
     assert AARE.decode(ask(16, aarq())).result == AssociationResult.ACCEPTED
     get = GetRequestNormal(1, CosemAttributeDescriptor(3, ENERGY, 2)).encode()

@@ -2,13 +2,16 @@
 
 * :mod:`.config` -- :class:`AssociationProfile` (what one client SAP may do) and :class:`ServedDevice`
   (a logical device with its side effects and profiles; profiles default to its Association LN objects)
-* :mod:`.association` -- :class:`ServerAssociation`: one association, APDU bytes in -> APDU bytes out
+* :mod:`.association` -- :class:`ServerAssociation`: one association, APDU bytes in
+  (``receive_apdu``) -> APDU bytes out (``pop_outgoing``)
   (a coordinator over :mod:`.session` -- all per-association state in one
   :class:`~.session.AssociationSession`, replaced on release --, :mod:`.acse_acceptor` -- AARQ/AARE,
   HLS, RLRQ --, :mod:`.protection`, :mod:`.gbt`, :mod:`.blocks`, :mod:`.dispatch` and the services
   :mod:`.services_get`, :mod:`.services_set`, :mod:`.services_action`, :mod:`.services_sn`)
 * :mod:`.server` -- :class:`MeterServer`: wrapper frames in -> frames out, routed by wPorts, per TCP
-  connection or UDP peer, with inactivity deadlines (``next_deadline()`` / ``handle_timeout(now)``)
+  connection (:class:`ServerConnection`) or UDP peer, with inactivity deadlines (``get_timer()`` /
+  ``handle_timer(now)``, expiries as :class:`ConnectionExpired` events); every core follows the sans-IO
+  contract of docs/sans-io.md
 * :mod:`.asyncio_server` -- :func:`serve_tcp` / :func:`serve_udp`: thin asyncio transports
 
 Quick start::
@@ -33,7 +36,14 @@ from cosemnet.server.config import (
     profile_of,
     profiles_of,
 )
-from cosemnet.server.server import DEFAULT_INACTIVITY_TIMEOUT, MeterServer, ServerConnection
+from cosemnet.server.server import (
+    DEFAULT_INACTIVITY_TIMEOUT,
+    ConnectionExpired,
+    Datagram,
+    MeterServer,
+    ServerConnection,
+    ServerEvent,
+)
 
 __all__ = [
     "DEFAULT_INACTIVITY_TIMEOUT",
@@ -41,11 +51,14 @@ __all__ = [
     "DEFAULT_SN_CONFORMANCE",
     "AssociationProfile",
     "AssociationState",
+    "ConnectionExpired",
     "CounterProvider",
+    "Datagram",
     "MeterServer",
     "ServedDevice",
     "ServerAssociation",
     "ServerConnection",
+    "ServerEvent",
     "ServerLimits",
     "TcpServer",
     "UdpServer",

@@ -3,8 +3,14 @@
 :class:`ServerAssociation` takes APDU bytes and the current time in, gives APDU bytes out::
 
     assoc = ServerAssociation(served_device, client_sap=16)
-    replies = assoc.handle_apdu(aarq_bytes, now=time.time())   # -> [aare_bytes]
-    replies = assoc.handle_apdu(get_request_bytes, now=...)    # -> [get_response_bytes]
+    assoc.receive_apdu(aarq_bytes, now)            # now: float seconds (POSIX for the object model)
+    replies = assoc.pop_outgoing()                 # -> [aare_bytes]
+    assoc.receive_apdu(get_request_bytes, now)
+    replies = assoc.pop_outgoing()                 # -> [get_response_bytes]
+
+It follows the sans-IO contract of docs/sans-io.md (:class:`cosemnet.sansio.SansIOCore`): it has no
+timer of its own (the inactivity timeout is the :class:`~cosemnet.server.server.MeterServer`'s) and no
+events (its :attr:`~ServerAssociation.state` says whether it is associated).
 
 It never reads a clock, a socket or a random source it was not given (``now`` is POSIX seconds,
 converted to an aware UTC datetime for the object model; HLS challenges come from
@@ -248,6 +254,7 @@ class ServerAssociation:
             peer=peer,
         )
         self._session = AssociationSession()
+        self._outgoing: list[bytes] = []
         self._now_cache = (float("nan"), _dt.datetime(1970, 1, 1, tzinfo=_UTC))
         self._dispatcher = Dispatcher(self, self._send)
 
@@ -312,8 +319,29 @@ class ServerAssociation:
             self._log(f"association released: client {self.client_sap} server {self.server_sap}")
         self._session = AssociationSession()
 
-    def handle_apdu(self, apdu: bytes, now: float) -> list[bytes]:
-        """Process one received APDU at time ``now`` (POSIX seconds); return the APDUs to send."""
+    def receive_apdu(self, apdu: bytes, now: float) -> None:
+        """Process one received APDU at time ``now`` (POSIX seconds); the answers go to
+        :meth:`pop_outgoing` (a bad APDU is answered on the wire, it never raises)."""
+        self._outgoing.extend(self._answer(apdu, now))
+
+    def pop_outgoing(self) -> list[bytes]:
+        """The APDUs to send, oldest first; the queue is empty afterwards."""
+        out = self._outgoing
+        self._outgoing = []
+        return out
+
+    def pop_events(self) -> list[object]:
+        """No events: the association's :attr:`state` tells whether it is established."""
+        return []
+
+    def get_timer(self) -> float | None:
+        """None: an association schedules nothing (the inactivity timeout is the server's)."""
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Nothing is ever due (see :meth:`get_timer`)."""
+
+    def _answer(self, apdu: bytes, now: float) -> list[bytes]:
         session = self._session
         if (
             len(apdu) == 13

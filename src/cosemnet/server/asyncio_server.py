@@ -11,13 +11,15 @@
 
 The adapters are thin: every received chunk goes through the sans-IO server and the replies are
 handed to ``transport.write`` / ``sendto``, which never block. A TCP connection answers at most its
-output budget per step (:meth:`ServerConnection.receive_data` / ``resume``); while it has unprocessed
-frames (``backlog``) or its transport buffer is over the high-water mark, the adapter stops reading
-from that peer (``pause_reading``), and it processes the backlog one budget per event-loop turn as the
-transport drains. A peer that does not read its replies therefore costs at most one received chunk,
-one budget and the transport buffer, never holds anything shared and never stalls the others.
-A connection over the server's connection caps is closed at once. One timer (``loop.call_later``) follows
-``server.next_deadline()``; expired TCP connections are closed.
+output budget per step (:meth:`ServerConnection.receive_data` / ``resume``, then ``pop_outgoing``);
+while it has unprocessed frames (``backlog``) or its transport buffer is over the high-water mark, the
+adapter stops reading from that peer (``pause_reading``), and it processes the backlog one budget per
+event-loop turn as the transport drains. A peer that does not read its replies therefore costs at most
+one received chunk, one budget and the transport buffer, never holds anything shared and never stalls
+the others.
+A connection over the server's connection caps is closed at once. One timer per adapter
+(:class:`cosemnet.aio.CoreTimer`, re-armed only when the deadline moves earlier: docs/decisions/0053)
+follows ``server.get_timer()``; the TCP connections reported by ``ConnectionExpired`` events are closed.
 
 ``clock`` (default :func:`time.time`) is the time handed to the server: inject a simulated clock
 in tests. Timer delays are the difference between the server's deadline and ``clock()``.
@@ -35,9 +37,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cosemnet.aio import CoreTimer
 from cosemnet.codec.wrapper import WrapperStream
 from cosemnet.errors import DecodeError
-from cosemnet.server.server import MeterServer, ServerConnection
+from cosemnet.server.server import ConnectionExpired, MeterServer, ServerConnection
 from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 __all__ = ["Clock", "TcpServer", "UdpServer", "serve_tcp", "serve_udp"]
@@ -75,61 +78,6 @@ class _TcpObserver:
             self.observer.frame(record)
 
 
-class _Timer:
-    """One loop timer that follows ``server.next_deadline()``.
-
-    Requests keep pushing a connection's inactivity deadline later, so cancelling and re-arming on every
-    request would cost a heap operation each time for nothing. The timer is re-armed only when the
-    deadline moves earlier than the one it is armed for; a timer that fires before the current deadline
-    (because the deadline moved later meanwhile) re-checks and re-arms to it (docs/decisions/0053)."""
-
-    def __init__(
-        self, server: MeterServer, clock: Clock, on_expired: Callable[[list[ServerConnection]], None]
-    ) -> None:
-        self.server = server
-        self.clock = clock
-        self.on_expired = on_expired
-        self._handle: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None  # what the armed handle fires for
-
-    def update(self) -> None:
-        deadline = self.server.next_deadline()
-        if deadline is None:
-            return  # an armed handle fires, finds nothing to do and stays unarmed
-        armed = self._deadline
-        if self._handle is not None and armed is not None and armed <= deadline:
-            return  # fires early at worst, then re-arms to the current deadline
-        self._arm(deadline)
-
-    def _arm(self, deadline: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._deadline = deadline
-        delay = max(0.0, deadline - self.clock())
-        self._handle = asyncio.get_running_loop().call_later(delay, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._deadline = None
-        now = self.clock()
-        deadline = self.server.next_deadline()
-        if deadline is None:
-            return
-        if deadline > now:
-            self._arm(deadline)  # the deadline moved later since this was armed: nothing expired yet
-            return
-        expired = self.server.handle_timeout(now)
-        if expired:
-            self.on_expired(expired)
-        self.update()
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-            self._deadline = None
-
-
 class _TcpProtocol(asyncio.Protocol):
     def __init__(self, owner: TcpServer) -> None:
         self.owner = owner
@@ -165,14 +113,16 @@ class _TcpProtocol(asyncio.Protocol):
             return
         if self._observer is not None:
             self._observer.data(Direction.RECEIVED, data)
-        self._write(conn.receive_data(data, self.owner.clock()))
+        conn.receive_data(data, self.owner.clock())
+        self._write()
         self._pump(process=False)
 
-    def _write(self, out: bytes) -> None:
+    def _write(self) -> None:
+        """Write what the connection has to send; close the transport when the connection closed."""
         transport = self.transport
         conn = self.conn
         assert transport is not None and conn is not None
-        if out:
+        for out in conn.pop_outgoing():
             if self._observer is not None:
                 self._observer.data(Direction.SENT, out)
             transport.write(out)  # may call pause_writing at once
@@ -187,7 +137,8 @@ class _TcpProtocol(asyncio.Protocol):
         if conn is None or transport is None or conn.closed:
             return
         if process and conn.backlog and not self._writing_paused:
-            self._write(conn.resume(self.owner.clock()))
+            conn.resume(self.owner.clock())
+            self._write()
         if conn.backlog:
             self._set_reading(False)
             if not self._writing_paused and not self._scheduled:  # one budget per loop turn: fairness
@@ -232,14 +183,16 @@ class TcpServer:
         self.clock = clock
         self.observer = observer
         self._protocols: dict[ServerConnection, _TcpProtocol] = {}
-        self._timer = _Timer(server, clock, self._expired)
+        self._timer = CoreTimer.for_core(server, self._expired, clock)
         self._listener: asyncio.Server | None = None
 
-    def _expired(self, connections: list[ServerConnection]) -> None:
-        for conn in connections:
-            protocol = self._protocols.pop(conn, None)
-            if protocol is not None and protocol.transport is not None:
-                protocol.transport.close()
+    def _expired(self) -> None:
+        """After the server's timer ran: close the transports of the connections it expired."""
+        for event in self.server.pop_events():
+            if isinstance(event, ConnectionExpired):
+                protocol = self._protocols.pop(event.connection, None)
+                if protocol is not None and protocol.transport is not None:
+                    protocol.transport.close()
 
     @property
     def addresses(self) -> list[Any]:
@@ -305,13 +258,16 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             observer.frame(
                 FrameRecord(time.time(), Direction.RECEIVED, Transport.UDP, local, _address(addr), data)
             )
-        for datagram in owner.server.receive_datagram(peer, data, owner.clock()):
+        server = owner.server
+        server.receive_datagram(peer, data, owner.clock())
+        for datagram in server.pop_outgoing():
+            destination: Any = addr if datagram.peer == peer else datagram.peer  # addr keeps an IPv6 scope
             if observer is not None:
                 record = FrameRecord(
-                    time.time(), Direction.SENT, Transport.UDP, local, _address(addr), datagram
+                    time.time(), Direction.SENT, Transport.UDP, local, _address(destination), datagram.data
                 )
                 observer.frame(record)
-            transport.sendto(datagram, addr)
+            transport.sendto(datagram.data, destination)
         owner._timer.update()
 
     def error_received(self, exc: Exception) -> None:  # pragma: no cover - ICMP errors
@@ -325,8 +281,12 @@ class UdpServer:
         self.server = server
         self.clock = clock
         self.observer = observer
-        self._timer = _Timer(server, clock, lambda expired: None)
+        self._timer = CoreTimer.for_core(server, self._expired, clock)
         self.transport: asyncio.DatagramTransport | None = None
+
+    def _expired(self) -> None:
+        """After the server's timer ran: its UDP pseudo-connections need nothing more (bounded queue)."""
+        self.server.pop_events()
 
     @property
     def addresses(self) -> list[Any]:

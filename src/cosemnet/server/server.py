@@ -5,13 +5,18 @@
     server = MeterServer([ServedDevice(device)], inactivity_timeout=120.0)
     # TCP: one ServerConnection per accepted connection, bytes in -> bytes out
     conn = server.open_connection(now)
-    out = conn.receive_data(received_bytes, now)    # wrapper frames to write (b"" if none)
+    conn.receive_data(received_bytes, now)
+    for chunk in conn.pop_outgoing(): ...write chunk...    # wrapper frames, in order
     if conn.closed: ...close the socket...
     # UDP: one datagram in -> datagrams out
-    datagrams = server.receive_datagram(peer_address, datagram, now)
+    server.receive_datagram(peer_address, datagram, now)
+    for out in server.pop_outgoing(): ...send out.data to out.peer...
     # timers
-    deadline = server.next_deadline()                # POSIX seconds or None
-    for expired in server.handle_timeout(now): ...close expired TCP connections...
+    deadline = server.get_timer()                    # POSIX seconds or None
+    server.handle_timer(now)
+    for event in server.pop_events(): ...ConnectionExpired: close event.connection's socket...
+
+Both cores follow the sans-IO contract of docs/sans-io.md (:class:`cosemnet.sansio.SansIOCore`).
 
 Routing: the destination wPort of a frame selects the logical device (its server SAP), the source
 wPort the association (client SAP); so one process serves several logical devices and many
@@ -36,7 +41,8 @@ Design choices (the standard is silent or leaves them to the implementation):
 Resource limits (:class:`~cosemnet.server.config.ServerLimits`, see docs/decisions/0030):
 
 * a TCP connection produces at most ``output_budget`` bytes of answers per
-  :meth:`ServerConnection.receive_data` or :meth:`ServerConnection.resume` call; the frames it did
+  :meth:`ServerConnection.receive_data` or :meth:`ServerConnection.resume` call (popped with
+  :meth:`ServerConnection.pop_outgoing` after each call); the frames it did
   not process yet stay in the connection
   (:attr:`ServerConnection.backlog`): the adapter stops reading while there is a backlog and calls
   ``resume`` as the transport drains, so a peer that never reads its answers costs a bounded amount;
@@ -55,6 +61,7 @@ import logging
 import struct
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cosemnet.codec.acse import (
@@ -83,7 +90,7 @@ from cosemnet.server.association import AssociationState, CounterProvider, Serve
 from cosemnet.server.auth_limiter import AuthFailureLimiter
 from cosemnet.server.config import ServedDevice, ServerLimits
 
-__all__ = ["MeterServer", "ServerConnection"]
+__all__ = ["ConnectionExpired", "Datagram", "MeterServer", "ServerConnection", "ServerEvent"]
 
 _HEADER = struct.Struct(">HHHH")
 _logger = logging.getLogger(__name__)
@@ -104,12 +111,39 @@ def source_of(peer: Hashable) -> Hashable:
     return peer[0] if isinstance(peer, tuple) and peer else peer
 
 
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One UDP datagram to send (:meth:`MeterServer.pop_outgoing`): ``data`` (one wrapper frame) to
+    ``peer`` (the label the datagram it answers came from)."""
+
+    peer: Hashable
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionExpired:
+    """A connection saw no frame for the inactivity timeout: its associations are released and it is
+    closed (:attr:`ServerConnection.closed`); for a TCP connection, close the transport."""
+
+    connection: ServerConnection
+
+
+ServerEvent = ConnectionExpired
+"""The events of :meth:`MeterServer.pop_events`."""
+
+
 class ServerConnection:
-    """One TCP connection (``stream=True``) or one UDP pseudo-connection of a :class:`MeterServer`."""
+    """One TCP connection (``stream=True``) or one UDP pseudo-connection of a :class:`MeterServer`.
+
+    Input ``receive_data`` (TCP bytes), ``receive_frame`` (one wrapper frame) and ``resume``; output
+    :meth:`pop_outgoing` (wrapper-framed bytes). Its inactivity deadline (:meth:`get_timer`) is kept
+    by the server, which reports expiries as :class:`ConnectionExpired` events.
+    """
 
     __slots__ = (
         "_frames",
         "_input",
+        "_outgoing",
         "_scheduled",
         "_stream",
         "associations",
@@ -128,36 +162,60 @@ class ServerConnection:
         self._stream = WrapperStream() if stream else None
         self._input = bytearray()  # received, not split into frames yet
         self._frames: deque[WrapperFrame] = deque()  # split, not processed yet
+        self._outgoing: list[bytes] = []
         self.associations: dict[tuple[int, int], ServerAssociation] = {}
         """(client wPort, server wPort) -> association state."""
         self.closed = False
         self.deadline: float | None = None
         self._scheduled: float | None = None  # the deadline of this connection's entry in the heap
 
-    def receive_data(self, data: bytes, now: float) -> bytes:
-        """TCP: bytes received on the connection -> bytes to send (the response frames).
+    def receive_data(self, data: bytes, now: float) -> None:
+        """TCP: bytes received on the connection; the response frames go to :meth:`pop_outgoing`.
 
         At most about ``output_budget`` bytes of answers are produced (at least one frame is processed);
         what is left waits in :attr:`backlog`: stop reading from the transport and call :meth:`resume`
         when it has drained. After a framing error :attr:`closed` is True: close the transport.
         """
         if self.closed or self._stream is None:
-            return b""
+            return
         self._input += data
-        return self._process(now)
+        self._process(now)
 
-    def resume(self, now: float) -> bytes:
-        """TCP: the answers to the next frames of the :attr:`backlog` (budget as :meth:`receive_data`)."""
+    def resume(self, now: float) -> None:
+        """TCP: answer the next frames of the :attr:`backlog` (budget as :meth:`receive_data`)."""
         if self.closed or self._stream is None:
-            return b""
-        return self._process(now)
+            return
+        self._process(now)
+
+    def pop_outgoing(self) -> list[bytes]:
+        """What to send, oldest first; the queue is empty afterwards. TCP: one chunk of wrapper frames
+        per :meth:`receive_data` / :meth:`resume` call that answered something; :meth:`receive_frame`:
+        one wrapper frame per element."""
+        out = self._outgoing
+        self._outgoing = []
+        return out
+
+    def pop_events(self) -> list[ServerEvent]:
+        """No events of its own: its expiry is a :class:`MeterServer` event, :attr:`closed` tells a
+        framing error."""
+        return []
+
+    def get_timer(self) -> float | None:
+        """The connection's inactivity deadline (None: closed or no timeout)."""
+        return None if self.closed else self.deadline
+
+    def handle_timer(self, now: float) -> None:
+        """Expire the connection if its inactivity deadline has passed (reported as the server's
+        :class:`ConnectionExpired` event); harmless before."""
+        if not self.closed and self.deadline is not None and self.deadline <= now:
+            self.server._expire(self)
 
     @property
     def backlog(self) -> bool:
         """Received bytes are waiting to be processed (the transport should not read more)."""
         return bool(self._frames or self._input) and not self.closed
 
-    def _process(self, now: float) -> bytes:
+    def _process(self, now: float) -> None:
         stream = self._stream
         assert stream is not None
         budget = self.server.limits.output_budget
@@ -184,16 +242,18 @@ class ServerConnection:
                 out.append(_HEADER.pack(1, destination, source, len(apdu)))
                 out.append(apdu)
                 size += HEADER_SIZE + len(apdu)
-        return b"".join(out)
+        if out:
+            self._outgoing.append(b"".join(out))
 
-    def receive_frame(self, frame: WrapperFrame, now: float) -> list[WrapperFrame]:
-        """One wrapper frame in, the response frames out."""
+    def receive_frame(self, frame: WrapperFrame, now: float) -> None:
+        """One wrapper frame in; the response frames (encoded, one per element) go to
+        :meth:`pop_outgoing`."""
         destination = frame.destination_wport
         source = frame.source_wport
-        return [
-            WrapperFrame(destination, source, apdu)
+        self._outgoing.extend(
+            _HEADER.pack(1, destination, source, len(apdu)) + apdu
             for apdu in self._handle(source, destination, frame.apdu, now)
-        ]
+        )
 
     def _handle(self, source: int, destination: int, apdu: bytes, now: float) -> list[bytes]:
         if self.closed:
@@ -229,16 +289,20 @@ class ServerConnection:
             self.associations[key] = association
         was_associated = association.associated
         try:
-            replies = association.handle_apdu(apdu, now)
+            # the association's answers directly (receive_apdu + pop_outgoing without the queue round trip)
+            replies = association._answer(apdu, now)
         except Exception as exc:  # a bug must not take the whole server down: answer, log, go on
             server._log_line(f"internal error on {self.key!r}: {type(exc).__name__}: {exc}")
             replies = [
                 ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OTHER_REASON).encode()
             ]
-        if association.associated != was_associated:
+        associated = association.associated
+        if associated != was_associated:
             server._save_floors()
-        if not association.associated:
+        if not associated:
             del self.associations[key]
+        if len(replies) == 1 and len(replies[0]) <= MAX_APDU_LENGTH:
+            return replies  # the usual single answer: nothing to filter
         return [r for r in replies if len(r) <= MAX_APDU_LENGTH]
 
     def close(self) -> None:
@@ -264,6 +328,11 @@ _AARE_BUSY = AARE(
 
 class MeterServer:
     """Serves logical devices (by server SAP) to many connections; see the module docstring.
+
+    A sans-IO core (docs/sans-io.md): ``receive_datagram`` in, :meth:`pop_outgoing` (:class:`Datagram`
+    records) out; :meth:`get_timer` / :meth:`handle_timer` for the inactivity timeouts, reported as
+    :class:`ConnectionExpired` through :meth:`pop_events`. TCP connections are cores of their own
+    (:meth:`open_connection`).
 
     ``devices``: :class:`ServedDevice` objects or bare :class:`LogicalDevice` objects (then served
     with their own server SAP, DeviceEffects and the profiles of their Association LN objects).
@@ -318,6 +387,8 @@ class MeterServer:
         self._udp: dict[Hashable, ServerConnection] = {}
         self._connections: set[ServerConnection] = set()
         self._heap: list[tuple[float, int, ServerConnection]] = []
+        self._outgoing: list[Datagram] = []
+        self._events: list[ServerEvent] = []
         self._sequence = itertools.count()
         self._tcp_ids = itertools.count(1)
 
@@ -337,35 +408,52 @@ class MeterServer:
         self._touch(conn, now)
         return conn
 
-    def receive_datagram(self, peer: Hashable, data: bytes, now: float) -> list[bytes]:
-        """UDP: one datagram from ``peer`` -> the datagrams to send back to it."""
+    def receive_datagram(self, peer: Hashable, data: bytes, now: float) -> None:
+        """UDP: one datagram from ``peer``; the datagrams to send back to it go to :meth:`pop_outgoing`
+        (one that is not exactly one wrapper frame is dropped)."""
         try:
             frame = WrapperFrame.decode(data)
         except DecodeError:
-            return []
+            return
         key = (peer, frame.source_wport, frame.destination_wport)
         conn = self._udp.get(key)
         if conn is None:
             if frame.destination_wport not in self.devices:
-                return []
+                return
             source = source_of(peer)
             if not self._admit(source, now):
-                return []
+                return
             conn = ServerConnection(self, key, stream=False, source=source)
             self._udp[key] = conn
             self._register(conn)
         established = any(a.state is AssociationState.ASSOCIATED for a in conn.associations.values())
-        replies = [reply.encode() for reply in conn.receive_frame(frame, now)]
+        conn.receive_frame(frame, now)
+        replies = conn.pop_outgoing()
         if not conn.associations:
             conn.close()
-        return self._udp_budget(replies, len(data), established, now)
+        self._udp_budget(peer, replies, len(data), established, now)
 
-    def _udp_budget(self, replies: list[bytes], received: int, established: bool, now: float) -> list[bytes]:
-        """Drop the datagrams over ``udp_max_datagram`` and, before an association is established, the
-        answers beyond ``udp_amplification_factor`` times the datagram received (anti-amplification)."""
+    def pop_outgoing(self) -> list[Datagram]:
+        """The UDP datagrams to send, oldest first; the queue is empty afterwards."""
+        out = self._outgoing
+        self._outgoing = []
+        return out
+
+    def pop_events(self) -> list[ServerEvent]:
+        """The events since the last call (:class:`ConnectionExpired`), oldest first."""
+        events = self._events
+        self._events = []
+        return events
+
+    def _udp_budget(
+        self, peer: Hashable, replies: list[bytes], received: int, established: bool, now: float
+    ) -> None:
+        """Queue the replies to ``peer`` but the datagrams over ``udp_max_datagram`` and, before an
+        association is established, the answers beyond ``udp_amplification_factor`` times the datagram
+        received (anti-amplification)."""
         limits = self.limits
         allowance = None if established else limits.udp_amplification_factor * received
-        out = []
+        out = self._outgoing
         sent = 0
         for reply in replies:
             sent += len(reply)
@@ -374,8 +462,7 @@ class MeterServer:
                     f"UDP answer of {len(reply)} bytes dropped (datagram or amplification limit)", now
                 )
                 continue
-            out.append(reply)
-        return out
+            out.append(Datagram(peer, reply))
 
     @property
     def connection_count(self) -> int:
@@ -398,8 +485,8 @@ class MeterServer:
     # ----------------------------------------------------------------------------------------------
     # Timers
 
-    def next_deadline(self) -> float | None:
-        """The earliest time :meth:`handle_timeout` has something to do (None: nothing pending)."""
+    def get_timer(self) -> float | None:
+        """The earliest time :meth:`handle_timer` has something to do (None: nothing pending)."""
         heap = self._heap
         while heap:
             deadline, _, conn = heap[0]
@@ -414,9 +501,9 @@ class MeterServer:
             return deadline
         return None
 
-    def handle_timeout(self, now: float) -> list[ServerConnection]:
-        """Expire the connections inactive until ``now``; returns them (TCP ones: close the transport)."""
-        expired = []
+    def handle_timer(self, now: float) -> None:
+        """Expire the connections inactive until ``now``, each reported as a :class:`ConnectionExpired`
+        event (TCP ones: close the transport). Harmless before the deadline."""
         heap = self._heap
         while heap and heap[0][0] <= now:
             deadline, _, conn = heap[0]
@@ -430,10 +517,13 @@ class MeterServer:
                 continue
             heapq.heappop(heap)
             conn._scheduled = None
-            self._log_line(f"connection {conn.key!r}: inactivity timeout")
-            conn.close()
-            expired.append(conn)
-        return expired
+            self._expire(conn)
+
+    def _expire(self, conn: ServerConnection) -> None:
+        """Close ``conn`` for inactivity (its heap entry, if any, is dropped lazily) and report it."""
+        self._log_line(f"connection {conn.key!r}: inactivity timeout")
+        conn.close()
+        self._events.append(ConnectionExpired(conn))
 
     # ----------------------------------------------------------------------------------------------
     # Internals

@@ -406,7 +406,8 @@ class LonMeterEndpoint:
     def _pre_establish(
         self, association: ServerAssociation, row: PreEstablishedAssociation, now: float
     ) -> bool:
-        association.handle_apdu(row.aarq().encode(), self.epoch + now)
+        association.receive_apdu(row.aarq().encode(), self.epoch + now)
+        association.pop_outgoing()  # the AARE of a pre-established association is not sent
         return association.associated
 
     def association(self, source: Address, client_sap: int, server_sap: int) -> ServerAssociation | None:
@@ -554,7 +555,8 @@ class LonMeterEndpoint:
         else:
             pre = pre and not is_aarq
             before = association.state
-            replies = association.handle_apdu(apdu, self.epoch + now)
+            association.receive_apdu(apdu, self.epoch + now)
+            replies = association.pop_outgoing()
             self._check_authentication(ind, key, association, before, replies, now)
         self._keep(key, association, pre)
         return replies

@@ -464,7 +464,8 @@ class MeshMeterNode:
             self.stats.refused += 1
             return
         self.stats.requests += 1
-        replies = self.server.receive_datagram(MESH_PEER, datagram, now)
+        self.server.receive_datagram(MESH_PEER, datagram, now)
+        replies = [d.data for d in self.server.pop_outgoing()]
         for reply in replies:
             self._queue(Outgoing((str(source[0]), int(source[1])), reply, now))
 
@@ -637,7 +638,8 @@ class MeshMeterNode:
             # it an invocation counter of its own for that key (in memory, like the simulator's)
             security.invocation_counters[KeyRole.GLOBAL_BROADCAST] = MemoryInvocationCounter()
         routed = WrapperFrame(client, server_wport, frame.apdu).encode()
-        replies = self.server.receive_datagram(MESH_PEER, routed, now)
+        self.server.receive_datagram(MESH_PEER, routed, now)
+        replies = [d.data for d in self.server.pop_outgoing()]
         if any(WrapperFrame.decode(r).apdu[:1] == b"\xd8" for r in replies):
             # exception-response: authentication or replay failed; no answer (1 datagram in, 0 out)
             self.stats.group_rejected += 1
@@ -666,7 +668,7 @@ class MeshMeterNode:
                 candidates.append(deadline)
             if self.periodic_at is not None:
                 candidates.append(self.periodic_at)
-        server_deadline = self.server.next_deadline()
+        server_deadline = self.server.get_timer()
         if server_deadline is not None:
             candidates.append(server_deadline)
         return min(candidates) if candidates else None
@@ -675,7 +677,8 @@ class MeshMeterNode:
         """Advance to ``now``: the datagrams due for sending go to :meth:`pop_outgoing`."""
         out = self._outgoing
         if self.server.inactivity_timeout is not None:
-            self.server.handle_timeout(now)
+            self.server.handle_timer(now)
+            self.server.pop_events()  # the server forgets expired pseudo-connections itself
         if self.online:
             if self.periodic_at is not None and now >= self.periodic_at:
                 self._announce(now, RegistrationReason.PERIODIC)
