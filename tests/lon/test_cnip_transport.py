@@ -77,7 +77,7 @@ def test_wrong_secret_is_rejected_and_the_send_fails() -> None:
             )
             assert await wait_for(a, Completed) == Completed(handle, False)
             assert b.rejected == 2 and b.stack.statistics.transmission_errors == 2
-            assert b.stack.events() == []
+            assert b.stack.pop_events() == []
         finally:
             await a.close()
             await b.close()

@@ -120,7 +120,7 @@ class CnipTransport:
 
     def _after_stack(self) -> None:
         self._flush()
-        for event in self.stack.events():
+        for event in self.stack.pop_events():
             if self.on_event is not None:
                 self.on_event(event)
             self._events.put_nowait(event)
@@ -169,7 +169,7 @@ class CnipTransport:
 
     async def _run_timers(self) -> None:
         while not self._closing:
-            deadline = self.stack.next_deadline()
+            deadline = self.stack.get_timer()
             self._wake.clear()
             delay = None if deadline is None else deadline - self._now()
             if delay is None or delay > 0:
@@ -177,6 +177,6 @@ class CnipTransport:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
                 continue
-            self.stack.poll(self._now())
+            self.stack.handle_timer(self._now())
             self._after_stack()
             await asyncio.sleep(0)
