@@ -109,11 +109,13 @@ def _unique_id(text: str, where: str) -> bytes:
 def _address(text: str, where: str) -> SubnetNodeAddress:
     subnet, _, node = text.partition("/")
     try:
-        return SubnetNodeAddress(int(subnet), int(node))
+        if 1 <= int(subnet) <= 255 and 1 <= int(node) <= 127:
+            return SubnetNodeAddress(int(subnet), int(node))
     except ValueError:
-        raise click.BadParameter(
-            f"{where}: {text!r} is not SUBNET/NODE (1..255/1..127)", param_hint="--meters"
-        ) from None
+        pass
+    raise click.BadParameter(
+        f"{where}: {text!r} is not SUBNET/NODE (1..255/1..127)", param_hint="--meters"
+    ) from None
 
 
 def parse_meters_file(path: str) -> dict[bytes, SubnetNodeAddress | None]:

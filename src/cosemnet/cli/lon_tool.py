@@ -51,6 +51,10 @@ default, 768 ms, is for a 5.4 kbit/s channel; a loopback or LAN round trip takes
 QUIET_ROUNDS: Final = 2
 """``lon discover`` stops after this many queries in a row found nobody new."""
 
+DISCOVERY_RETRIES: Final = 1
+"""Retries of each ``lon discover`` query [design]: a query is repeated anyway until QUIET_ROUNDS find
+nobody new, so one retry per query is enough on CN/IP."""
+
 Progress = Callable[[str], None]
 
 
@@ -116,7 +120,7 @@ async def _one_query(transport: CnipTransport, result: DiscoverResult, deadline:
     """One broadcast query ID (unconfigured); the number of meters it found that were new."""
     loop = asyncio.get_running_loop()
     query = QueryIdRequest(QueryIdSelector.UNCONFIGURED).to_apdu()
-    handle = transport.send(BroadcastAddress(0), query, Service.REQUEST)
+    handle = transport.send(BroadcastAddress(0), query, Service.REQUEST, retry_count=DISCOVERY_RETRIES)
     result.rounds += 1
     new = 0
     while True:
@@ -273,8 +277,10 @@ async def _wait(until: Callable[[], bool], deadline: float, kick: asyncio.Event)
     return True
 
 
-def _progress_watch(manager: AtmManager, progress: Progress) -> Callable[[], bool]:
-    """A condition for :func:`_wait` that reports the manager's progress when it changes."""
+def _progress_watch(port: ToolPort, progress: Progress) -> Callable[[], bool]:
+    """A condition for :func:`_wait` that reports the manager's progress when it changes; also true
+    when the segment refused our packets (ICMP port unreachable) and nothing was ever heard."""
+    manager = port.manager
     seen = (-1, -1)
 
     def done() -> bool:
@@ -283,7 +289,8 @@ def _progress_watch(manager: AtmManager, progress: Progress) -> Callable[[], boo
         if now != seen:
             seen = now
             progress(f"discovered {now[0]}, commissioned {now[1]}")
-        return manager.done
+        unreachable = port.send_errors > 0 and port.stack.statistics.layer2_received == 0
+        return manager.done or unreachable
 
     return done
 
@@ -346,7 +353,7 @@ async def commission(options: CommissionOptions, progress: Progress) -> Commissi
     deadline = loop.time() + options.timeout
     try:
         manager.start_discovery(loop.time())
-        settled = await _wait(_progress_watch(manager, progress), deadline, port.kick)
+        settled = await _wait(_progress_watch(port, progress), deadline, port.kick)
         done = manager.in_state(MeterState.COMMISSIONED)
         if agent is not None and done:
             key_id = agent.update_domain_key(loop.time())
