@@ -25,7 +25,14 @@ from typing import Any, Final
 from cosemnet.cli.sim_lon import EndpointPort
 from cosemnet.errors import DecodeError
 from cosemnet.profiles.lon.addresses import Address, BroadcastAddress, SubnetNodeAddress
-from cosemnet.profiles.lon.atm import AtmConfig, AtmManager, KeyCommissioner, MeterRecord, MeterState
+from cosemnet.profiles.lon.atm import (
+    MAX_METERS,
+    AtmConfig,
+    AtmManager,
+    KeyCommissioner,
+    MeterRecord,
+    MeterState,
+)
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint
 from cosemnet.profiles.lon.netmgmt import QueryIdRequest, QueryIdResponse, QueryIdSelector
@@ -131,7 +138,7 @@ async def _one_query(transport: CnipTransport, result: DiscoverResult, deadline:
         if found is None or not isinstance(event, ResponseReceived) or event.handle != handle:
             continue
         answer, source = found
-        if answer.unique_id not in result.found:
+        if answer.unique_id not in result.found and len(result.found) < MAX_METERS:
             result.found[answer.unique_id] = Discovered(
                 answer.unique_id, answer.program_id, source, result.rounds
             )
@@ -241,7 +248,7 @@ class ToolPort(EndpointPort):
     def _claim(self, now: float) -> bool:
         for event in self.endpoint.stack.take_events(self._unwanted):
             found = query_answer(event)
-            if found is not None:
+            if found is not None and len(self.skipped) < MAX_METERS:
                 self.skipped[found[0].unique_id] = found[0]
         return self.manager.pump(now)
 

@@ -45,7 +45,8 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class CnipTransport:
-    """Runs ``stack`` over CN/IP on one UDP socket. Use ``await start()`` then ``send`` / ``next_event``."""
+    """Runs ``stack`` over CN/IP on one UDP socket. Use ``await start()`` then ``send`` / ``next_event``
+    (or give ``on_event``, which then receives every event instead of :meth:`next_event`)."""
 
     def __init__(
         self,
@@ -140,9 +141,10 @@ class CnipTransport:
                     break
         self._flush()
         for event in self.stack.pop_events():
-            if self.on_event is not None:
+            if self.on_event is not None:  # one consumer: a callback or next_event, not both (bounded)
                 self.on_event(event)
-            self._events.put_nowait(event)
+            else:
+                self._events.put_nowait(event)
         self._wake.set()
 
     def _flush(self) -> None:
