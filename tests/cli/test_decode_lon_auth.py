@@ -19,9 +19,9 @@ def exchange_frames() -> list[LonFrame]:
         b.node.join_group(0, 0x20, 0)
         c.node.join_group(0, 0x20, 1)
         net = network(a, b, c)
-        a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+        a.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=a.now)
         net.run()
-        a.send(GroupAddress(0x20), MSG, auth=True, group_size=2)
+        a.send(GroupAddress(0x20), MSG, auth=True, group_size=2, now=a.now)
         net.run()
         frames += ra.sent + rb.sent + rc.sent
     return frames

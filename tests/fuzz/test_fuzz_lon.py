@@ -99,7 +99,7 @@ class MeterTarget:
 
     def advance(self) -> None:
         self.now += self.rng.choice((0.01, 0.1, 0.5, 2.0))
-        self.endpoint.stack.poll(self.now)
+        self.endpoint.stack.handle_timer(self.now)
         self.endpoint.pump(self.now)
 
     def frame(self, data: bytes) -> None:

@@ -450,6 +450,7 @@ def test_hostile_messages_never_raise_and_stay_bounded(messages: list[tuple[int,
 
 
 def test_over_two_lon_stacks() -> None:
+    from cosemnet.profiles.lon.dlms import StackLower
     from cosemnet.profiles.lon.node import LonNode
     from cosemnet.profiles.lon.stack import Completed, LonStack, MessageReceived
 
@@ -458,7 +459,10 @@ def test_over_two_lon_stacks() -> None:
         "nnap": LonStack(LonNode.configured_in(bytes((5, 0, 0, 0, 0, 1)), domain, 1, 1)),
         "meter": LonStack(LonNode.configured_in(bytes((5, 0, 0, 0, 0, 20)), domain, 1, 20)),
     }
-    lower: dict[str, AdpLowerLayer] = {"nnap": stacks["nnap"], "meter": stacks["meter"]}
+    lower: dict[str, AdpLowerLayer] = {
+        "nnap": StackLower(stacks["nnap"]),
+        "meter": StackLower(stacks["meter"]),
+    }
     adps = {
         "nnap": AdpService(lower["nnap"], SapRole.CLIENT, address_table=AddressTable({1: METER})),
         "meter": AdpService(lower["meter"], SapRole.SERVER),
@@ -474,7 +478,7 @@ def test_over_two_lon_stacks() -> None:
                 other.receive_frame(frame.encode(), now)
                 moved = True
         for name, stack in stacks.items():
-            for event in stack.events():
+            for event in stack.pop_events():
                 if isinstance(event, MessageReceived) and isinstance(event.apdu, ApplicationMessage):
                     source = SubnetNodeAddress(event.source_subnet, event.source_node)
                     adps[name].message_received(source, event.apdu, now)
@@ -482,12 +486,12 @@ def test_over_two_lon_stacks() -> None:
                     adps[name].completed(event.handle, event.success, now)
                 moved = True
         if not moved:
-            deadline = stacks["nnap"].next_deadline()
+            deadline = stacks["nnap"].get_timer()
             if deadline is None:
                 break
             now = max(now, deadline)
             for stack in stacks.values():
-                stack.poll(now)
+                stack.handle_timer(now)
     assert confirms(adps["nnap"].drain_events()) == [AdpDataConfirm(rid, AdpResult.SUCCESS)]
     [ind] = adps["meter"].drain_events()
     assert isinstance(ind, AdpDataIndication) and ind.apdu == apdu and ind.source == NNAP

@@ -89,7 +89,7 @@ def test_agent_answers_malformed_requests_with_an_error() -> None:
 def _nm(f: Feeder, apdu_request: object, service: Service = Service.REQUEST) -> list[object]:
     stack = f.segment.concentrator.stack
     meter = f.segment.meters[0]
-    handle = stack.send(meter.address, apdu_request.to_apdu(), service)  # type: ignore[attr-defined]
+    handle = stack.send(meter.address, apdu_request.to_apdu(), service, now=stack.now)  # type: ignore[attr-defined]
     run_exchange(f.segment.channel, [])
     events = stack.take_events(lambda e: isinstance(e, Completed | ResponseReceived) and e.handle == handle)
     return [NmResponse.decode(e.apdu.encode()) for e in events if isinstance(e, ResponseReceived)]

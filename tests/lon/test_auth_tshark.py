@@ -49,9 +49,9 @@ def exchange(group: bool, auth_type: int) -> list[LonFrame]:
         b.node.join_group(0, 0x20, 0)
         c.node.join_group(0, 0x20, 1)
         recorders.append(rc)
-        a.send(GroupAddress(0x20), MSG, auth=True, group_size=2)
+        a.send(GroupAddress(0x20), MSG, auth=True, group_size=2, now=a.now)
     else:
-        a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+        a.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=a.now)
     net.run()
     return [f for r in recorders for f in r.sent]
 

@@ -164,7 +164,7 @@ def acks(rec: Recorder) -> list[LonFrame]:
 def test_authenticated_ackd_succeeds_with_the_right_key() -> None:
     (a, ra), (b, rb) = keyed(1), keyed(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.ACKD, auth=True)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.ACKD, auth=True, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, True)]
     (msg,) = received(net.events(1))
@@ -186,11 +186,11 @@ def test_authenticated_ackd_succeeds_with_the_right_key() -> None:
 def test_authenticated_request_response_succeeds_with_the_right_key() -> None:
     (a, ra), (b, rb) = keyed(1), keyed(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, auth=True)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, auth=True, now=a.now)
     net.run(0.5)
     (msg,) = received(net.events(1))
     assert msg.authenticated and msg.service is Service.REQUEST
-    assert b.respond(msg.request_id, ApplicationMessage(0x11, b"42 kWh"))
+    assert b.respond(msg.request_id, ApplicationMessage(0x11, b"42 kWh"), now=b.now)
     net.run()
     events = net.events(0)
     responses = [e.apdu for e in events if isinstance(e, ResponseReceived)]
@@ -203,7 +203,7 @@ def test_authenticated_request_response_succeeds_with_the_right_key() -> None:
 def test_wrong_key_is_not_delivered_and_is_counted(service: Service) -> None:
     (a, _), (b, rb) = keyed(1, OTHER_KEY), keyed(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, service, auth=True, retry_count=2, tx_timer=8)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, service, auth=True, retry_count=2, tx_timer=8, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, False)]
     assert received(net.events(1)) == []
@@ -215,7 +215,7 @@ def test_wrong_key_is_not_delivered_and_is_counted(service: Service) -> None:
 def test_wrong_key_delivered_unauthenticated_when_configured_like_lon_stack_dx() -> None:
     (a, _), (b, rb) = keyed(1, OTHER_KEY), keyed(2, config=StackConfig(deliver_unauthenticated=True))
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, True)]
     (msg,) = received(net.events(1))
@@ -226,7 +226,7 @@ def test_wrong_key_delivered_unauthenticated_when_configured_like_lon_stack_dx()
 def test_replayed_reply_is_rejected() -> None:
     (a, ra), (b, rb) = keyed(1), keyed(2)
     net = network(a, b)
-    a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+    a.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=a.now)
     net.run()
     assert len(received(net.events(1))) == 1
     (message,) = [f for f in ra.sent if isinstance(f.npdu.pdu, Tpdu)]
@@ -234,17 +234,17 @@ def test_replayed_reply_is_rejected() -> None:
     # the reply again while the record lives: no challenge outstanding, nothing happens
     now = net.channel.now
     b.receive_frame(reply.encode(), now)
-    assert b.events() == [] and b.statistics.late_ack == 1
+    assert b.pop_events() == [] and b.statistics.late_ack == 1
     # after the receive record expired, the attacker replays the message and then the old reply
     now += 10.0
-    b.poll(now)
+    b.handle_timer(now)
     b.receive_frame(message.encode(), now)
     (challenge2,) = [f for f in b.pop_outgoing() if isinstance(f.npdu.pdu, AuthPdu)]
     challenge1 = auth_frames(rb, AuthPduType.CHALLENGE)[0]
     assert isinstance(challenge2.npdu.pdu, AuthPdu) and isinstance(challenge1.npdu.pdu, AuthPdu)
     assert challenge2.npdu.pdu.data != challenge1.npdu.pdu.data  # a fresh random challenge
     b.receive_frame(reply.encode(), now + 0.1)
-    assert b.events() == []
+    assert b.pop_events() == []
     assert b.statistics.authentication_failures == 1
     assert [f for f in b.pop_outgoing() if isinstance(f.npdu.pdu, Tpdu)] == []  # not acknowledged
 
@@ -257,12 +257,12 @@ def test_forged_replies_never_deliver() -> None:
     assert isinstance(challenge.npdu.pdu, AuthPdu)
     forged = AuthPdu(AuthPduType.REPLY, 3, AddressFormat.SUBNET_NODE, challenge.npdu.pdu.data)  # echo
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), forged, DOMAIN)).encode(), 0.1)
-    assert b.events() == [] and b.statistics.authentication_failures == 1
+    assert b.pop_events() == [] and b.statistics.authentication_failures == 1
     # the genuine reply now comes too late: the record was dropped
     right = standard_reply(KEY, challenge.npdu.pdu.data, MSG.encode())
     genuine = AuthPdu(AuthPduType.REPLY, 3, AddressFormat.SUBNET_NODE, right)
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), genuine, DOMAIN)).encode(), 0.2)
-    assert b.events() == [] and b.statistics.late_ack == 1
+    assert b.pop_events() == [] and b.statistics.late_ack == 1
 
 
 def test_right_reply_from_a_hand_made_sender() -> None:
@@ -274,7 +274,7 @@ def test_right_reply_from_a_hand_made_sender() -> None:
     right = standard_reply(KEY, challenge.npdu.pdu.data, MSG.encode())
     reply = AuthPdu(AuthPduType.REPLY, 3, AddressFormat.SUBNET_NODE, right)
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), reply, DOMAIN)).encode(), 0.1)
-    (msg,) = received(b.events())
+    (msg,) = received(b.pop_events())
     assert msg.authenticated
     (ack,) = b.pop_outgoing()
     assert isinstance(ack.npdu.pdu, Tpdu) and ack.npdu.pdu.tpdu_type is TpduType.ACK
@@ -284,7 +284,7 @@ def test_lost_challenge_and_reply_are_recovered_by_retries_with_the_same_challen
     (a, _), (b, rb) = keyed(1), keyed(2)
     net = network(a, b)
     net.channel.set_loss(1, 0, 1.0)  # B -> A lost: the first challenge never arrives
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, tx_timer=8)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, tx_timer=8, now=a.now)
     net.run(0.2)
     net.channel.set_loss(1, 0, 0.0)
     net.run()
@@ -299,7 +299,11 @@ def test_update_key_then_authenticated_traffic_uses_the_new_key() -> None:
     net = network(tool, meter, old)
     increment = bytes.fromhex("010203040506")
     handle = tool.send(
-        SubnetNodeAddress(1, 2), UpdateKeyRequest(0, increment).to_apdu(), Service.REQUEST, auth=True
+        SubnetNodeAddress(1, 2),
+        UpdateKeyRequest(0, increment).to_apdu(),
+        Service.REQUEST,
+        auth=True,
+        now=tool.now,
     )
     net.run()
     responses = [e for e in net.events(0) if isinstance(e, ResponseReceived)]
@@ -309,13 +313,13 @@ def test_update_key_then_authenticated_traffic_uses_the_new_key() -> None:
     d = meter.node.domains[0]
     assert d is not None and d.authentication_key == new_key
     # a node still holding the old key is refused
-    refused = old.send(SubnetNodeAddress(1, 2), MSG, auth=True, retry_count=1, tx_timer=8)
+    refused = old.send(SubnetNodeAddress(1, 2), MSG, auth=True, retry_count=1, tx_timer=8, now=old.now)
     net.run()
     assert completions(net.events(2)) == [Completed(refused, False)]
     assert meter.statistics.authentication_failures == 1
     # the tool moves to the new key too: accepted
     set_key(tool, new_key)
-    ok = tool.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+    ok = tool.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=tool.now)
     net.run()
     assert completions(net.events(0))[-1] == Completed(ok, True)
     assert [m.authenticated for m in received(net.events(1))] == [True]
@@ -326,7 +330,7 @@ def test_authenticated_group_ackd_challenges_from_every_member() -> None:
     for stack, member in ((b, 0), (c, 1)):
         stack.node.join_group(0, 0x20, member)
     net = network(a, b, c)
-    handle = a.send(GroupAddress(0x20), MSG, auth=True, group_size=2)
+    handle = a.send(GroupAddress(0x20), MSG, auth=True, group_size=2, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, True)]
     assert [m.authenticated for m in received(net.events(1)) + received(net.events(2))] == [True, True]
@@ -340,9 +344,9 @@ def test_authenticated_group_ackd_challenges_from_every_member() -> None:
 def test_authenticated_broadcast_and_unique_id_messages() -> None:
     (a, _), (b, _) = keyed(1), keyed(2)
     net = network(a, b)
-    h1 = a.send(BroadcastAddress(1), MSG, auth=True)
+    h1 = a.send(BroadcastAddress(1), MSG, auth=True, now=a.now)
     net.run()
-    h2 = a.send(UniqueIdAddress(1, nid(2)), ApplicationMessage(0x12, b"by id"), auth=True)
+    h2 = a.send(UniqueIdAddress(1, nid(2)), ApplicationMessage(0x12, b"by id"), auth=True, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(h1, True), Completed(h2, True)]
     assert [m.authenticated for m in received(net.events(1))] == [True, True]
@@ -352,7 +356,7 @@ def test_authenticated_broadcast_and_unique_id_messages() -> None:
 def test_oma_authentication(right: bool) -> None:
     (a, ra), (b, rb) = keyed(1, KEY if right else OTHER_KEY, auth_type=1), keyed(2, auth_type=1)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, retry_count=1, tx_timer=8)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, retry_count=1, tx_timer=8, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, right)]
     assert [m.authenticated for m in received(net.events(1))] == ([True] if right else [])
@@ -369,7 +373,7 @@ def test_enhanced_mode_authentication() -> None:
     config = StackConfig(enhanced=True)
     (a, ra), (b, rb) = keyed(1, config=config), keyed(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, True)]
     (challenge,) = auth_frames(rb, AuthPduType.CHALLENGE)
@@ -381,7 +385,9 @@ def test_unconfigured_sender_in_the_flex_domain_is_not_answered() -> None:
     a = LonStack(LonNode(nid(1), PID))
     (b, _) = keyed(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, domain_id=DOMAIN, retry_count=1, tx_timer=8)
+    handle = a.send(
+        SubnetNodeAddress(1, 2), MSG, auth=True, domain_id=DOMAIN, retry_count=1, tx_timer=8, now=a.now
+    )
     net.run()
     assert completions(net.events(0)) == [Completed(handle, False)]
     assert received(net.events(1)) == []
@@ -396,7 +402,7 @@ def test_random_auth_pdus_never_raise_nor_deliver(pdu: AuthPdu, source_node: int
         b.receive_frame(msg.encode(), 0.0)
     destination = SubnetNodeAddress(1, 2)
     b.receive_frame(LonFrame(Npdu(1, source_node, destination, pdu, DOMAIN)).encode(), 0.1)
-    assert received(b.events()) == []
+    assert received(b.pop_events()) == []
 
 
 def test_authenticated_message_addressed_2b_is_challenged_not_crashing() -> None:
@@ -406,7 +412,7 @@ def test_authenticated_message_addressed_2b_is_challenged_not_crashing() -> None
     (challenge,) = b.pop_outgoing()
     assert isinstance(challenge.npdu.pdu, AuthPdu)
     assert challenge.npdu.pdu.address_format == AddressFormat.SUBNET_NODE
-    assert b.events() == []
+    assert b.pop_events() == []
 
 
 TO_NODE_2 = st.sampled_from(
@@ -446,7 +452,7 @@ def test_hostile_frame_sequences_never_raise_nor_authenticate(frames: list[LonFr
     for frame in frames:
         now += 0.05
         b.receive_frame(frame.encode(), now)
-        b.poll(now)
-    for message in received(b.events()):
+        b.handle_timer(now)
+    for message in received(b.pop_events()):
         assert not message.authenticated  # nobody without the key can produce a matching reply
         assert not message.auth_requested  # ...so nothing asking for authentication is delivered

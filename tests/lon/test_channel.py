@@ -17,7 +17,7 @@ def node(i: int) -> LonStack:
 
 
 def got(stack: LonStack) -> list[MessageReceived]:
-    return [e for e in stack.events() if isinstance(e, MessageReceived)]
+    return [e for e in stack.pop_events() if isinstance(e, MessageReceived)]
 
 
 def test_airtime_is_bits_over_rate_with_per_frame_overhead() -> None:
@@ -32,7 +32,7 @@ def test_single_frame_statistics_and_utilisation() -> None:
     ch = PowerLineChannel()
     ch.attach(a)
     ch.attach(b)
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"x" * 10), Service.UNACKD)
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"x" * 10), Service.UNACKD, now=a.now)
     ch.run_until(1.0)
     size = len(a_frame_bytes(10))
     stats = ch.statistics
@@ -59,8 +59,8 @@ def test_two_nodes_transmitting_at_once_are_both_lost_at_a_common_receiver() -> 
     ch = PowerLineChannel(same_slot_config())
     for s in (a, b, c):
         ch.attach(s)
-    a.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from a"), Service.UNACKD)
-    b.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from b"), Service.UNACKD)
+    a.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from a"), Service.UNACKD, now=a.now)
+    b.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from b"), Service.UNACKD, now=b.now)
     ch.run_until(1.0)
     assert got(c) == []
     assert c.statistics.transmission_errors == 2
@@ -74,8 +74,8 @@ def test_carrier_sense_serialises_nodes_that_hear_each_other() -> None:
     ch = PowerLineChannel(seed=1)
     for s in (a, b, c):
         ch.attach(s)
-    a.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from a"), Service.UNACKD)
-    b.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from b"), Service.UNACKD)
+    a.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from a"), Service.UNACKD, now=a.now)
+    b.send(SubnetNodeAddress(1, 3), ApplicationMessage(0x10, b"from b"), Service.UNACKD, now=b.now)
     ch.run_until(1.0)
     assert sorted(m.apdu.encode() for m in got(c)) == [b"\x10from a", b"\x10from b"]
     assert ch.statistics.collisions == 0 and ch.statistics.deferrals == 1
@@ -90,8 +90,8 @@ def test_hidden_nodes_collide_at_the_node_between_them() -> None:
     ch.link(0, 1)  # A - B
     ch.link(2, 1)  # C - B; A and C cannot hear each other
     assert not ch.hears(2, 0) and ch.hears(1, 0)
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from a" * 4), Service.UNACKD)
-    c.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from c" * 4), Service.UNACKD)
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from a" * 4), Service.UNACKD, now=a.now)
+    c.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from c" * 4), Service.UNACKD, now=c.now)
     ch.run_until(1.0)
     assert got(b) == []
     assert ch.statistics.collisions == 2 and ch.statistics.deferrals == 0
@@ -104,8 +104,8 @@ def test_hidden_nodes_with_equal_timers_keep_colliding() -> None:
         ch.attach(s)
     ch.link(0, 1)
     ch.link(2, 1)
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from a" * 4))
-    c.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from c" * 4))
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from a" * 4), now=a.now)
+    c.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from c" * 4), now=c.now)
     ch.run_until_idle()
     assert got(b) == [] and ch.statistics.collisions == 8  # 4 tries each, all overlapping at B
     assert a.statistics.transmit_tx_failure == c.statistics.transmit_tx_failure == 1
@@ -120,8 +120,8 @@ def test_hidden_node_collisions_are_recovered_by_retries() -> None:
     ch.link(2, 1)
     # hidden nodes with equal transmit timers retry in lock step and keep colliding; different timers
     # let the retries drift apart
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from a" * 4), tx_timer=11)
-    c.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from c" * 4), tx_timer=10)
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from a" * 4), tx_timer=11, now=a.now)
+    c.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"from c" * 4), tx_timer=10, now=c.now)
     ch.run_until_idle()
     assert len(got(b)) == 2
     assert ch.statistics.collisions >= 2
@@ -134,7 +134,7 @@ def test_distance_based_topology() -> None:
     for s, x in zip(stacks, (0.0, 80.0, 160.0), strict=True):
         ch.attach(s, (x, 0.0))
     assert ch.hears(1, 0) and ch.hears(2, 1) and not ch.hears(2, 0)
-    stacks[0].send(BroadcastAddress(0), ApplicationMessage(0x10, b"hi"), Service.UNACKD)
+    stacks[0].send(BroadcastAddress(0), ApplicationMessage(0x10, b"hi"), Service.UNACKD, now=stacks[0].now)
     ch.run_until(1.0)
     assert len(got(stacks[1])) == 1 and got(stacks[2]) == []
 
@@ -144,7 +144,7 @@ def test_link_loss_is_counted_and_validated() -> None:
     ch = PowerLineChannel(ChannelConfig(default_loss=1.0))
     ch.attach(a)
     ch.attach(b)
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"x"), Service.UNACKD)
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"x"), Service.UNACKD, now=a.now)
     ch.run_until(1.0)
     assert ch.statistics.losses == 1 and got(b) == []
     with pytest.raises(ValueError):
@@ -161,7 +161,7 @@ def run_busy_network(seed: int) -> tuple[tuple[int, ...], float]:
         ch.attach(s)
     for k in range(10):
         for i, s in enumerate(stacks):
-            s.send(SubnetNodeAddress(1, (i + 1) % 6 + 1), ApplicationMessage(0x10, bytes((k,))))
+            s.send(SubnetNodeAddress(1, (i + 1) % 6 + 1), ApplicationMessage(0x10, bytes((k,))), now=s.now)
     ch.run_until_idle()
     st = ch.statistics
     delivered = sum(len(got(s)) for s in stacks)
@@ -184,7 +184,13 @@ def test_backlog_widens_the_window_after_a_broadcast_with_high_delta_backlog() -
     ch = PowerLineChannel(seed=1)
     for s in stacks:
         ch.attach(s)
-    stacks[0].send(BroadcastAddress(0), ApplicationMessage(0x10, b"poll"), Service.REQUEST, retry_count=0)
+    stacks[0].send(
+        BroadcastAddress(0),
+        ApplicationMessage(0x10, b"poll"),
+        Service.REQUEST,
+        retry_count=0,
+        now=stacks[0].now,
+    )
     ch.run_until(0.3)
     # every receiver added the broadcast's delta backlog (15) and took one off for the frame cycle
     assert [st.backlog for st in ch._stations[1:]] == [15, 15, 15]

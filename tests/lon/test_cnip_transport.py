@@ -77,7 +77,7 @@ def test_wrong_secret_is_rejected_and_the_send_fails() -> None:
             )
             assert await wait_for(a, Completed) == Completed(handle, False)
             assert b.rejected == 2 and b.stack.statistics.transmission_errors == 2
-            assert b.stack.events() == []
+            assert b.stack.pop_events() == []
         finally:
             await a.close()
             await b.close()
@@ -187,3 +187,38 @@ def test_request_response_with_a_node_in_another_process(mode: str) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_claim_events_takes_its_events_first_and_on_event_gets_the_rest() -> None:
+    """The ATM manager's hook: ``claim_events`` runs after every stack input and takes (with
+    ``take_events``) what it wants before the rest goes to ``on_event``; with ``on_event`` nothing piles
+    up for ``next_event`` (memory stays bounded on a long run)."""
+
+    async def main() -> None:
+        claimed: list[Event] = []
+        others: list[Event] = []
+        b_stack = stack(2)
+
+        def claim(now: float) -> bool:
+            taken = b_stack.take_events(lambda e: isinstance(e, MessageReceived) and e.apdu.code == 0x0F)
+            claimed.extend(taken)
+            return False
+
+        a = CnipTransport(stack(1))
+        b = CnipTransport(b_stack, on_event=others.append, claim_events=claim)
+        a.add_peer(await b.start())
+        b.add_peer(await a.start())
+        try:
+            for code in (0x0F, 0x10, 0x0F):
+                a.send(SubnetNodeAddress(1, 2), ApplicationMessage(code, b"x"), Service.ACKD)
+            for _ in range(3):
+                await wait_for(a, Completed)
+            assert [e.apdu.code for e in claimed if isinstance(e, MessageReceived)] == [0x0F, 0x0F]
+            assert [e.apdu.code for e in others if isinstance(e, MessageReceived)] == [0x10]
+            with pytest.raises(TimeoutError):
+                await b.next_event(0.05)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())

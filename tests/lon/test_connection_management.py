@@ -132,7 +132,7 @@ def test_class_133_counters_are_fed() -> None:
     dc = segment.concentrator
     # acknowledged broadcasts raise every listener's backlog by 15 per frame: the estimate overflows
     for _ in range(6):
-        dc.stack.send(BroadcastAddress(0), ApplicationMessage(0x3E, b"\x00"), Service.ACKD)
+        dc.stack.send(BroadcastAddress(0), ApplicationMessage(0x3E, b"\x00"), Service.ACKD, now=dc.stack.now)
     segment.run(limit=300)
     assert m.endpoint.stack.statistics.backlog_overflows > 0
     # ADP_DATA.requests that never reach the stack (destination queue full)

@@ -47,10 +47,12 @@ FIELDS = [
 
 def repeated_frames() -> list[LonFrame]:
     f = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}))
-    f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"read"), Service.ACKD, auth=True)
+    f.stacks[0].send(
+        f.address(4), ApplicationMessage(0x10, b"read"), Service.ACKD, auth=True, now=f.stacks[0].now
+    )
     f.run()
     f.cut(3)
-    f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"lost"), Service.ACKD)
+    f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"lost"), Service.ACKD, now=f.stacks[0].now)
     f.run(120)
     return f.capture.frames
 

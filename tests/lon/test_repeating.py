@@ -99,10 +99,12 @@ def far_line(count: int = 4) -> Topology:
 def test_unacknowledged_and_acknowledged_flows_over_three_repeaters() -> None:
     """Figures E.1 / E.2: the target receives the message from the agent, the source the 0x4D success."""
     f = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}))
-    handle = f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"hello"), Service.ACKD)
+    handle = f.stacks[0].send(
+        f.address(4), ApplicationMessage(0x10, b"hello"), Service.ACKD, now=f.stacks[0].now
+    )
     f.run()
-    assert f.stacks[0].events() == [Completed(handle, True)]
-    (got,) = [e for e in f.stacks[4].events() if isinstance(e, MessageReceived)]
+    assert f.stacks[0].pop_events() == [Completed(handle, True)]
+    (got,) = [e for e in f.stacks[4].pop_events() if isinstance(e, MessageReceived)]
     assert (got.source_subnet, got.source_node, got.apdu) == (1, 4, ApplicationMessage(0x10, b"hello"))
     relayed = [s.proxy_statistics.relayed for s in f.stacks]
     assert relayed == [0, 1, 1, 0, 0] and f.stacks[3].proxy_statistics.agent_sends == 1
@@ -118,13 +120,17 @@ def test_unacknowledged_and_acknowledged_flows_over_three_repeaters() -> None:
 def test_request_response_relayed_unchanged() -> None:
     """Figure E.2: the target's response comes back to the source as the response to its request."""
     f = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}))
-    handle = f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"q"), Service.REQUEST)
+    handle = f.stacks[0].send(
+        f.address(4), ApplicationMessage(0x10, b"q"), Service.REQUEST, now=f.stacks[0].now
+    )
     for _ in range(400):
         f.channel.run_until(f.channel.now + 0.05)
-        for event in f.stacks[4].events():
+        for event in f.stacks[4].pop_events():
             if isinstance(event, MessageReceived) and event.request_id:
-                f.stacks[4].respond(event.request_id, ApplicationMessage(0x11, b"answer"))
-    events = f.stacks[0].events()
+                f.stacks[4].respond(
+                    event.request_id, ApplicationMessage(0x11, b"answer"), now=f.stacks[4].now
+                )
+    events = f.stacks[0].pop_events()
     assert ResponseReceived(handle, 1, 5, ApplicationMessage(0x11, b"answer")) in events
     assert Completed(handle, True) in events
 
@@ -134,9 +140,9 @@ def test_error_during_request_names_the_hop() -> None:
     routes = StaticRoutes({(1, 5): chain(2, 3, 4)})
     f = feeder(far_line(), routes, max_route_attempts=1)
     f.cut(3)
-    handle = f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD)
+    handle = f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD, now=f.stacks[0].now)
     f.run(90)
-    assert f.stacks[0].events() == [Completed(handle, False)]
+    assert f.stacks[0].pop_events() == [Completed(handle, False)]
     (failure,) = f.stacks[0].failures
     assert (failure.count, failure.broken_after, failure.retrying) == (1, SubnetNodeAddress(1, 3), False)
     assert routes.reports[-1][2] == 2  # the link from route node 2 (1/3) to the next one broke
@@ -144,12 +150,12 @@ def test_error_during_request_names_the_hop() -> None:
     # the agent itself failing names count 0, the source's own first link no count at all
     f2 = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}), max_route_attempts=1)
     f2.cut(4)
-    f2.stacks[0].send(f2.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD)
+    f2.stacks[0].send(f2.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD, now=f2.stacks[0].now)
     f2.run(90)
     assert [(x.count, x.broken_after) for x in f2.stacks[0].failures] == [(0, SubnetNodeAddress(1, 4))]
     f3 = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}), max_route_attempts=1)
     f3.cut(1)
-    f3.stacks[0].send(f3.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD)
+    f3.stacks[0].send(f3.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD, now=f3.stacks[0].now)
     f3.run(90)
     assert [(x.count, x.broken_after) for x in f3.stacks[0].failures] == [(None, None)]
 
@@ -158,11 +164,11 @@ def test_error_during_response_is_recovered_by_the_retry() -> None:
     """Figure E.4: the first response from the target is lost; the agent's retry gets it again."""
     f = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}))
     f.channel.set_loss(4, 3, 1.0)  # 1/5 -> 1/4 dead for a while
-    handle = f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD)
+    handle = f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD, now=f.stacks[0].now)
     f.channel.run_until(f.channel.now + 1.2)
     f.channel.set_loss(4, 3, 0.0)
     f.run()
-    assert f.stacks[0].events() == [Completed(handle, True)]
+    assert f.stacks[0].pop_events() == [Completed(handle, True)]
     assert f.stacks[3].statistics.transmit_tx_retries >= 1
 
 
@@ -170,7 +176,7 @@ def test_timers_widen_upstream() -> None:
     """E.3.4: each node upstream waits longer on its last try than the one after it."""
     f = feeder(far_line(), StaticRoutes({(1, 5): chain(2, 3, 4)}), max_route_attempts=1)
     f.cut(4)
-    f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD)
+    f.stacks[0].send(f.address(4), ApplicationMessage(0x10, b"x"), Service.ACKD, now=f.stacks[0].now)
     f.run(90)
     (failure,) = f.stacks[0].failures
     assert failure.count == 0  # the agent's failure arrived before any upstream node gave up
@@ -201,11 +207,13 @@ def test_authentication_through_the_chain_and_alternate_key() -> None:
     """E.3.7: every hop inherits the auth bit and challenges; a wrong alternate key at the agent is an
     authentication failure named at count 0."""
     f = feeder(far_line(2), StaticRoutes({(1, 3): chain(2)}))
-    handle = f.stacks[0].send(f.address(2), ApplicationMessage(0x10, b"a"), Service.ACKD, auth=True)
+    handle = f.stacks[0].send(
+        f.address(2), ApplicationMessage(0x10, b"a"), Service.ACKD, auth=True, now=f.stacks[0].now
+    )
     f.run()
-    assert f.stacks[0].events() == [Completed(handle, True)]
+    assert f.stacks[0].pop_events() == [Completed(handle, True)]
     assert f.stacks[1].statistics.challenges_sent >= 1 and f.stacks[2].statistics.challenges_sent >= 1
-    (got,) = [e for e in f.stacks[2].events() if isinstance(e, MessageReceived)]
+    (got,) = [e for e in f.stacks[2].pop_events() if isinstance(e, MessageReceived)]
     assert got.authenticated
     # a proxy request by hand with an alternate key the target does not share
     target = ProxyTarget(ProxyAddressType.SUBNET_NODE, subnet=1, node=3)
@@ -217,9 +225,11 @@ def test_authentication_through_the_chain_and_alternate_key() -> None:
         tx_ctrl=ProxyTxCtrl(1, 10),
         alternate_key=AlternateKey(bytes([1] * 6)),
     )
-    h = f.stacks[0].send(f.address(1), ProxyRequest(agent).to_apdu(), Service.REQUEST, auth=True)
+    h = f.stacks[0].send(
+        f.address(1), ProxyRequest(agent).to_apdu(), Service.REQUEST, auth=True, now=f.stacks[0].now
+    )
     f.run()
-    (response,) = [e for e in f.stacks[0].events() if isinstance(e, ResponseReceived) and e.handle == h]
+    (response,) = [e for e in f.stacks[0].pop_events() if isinstance(e, ResponseReceived) and e.handle == h]
     outcome = decode_outcome(response.apdu)
     assert outcome == RepeatingFailure(0, authentication=True)
     assert f.stacks[2].statistics.authentication_failures >= 1
@@ -227,9 +237,11 @@ def test_authentication_through_the_chain_and_alternate_key() -> None:
     node = f.stacks[2].node
     assert node.domains[0] is not None
     node.domains[0] = Domain(DOMAIN, 1, 3, AlternateKey(bytes([1] * 6)).apply(KEY))
-    h = f.stacks[0].send(f.address(1), ProxyRequest(agent).to_apdu(), Service.REQUEST, auth=True)
+    h = f.stacks[0].send(
+        f.address(1), ProxyRequest(agent).to_apdu(), Service.REQUEST, auth=True, now=f.stacks[0].now
+    )
     f.run()
-    (response,) = [e for e in f.stacks[0].events() if isinstance(e, ResponseReceived) and e.handle == h]
+    (response,) = [e for e in f.stacks[0].pop_events() if isinstance(e, ResponseReceived) and e.handle == h]
     assert response.apdu.encode() == b"\x4d"
 
 
@@ -243,10 +255,13 @@ def test_broadcast_through_repeaters_reaches_every_neighbourhood() -> None:
     request.hops = [HopAddress(3), HopAddress(4)]
     request.tx_ctrl = ProxyTxCtrl(2, 10)
     request.uniform_by_dest = True
-    f.stacks[0].send(f.address(1), request.to_apdu(), Service.REQUEST)
+    f.stacks[0].send(f.address(1), request.to_apdu(), Service.REQUEST, now=f.stacks[0].now)
     f.run()
     heard = [
-        any(isinstance(e, MessageReceived) and e.apdu == ApplicationMessage(0x12, b"bc") for e in s.events())
+        any(
+            isinstance(e, MessageReceived) and e.apdu == ApplicationMessage(0x12, b"bc")
+            for e in s.pop_events()
+        )
         for s in f.stacks
     ]
     assert heard == [True, True, True, True, True]  # the concentrator hears the first repeater's copy
@@ -277,9 +292,9 @@ def test_path_learned_then_switched_after_a_repeater_is_lost() -> None:
     learn(f, manager)
     assert manager.route(f.address(3), f.channel.now) == chain(2)
     f.cut(1)
-    handle = f.stacks[0].send(f.address(3), ApplicationMessage(0x10, b"x"), Service.ACKD)
+    handle = f.stacks[0].send(f.address(3), ApplicationMessage(0x10, b"x"), Service.ACKD, now=f.stacks[0].now)
     f.run(120)
-    assert Completed(handle, True) in f.stacks[0].events()
+    assert Completed(handle, True) in f.stacks[0].pop_events()
     (failure,) = f.stacks[0].failures
     assert failure.retrying and failure.route == tuple(chain(2))
     assert manager.route(f.address(3), f.channel.now) == chain(3)
@@ -292,7 +307,7 @@ def test_hostile_proxy_data_never_crashes_a_repeater(data: bytes, service: Servi
     """Whatever follows the 0x4D code, a repeater forwards it, answers 0x4C, or drops it: no exception,
     and nothing left pending once the channel is quiet."""
     f = feeder(far_line(2), None)
-    f.stacks[0].send(f.address(1), ForeignFrame(0x4D, data), service)
+    f.stacks[0].send(f.address(1), ForeignFrame(0x4D, data), service, now=f.stacks[0].now)
     f.run(1800)  # a hostile ProxyTxCtrl may ask for long timers and many retries on every hop
     repeater = f.stacks[1]
     stats = repeater.proxy_statistics
@@ -315,11 +330,12 @@ def test_relay_table_is_bounded() -> None:
             priority=p,
             retry_count=7,
             tx_timer=15,
+            now=f.stacks[0].now,
         )
         for p in (False, True)
     )
     f.run(120)
-    responses = {e.handle: e.apdu for e in f.stacks[0].events() if isinstance(e, ResponseReceived)}
+    responses = {e.handle: e.apdu for e in f.stacks[0].pop_events() if isinstance(e, ResponseReceived)}
     assert decode_outcome(responses[second]) == RepeatingFailure(0)
     assert decode_outcome(responses[first]) == RepeatingFailure(0)
     assert f.stacks[1].proxy_statistics.refused == 1

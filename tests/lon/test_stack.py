@@ -89,7 +89,7 @@ class Net:
 
     def drain(self) -> None:
         for i, stack in enumerate(self.stacks):
-            self.log.setdefault(i, []).extend(stack.events())
+            self.log.setdefault(i, []).extend(stack.pop_events())
 
     def events(self, i: int) -> list[Event]:
         self.drain()
@@ -127,7 +127,7 @@ MSG = ApplicationMessage(0x10, b"reading please")
 def test_ackd_unicast_delivered_once_and_acknowledged() -> None:
     (a, ra), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, True)]
     (msg,) = received(net.events(1))
@@ -142,7 +142,7 @@ def test_ackd_lost_ack_is_retried_and_the_duplicate_is_suppressed() -> None:
     (a, ra), (b, rb) = configured(1), configured(2)
     net = network(a, b)
     net.channel.set_loss(1, 0, 1.0)  # B -> A: the first ACK is lost
-    handle = a.send(SubnetNodeAddress(1, 2), MSG)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, now=a.now)
     net.run(0.5)
     assert len(received(net.events(1))) == 1 and not completions(net.events(0))
     net.channel.set_loss(1, 0, 0.0)
@@ -161,7 +161,9 @@ def test_ackd_with_random_loss_delivers_each_message_exactly_once() -> None:
     (a, _), (b, _) = configured(1), configured(2)
     net = network(a, b, seed=7)
     net.channel.set_loss(0, 1, 0.3, symmetric=True)
-    handles = [a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, bytes([i]))) for i in range(60)]
+    handles = [
+        a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, bytes([i])), now=a.now) for i in range(60)
+    ]
     net.run()
     done = completions(net.events(0))
     assert [c.handle for c in done] == handles
@@ -180,7 +182,7 @@ def test_timer_expiry_gives_a_failure_event() -> None:
     net = network(a, b)
     net.channel.unlink(0, 1)
     start = net.channel.now
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, retry_count=2, tx_timer=8)  # 256 ms
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, retry_count=2, tx_timer=8, now=a.now)  # 256 ms
     net.run()
     assert completions(net.events(0)) == [Completed(handle, False)]
     assert len(ra.sent) == 3
@@ -192,8 +194,8 @@ def test_timer_expiry_gives_a_failure_event() -> None:
 def test_sends_queue_behind_the_transaction_in_progress() -> None:
     (a, ra), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    h1 = a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"1"))
-    h2 = a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"2"))
+    h1 = a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"1"), now=a.now)
+    h2 = a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"2"), now=a.now)
     assert len(ra.sent) == 1  # the second waits
     net.run()
     assert [c.handle for c in completions(net.events(0))] == [h1, h2]
@@ -208,8 +210,8 @@ def test_sends_queue_behind_the_transaction_in_progress() -> None:
 def test_priority_and_normal_transactions_run_side_by_side() -> None:
     (a, ra), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"n"))
-    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"p"), priority=True)
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"n"), now=a.now)
+    a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"p"), priority=True, now=a.now)
     assert len(ra.sent) == 2 and {f.priority for f in ra.sent} == {False, True}
     net.run()
     assert all(c.success for c in completions(net.events(0)))
@@ -222,7 +224,7 @@ def test_priority_and_normal_transactions_run_side_by_side() -> None:
 def test_unackd_rpt_sends_repeat_count_plus_one_and_delivers_once() -> None:
     (a, ra), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.UNACKD_RPT, retry_count=2)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.UNACKD_RPT, retry_count=2, now=a.now)
     net.run()
     assert len(ra.sent) == 3
     pdus = [f.npdu.pdu for f in ra.sent]
@@ -239,7 +241,7 @@ def test_unackd_rpt_reaches_a_lossy_receiver_on_a_repeat() -> None:
     net = network(a, b, seed=3)
     net.channel.set_loss(0, 1, 0.6)
     for i in range(20):
-        a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, bytes([i])), Service.UNACKD_RPT)
+        a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, bytes([i])), Service.UNACKD_RPT, now=a.now)
     net.run()
     got = [m.apdu for m in received(net.events(1))]
     assert len(got) == len({repr(x) for x in got})  # no duplicates
@@ -250,8 +252,8 @@ def test_unackd_rpt_reaches_a_lossy_receiver_on_a_repeat() -> None:
 def test_unackd_is_sent_once_without_transaction() -> None:
     (a, ra), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.UNACKD)
-    assert completions(a.events()) == [Completed(handle, True)]
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.UNACKD, now=a.now)
+    assert completions(a.pop_events()) == [Completed(handle, True)]
     net.run()
     assert len(ra.sent) == 1 and ra.sent[0].npdu.pdu == MSG
     (msg,) = received(net.events(1))
@@ -265,13 +267,13 @@ def test_request_response_with_a_lost_response_resent_from_the_record() -> None:
     (a, _), (b, rb) = configured(1), configured(2)
     net = network(a, b)
     net.channel.set_loss(1, 0, 1.0)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, now=a.now)
     net.run(0.3)
     (request,) = received(net.events(1))
     assert request.service is Service.REQUEST and request.request_id
     answer = ApplicationMessage(0x11, b"42 kWh")
-    assert b.respond(request.request_id, answer)
-    assert not b.respond(request.request_id, answer)  # already answered
+    assert b.respond(request.request_id, answer, now=b.now)
+    assert not b.respond(request.request_id, answer, now=b.now)  # already answered
     net.run(0.5)  # the response is lost
     net.channel.set_loss(1, 0, 0.0)
     net.run()
@@ -290,20 +292,20 @@ def test_request_response_with_a_lost_response_resent_from_the_record() -> None:
 def test_request_without_response_fails() -> None:
     (a, _), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, retry_count=1, tx_timer=6)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, retry_count=1, tx_timer=6, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, False)]
     (request,) = received(net.events(1))
-    assert not b.respond(request.request_id + 1, MSG)  # unknown request id
+    assert not b.respond(request.request_id + 1, MSG, now=b.now)  # unknown request id
 
 
 def test_null_response_sends_nothing() -> None:
     (a, _), (b, rb) = configured(1), configured(2)
     net = network(a, b)
-    a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, retry_count=1, tx_timer=6)
+    a.send(SubnetNodeAddress(1, 2), MSG, Service.REQUEST, retry_count=1, tx_timer=6, now=a.now)
     net.run(0.2)
     (request,) = received(net.events(1))
-    assert b.respond(request.request_id, None)
+    assert b.respond(request.request_id, None, now=b.now)
     net.run()
     assert rb.sent == []
 
@@ -324,7 +326,7 @@ def group_net(members: dict[int, int], seed: int = 1) -> tuple[Net, list[Recorde
 def test_multicast_ackd_retries_with_rem_msg_carrying_the_members_that_acked() -> None:
     net, recs = group_net({2: 0, 3: 1, 4: 2})
     net.channel.set_loss(2, 0, 1.0)  # member 1 (station 2) cannot reach the sender at first
-    handle = net.stacks[0].send(GroupAddress(5), MSG, group_size=3)
+    handle = net.stacks[0].send(GroupAddress(5), MSG, group_size=3, now=net.stacks[0].now)
     net.run(0.7)
     net.channel.set_loss(2, 0, 0.0)
     net.run()
@@ -349,7 +351,7 @@ def test_multicast_ackd_retries_with_rem_msg_carrying_the_members_that_acked() -
 def test_multicast_long_member_list_goes_in_a_reminder_then_the_message() -> None:
     net, recs = group_net({2: 20, 3: 1})
     net.channel.set_loss(2, 0, 1.0)  # member 1 lost
-    handle = net.stacks[0].send(GroupAddress(5), MSG, group_size=2)
+    handle = net.stacks[0].send(GroupAddress(5), MSG, group_size=2, now=net.stacks[0].now)
     net.run(0.7)
     net.channel.set_loss(2, 0, 0.0)
     net.run()
@@ -368,11 +370,13 @@ def test_multicast_long_member_list_goes_in_a_reminder_then_the_message() -> Non
 
 def test_multicast_request_collects_one_response_per_member() -> None:
     net, _ = group_net({2: 0, 3: 1})
-    handle = net.stacks[0].send(GroupAddress(5), MSG, Service.REQUEST, group_size=2)
+    handle = net.stacks[0].send(GroupAddress(5), MSG, Service.REQUEST, group_size=2, now=net.stacks[0].now)
     net.run(0.3)
     for i in (1, 2):
         (req,) = received(net.events(i))
-        assert net.stacks[i].respond(req.request_id, ApplicationMessage(0x11, bytes([i])))
+        assert net.stacks[i].respond(
+            req.request_id, ApplicationMessage(0x11, bytes([i])), now=net.stacks[i].now
+        )
     net.run()
     responses = [e for e in net.events(0) if isinstance(e, ResponseReceived)]
     assert sorted((r.member, r.apdu.encode()) for r in responses) == [(0, b"\x11\x01"), (1, b"\x11\x02")]
@@ -382,7 +386,9 @@ def test_multicast_request_collects_one_response_per_member() -> None:
 def test_multicast_fails_when_a_member_never_answers() -> None:
     net, _ = group_net({2: 0, 3: 1})
     net.channel.unlink(0, 2)
-    handle = net.stacks[0].send(GroupAddress(5), MSG, group_size=2, retry_count=2, tx_timer=8)
+    handle = net.stacks[0].send(
+        GroupAddress(5), MSG, group_size=2, retry_count=2, tx_timer=8, now=net.stacks[0].now
+    )
     net.run()
     assert completions(net.events(0)) == [Completed(handle, False)]
 
@@ -390,9 +396,9 @@ def test_multicast_fails_when_a_member_never_answers() -> None:
 def test_group_sends_need_a_group_size() -> None:
     (a, _) = configured(1)
     with pytest.raises(EncodeError):
-        a.send(GroupAddress(5), MSG)
+        a.send(GroupAddress(5), MSG, now=a.now)
     with pytest.raises(EncodeError):
-        a.send(MulticastAckAddress(1, 2, 5, 0), MSG)
+        a.send(MulticastAckAddress(1, 2, 5, 0), MSG, now=a.now)
 
 
 @pytest.mark.parametrize(
@@ -407,11 +413,11 @@ def test_group_sends_need_a_group_size() -> None:
 def test_bad_send_parameters_fail_at_send_time(kwargs: dict[str, object]) -> None:
     (a, ra) = configured(1)
     with pytest.raises(EncodeError):
-        a.send(SubnetNodeAddress(1, 2), MSG, **kwargs)  # type: ignore[arg-type]
+        a.send(SubnetNodeAddress(1, 2), MSG, **kwargs, now=a.now)  # type: ignore[arg-type]
     with pytest.raises(EncodeError):
-        a.send(SubnetNodeAddress(1, 200), MSG)
+        a.send(SubnetNodeAddress(1, 200), MSG, now=a.now)
     with pytest.raises(EncodeError):
-        a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x40, b""))
+        a.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x40, b""), now=a.now)
     assert ra.sent == [] and not a.busy()
 
 
@@ -421,7 +427,7 @@ def test_bad_send_parameters_fail_at_send_time(kwargs: dict[str, object]) -> Non
 def test_receive_records_expire_after_the_receive_timer() -> None:
     (a, _), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    a.send(SubnetNodeAddress(1, 2), MSG)
+    a.send(SubnetNodeAddress(1, 2), MSG, now=a.now)
     net.run()
     assert b._records.next_deadline() is not None
     t = net.channel.now
@@ -430,7 +436,7 @@ def test_receive_records_expire_after_the_receive_timer() -> None:
     # the same transaction number and APDU after expiry is a new message again
     frame = LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), Tpdu(TpduType.ACKD, 1, MSG), DOMAIN))
     b.receive_frame(frame.encode(), t + 5)
-    assert len(received(b.events())) == 1
+    assert len(received(b.pop_events())) == 1
 
 
 def test_receive_transaction_table_full_is_counted() -> None:
@@ -439,7 +445,7 @@ def test_receive_transaction_table_full_is_counted() -> None:
         frame = LonFrame(Npdu(1, source, SubnetNodeAddress(1, 2), Tpdu(TpduType.ACKD, 1, MSG), DOMAIN))
         b.receive_frame(frame.encode(), 0.0)
     assert b.statistics.receive_tx_full == 1
-    assert len(received(b.events())) == 1
+    assert len(received(b.pop_events())) == 1
 
 
 def test_bad_crc_and_foreign_frames_are_counted_not_delivered() -> None:
@@ -451,9 +457,9 @@ def test_bad_crc_and_foreign_frames_are_counted_not_delivered() -> None:
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), MSG, b"\x43")).encode(), 0.0)
     b.receive_frame(LonFrame(Npdu(1, 2, BroadcastAddress(0), MSG, DOMAIN)).encode(), 0.0)  # own address
     assert b.statistics.layer2_received == 3 and b.statistics.layer3_received == 0
-    assert b.events() == []
+    assert b.pop_events() == []
     b.receive_frame(good, 0.0)
-    assert b.statistics.layer3_received == 1 and len(b.events()) == 1
+    assert b.statistics.layer3_received == 1 and len(b.pop_events()) == 1
 
 
 def test_stale_ack_is_counted_as_late() -> None:
@@ -482,7 +488,7 @@ def test_authentication_hook_decides_delivery(answer: bool) -> None:
     verdict = Verdict(answer)
     b.node.authenticator = verdict
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, retry_count=1, tx_timer=6)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, auth=True, retry_count=1, tx_timer=6, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, answer)]
     msgs = received(net.events(1))
@@ -496,7 +502,7 @@ def test_authentication_hook_decides_delivery(answer: bool) -> None:
 def test_without_authenticator_auth_requested_is_authenticated_by_challenge_reply() -> None:
     (a, _), (b, _) = configured(1), configured(2)
     net = network(a, b)
-    a.send(SubnetNodeAddress(1, 2), MSG, auth=True)
+    a.send(SubnetNodeAddress(1, 2), MSG, auth=True, now=a.now)
     net.run()
     (msg,) = received(net.events(1))
     assert msg.auth_requested and msg.authenticated
@@ -506,7 +512,7 @@ def test_without_authenticator_auth_requested_is_authenticated_by_challenge_repl
 def test_unconfigured_node_does_not_challenge() -> None:
     a, b = configured(1)[0], unconfigured(2)
     net = network(a, b)
-    a.send(UniqueIdAddress(0, nid(2)), MSG, auth=True)
+    a.send(UniqueIdAddress(0, nid(2)), MSG, auth=True, now=a.now)
     net.run()
     (msg,) = received(net.events(1))
     assert msg.auth_requested and not msg.authenticated
@@ -517,7 +523,7 @@ def test_stray_challenge_is_ignored() -> None:
     (b, _) = configured(2)
     challenge = AuthPdu(AuthPduType.CHALLENGE, 1, AddressFormat.SUBNET_NODE, bytes(8))
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), challenge, DOMAIN)).encode(), 0.0)
-    assert b.events() == [] and b.pop_outgoing() == []
+    assert b.pop_events() == [] and b.pop_outgoing() == []
     assert b.statistics.late_ack == 1
 
 
@@ -533,14 +539,14 @@ def test_network_hook_can_consume_inbound_frames() -> None:
     hook = Swallow()
     b = LonStack(LonNode.configured_in(nid(2), DOMAIN, 1, 2), hook=hook)
     b.receive_frame(LonFrame(Npdu(1, 1, SubnetNodeAddress(1, 2), MSG, DOMAIN)).encode(), 0.0)
-    assert hook.seen == 1 and b.events() == [] and b.statistics.layer3_received == 0
+    assert hook.seen == 1 and b.pop_events() == [] and b.statistics.layer3_received == 0
 
 
 def test_enhanced_mode_sends_version_2_with_12_bit_transaction_numbers() -> None:
     (a, ra) = configured(1, config=StackConfig(enhanced=True))
     (b, rb) = configured(2)
     net = network(a, b)
-    handle = a.send(SubnetNodeAddress(1, 2), MSG)
+    handle = a.send(SubnetNodeAddress(1, 2), MSG, now=a.now)
     net.run()
     assert completions(net.events(0)) == [Completed(handle, True)]
     assert ra.sent[0].npdu.version == 2 and rb.sent[0].npdu.version == 2  # the ACK answers in kind
@@ -562,7 +568,10 @@ def test_query_id_finds_the_unconfigured_nodes_over_the_channel() -> None:
     (c, rc) = configured(2)
     net = network(t, *nodes, c, seed=5)
     handle = t.send(
-        BroadcastAddress(0), QueryIdRequest(QueryIdSelector.UNCONFIGURED).to_apdu(), Service.REQUEST
+        BroadcastAddress(0),
+        QueryIdRequest(QueryIdSelector.UNCONFIGURED).to_apdu(),
+        Service.REQUEST,
+        now=t.now,
     )
     net.run()
     responses = [e for e in net.events(0) if isinstance(e, ResponseReceived)]
@@ -579,7 +588,7 @@ def test_query_id_selected_after_respond_to_query() -> None:
     n = unconfigured(11)
     (c, _) = configured(2)
     net = network(t, n, c)
-    t.send(UniqueIdAddress(0, nid(2)), RespondToQueryRequest(True).to_apdu(), Service.REQUEST)
+    t.send(UniqueIdAddress(0, nid(2)), RespondToQueryRequest(True).to_apdu(), Service.REQUEST, now=t.now)
     net.run()
     assert [e.apdu for e in net.events(0) if isinstance(e, ResponseReceived)] == [
         NmResponse(0x62, True).to_apdu()
@@ -590,6 +599,7 @@ def test_query_id_selected_after_respond_to_query() -> None:
         QueryIdRequest(QueryIdSelector.SELECTED).to_apdu(),
         Service.REQUEST,
         max_responses=1,
+        now=t.now,
     )
     net.run()
     responses = [e for e in net.events(0) if isinstance(e, ResponseReceived) and e.handle == handle]
@@ -601,14 +611,16 @@ def test_update_domain_commissions_an_unconfigured_node() -> None:
     n = unconfigured(11)
     net = network(t, n)
     entry = DomainEntry(DOMAIN + bytes(5), 1, 9, 1, bytes(6))
-    handle = t.send(UniqueIdAddress(0, nid(11)), UpdateDomainRequest(0, entry).to_apdu(), Service.REQUEST)
+    handle = t.send(
+        UniqueIdAddress(0, nid(11)), UpdateDomainRequest(0, entry).to_apdu(), Service.REQUEST, now=t.now
+    )
     net.run()
     (resp,) = [e for e in net.events(0) if isinstance(e, ResponseReceived)]
     assert resp.apdu == NmResponse(0x63, True).to_apdu() and (resp.source_subnet, resp.source_node) == (0, 0)
     assert completions(net.events(0)) == [Completed(handle, True)]
     assert n.node.configured and n.node.domains[0] == Domain(DOMAIN, 1, 9)
     # the new identity is reachable by subnet/node, and no longer answers "unconfigured" queries
-    handle = t.send(SubnetNodeAddress(1, 9), MSG)
+    handle = t.send(SubnetNodeAddress(1, 9), MSG, now=t.now)
     net.run()
     assert Completed(handle, True) in net.events(0)
     assert received(net.events(1))[-1].apdu == MSG
@@ -617,6 +629,7 @@ def test_update_domain_commissions_an_unconfigured_node() -> None:
         QueryIdRequest(QueryIdSelector.UNCONFIGURED).to_apdu(),
         Service.REQUEST,
         retry_count=1,
+        now=t.now,
     )
     net.run()
     assert not [e for e in net.events(0) if isinstance(e, ResponseReceived) and e.handle == handle]
@@ -626,7 +639,7 @@ def test_unknown_nm_request_gets_a_failure_response() -> None:
     (t, _) = tool()
     (c, _) = configured(2)
     net = network(t, c)
-    t.send(SubnetNodeAddress(1, 2), NetworkManagement(0x6D, b""), Service.REQUEST)
+    t.send(SubnetNodeAddress(1, 2), NetworkManagement(0x6D, b""), Service.REQUEST, now=t.now)
     net.run()
     (resp,) = [e for e in net.events(0) if isinstance(e, ResponseReceived)]
     assert resp.apdu == NmResponse(0x6D, False).to_apdu()
@@ -637,14 +650,14 @@ def test_service_pin_message_is_broadcast() -> None:
     n = unconfigured(11)
     (c, _) = configured(2)
     net = network(t, n, c)
-    n.service_pin()
+    n.service_pin(n.now)
     net.run()
     (pin,) = received(net.events(0))
     assert pin.service is Service.UNACKD and pin.domain_id == b"" and pin.destination == BroadcastAddress(0)
     assert isinstance(pin.apdu, NetworkManagement)
     assert ServicePinMessage.from_apdu(pin.apdu) == ServicePinMessage(nid(11), PID)
     assert received(net.events(2)) == []  # a configured node in another domain does not hear it
-    c.service_pin()
+    c.service_pin(c.now)
     net.run()
     (pin2,) = received(net.events(0))[1:]
     assert pin2.domain_id == DOMAIN and (pin2.source_subnet, pin2.source_node) == (1, 2)
@@ -663,13 +676,13 @@ def test_lossy_channel_never_delivers_twice_and_successes_are_delivered(
     net = network(a, b, seed=seed)
     net.channel.set_loss(0, 1, loss, symmetric=True)
     apdus: list[Apdu] = [ApplicationMessage(0x10, bytes((i,))) for i in range(8)]
-    handles = {a.send(SubnetNodeAddress(1, 2), apdu, service): apdu for apdu in apdus}
+    handles = {a.send(SubnetNodeAddress(1, 2), apdu, service, now=a.now): apdu for apdu in apdus}
     while not net.channel.idle():
         net.channel.step(net.channel.now + 3600)
-        for event in b.events():
+        for event in b.pop_events():
             net.log.setdefault(1, []).append(event)
             if isinstance(event, MessageReceived) and event.request_id:
-                assert b.respond(event.request_id, ApplicationMessage(0x11, event.apdu.encode()))
+                assert b.respond(event.request_id, ApplicationMessage(0x11, event.apdu.encode()), now=b.now)
     net.drain()
     delivered = [m.apdu for m in received(net.events(1))]
     assert len(delivered) == len(set(map(repr, delivered)))

@@ -77,9 +77,9 @@ def test_applied_topology_limits_who_hears_a_broadcast() -> None:
     for s in nodes:
         ch.attach(s)
     line(3, spacing_m=400.0).apply(ch)
-    nodes[1].send(BroadcastAddress(0), ApplicationMessage(0x10, b"hi"), Service.UNACKD)
+    nodes[1].send(BroadcastAddress(0), ApplicationMessage(0x10, b"hi"), Service.UNACKD, now=nodes[1].now)
     ch.run_until(2.0)
-    heard = [any(isinstance(e, MessageReceived) for e in s.events()) for s in nodes]
+    heard = [any(isinstance(e, MessageReceived) for e in s.pop_events()) for s in nodes]
     assert heard == [True, False, True, False]
     assert ch.hears(0, 1) and not ch.hears(3, 1)
 

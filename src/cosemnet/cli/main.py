@@ -10,6 +10,7 @@ from cosemnet.cli.demo import demo_command
 from cosemnet.cli.encode import encode_command
 from cosemnet.cli.hes import hes_group
 from cosemnet.cli.logs import LOG_FORMAT_ENV, LOG_FORMATS, LOG_LEVEL_ENV, configure_logging, verbosity_level
+from cosemnet.cli.lon import lon_group
 from cosemnet.cli.meter import meter_group
 from cosemnet.cli.read import objects_command, profile_command, read_command
 from cosemnet.cli.sim import sim_group
@@ -67,6 +68,7 @@ cli.add_command(objects_command)
 cli.add_command(profile_command)
 cli.add_command(meter_group)
 cli.add_command(hes_group)
+cli.add_command(lon_group)
 cli.add_command(sim_group)
 cli.add_command(wireshark_group)
 

@@ -77,6 +77,7 @@ Examples:
   cosemnet sim lon --meters 10 --inject tamper=0.2,replay=0.2 --json
   cosemnet sim lon --topology line --meters 12 --json   discovery, commissioning, reads through repeaters
   cosemnet sim lon --topology tree --meters 30 --inject repeater-loss=2
+  cosemnet sim lon --channel cnip --unconfigured --meters 5 --port 16280   for cosemnet lon discover
 """
 
 
@@ -301,6 +302,13 @@ def _local(port: CnipTransport) -> str:
     "and new ones added; RFC 3394-wrapped when the environment variable COSEMNET_OSGP_KEK holds a "
     "16-byte key (hex).",
 )
+@click.option(
+    "--unconfigured",
+    is_flag=True,
+    help="cnip: the meters start unconfigured and no concentrator runs; --port is the segment's CN/IP "
+    "port for cosemnet lon discover / commission. Prints one JSON line when up, runs --duration seconds "
+    "(0: until SIGINT/SIGTERM), then one with every meter's state. Keys: --key-file, else simulated.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
 def lon_command(
     meters: int,
@@ -312,6 +320,7 @@ def lon_command(
     topology: str | None,
     inject: str,
     key_file: str | None,
+    unconfigured: bool,
     as_json: bool,
 ) -> None:
     """Run a data concentrator and METERS simulated OSGP meters and read every meter.
@@ -326,6 +335,13 @@ def lon_command(
         probabilities, repeater_loss = parse_feeder_inject(inject)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--inject") from None
+    if unconfigured:
+        if channel != "cnip" or topology is not None or inject:
+            raise click.BadParameter("works on --channel cnip, without --topology or --inject")
+        if meters > MAX_CNIP_METERS:
+            raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
+        _run_unconfigured(meters, duration, port, seed, security or SECURITY_OSGP, key_file)
+        return
     if topology is not None:
         if channel != "pl" or probabilities or key_file is not None:
             raise click.BadParameter(
@@ -542,6 +558,36 @@ class _KeyFile:
 def _all_rejected(facts: dict[str, Any]) -> bool:
     injected, rejected = facts["injected"], facts["rejected"]
     return all(rejected[k] >= injected[k] for k in INJECT_KINDS) and facts["acted_on_injected"] == 0
+
+
+def _run_unconfigured(
+    meters: int, duration: float, port: int, seed: int, security: str, key_file: str | None
+) -> None:
+    from cosemnet.cli.sim_lon_cnip import run_unconfigured
+
+    keys = _KeyFile(key_file) if key_file is not None and security == SECURITY_OSGP else None
+    keystore = keys.load() if keys is not None else None
+
+    def ready(summary: dict[str, Any]) -> None:
+        if keys is not None and keystore is not None:  # the meters' keys, before a tool may need them
+            keys.save(keystore)
+        print(json.dumps(summary), flush=True)
+
+    try:
+        summary = asyncio.run(
+            run_unconfigured(
+                meters,
+                seed=seed,
+                port=port,
+                duration=duration,
+                security=security,
+                keystore=keystore,
+                on_ready=ready,
+            )
+        )
+    except OSError as exc:
+        raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
+    print(json.dumps(summary), flush=True)
 
 
 def _run_cnip_command(

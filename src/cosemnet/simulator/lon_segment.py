@@ -26,6 +26,7 @@ Addresses [design]: one 1-byte domain (:data:`DOMAIN_ID`), the concentrator is s
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import secrets
 import time
@@ -41,6 +42,7 @@ from cosemnet.codec.obis import Obis
 from cosemnet.cosem.context import AccessContext
 from cosemnet.errors import CosemnetError
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
+from cosemnet.profiles.lon.atm import AtmAgent
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, MeterLink, run_exchange
 from cosemnet.profiles.lon.frames import LonFrame
@@ -197,8 +199,14 @@ def build_segment(
     commission: bool = True,
     keystore: KeyStore | None = None,
     counter_store: CounterStore | None = None,
+    configured: bool = True,
 ) -> LonSegment:
     """A concentrator and ``count`` simulated OSGP meters on one power-line channel.
+
+    ``configured=False``: the meters start unconfigured (no domain), each with an Annex F ATM agent, for
+    a manager to discover and commission (``cosemnet lon commission``); meter ``i`` is still planned at
+    :func:`meter_address` ``(i)``, but a meter takes whatever address its commissioning gives
+    (:func:`follow_domain`).
 
     ``keystore``: the meters' long-term keys (by unique node ID); a meter it lacks gets a random key,
     added to it. ``counter_store``: where the concentrator keeps its frame counters (give a durable
@@ -234,10 +242,8 @@ def build_segment(
     meters: list[SegmentMeter] = []
     for index in range(count):
         address = meter_address(index)
-        node = LonNode(
-            _unique_id(1, index),
-            domains=[Domain(DOMAIN_ID, address.destination_subnet, address.destination_node)],
-        )
+        domain = Domain(DOMAIN_ID, address.destination_subnet, address.destination_node)
+        node = LonNode(_unique_id(1, index), domains=[domain] if configured else [])
         stack = LonStack(node, hook=capture)
         osgp = build_osgp_meter(
             stack, serial=index + 1, seed=seed * 7919 + index, start=start, history=history
@@ -260,6 +266,8 @@ def build_segment(
             meter_security = secure_meter(
                 endpoint, _unique_id(1, index), _pair(address), entry.current, on_event=_event_log(osgp)
             )
+        if not configured:
+            endpoint.adp.attach(AtmAgent(stack))
         channel.attach(stack)
         meters.append(SegmentMeter(index, address, osgp, endpoint, meter_security))
     segment = LonSegment(
@@ -268,6 +276,22 @@ def build_segment(
     if commission and dc_security is not None:
         segment.commission()
     return segment
+
+
+def follow_domain(meter: SegmentMeter) -> bool:
+    """A meter commissioned over the air takes the subnet/node of its first domain table entry as its
+    address (and its OSGP suite's); True when it changed."""
+    domains = meter.endpoint.stack.node.domains
+    domain = domains[0] if domains else None
+    if domain is None:
+        return False
+    pair = (domain.subnet, domain.node)
+    if _pair(meter.address) == pair:
+        return False
+    meter.address = SubnetNodeAddress(*pair)
+    if meter.security is not None:
+        meter.security.config = dataclasses.replace(meter.security.config, address=pair)
+    return True
 
 
 def _event_log(osgp: OsgpMeter) -> Callable[[SecurityEvent], None]:
@@ -560,6 +584,7 @@ __all__ = [
     "channel_text",
     "fill_ln",
     "fill_sn",
+    "follow_domain",
     "ln_request",
     "meter_address",
     "meter_unique_id",

@@ -101,7 +101,7 @@ class AdpResponder(Protocol):
     carries ``apdu`` and is kept in the receive record, so a repeated REQUEST gets it again. False when
     the request is unknown, already answered or its record expired."""
 
-    def respond(self, request_id: int, apdu: ApplicationMessage | None, now: float | None = None) -> bool: ...
+    def respond(self, request_id: int, apdu: ApplicationMessage | None, now: float) -> bool: ...
 
 
 class AdpPrioritySender(Protocol):

@@ -27,7 +27,7 @@ standard defines the MAC, not a simulator); the model is small and honest:
 * **Loss**: after collisions, each reception is dropped with the link's loss probability (seeded RNG).
 
 :class:`PowerLineChannel` is also the driver: ``run_until(t)`` / ``run_until_idle()`` deliver frames,
-run stack timers (``poll`` at ``next_deadline``) and move frames from stacks onto the medium.
+run stack timers (``handle_timer`` at ``get_timer``) and move frames from stacks onto the medium.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ class PowerLineChannel:
         for index in self._dirty:
             station = self._stations[index]
             station.version += 1
-            deadline = station.stack.next_deadline()
+            deadline = station.stack.get_timer()
             if deadline is not None:
                 heapq.heappush(self._timers, (deadline, station.version, index))
         self._dirty.clear()
@@ -285,7 +285,7 @@ class PowerLineChannel:
             _, version, index = heapq.heappop(timers)
             station = self._stations[index]
             if version == station.version:
-                station.stack.poll(self.now)
+                station.stack.handle_timer(self.now)
                 self._dirty.add(index)
 
     def _contend(self, index: int, token: int) -> None:
@@ -402,7 +402,7 @@ class PowerLineChannel:
             pass
         self.now = max(self.now, until)
         for station in self._stations:
-            station.stack.poll(self.now)
+            station.stack.handle_timer(self.now)
         self.refresh()
         self._collect()
 

@@ -29,6 +29,9 @@ from cosemnet.profiles.lon.transaction import Service
 
 PeerAddress = tuple[str, int]
 
+MAX_CLAIM_ROUNDS = 64
+"""Calls of ``claim_events`` per stack input (each one consumes what the previous one produced)."""
+
 
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, owner: CnipTransport) -> None:
@@ -42,7 +45,8 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class CnipTransport:
-    """Runs ``stack`` over CN/IP on one UDP socket. Use ``await start()`` then ``send`` / ``next_event``."""
+    """Runs ``stack`` over CN/IP on one UDP socket. Use ``await start()`` then ``send`` / ``next_event``
+    (or give ``on_event``, which then receives every event instead of :meth:`next_event`)."""
 
     def __init__(
         self,
@@ -53,6 +57,7 @@ class CnipTransport:
         crc: bool = False,
         vendor_code: int = 0,
         on_event: Callable[[Event], None] | None = None,
+        claim_events: Callable[[float], bool] | None = None,
     ) -> None:
         if secret is not None and len(secret) != 16:
             raise ValueError("the CN/IP secret must be 16 bytes")
@@ -62,6 +67,10 @@ class CnipTransport:
         self.crc = crc
         self.vendor_code = vendor_code
         self.on_event = on_event
+        self.claim_events = claim_events
+        """Called with the loop time after every input to the stack, before its events are drained: a
+        second user of the stack (the Annex F ATM manager's ``pump``) takes its own events with
+        :meth:`LonStack.take_events` and may send; called again while it returns True (bounded)."""
         self.session_id = int.from_bytes(os.urandom(4), "big")
         self.sequence_number = 0
         self.rejected = 0
@@ -76,10 +85,16 @@ class CnipTransport:
     def __repr__(self) -> str:
         return f"CnipTransport(peers={self.peers!r}, authenticated={self._secret is not None})"
 
-    async def start(self, local_addr: PeerAddress = ("127.0.0.1", 0)) -> PeerAddress:
-        """Bind the socket; return the local (host, port)."""
+    async def start(
+        self, local_addr: PeerAddress = ("127.0.0.1", 0), remote_addr: PeerAddress | None = None
+    ) -> PeerAddress:
+        """Bind the socket; return the local (host, port). ``remote_addr`` (numeric host, and the only
+        peer): a connected socket, which hears only that peer and learns of ICMP port unreachable
+        (counted in ``send_errors``)."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=local_addr)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=local_addr, remote_addr=remote_addr
+        )
         self._transport = transport
         self._timer = asyncio.create_task(self._run_timers())
         host, port = transport.get_extra_info("sockname")[:2]
@@ -119,11 +134,17 @@ class CnipTransport:
         return await asyncio.wait_for(self._events.get(), timeout)
 
     def _after_stack(self) -> None:
+        if self.claim_events is not None:
+            now = self._now()
+            for _ in range(MAX_CLAIM_ROUNDS):
+                if not self.claim_events(now):
+                    break
         self._flush()
-        for event in self.stack.events():
-            if self.on_event is not None:
+        for event in self.stack.pop_events():
+            if self.on_event is not None:  # one consumer: a callback or next_event, not both (bounded)
                 self.on_event(event)
-            self._events.put_nowait(event)
+            else:
+                self._events.put_nowait(event)
         self._wake.set()
 
     def _flush(self) -> None:
@@ -169,7 +190,7 @@ class CnipTransport:
 
     async def _run_timers(self) -> None:
         while not self._closing:
-            deadline = self.stack.next_deadline()
+            deadline = self.stack.get_timer()
             self._wake.clear()
             delay = None if deadline is None else deadline - self._now()
             if delay is None or delay > 0:
@@ -177,6 +198,6 @@ class CnipTransport:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
                 continue
-            self.stack.poll(self._now())
+            self.stack.handle_timer(self._now())
             self._after_stack()
             await asyncio.sleep(0)

@@ -94,6 +94,7 @@ from cosemnet.profiles.lon.stack import (
     ResponseReceived,
     StackConfig,
 )
+from cosemnet.profiles.lon.transaction import Service
 from cosemnet.security.hls import Mechanism
 from cosemnet.server.association import AssociationState, ServerAssociation
 from cosemnet.server.config import AssociationProfile, ServedDevice
@@ -243,6 +244,23 @@ class Endpoint(Protocol):
     def busy(self) -> bool: ...
 
 
+class StackLower:
+    """A :class:`LonStack` as the ADP's lower layer and priority sender (``AdpLowerLayer``,
+    ``AdpPrioritySender``, whose ``send`` takes no time): the ADP sends while it handles an input or a
+    timer the stack was given at the same ``now`` (the endpoint hands both the same time), so the send
+    happens at the stack's latest time, :attr:`LonStack.now`."""
+
+    __slots__ = ("stack",)
+
+    def __init__(self, stack: LonStack) -> None:
+        self.stack = stack
+
+    def send(
+        self, destination: Address, apdu: ApplicationMessage, service: Service, *, priority: bool = False
+    ) -> int:
+        return self.stack.send(destination, apdu, service, priority=priority, now=self.stack.now)
+
+
 def deliver_stack_event(adp: AdpService, event: Event, now: float) -> None:
     """Hand one 14908-1 stack event to the ADP: messages (with the id of a REQUEST, which the ADP
     answers in the RESPONSE), RESPONSEs to our REQUESTs (they carry the answer, docs/decisions/0093)
@@ -265,7 +283,7 @@ def exchange_adp_config(config: AdpConfig | None, request_response: bool) -> Adp
 def _feed_adp(stack: LonStack, adp: AdpService, now: float) -> bool:
     """Hand the stack's events to the ADP and run the ADP timers due; True when anything happened."""
     moved = False
-    for event in stack.events():
+    for event in stack.pop_events():
         moved = True
         deliver_stack_event(adp, event, now)
     deadline = adp.deadline()
@@ -328,13 +346,14 @@ class LonMeterEndpoint:
         if max_associations < 1:
             raise ValueError("max_associations must be at least 1")
         self.stack = stack
+        lower = StackLower(stack)
         self.adp = AdpService(
-            stack,
+            lower,
             SapRole.SERVER,
             config=exchange_adp_config(adp_config, request_response),
             suites=suites,
             responder=stack,
-            priority_sender=stack,
+            priority_sender=lower,
         )
         self.devices: dict[int, ServedDevice] = {}
         for served in devices:
@@ -777,12 +796,13 @@ class LonConcentratorEndpoint:
         if silent_after < 1:
             raise ValueError("silent_after must be at least 1")
         self.stack = stack
+        lower = StackLower(stack)
         self.adp = AdpService(
-            stack,
+            lower,
             SapRole.CLIENT,
             config=exchange_adp_config(adp_config, request_response),
             suites=suites,
-            priority_sender=stack,
+            priority_sender=lower,
         )
         self.scheduler = ExchangeScheduler(scheduler)
         """Which link starts its next exchange (docs/decisions/0094)."""

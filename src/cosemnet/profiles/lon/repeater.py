@@ -253,13 +253,13 @@ class ProxyStack(LonStack):
         super().receive_lon_frame(frame, now)
         self._process()
 
-    def poll(self, now: float) -> None:
-        super().poll(now)
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
         self._answer_expired_slots(now)
         self._process()
 
-    def next_deadline(self) -> float | None:
-        deadline = super().next_deadline()
+    def get_timer(self) -> float | None:
+        deadline = super().get_timer()
         for uplink in self._uplinks.values():
             if uplink.slots:
                 due = uplink.slots[0][1]
@@ -317,7 +317,7 @@ class ProxyStack(LonStack):
             if len(self._uplinks) >= self.repeater.max_uplink_peers:
                 oldest = next(iter(self._uplinks))
                 for request_id, _ in self._uplinks.pop(oldest).slots:
-                    self.respond(request_id, ProxySuccess().to_apdu())
+                    self.respond(request_id, ProxySuccess().to_apdu(), self._now)
             uplink = self._uplinks[key] = _Uplink()
         uplink.last_request = self._now
         if uplink.queue:  # something was waiting for this peer: answer at once
@@ -326,7 +326,7 @@ class ProxyStack(LonStack):
             return
         uplink.slots.append((event.request_id, self._now + self.repeater.target_hold))
 
-    def respond(self, request_id: int, apdu: Apdu | None, now: float | None = None) -> bool:
+    def respond(self, request_id: int, apdu: Apdu | None, now: float) -> bool:
         """A REQUEST answered by the application itself (the ADP's request/response service,
         docs/decisions/0093) closes its uplink slot; a null response leaves the slot to answer 0x4D."""
         for uplink in self._uplinks.values():
@@ -341,7 +341,7 @@ class ProxyStack(LonStack):
         return super().respond(request_id, apdu, now)
 
     def _answer_slot(self, request_id: int, apdu: Apdu, handle: int | None) -> None:
-        ok = self.respond(request_id, apdu)
+        ok = self.respond(request_id, apdu, self._now)
         self.proxy_statistics.uplink_responses += 1
         if handle is not None:
             self._events.append(Completed(handle, ok))
@@ -370,7 +370,7 @@ class ProxyStack(LonStack):
         for uplink in self._uplinks.values():
             while uplink.slots and uplink.slots[0][1] <= now:
                 request_id, _ = uplink.slots.popleft()
-                self.respond(request_id, ProxySuccess().to_apdu())
+                self.respond(request_id, ProxySuccess().to_apdu(), self._now)
 
     # ------------------------------------------------------------------ repeater and agent
 
@@ -388,7 +388,7 @@ class ProxyStack(LonStack):
             self.proxy_statistics.malformed += 1
             _log.info("malformed proxy message from %d/%d: %s", event.source_subnet, event.source_node, exc)
             if session:
-                self.respond(event.request_id, None)
+                self.respond(event.request_id, None, self._now)
             return
         count = len(request.hops)
         if session and len(self._relays) >= self.repeater.max_relays:
@@ -420,7 +420,7 @@ class ProxyStack(LonStack):
             handle, queued = uplink.queue.popleft()
             self._answer_slot(event.request_id, queued, handle)
         else:
-            self.respond(event.request_id, ProxySuccess().to_apdu())
+            self.respond(event.request_id, ProxySuccess().to_apdu(), self._now)
 
     def _own_subnet(self, event: MessageReceived) -> int:
         index = event.domain_index if event.domain_index is not None else 0
@@ -443,6 +443,7 @@ class ProxyStack(LonStack):
             retry_count=tx.retry,
             tx_timer=min(tx.timer, 4) if request.long_timer else tx.timer,
             long_timer=request.long_timer,
+            now=self._now,
             last_try_extra=hop_widening(tx.timer, request.long_timer, len(forwarded.hops) + 1),
             alt_path=alt,
             auth=event.auth_requested,
@@ -488,6 +489,7 @@ class ProxyStack(LonStack):
             max_responses=1 if isinstance(destination, BroadcastAddress) else None,
             alt_path=agent.path,
             auth=event.auth_requested or agent.mode == AgentMode.ALTERNATE_KEY,
+            now=self._now,
             auth_key=auth_key,
         )
 
@@ -502,21 +504,21 @@ class ProxyStack(LonStack):
         if request_id is None:
             return
         self.proxy_statistics.failures_sent += 1
-        self.respond(request_id, RepeatingFailure(count, authentication).to_apdu())
+        self.respond(request_id, RepeatingFailure(count, authentication).to_apdu(), self._now)
 
     def _relay_event(self, event: Completed | ResponseReceived) -> None:
         relay = self._relays[event.handle]
         if isinstance(event, ResponseReceived):
             if not relay.responded and relay.request_id is not None:
                 relay.responded = True
-                self.respond(relay.request_id, event.apdu)
+                self.respond(relay.request_id, event.apdu, self._now)
             return
         del self._relays[event.handle]
         if relay.responded:
             return
         if event.success:
             if relay.request_id is not None:
-                self.respond(relay.request_id, ProxySuccess().to_apdu())
+                self.respond(relay.request_id, ProxySuccess().to_apdu(), self._now)
         else:
             self._fail_upstream(relay.request_id, relay.count, self.failed_after_challenge(event.handle))
 
@@ -584,6 +586,7 @@ class ProxyStack(LonStack):
             long_timer=cfg.long_timer,
             last_try_extra=hop_widening(tx.timer, cfg.long_timer, len(record.route)),
             auth=record.auth,
+            now=self._now,
         )
         self.proxy_statistics.repeated_sends += 1
         self._sources[handle] = record

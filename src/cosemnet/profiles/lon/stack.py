@@ -3,11 +3,11 @@
 Bytes and time in, frames, events and deadlines out::
 
     stack = LonStack(node)
-    handle = stack.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"hi"), Service.ACKD)
+    handle = stack.send(SubnetNodeAddress(1, 2), ApplicationMessage(0x10, b"hi"), Service.ACKD, now=now)
     for frame in stack.pop_outgoing(): link.send(frame.encode())   # whatever carries frames
     stack.receive_frame(data, now)                                  # every frame heard
-    stack.poll(now)                                                 # at stack.next_deadline()
-    for event in stack.events(): ...                                # MessageReceived, Completed, ...
+    stack.handle_timer(now)                                         # at stack.get_timer()
+    for event in stack.pop_events(): ...                            # MessageReceived, Completed, ...
 
 Services (facts from izot/lon-stack-dx ``lcs_tsa.c`` / ``lcs_tcs.c``, the spec notes; no code taken):
 
@@ -342,7 +342,7 @@ class LonStack:
         group_size: int | None = None,
         max_responses: int | None = None,
         auth: bool = False,
-        now: float | None = None,
+        now: float,
         alt_path: bool = False,
         long_timer: bool = False,
         last_try_extra: float = 0.0,
@@ -395,7 +395,7 @@ class LonStack:
         check_int("retry / repeat count", retries, 0, 15)
         if max_responses is not None:
             check_int("max_responses", max_responses, 1, 0xFFFF)
-        # encode once now, so that a bad address or APDU fails here and not later inside poll()
+        # encode once now, so that a bad address or APDU fails here and not later inside handle_timer()
         self._frame(domain_id, source, destination, apdu, priority).encode()
         handle = self._next_handle
         self._next_handle += 1
@@ -418,7 +418,7 @@ class LonStack:
                 None if auth_key is None else check_bytes("auth_key", auth_key, KEY_LENGTH, 2 * KEY_LENGTH),
             )
         )
-        self._advance(self._now if now is None else now)
+        self._advance(now)
         self._pump()
         return handle
 
@@ -427,13 +427,12 @@ class LonStack:
         likely refused the reply: an authentication failure; the last 64 such failures are kept)."""
         return handle in self._challenged_failures
 
-    def respond(self, request_id: int, apdu: Apdu | None, now: float | None = None) -> bool:
+    def respond(self, request_id: int, apdu: Apdu | None, now: float) -> bool:
         """Answer the REQUEST delivered with ``request_id`` (``None``: null response, nothing sent).
 
         False when the request is unknown, already answered or its record expired.
         """
-        if now is not None:
-            self._advance(now)
+        self._advance(now)
         record = self._records.by_request(request_id)
         if record is None or record.state is not ReceiveState.DELIVERED:
             return False
@@ -445,18 +444,19 @@ class LonStack:
         self._send_response(record)
         return True
 
-    def service_pin(self, now: float | None = None) -> list[int]:
+    def service_pin(self, now: float) -> list[int]:
         """Broadcast the service pin message (unique ID + program ID), UNACKD, in every domain of the node
         (in the zero-length domain from 0/0 when unconfigured) [design]."""
-        if now is not None:
-            self._advance(now)
+        self._advance(now)
         apdu = ServicePinMessage(self.node.unique_id, self.node.program_id).to_apdu()
         handles = []
         domains = [d for d in self.node.domains if d is not None]
         if not domains:
-            handles.append(self.send(BroadcastAddress(0), apdu, Service.UNACKD, domain_id=b""))
+            handles.append(self.send(BroadcastAddress(0), apdu, Service.UNACKD, domain_id=b"", now=now))
         for domain in domains:
-            handles.append(self.send(BroadcastAddress(0), apdu, Service.UNACKD, domain_id=domain.domain_id))
+            handles.append(
+                self.send(BroadcastAddress(0), apdu, Service.UNACKD, domain_id=domain.domain_id, now=now)
+            )
         return handles
 
     def receive_frame(self, data: bytes | bytearray | memoryview, now: float) -> None:
@@ -485,8 +485,9 @@ class LonStack:
     def note_missed(self) -> None:
         self.statistics.missed_messages += 1
 
-    def poll(self, now: float) -> None:
-        """Run the timers due at ``now``."""
+    def handle_timer(self, now: float) -> None:
+        """Run the timers due at ``now`` (the deadline of :meth:`get_timer` has passed; calling it early
+        or twice is harmless)."""
         self._advance(now)
         for priority in (True, False):
             active = self._active[priority]
@@ -495,8 +496,8 @@ class LonStack:
         self._records.expire(now)
         self._pump()
 
-    def next_deadline(self) -> float | None:
-        """When :meth:`poll` must next be called (None: nothing pending)."""
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next be called (None: nothing pending)."""
         times = [a.record.deadline for a in self._active.values() if a is not None]
         rr = self._records.next_deadline()
         if rr is not None:
@@ -518,7 +519,7 @@ class LonStack:
     def has_outgoing(self) -> bool:
         return bool(self._outgoing)
 
-    def events(self) -> list[Event]:
+    def pop_events(self) -> list[Event]:
         """Drain the events produced so far."""
         out, self._events = self._events, []
         return out
