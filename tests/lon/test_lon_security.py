@@ -158,7 +158,7 @@ def test_repeated_wrong_passwords_back_off_and_are_logged(caplog: pytest.LogCapt
     assert all("guess" not in r.getMessage() for r in caplog.records)  # no secret in the log
     # in the meter's event log, with the event's code
     logged = [
-        e for e in m.meter.meter.drain_events() if getattr(e, "name", None) == AUTHENTICATION_FAILURE_EVENT
+        e for e in m.meter.meter.pop_events() if getattr(e, "name", None) == AUTHENTICATION_FAILURE_EVENT
     ]
     assert len(logged) == endpoint.auth_failures
     rows = m.meter.device.get(7, EVENT_LOG_LN, 2, m.meter.meter.context())
