@@ -3,6 +3,8 @@ system title, throttled collection, group requests. Decision record ``docs/decis
 
 * :mod:`.headend` -- :class:`HeadEnd`, the sans-IO core;
 * :mod:`.events` -- the core's typed events (``HeadEnd.pop_events``);
+* :mod:`.runs` -- the records it fills: :class:`AttributeRef`, :class:`CollectRun`, :class:`MeterResult`,
+  :class:`BroadcastRun`;
 * :mod:`.service` -- :class:`HeadEndService`, the core on one asyncio UDP socket;
 * :mod:`.keys` -- key stores (static test keys, per-meter derived keys, explicit tables);
 * :mod:`.store` -- the ``readings`` and ``headend_associations`` tables next to the address book.

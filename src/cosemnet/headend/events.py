@@ -4,7 +4,7 @@ The head-end reports what happened as frozen dataclasses whose fields are values
 order it happened (docs/sans-io.md): one :class:`MeterCompleted` or :class:`MeterFailed` per meter of
 a collect run, then :class:`RunFinished`; :class:`GroupRequestClosed` when a group request's window
 closes; :class:`RegistrationEvent` for each registration handled and
-:class:`~cosemnet.headend.pushes.PushEvent` for each other authenticated push.
+:class:`~cosemnet.headend.pushes.PushEvent` for each other authenticated push (docs/decisions/0104).
 """
 
 from __future__ import annotations
