@@ -17,15 +17,18 @@ from cosemnet.headend import (
     GroupRequestClosed,
     HeadEnd,
     HeadEndEvent,
+    MappingKeyStore,
     MeterCompleted,
     MeterFailed,
     Outgoing,
     RegistrationEvent,
     RunFinished,
 )
+from cosemnet.headend.keys import TEST_AK, TEST_EK
 from cosemnet.headend.operations import Operation
 from cosemnet.profiles.mesh import GroupMembership, ResponseWindow, UpsertResult
 from cosemnet.sansio import SansIOCore, TimerCore
+from cosemnet.security.keys import KeySet
 
 from .fakes import HEAD_END_PORT, FakeMesh
 from .test_headend import ENERGY, NOW, SCALER, fleet, head_end
@@ -175,3 +178,19 @@ def test_a_group_request_closes_with_an_event() -> None:
     (closed,) = [e for e in events if isinstance(e, GroupRequestClosed)]
     assert (closed.invoke_id, closed.group_id) == (run.invoke_id, 7)
     assert set(closed.report.answered) == {m.title for m in meters[:3]} and not closed.report.missing
+
+
+def test_a_meter_without_keys_fails_with_its_reason_and_costs_no_request() -> None:
+    meters = fleet(3)
+    keyed = head_end()
+    mesh = FakeMesh(keyed, meters)
+    mesh.register_all(NOW)  # registered by a head-end that knew every key
+    known = {m.title: KeySet(ek=TEST_EK, ak=TEST_AK) for m in meters[:2]}
+    he = HeadEnd(keyed.book, keys=MappingKeyStore(known), config=keyed.config)
+    mesh.head_end = he
+    run = he.collect([ENERGY], NOW)
+    _, events = drive(he, mesh, NOW, until=NOW + 600)
+    (failed,) = [e for e in events if isinstance(e, MeterFailed)]
+    assert (failed.system_title, failed.reason, failed.failure) == (meters[2].title, FailReason.NO_KEYS, None)
+    assert run.failed[meters[2].title] == "no keys for this meter" and len(run.results) == 2
+    assert not meters[2].requests and meters[0].requests  # nothing was sent to the meter without keys
