@@ -20,7 +20,8 @@ LONG_FILES: dict[str, str] = {
     "codec/jsonform.py": "the JSON form of every APDU: converters generated per field hint in one place",
     "security/ciphering.py": "every protection kind of IEC 62056-5-3 9.2.7 (glo/ded/general/signing)",
     "client/connection.py": "the sans-IO client core; being split by the client work of issue 16 (item 3)",
-    "headend/headend.py": "the head-end core; being reworked by the envelope work of issue 16 (item 4)",
+    "headend/headend.py": "the head-end core: registrations, sessions keyed by system title, the collect "
+    "pipeline over one client core per meter, group requests (its records and events have their own modules)",
     "profiles/lon/stack.py": "the LON stack core (transport, session, ADP glue) of IEC 62056-8-8",
     "profiles/lon/dlms.py": "DLMS over the LON ADP: pre-established rows, routing, security checks",
     "profiles/mesh/address_book.py": "the mesh address book and its persistence (62056-8-20 registration)",

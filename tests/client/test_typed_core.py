@@ -71,6 +71,11 @@ from cosemnet.codec.xdlms import (
     WriteResponse,
 )
 from cosemnet.sansio import SansIOCore, TimerCore
+from cosemnet.security.ciphering import Role, SecurityContext, protect_apdu, unprotect_apdu
+from cosemnet.security.control import SecurityPolicy
+from cosemnet.security.counters import MemoryInvocationCounter
+from cosemnet.security.keys import KeyRole
+from cosemnet.security.suite import SecuritySuite
 
 H = bytes.fromhex
 AARQ_VECTOR = H("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF")
@@ -343,3 +348,35 @@ def test_untimed_interface_keeps_working_beside() -> None:
     event = conn.receive(AARE_ACCEPTED)
     assert getattr(event, "result", None) == INFO
     assert conn.pop_outgoing() == [] and conn.pop_events() == [] and conn.get_timer() is None
+
+
+def test_an_answer_deciphered_by_the_caller_is_not_deciphered_again() -> None:
+    """A router that verified and deciphered the answer itself (the mesh head-end, decision 0098)
+    hands the plaintext over with ``deciphered=True``; without it the core wants the envelope."""
+    ek, ak, server_title = bytes(range(16)), bytes(range(16, 32)), b"METER001"
+    config = ClientConfig(
+        keys=KeySet(ek=ek, ak=ak), server_system_title=server_title, ciphering="general-glo"
+    )
+    meter = SecurityContext(
+        suite=SecuritySuite.SUITE_0,
+        policy=SecurityPolicy.AUTHENTICATED_RESPONSE | SecurityPolicy.ENCRYPTED_RESPONSE,
+        system_title=server_title,
+        peer_system_title=config.system_title,
+        keys=KeySet(ek=ek, ak=ak),
+        invocation_counters={KeyRole.GLOBAL_UNICAST: MemoryInvocationCounter()},
+        role=Role.SERVER,
+    )
+    for deciphered in (True, False):
+        conn = ClientConnection(config)
+        conn.resume(AssociationInfo(Conformance(0x00501F), 500, 7, server_title, Mechanism.NONE, True), 0.0)
+        conn.send_request(Get(1, "0-0:96.1.0*255", 2), 1.0)
+        conn.pop_outgoing()
+        answer = protect_apdu(GetResponseNormal(0, LongUnsigned(7)).encode(), meter, "general-glo")
+        assert conn.security is not None
+        plain, _, _ = unprotect_apdu(answer, conn.security)
+        conn.receive_apdu(plain, 2.0, deciphered=deciphered)
+        event = only(conn)
+        if deciphered:
+            assert isinstance(event, GetCompleted) and event.value == LongUnsigned(7)
+        else:  # a plain answer where a protected one is required
+            assert isinstance(event, ServiceFailed) and event.kind is FailureKind.SECURITY

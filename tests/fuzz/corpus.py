@@ -222,7 +222,7 @@ def mesh_traffic() -> tuple[list[bytes], list[bytes]]:
             to_head_end.append(datagram)
             head_end.receive_datagram(meter.address, HEAD_END_PORT, datagram, NOW)
     to_head_end.append(meters[1].migrate("2001:db8::99"))
-    to_meters += [out.data for out in head_end.take_outgoing()]
+    to_meters += [out.data for out in head_end.pop_outgoing()]
     mesh = FakeMesh(head_end, meters)
     deliver = mesh.deliver
 

@@ -46,8 +46,8 @@ class HeadEndTarget:
         for index, datagram in enumerate(to_head_end[:6]):  # the registrations, plain and ciphered
             self.head_end.receive_datagram(METER_ADDRESSES[index // 2], HEAD_END_PORT, datagram, self.now)
         self.head_end.collect([AttributeRef.parse("3/1-0:1.8.0*255/2")], self.now)
-        self.head_end.poll(self.now)
-        self.head_end.take_outgoing()
+        self.head_end.handle_timer(self.now)
+        self.head_end.pop_outgoing()
 
     def run(self, data: bytes) -> None:
         self.now += 0.1
@@ -62,8 +62,8 @@ class HeadEndTarget:
         port = HEAD_END_PORT if self.rng.random() < 0.9 else self.rng.randrange(0x10000)
         self.head_end.receive_datagram(address, port, _datagram(self.rng, data, self.wports), self.now)
         if self.rng.random() < 0.05:
-            self.head_end.poll(self.now + self.rng.choice((0.0, 5.0, 60.0)))
-            self.head_end.take_outgoing()
+            self.head_end.handle_timer(self.now + self.rng.choice((0.0, 5.0, 60.0)))
+            self.head_end.pop_outgoing()
 
     def replay(self, data: bytes) -> None:
         self.reset()

@@ -153,7 +153,7 @@ class FakeMesh:
     def register_all(self, now: float) -> None:
         for m in self.all:
             self.head_end.receive_datagram(m.address, HEAD_END_PORT, m.ciphered_registration(), now)
-        self.head_end.take_outgoing()  # confirmations
+        self.head_end.pop_outgoing()  # confirmations
 
     def deliver(self, out: Outgoing, now: float) -> list[tuple[str, bytes]]:
         self.sent += 1
@@ -180,14 +180,14 @@ class FakeMesh:
         """Pump until the head-end has nothing in progress; returns the simulated time."""
         end = now + limit
         while now < end:
-            self.head_end.poll(now)
-            outgoing = self.head_end.take_outgoing()
+            self.head_end.handle_timer(now)
+            outgoing = self.head_end.pop_outgoing()
             if not outgoing and not self.head_end.busy:
                 return now
             for out in outgoing:
                 for address, reply in self.deliver(out, now):
                     self.head_end.receive_datagram(address, HEAD_END_PORT, reply, now)
             if not outgoing:
-                deadline = self.head_end.next_deadline()
+                deadline = self.head_end.get_timer()
                 now = max(now + step, deadline) if deadline is not None else now + step
         return now

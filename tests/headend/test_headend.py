@@ -124,7 +124,7 @@ def test_plain_registration_fills_the_address_book_with_the_lab_option() -> None
     he.config.accept_plain_registrations = True
     meter = FakeMeter(1, "2001:db8::10", border_router="2001:db8::ff")
     he.receive_datagram("2001:db8::10", HEAD_END_PORT, meter.registration(), NOW)
-    (out,) = he.take_outgoing()
+    (out,) = he.pop_outgoing()
     assert (out.address, out.port) == ("2001:db8::10", HEAD_END_PORT)
     confirmation = confirmation_of(out.data)
     assert confirmation.status is ConfirmationStatus.ACCEPTED and confirmation.system_title == meter.title
@@ -135,21 +135,21 @@ def test_plain_registration_fills_the_address_book_with_the_lab_option() -> None
     # the same datagram again (retry whose confirmation was lost): duplicate, confirmed as unchanged
     meter.sequence -= 1
     he.receive_datagram("2001:db8::10", HEAD_END_PORT, meter.registration(), NOW + 1)
-    assert confirmation_of(he.take_outgoing()[0].data).status is ConfirmationStatus.UNCHANGED
+    assert confirmation_of(he.pop_outgoing()[0].data).status is ConfirmationStatus.UNCHANGED
 
 
 def test_plain_registrations_refused_by_default() -> None:
     he = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig())
     meter = FakeMeter(1, "2001:db8::10")
     he.receive_datagram("2001:db8::10", HEAD_END_PORT, meter.registration(), NOW)
-    assert he.take_outgoing() == [] and len(he.book) == 0 and he.security_events == 1
+    assert he.pop_outgoing() == [] and len(he.book) == 0 and he.security_events == 1
 
 
 def test_ciphered_registration_is_authenticated_and_confirmed_ciphered() -> None:
     he = head_end()
     meter = FakeMeter(2, "2001:db8::20")
     he.receive_datagram("2001:db8::20", HEAD_END_PORT, meter.ciphered_registration(), NOW)
-    (out,) = he.take_outgoing()
+    (out,) = he.pop_outgoing()
     apdu = WrapperFrame.decode(out.data).apdu
     assert apdu[0] == 0xDB  # ciphered back with the meter's key
     meter.context.peer_system_title = None
@@ -164,7 +164,7 @@ def test_ciphered_registration_is_authenticated_and_confirmed_ciphered() -> None
     data = bytearray(other.ciphered_registration())
     data[-1] ^= 1
     he.receive_datagram("2001:db8::30", HEAD_END_PORT, bytes(data), NOW)
-    assert he.take_outgoing() == [] and he.book.lookup(other.title) is None and he.security_events == 1
+    assert he.pop_outgoing() == [] and he.book.lookup(other.title) is None and he.security_events == 1
 
 
 def test_garbage_is_dropped() -> None:
@@ -176,7 +176,7 @@ def test_garbage_is_dropped() -> None:
         WrapperFrame(1, 1, b"\xc4\x01").encode(),
     ):
         he.receive_datagram("2001:db8::99", HEAD_END_PORT, data, NOW)
-    assert he.take_outgoing() == [] and he.dropped == 4
+    assert he.pop_outgoing() == [] and he.dropped == 4
 
 
 # -- collect -------------------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def test_rebinding_after_an_address_update_without_reassociation() -> None:
     update = moving.migrate("2001:db8:99::2")
     mesh.rebuild_index()  # only the new address reaches the meter now
     he.receive_datagram(moving.address, HEAD_END_PORT, update, NOW + 10)
-    (confirmation,) = he.take_outgoing()
+    (confirmation,) = he.pop_outgoing()
     assert confirmation.address == "2001:db8:99::2"
     assert confirmation_of(confirmation.data).status is ConfirmationStatus.ACCEPTED
     assert [h.new.addresses[0].address.compressed for h in he.book.history(moving.title)][
@@ -369,7 +369,7 @@ def test_group_request_members_answer_non_members_missing_duplicates_dropped() -
     mesh.run(NOW)
     assert all(he.is_associated(m.title) for m in meters)
     run = he.broadcast(7, ENERGY, NOW, window=ResponseWindow.seconds(0, 5))
-    (out,) = he.take_outgoing()
+    (out,) = he.pop_outgoing()
     frame = WrapperFrame.decode(out.data)
     assert frame.destination_wport == 127 and out.address.startswith("ff15::")
     sc = frame.apdu[2 + 8 + 1]
@@ -437,16 +437,16 @@ def test_late_answer_to_an_earlier_attempt_does_not_break_the_association() -> N
     he.collect([ENERGY], NOW)
     mesh.run(NOW)  # associated
     run = he.collect([ENERGY], NOW + 10)
-    he.poll(NOW + 10)
-    (first,) = he.take_outgoing()
+    he.handle_timer(NOW + 10)
+    (first,) = he.pop_outgoing()
     held = mesh.deliver(first, NOW + 10)  # the answer is delayed in the mesh
-    he.poll(NOW + 12.5)  # timeout: a retry is scheduled 0.5 s later
-    he.poll(NOW + 13.0)
-    (second,) = he.take_outgoing()
+    he.handle_timer(NOW + 12.5)  # timeout: a retry is scheduled 0.5 s later
+    he.handle_timer(NOW + 13.0)
+    (second,) = he.pop_outgoing()
     dropped = he.dropped
     for address, reply in held:  # the old answer arrives now (old invoke id): dropped
         he.receive_datagram(address, HEAD_END_PORT, reply, NOW + 13.1)
-    assert not run.finished and he.dropped == dropped + 1 and he.take_outgoing() == []
+    assert not run.finished and he.dropped == dropped + 1 and he.pop_outgoing() == []
     for address, reply in mesh.deliver(second, NOW + 13.2):
         he.receive_datagram(address, HEAD_END_PORT, reply, NOW + 13.2)
     assert run.finished and run.results[meter.title].values == [meter.read(3, ENERGY.logical_name, 2)]
@@ -483,8 +483,8 @@ def test_forged_ciphered_answer_does_not_end_the_read_in_flight() -> None:
     he.collect([ENERGY], NOW)
     mesh.run(NOW)  # associated
     run = he.collect([ENERGY], NOW + 10)
-    he.poll(NOW + 10)
-    (request,) = he.take_outgoing()
+    he.handle_timer(NOW + 10)
+    (request,) = he.pop_outgoing()
     genuine = mesh.deliver(request, NOW + 10)
     address, reply = genuine[0]
     frame = WrapperFrame.decode(reply)

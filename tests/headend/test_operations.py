@@ -76,7 +76,7 @@ def test_group_disconnect_reaches_members_only_and_results_are_collected() -> No
     mesh.run(NOW)
     operation = Operation("action", 70, DISCONNECT, 1, Integer(0))
     run = he.broadcast(4, OUTPUT_STATE, NOW, window=ResponseWindow.seconds(0, 5), operation=operation)
-    (out,) = he.take_outgoing()
+    (out,) = he.pop_outgoing()
     for address, reply in mesh.deliver(out, NOW):
         he.receive_datagram(address, HEAD_END_PORT, reply, NOW + 1)
     mesh.run(NOW + 1)

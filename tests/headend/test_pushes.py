@@ -59,7 +59,7 @@ def test_authenticated_pushes_are_stored_and_reported() -> None:
     )
     assert rows[1].source == "7/0-0:99.98.0*255/2" and rows[1].value_text == "17"
     assert [e.system_title for e in seen] == [r.system_title for r in rows]
-    assert not he.take_outgoing()  # unconfirmed pushes: no answer
+    assert not he.pop_outgoing()  # unconfirmed pushes: no answer
 
 
 def test_unauthenticated_or_forged_pushes_are_refused() -> None:
@@ -107,7 +107,7 @@ def test_release_associations_sends_protected_rlrq_and_meters_drop_them() -> Non
     mesh.run(NOW)
     assert all(m.server.associations() for m in meters) and len(he.store.associations()) == 4
     assert he.release_associations(NOW + 1) == 4
-    out = he.take_outgoing()
+    out = he.pop_outgoing()
     assert len(out) == 4
     for o in out:
         rlrq = WrapperFrame.decode(o.data).apdu

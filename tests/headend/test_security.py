@@ -302,7 +302,7 @@ def test_session_table_is_bounded_and_sessions_expire() -> None:
         assert he.session_count <= 3
     assert he.aarq_sent == 6 and he.sessions_evicted > 0
     assert [m.requests.count(0x60) for m in meters] == [1] * 6
-    he.poll(NOW + 3600)
+    he.handle_timer(NOW + 3600)
     assert he.session_count == 0
     run = he.collect([ENERGY], NOW + 3601)
     mesh.run(NOW + 3601)
@@ -316,9 +316,9 @@ def test_unknown_title_with_valid_keys_elsewhere_gets_no_session() -> None:
     stranger = FakeMeter(12, "2001:db8::12")
     he = HeadEnd(AddressBook(":memory:"), keys=MappingKeyStore({known.title: KeySet(ek=TEST_EK, ak=TEST_AK)}))
     he.receive_datagram(stranger.address, HEAD_END_PORT, stranger.ciphered_registration(), NOW)
-    assert he.session_count == 0 and len(he.book) == 0 and he.take_outgoing() == []
+    assert he.session_count == 0 and len(he.book) == 0 and he.pop_outgoing() == []
     he.receive_datagram(known.address, HEAD_END_PORT, known.ciphered_registration(), NOW)
-    assert he.session_count == 1 and len(he.book) == 1 and len(he.take_outgoing()) == 1
+    assert he.session_count == 1 and len(he.book) == 1 and len(he.pop_outgoing()) == 1
 
 
 def _listen(db: Path, *extra: str) -> tuple[list[dict[str, object]], list[bytes], str]:

@@ -8,7 +8,17 @@ import time
 
 import pytest
 
-from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, HeadEndService
+from cosemnet.headend import (
+    AttributeRef,
+    GroupRequestClosed,
+    HeadEnd,
+    HeadEndConfig,
+    HeadEndEvent,
+    HeadEndService,
+    MeterCompleted,
+    RegistrationEvent,
+    RunFinished,
+)
 from cosemnet.profiles.mesh import AddressBook, ResponseWindow, ThrottleConfig
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
 
@@ -41,6 +51,8 @@ def test_udp_register_collect_rebind_broadcast() -> None:
         )
         head_end = HeadEnd(AddressBook(":memory:"), config=config)
         service = HeadEndService(head_end)
+        events: list[HeadEndEvent] = []
+        service.on_event = events.append  # the core's typed events, in order (docs/sans-io.md)
         await service.start("::1", 0)
         fleet = MeshFleet(
             FleetConfig(
@@ -59,6 +71,13 @@ def test_udp_register_collect_rebind_broadcast() -> None:
             assert len(run.results) == 12 and not run.failed
             assert all(isinstance(r.values[0], int) for r in run.results.values())
             assert head_end.aarq_sent == 12
+            registered = {e.system_title for e in events if isinstance(e, RegistrationEvent)}
+            read = [e for e in events if isinstance(e, MeterCompleted) and e.run_id == run.run_id]
+            assert len(registered) == 12 and {e.system_title for e in read} == set(run.results)
+            (finished,) = [e for e in events if isinstance(e, RunFinished) and e.run_id == run.run_id]
+            assert (finished.answered, finished.failed) == (12, 0) and events.index(finished) > events.index(
+                read[-1]
+            )
             # one meter moves: address update, rebinding, no new association
             node = fleet.nodes[5]
             old = (node.address, node.udp_port)
@@ -78,6 +97,8 @@ def test_udp_register_collect_rebind_broadcast() -> None:
             )
             report = head_end.broadcast_report(b)
             assert set(report.answered) == members and not report.missing
+            closed = [e for e in events if isinstance(e, GroupRequestClosed)]
+            assert [(e.invoke_id, e.group_id) for e in closed] == [(b.invoke_id, 1)]
         finally:
             await fleet.stop()
             await service.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, HeadEndStore
+from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, HeadEndStore, ReadingRow
 from cosemnet.profiles.mesh import AddressBook, ThrottleConfig
 
 from .fakes import HEAD_END_PORT, FakeMesh, FakeMeter
@@ -29,8 +29,8 @@ def stored(db: Path, run_id: int) -> list[tuple[bytes, str | None]]:
 
 
 def step(he: HeadEnd, mesh: FakeMesh, now: float) -> None:
-    he.poll(now)
-    for out in he.take_outgoing():
+    he.handle_timer(now)
+    for out in he.pop_outgoing():
         for address, reply in mesh.deliver(out, now):
             he.receive_datagram(address, HEAD_END_PORT, reply, now)
 
@@ -59,9 +59,9 @@ def test_rows_are_committed_in_batches_while_the_run_goes_on(tmp_path: Path) -> 
         checked += 1
     assert checked > 5 and not run.finished
     # nothing new for a second: the partial batch is committed on time
-    assert he.next_deadline() is not None
+    assert he.get_timer() is not None
     pending = len(run.results) - len(stored(db, run.run_id))
-    he.poll(now + 1.0)
+    he.handle_timer(now + 1.0)
     assert len(stored(db, run.run_id)) == len(run.results) and (pending > 0 or len(run.results) % 10 == 0)
     he.close()
 
@@ -70,13 +70,18 @@ def test_duplicate_rows_are_stored_once_and_a_value_replaces_an_error(tmp_path: 
     store = HeadEndStore(tmp_path / "s.db")
     run = store.start_run("3/1-0:1.8.0*255/2", 2)
     title = b"M" * 8
-    row = (run, title, 3, "1-0:1.8.0*255", 2, NOW, 42, None)
-    error = (run, b"N" * 8, 3, "1-0:1.8.0*255", 2, NOW, None, "no answer after 9 attempts")
+    row = ReadingRow.of_value(run, title, 3, "1-0:1.8.0*255", 2, NOW, 42)
+    error = ReadingRow.of_value(run, b"N" * 8, 3, "1-0:1.8.0*255", 2, NOW, None, "no answer after 9 attempts")
     assert store.add_readings([row, error]) == 2
-    assert store.add_readings([row, (run, title, 3, "1-0:1.8.0*255", 2, NOW + 1, 43, None)]) == 0
-    assert store.add_readings([(run, title, 3, "1-0:1.8.0*255", 2, NOW + 2, None, "late error")]) == 0
+    assert store.add_readings([row, ReadingRow.of_value(run, title, 3, "1-0:1.8.0*255", 2, NOW + 1, 43)]) == 0
+    assert (
+        store.add_readings(
+            [ReadingRow.of_value(run, title, 3, "1-0:1.8.0*255", 2, NOW + 2, None, "late error")]
+        )
+        == 0
+    )
     assert store.answered_titles(run) == {title}
-    assert store.add_readings([(run, b"N" * 8, 3, "1-0:1.8.0*255", 2, NOW + 3, 7, None)]) == 1
+    assert store.add_readings([ReadingRow.of_value(run, b"N" * 8, 3, "1-0:1.8.0*255", 2, NOW + 3, 7)]) == 1
     rows = {r.system_title: r for r in store.readings(run)}
     assert len(store.readings(run)) == 2
     assert (
@@ -113,16 +118,16 @@ def test_stop_then_resume_reads_each_meter_once(tmp_path: Path) -> None:
     mesh = FakeMesh(he, meters)
     mesh.register_all(NOW)
     run = he.collect([ENERGY], NOW)
-    he.poll(NOW)
-    first = he.take_outgoing()
+    he.handle_timer(NOW)
+    first = he.pop_outgoing()
     assert len(first) == 3  # three AARQs in flight
     he.stop_collect(run, NOW, "SIGTERM")
     assert run.not_attempted == 27 and not run.finished
     for out in first:  # the requests in flight may still complete during the grace period
         for address, reply in mesh.deliver(out, NOW):
             he.receive_datagram(address, HEAD_END_PORT, reply, NOW)
-    he.poll(NOW)
-    assert he.take_outgoing() and not run.finished  # HLS pass 3 of the three in flight
+    he.handle_timer(NOW)
+    assert he.pop_outgoing() and not run.finished  # HLS pass 3 of the three in flight
     he.abandon_collect(run, NOW + 1, "SIGTERM")
     assert run.finished and run.interrupted == 3 and run.answered == 0
     info = he.store.run(run.run_id)

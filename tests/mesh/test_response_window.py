@@ -69,7 +69,7 @@ def test_collector_duplicates_missing_late_unexpected() -> None:
     c = ResponseCollector(grace=1.0)
     expected = titles(5)
     deadline = c.open(9, expected, sent_at=100.0, window=ResponseWindow.seconds(0, 10))
-    assert deadline == 111.0 and c.next_deadline() == 111.0
+    assert deadline == 111.0 and c.get_timer() == 111.0
     assert c.add(expected[0], 9, 101.0) is AddResult.ACCEPTED
     assert c.add(expected[0], 9, 102.0) is AddResult.DUPLICATE
     assert c.add(expected[1], 9, 110.5) is AddResult.ACCEPTED  # within grace
@@ -88,7 +88,7 @@ def test_collector_duplicates_missing_late_unexpected() -> None:
     assert c.add(expected[3], 9, 130.0) is AddResult.LATE
     assert c.add(expected[0], 9, 130.0) is AddResult.DUPLICATE
     assert c.report(9).missing == {expected[4]}
-    assert c.next_deadline() is None
+    assert c.get_timer() is None
 
 
 def test_collector_closes_when_everyone_answered() -> None:

@@ -52,6 +52,7 @@ from cosemnet.headend import (
     HeadEndConfig,
     HeadEndService,
     KeyStore,
+    ReadingRow,
     RegistrationEvent,
 )
 from cosemnet.profiles.mesh import (
@@ -570,7 +571,7 @@ async def _group_read(
     label = ",".join(str(a) for a in attributes)
     run_id = head_end.store.start_run(f"group {group}: {label}", len(setup.results) + len(setup.failed))
     out["run_id"] = run_id
-    rows = []
+    rows: list[ReadingRow] = []
     for attribute in attributes:
         run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
         report = head_end.broadcast_report(run)
@@ -578,7 +579,7 @@ async def _group_read(
         for title, value in run.values.items():
             error = value if isinstance(value, str) else None
             rows.append(
-                (
+                ReadingRow.of_value(
                     run_id,
                     title,
                     attribute.class_id,
@@ -600,7 +601,7 @@ async def _group_read(
             }
         )
     head_end.store.add_readings(rows)
-    head_end.store.finish_run(run_id, len({r[1] for r in rows}), 0)
+    head_end.store.finish_run(run_id, len({r.system_title for r in rows}), 0)
     return out
 
 

@@ -514,10 +514,14 @@ class ClientConnection:
         associated, a request in progress, a bad argument); nothing is queued then."""
         self._queue(self._build(request), now)
 
-    def receive_apdu(self, data: bytes | bytearray | memoryview, now: float) -> None:
+    def receive_apdu(
+        self, data: bytes | bytearray | memoryview, now: float, *, deciphered: bool = False
+    ) -> None:
         """Feed one received APDU (the payload of one wrapper frame). Never raises for what the peer
         sent: a bad answer ends the request with :class:`ServiceFailed`; an APDU with nothing in
-        progress is dropped and counted in :attr:`unexpected_apdus`."""
+        progress is dropped and counted in :attr:`unexpected_apdus`. ``deciphered``: ``data`` is an
+        answer the caller already verified and deciphered with :attr:`security` (as for
+        :meth:`receive_deciphered`)."""
         pending = self._pending
         if pending is None:
             self.unexpected_apdus += 1
@@ -525,7 +529,7 @@ class ClientConnection:
             return
         self._last_activity = now
         try:
-            event = self.receive(data)
+            event = self.receive_deciphered(bytes(data)) if deciphered else self.receive(data)
         except ClientError as exc:
             if self._pending is not None:  # the request ended here, whatever the core left behind
                 if self._pending.kind in _ASSOCIATION_KINDS:

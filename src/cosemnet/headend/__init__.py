@@ -2,11 +2,22 @@
 system title, throttled collection, group requests. Decision record ``docs/decisions/0027``.
 
 * :mod:`.headend` -- :class:`HeadEnd`, the sans-IO core;
+* :mod:`.events` -- the core's typed events (``HeadEnd.pop_events``);
+* :mod:`.runs` -- the records it fills: :class:`AttributeRef`, :class:`CollectRun`, :class:`MeterResult`,
+  :class:`BroadcastRun`;
 * :mod:`.service` -- :class:`HeadEndService`, the core on one asyncio UDP socket;
 * :mod:`.keys` -- key stores (static test keys, per-meter derived keys, explicit tables);
 * :mod:`.store` -- the ``readings`` and ``headend_associations`` tables next to the address book.
 """
 
+from cosemnet.headend.events import (
+    FailReason,
+    GroupRequestClosed,
+    HeadEndEvent,
+    MeterCompleted,
+    MeterFailed,
+    RunFinished,
+)
 from cosemnet.headend.headend import (
     AttributeRef,
     BroadcastRun,
@@ -36,17 +47,23 @@ __all__ = [
     "BroadcastRun",
     "CollectRun",
     "DerivedKeyStore",
+    "FailReason",
+    "GroupRequestClosed",
     "HeadEnd",
     "HeadEndConfig",
+    "HeadEndEvent",
     "HeadEndService",
     "HeadEndStore",
     "KeyStore",
     "MappingKeyStore",
+    "MeterCompleted",
+    "MeterFailed",
     "MeterKeys",
     "MeterResult",
     "Outgoing",
     "ReadingRow",
     "RegistrationEvent",
+    "RunFinished",
     "StaticKeyStore",
     "StoredAssociation",
 ]

@@ -7,10 +7,17 @@ the clock or sleeps. :class:`cosemnet.headend.service.HeadEndService` runs it on
 
     head_end = HeadEnd(AddressBook("hes.db"))
     head_end.receive_datagram(address, port, data, now)   # registrations, answers
-    for out in head_end.take_outgoing(): sock.sendto(out.data, (out.address, out.port))
     run = head_end.collect([AttributeRef.parse("3/1-0:1.8.0*255/2")], now)
-    head_end.poll(now)                                      # starts throttled attempts, timeouts
-    head_end.next_deadline()
+    head_end.handle_timer(now)                              # starts throttled attempts, timeouts
+    for out in head_end.pop_outgoing(): sock.sendto(out.data, (out.address, out.port))
+    for event in head_end.pop_events(): ...                 # MeterCompleted, RunFinished, ...
+    head_end.get_timer()                                    # when to call handle_timer next
+
+It follows the sans-IO contract of docs/sans-io.md (:class:`cosemnet.sansio.SansIOCore`): every
+input may queue datagrams and events; the adapter pops both after every call and asks
+:meth:`HeadEnd.get_timer` again. The typed events are in :mod:`cosemnet.headend.events`; the
+callbacks (``on_progress``, ``on_registration``, ``on_push``, ``on_broadcast_done``) remain a
+convenience for in-process callers (see docs/decisions/0104).
 
 What it does:
 
@@ -27,9 +34,11 @@ What it does:
   resumed without an AARQ when the meter is next used.
 * **Associations keyed by system title** -- one :class:`~cosemnet.client.ClientConnection` per meter
   (HLS-GMAC, general-glo ciphering, keys from a :class:`~cosemnet.headend.keys.KeyStore`), created on
-  first use and kept. Requests go to the meter's *current* address, read from the address book when
-  each attempt starts: an address update rebinds the association without a new AARQ. Answers are
-  attributed to a meter by the system title of their ciphered envelope (so an answer still in flight
+  first use and kept, driven through its typed API (``send_request``, ``receive_apdu``,
+  ``pop_events``, ``cancel``, ``resume``); its timers stay unused (the throttle times attempts).
+  Requests go to the meter's *current* address, read from the address book when each attempt
+  starts: an address update rebinds the association without a new AARQ. Answers are attributed to
+  a meter by the system title of their ciphered envelope (so an answer still in flight
   from the old address is accepted), else by source address.
 * **Counters** -- our sending invocation counters are :class:`InvocationCounter` objects on
   :meth:`AddressBook.counter_store` (block reservations, one counter per key owner, see keys.py);
@@ -77,24 +86,23 @@ from typing import Final
 
 from cosemnet.client.connection import (
     DEFAULT_LN_CONFORMANCE,
-    AssociationInfo,
-    AwaitApdu,
     ClientConfig,
     ClientConnection,
     ConnectionState,
-    Done,
-    SendApdu,
 )
-from cosemnet.client.errors import (
-    AccessError,
-    ClientError,
-    ClientSecurityError,
-    ServiceErrorResponse,
+from cosemnet.client.errors import AccessError, ClientError
+from cosemnet.client.events import (
+    ActionCompleted,
+    AssociationEstablished,
+    AssociationInfo,
+    FailureKind,
+    GetCompleted,
+    GetWithListCompleted,
+    ServiceFailed,
 )
-from cosemnet.client.requests import RequestKind
+from cosemnet.client.requests import Associate, Get, GetWithList, Release, Request, RequestKind
 from cosemnet.codec.apdu import decode_apdu
 from cosemnet.codec.initiate import Conformance
-from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.codec.xdlms import (
@@ -107,17 +115,26 @@ from cosemnet.codec.xdlms import (
 )
 from cosemnet.codec.xdlms.notification import DataNotification, EventNotificationRequest
 from cosemnet.errors import DecodeError, EncodeError
+from cosemnet.headend.events import (
+    FailReason,
+    GroupRequestClosed,
+    HeadEndEvent,
+    MeterCompleted,
+    MeterFailed,
+    RegistrationEvent,
+    RunFinished,
+)
 from cosemnet.headend.keys import DEFAULT_HEAD_END_SYSTEM_TITLE, KeyStore, StaticKeyStore
 from cosemnet.headend.operations import (
     Operation,
-    OperationOutcome,
     group_outcome,
     record_run,
     unicast_outcomes,
 )
 from cosemnet.headend.pushes import Liveness, PushEvent, push_event
-from cosemnet.headend.store import HeadEndStore, StoredAssociation
-from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry, UpsertResult
+from cosemnet.headend.runs import AccessResult, AttributeRef, BroadcastRun, CollectRun, MeterResult
+from cosemnet.headend.store import HeadEndStore, ReadingRow, StoredAssociation
+from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry
 from cosemnet.profiles.mesh.groups import MulticastScheme, group_request_target
 from cosemnet.profiles.mesh.ports import MeshPortConfig
 from cosemnet.profiles.mesh.registration import DEFAULT_OBJECTS, RegistrationObjects
@@ -128,11 +145,13 @@ from cosemnet.profiles.mesh.response_window import (
     ResponseWindow,
 )
 from cosemnet.profiles.mesh.throttle import (
+    Completion,
     Throttle,
     ThrottleConfig,
     ThrottledRequest,
     ThrottleEventKind,
 )
+from cosemnet.sansio import earliest
 from cosemnet.security.ciphering import Role, SecurityContext, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import InvocationCounter, counter_name
@@ -200,31 +219,6 @@ def _normalise(address: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class AttributeRef:
-    """One COSEM attribute: class id, logical name, attribute index."""
-
-    class_id: int
-    logical_name: Obis
-    attribute_id: int
-
-    @classmethod
-    def parse(cls, text: str) -> AttributeRef:
-        """``"CLASS/OBIS/ATTR"`` (e.g. ``3/1-0:1.8.0*255/2``) or ``"OBIS"`` (class 3, attribute 2)."""
-        parts = text.strip().split("/")
-        try:
-            if len(parts) == 1:
-                return cls(3, Obis.parse(parts[0]), 2)
-            if len(parts) == 3:
-                return cls(int(parts[0]), Obis.parse(parts[1]), int(parts[2]))
-        except (ValueError, DecodeError) as exc:
-            raise ValueError(f"bad attribute {text!r}: {exc}") from None
-        raise ValueError(f"bad attribute {text!r}: expected CLASS/OBIS/ATTRIBUTE or OBIS")
-
-    def __str__(self) -> str:
-        return f"{self.class_id}/{self.logical_name}/{self.attribute_id}"
-
-
-@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A datagram to send: one wrapper frame to ``(address, port)``."""
 
@@ -266,85 +260,6 @@ class HeadEndConfig:
     """Readings are committed as they arrive, in batches of this many rows ... (decision 0081)"""
     store_batch_interval: float = 1.0
     """... or after this many seconds, whichever comes first: a crash loses at most one batch."""
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationEvent:
-    system_title: bytes
-    result: UpsertResult | None
-    """None: rejected (a meter registering another one's title)."""
-    address: str
-    at: float
-
-
-@dataclass(slots=True)
-class MeterResult:
-    """What one meter answered in a collect (values in the order of the run's attributes)."""
-
-    system_title: bytes
-    values: list[DataValue | None]
-    errors: list[str | None]
-    attempts: int
-    at: float
-
-    @property
-    def ok(self) -> bool:
-        return all(e is None for e in self.errors)
-
-
-@dataclass(slots=True, eq=False)
-class CollectRun:
-    run_id: int
-    attributes: tuple[AttributeRef, ...]
-    total: int
-    results: dict[bytes, MeterResult] = field(default_factory=dict)
-    failed: dict[bytes, str] = field(default_factory=dict)
-    """Meters given up on (or with no usable binding): the last reason."""
-    started: float = 0.0
-    finished_at: float | None = None
-    on_progress: Callable[[CollectRun], None] | None = None
-    pending: set[bytes] = field(default_factory=set)
-    """Meters not finished yet (queued, in flight or waiting for a retry)."""
-    not_attempted: int = 0
-    """Stopped before their first request was sent."""
-    interrupted: int = 0
-    """Stopped after a request was sent but before an answer (nothing stored: ``--resume`` reads them)."""
-    stopped: str | None = None
-    """Why the run was stopped early (e.g. ``"SIGTERM"``); None while it runs to its end."""
-    resumed_answered: int = 0
-    """A resumed run: meters that had a reading stored before (not read again)."""
-    operation: Operation | None = None
-    """A SET or ACTION run (results in ``operation_results``, not ``readings``)."""
-
-    @property
-    def done(self) -> int:
-        return len(self.results) + len(self.failed)
-
-    @property
-    def finished(self) -> bool:
-        return self.done + self.not_attempted + self.interrupted >= self.total
-
-    @property
-    def answered(self) -> int:
-        """Meters with an answer stored in this run (a resumed run counts the earlier ones too)."""
-        return self.resumed_answered + len(self.results)
-
-
-@dataclass(slots=True, eq=False)
-class BroadcastRun:
-    invoke_id: int
-    group_id: int
-    attribute: AttributeRef
-    address: ipaddress.IPv6Address
-    deadline: float
-    values: dict[bytes, DataValue | str] = field(default_factory=dict)
-    report: CollectionReport | None = None
-    """Set when the window closed (answers arriving later are counted by :meth:`HeadEnd.broadcast_report`)."""
-    final: bool = False
-    """The invoke id was reused by a later group request: ``report`` no longer changes."""
-    operation: Operation | None = None
-    """A group SET or ACTION: ``outcomes`` holds each answer."""
-    outcomes: dict[bytes, OperationOutcome] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)
@@ -423,7 +338,7 @@ class HeadEnd:
         self._resumable = self.store.associations()
         self._runs: dict[int, CollectRun] = {}
         self._pending_associations: list[StoredAssociation] = []
-        self._pending_rows: list[tuple[int, bytes, int, str, int, float, DataValue | None, str | None]] = []
+        self._pending_rows: list[ReadingRow] = []
         self._batch_started: float | None = None
         """When the oldest row not yet committed arrived (decision 0081)."""
         self._broadcasts: dict[int, BroadcastRun] = {}
@@ -437,13 +352,22 @@ class HeadEnd:
         """Recent authenticated pushes other than registrations (in ``push_events``; ``hes listen``)."""
         self.on_push: Callable[[PushEvent], None] | None = None
         self.liveness = Liveness()
+        self._events: list[HeadEndEvent] = []
+        self._wake: float | None = None
+        """Set when an input may have made a throttled attempt startable (a slot freed, a run
+        added): :meth:`get_timer` then asks for :meth:`handle_timer` at once."""
 
-    # -- plumbing --------------------------------------------------------------------------------
+    # -- the sans-IO contract (docs/sans-io.md) --------------------------------------------------
 
-    def take_outgoing(self) -> list[Outgoing]:
-        """The datagrams produced since the last call."""
+    def pop_outgoing(self) -> list[Outgoing]:
+        """The datagrams to send, oldest first; the queue is empty afterwards."""
         out, self._out = self._out, []
         return out
+
+    def pop_events(self) -> list[HeadEndEvent]:
+        """The typed events since the last call, oldest first (see :mod:`cosemnet.headend.events`)."""
+        events, self._events = self._events, []
+        return events
 
     def _send(self, address: str, port: int, source_wport: int, destination_wport: int, apdu: bytes) -> None:
         self._out.append(
@@ -458,6 +382,11 @@ class HeadEnd:
         session.expect_tag = expect
         session.expect_invoke_id = conn.pending_invoke_id if expect == _GET_RESPONSE else None
         self._send(session.address, session.port, self.config.ports.client_wport, session.wport, apdu)
+
+    def _send_queued(self, session: _Session) -> None:
+        """Send what the session's client core queued (the first APDU of a request, a GBT block)."""
+        for apdu in session.conn.pop_outgoing():
+            self._send_to(session, apdu)
 
     def _counter(self, owner: bytes, label: str) -> InvocationCounter:
         found = self._counters.get((owner, label))
@@ -519,15 +448,17 @@ class HeadEnd:
         stored = self._resumable.pop(title, None)
         if stored is not None:
             # resume the association the meter still holds (decision 0027): no AARQ
-            conn.info = AssociationInfo(
-                stored.conformance,
-                stored.server_max_pdu_size,
-                stored.vaa_name,
-                stored.server_system_title,
-                Mechanism.HLS_GMAC,
-                True,
+            conn.resume(
+                AssociationInfo(
+                    stored.conformance,
+                    stored.server_max_pdu_size,
+                    stored.vaa_name,
+                    stored.server_system_title,
+                    Mechanism.HLS_GMAC,
+                    True,
+                ),
+                now,
             )
-            conn.state = ConnectionState.ASSOCIATED
         session = _Session(title, conn, meter_keys.keys.ek, last_used=now or 0.0)
         self._sessions[title] = session
         return session
@@ -655,10 +586,10 @@ class HeadEnd:
             if session.job is not None or not session.conn.is_associated or not session.address:
                 continue
             try:
-                apdu = session.conn.release()
+                session.conn.send_request(Release(), now)
             except ClientError:
                 continue
-            self._send_to(session, apdu)
+            self._send_queued(session)
             self._drop_association(session)
             released += 1
         return released
@@ -747,10 +678,10 @@ class HeadEnd:
         """A late, repeated or reordered answer that is not for the exchange in flight (decision 0080):
         an AARE after the one we used, anything but an AARE while associating, a ciphered answer of
         another kind than expected, a GET response with another invoke id."""
-        state = session.conn.state
+        associating = session.conn.request_kind is RequestKind.ASSOCIATE  # the AARQ is in flight
         if apdu[0] == _AARE:
-            return state is not ConnectionState.ASSOCIATING
-        if state is ConnectionState.ASSOCIATING:
+            return not associating
+        if associating:
             return apdu[0] != _EXCEPTION_RESPONSE
         if plain is None or session.expect_tag is None:
             return False
@@ -852,6 +783,7 @@ class HeadEnd:
                 self._bind(existing, entry)
         event = RegistrationEvent(title, result, source, now)
         self.registrations.append(event)
+        self._events.append(event)
         if self.on_registration is not None:
             self.on_registration(event)
 
@@ -864,6 +796,7 @@ class HeadEnd:
             [(title, event.kind, now, event.meter_time, event.source, event.value, event.address)]
         )
         self.pushes.append(event)
+        self._events.append(event)
         if self.on_push is not None:
             self.on_push(event)
 
@@ -901,7 +834,7 @@ class HeadEnd:
         operation: Operation | None = None,
     ) -> CollectRun:
         """Read ``attributes`` from every registered meter (or ``system_titles``); the work happens in
-        :meth:`poll` and :meth:`receive_datagram`. Returns the run (``finished`` when all are done).
+        :meth:`handle_timer` and :meth:`receive_datagram`. Returns the run (``finished`` when all are done).
         No attributes: associate only. ``resume``: continue that run (same run id), reading only the
         meters without a reading stored in it."""
         if system_titles is None:
@@ -938,6 +871,7 @@ class HeadEnd:
                 ),
                 now,
             )
+        self._wake = now  # its first attempts start in handle_timer
         if run.finished:
             self._finish_run(run, now)
         return run
@@ -991,11 +925,13 @@ class HeadEnd:
                 self._abandon(session)
             run.pending.discard(title)
             run.interrupted += 1
+        self._wake = now  # slots of the throttle are free
         if run.finished_at is None:
             self._finish_run(run, now)
 
-    def poll(self, now: float) -> None:
-        """Expire timeouts, close group requests, start every attempt the throttle allows."""
+    def handle_timer(self, now: float) -> None:
+        """Expire timeouts, close group requests, start every attempt the throttle allows, commit a
+        batch of readings that is due. Calling it early or twice is harmless."""
         self._expire_sessions(now)
         for event in self.throttle.expire(now):
             job = event.request.request
@@ -1009,7 +945,7 @@ class HeadEnd:
                     # telling us; the next attempt starts with a fresh AARQ
                     self._drop_association(session)
             if event.kind is ThrottleEventKind.GAVE_UP:
-                self._fail(job, f"no answer after {event.attempt} attempts", now)
+                self._fail(job, f"no answer after {event.attempt} attempts", now, FailReason.NO_ANSWER)
         while True:
             attempt = self.throttle.next_ready(now)
             if attempt is None:
@@ -1018,12 +954,14 @@ class HeadEnd:
             assert isinstance(job, _Job)
             job.attempt = attempt.attempt
             self._start_attempt(job, now)
+        self._wake = None  # every startable attempt was started
         if self._broadcasts:
             for report in self.collector.expire(now):
                 run = self._broadcasts.pop(report.invoke_id, None)
                 if run is not None:
                     run.report = report
                     self._closed_broadcasts[report.invoke_id] = run
+                    self._events.append(GroupRequestClosed(run.invoke_id, run.group_id, report))
                     if self.on_broadcast_done is not None:
                         self.on_broadcast_done(run)
         if self._batch_due(now) or len(self._pending_associations) >= 2000:
@@ -1036,14 +974,14 @@ class HeadEnd:
         cfg = self.config
         return len(self._pending_rows) >= cfg.store_batch_rows or now - started >= cfg.store_batch_interval
 
-    def next_deadline(self) -> float | None:
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must be called next: an attempt timing out or becoming due, a
+        group request's window closing, a batch of readings to commit; at once when an input may
+        have made an attempt startable; None when nothing is scheduled."""
         batch = (
             None if self._batch_started is None else self._batch_started + self.config.store_batch_interval
         )
-        deadlines = [
-            d for d in (self.throttle.next_deadline(), self.collector.next_deadline(), batch) if d is not None
-        ]
-        return min(deadlines) if deadlines else None
+        return earliest((self._wake, self.throttle.next_deadline(), self.collector.get_timer(), batch))
 
     @property
     def busy(self) -> bool:
@@ -1051,11 +989,9 @@ class HeadEnd:
         return self.throttle.pending > 0 or bool(self._broadcasts)
 
     def _abandon(self, session: _Session) -> None:
-        conn = session.conn
-        associated = conn.state is ConnectionState.ASSOCIATED
-        conn.abort()  # forget the exchange in progress
-        if associated:
-            conn.state = ConnectionState.ASSOCIATED  # the association itself stays (long-lived)
+        # forget the exchange in progress; an established association stays (long-lived), one being
+        # established is forgotten (the next attempt sends an AARQ)
+        session.conn.cancel()
         session.job = None
 
     def _drop_association(self, session: _Session) -> None:
@@ -1073,17 +1009,17 @@ class HeadEnd:
             entry = self.book.lookup(title)
         if entry is None:
             self.throttle.cancel(job.key)
-            self._fail(job, "not in the address book", now)
+            self._fail(job, "not in the address book", now, FailReason.NOT_IN_ADDRESS_BOOK)
             return
         try:
             session = self._session(title, now)
         except KeyError:
             self.throttle.cancel(job.key)
-            self._fail(job, "no keys for this meter", now)
+            self._fail(job, "no keys for this meter", now, FailReason.NO_KEYS)
             return
         except _SessionsFull:
             self.throttle.cancel(job.key)
-            self._fail(job, "session table full (max_sessions)", now)
+            self._fail(job, "session table full (max_sessions)", now, FailReason.SESSIONS_FULL)
             return
         if session.job is not None and session.job is not job:
             self._abandon(session)  # one exchange at a time per association
@@ -1098,105 +1034,116 @@ class HeadEnd:
                 if not job.run.attributes:
                     self._complete(session, job, [], [], now)
                     return
-                apdu = self._request(conn, job.run.attributes, job.run.operation)
+                conn.send_request(self._request(job.run.attributes, job.run.operation), now)
             else:
                 if conn.state is not ConnectionState.IDLE and conn.state is not ConnectionState.RELEASED:
                     conn.abort()
-                apdu = conn.associate()
+                conn.send_request(Associate(), now)
                 self.aarq_sent += 1
         except (ClientError, SecurityError, EncodeError) as exc:
             self.throttle.cancel(job.key)
             session.job = None
-            self._fail(job, str(exc), now)
+            self._fail(job, str(exc), now, FailReason.REQUEST_NOT_BUILT)
             return
-        self._send_to(session, apdu)
+        self._send_queued(session)
 
     @staticmethod
-    def _request(
-        conn: ClientConnection, attributes: Sequence[AttributeRef], operation: Operation | None = None
-    ) -> bytes:
+    def _request(attributes: Sequence[AttributeRef], operation: Operation | None = None) -> Request:
         if operation is not None:
-            return operation.request(conn)
+            return operation.client_request()
         if len(attributes) == 1:
             a = attributes[0]
-            return conn.get(a.class_id, a.logical_name, a.attribute_id)
-        items: list[tuple[int, Obis | str, int]] = [
-            (a.class_id, a.logical_name, a.attribute_id) for a in attributes
-        ]
-        return conn.get_with_list(items)
+            return Get(a.class_id, a.logical_name, a.attribute_id)
+        return GetWithList(tuple((a.class_id, a.logical_name, a.attribute_id) for a in attributes))
 
     def _on_answer(self, session: _Session, apdu: bytes, now: float, plain: bytes | None = None) -> None:
         job = session.job
         assert job is not None
         conn = session.conn
-        associating = conn.state is not ConnectionState.ASSOCIATED
-        try:
-            event = conn.receive(apdu) if plain is None else conn.receive_deciphered(plain)
+        dropped = conn.unexpected_apdus
+        if plain is None:
+            conn.receive_apdu(apdu, now)
+        else:
+            conn.receive_apdu(plain, now, deciphered=True)
+        events = conn.pop_events()
+        if not events:  # a block acknowledged, or more blocks to come: the next round trip
             if plain is not None:
                 self.liveness.seen(session.system_title, now)  # authenticated by the association
-        except AccessError as exc:
-            self.liveness.seen(session.system_title, now)  # an authenticated answer (an error result)
-            self._complete(session, job, [None], [str(exc)], now)
-            return
-        except ClientError as exc:
-            self._on_client_error(session, job, exc, now)
-            return
-        if isinstance(event, SendApdu):
-            self.throttle.progress(job.key, now)  # a block acknowledged: next round trip
-            self._send_to(session, event.apdu)
-            return
-        if isinstance(event, AwaitApdu):
+            if conn.unexpected_apdus != dropped:
+                self.dropped += 1  # a late answer to an abandoned exchange
+                return
             self.throttle.progress(job.key, now)
+            self._send_queued(session)
             return
-        assert isinstance(event, Done)
-        session.timeouts = 0
-        if associating:
-            info = conn.info
-            if info is not None:
-                self._pending_associations.append(
-                    StoredAssociation(
-                        session.system_title,
-                        info.negotiated_conformance,
-                        info.server_max_receive_pdu_size,
-                        info.vaa_name,
-                        info.server_system_title,
-                        now,
-                    )
-                )
-            if not job.run.attributes:  # associate only (ensure_associations)
-                self._complete(session, job, [], [], now)
-                return
-            try:
-                apdu = self._request(conn, job.run.attributes, job.run.operation)
-            except ClientError as exc:
-                self.throttle.cancel(job.key)
-                session.job = None
-                self._fail(job, str(exc), now)
-                return
-            self.throttle.progress(job.key, now)  # AARE in: the GET is a new round trip (0080)
-            self._send_to(session, apdu)
-            return
-        n = len(job.run.attributes)
-        if n == 1:
-            self._complete(session, job, [event.result], [None], now)  # type: ignore[list-item]
-            return
-        values: list[DataValue | None] = []
-        errors: list[str | None] = []
-        assert isinstance(event.result, list)
-        for item in event.result:
-            if isinstance(item, AccessError):
-                values.append(None)
-                errors.append(str(item))
+        event = events[0]  # one request in flight: its one completion (docs/sans-io.md)
+        if isinstance(event, ServiceFailed):
+            if event.kind is FailureKind.ACCESS:  # an authenticated answer (an error result)
+                self.liveness.seen(session.system_title, now)
+                result = event.data_access_result if event.action_result is None else event.action_result
+                self._complete(session, job, [None], [str(event.error)], now, [result])
             else:
-                values.append(item)
-                errors.append(None)
-        self._complete(session, job, values, errors, now)
+                self._on_failure(session, job, event, now)
+            return
+        if plain is not None:
+            self.liveness.seen(session.system_title, now)
+        session.timeouts = 0
+        if isinstance(event, AssociationEstablished):
+            self._on_established(session, job, event.info, now)
+            return
+        if isinstance(event, GetWithListCompleted):
+            values: list[DataValue | None] = []
+            errors: list[str | None] = []
+            results: list[AccessResult | None] = []
+            for item in event.results:
+                if isinstance(item, AccessError):
+                    values.append(None)
+                    errors.append(str(item))
+                    results.append(item.result)
+                else:
+                    values.append(item)
+                    errors.append(None)
+                    results.append(None)
+            self._complete(session, job, values, errors, now, results)
+            return
+        if isinstance(event, GetCompleted):
+            value: DataValue | None = event.value
+        elif isinstance(event, ActionCompleted):
+            value = event.return_value
+        else:  # SetCompleted
+            value = None
+        self._complete(session, job, [value], [None], now, [None])
 
-    def _on_client_error(self, session: _Session, job: _Job, exc: ClientError, now: float) -> None:
+    def _on_established(self, session: _Session, job: _Job, info: AssociationInfo, now: float) -> None:
+        """AARE (and HLS pass 4) in: store the association, then send the run's request."""
+        self._pending_associations.append(
+            StoredAssociation(
+                session.system_title,
+                info.negotiated_conformance,
+                info.server_max_receive_pdu_size,
+                info.vaa_name,
+                info.server_system_title,
+                now,
+            )
+        )
+        if not job.run.attributes:  # associate only (ensure_associations)
+            self._complete(session, job, [], [], now)
+            return
+        try:
+            session.conn.send_request(self._request(job.run.attributes, job.run.operation), now)
+        except ClientError as exc:
+            self.throttle.cancel(job.key)
+            session.job = None
+            self._fail(job, str(exc), now, FailReason.REQUEST_NOT_BUILT)
+            return
+        self.throttle.progress(job.key, now)  # AARE in: the GET is a new round trip (0080)
+        self._send_queued(session)
+
+    def _on_failure(self, session: _Session, job: _Job, failed: ServiceFailed, now: float) -> None:
+        """The attempt ended in the client core's ServiceFailed (other than an access error)."""
         conn = session.conn
-        if isinstance(exc, ClientSecurityError):
+        if failed.kind is FailureKind.SECURITY:
             self.security_events += 1
-        if isinstance(exc, ServiceErrorResponse) and str(exc).startswith("exception-response"):
+        if failed.kind is FailureKind.EXCEPTION_RESPONSE:
             # the meter no longer knows the association (reboot, lost state): associate again
             self._drop_association(session)
         elif conn.is_associated:
@@ -1204,9 +1151,9 @@ class HeadEnd:
         else:
             conn.abort()
         session.job = None
-        outcome = self.throttle.completed(job.key, now, ok=False)
-        if outcome.value == "gave-up":
-            self._fail(job, str(exc), now)
+        self._wake = now  # a slot of the throttle is free
+        if self.throttle.completed(job.key, now, ok=False) is Completion.GAVE_UP:
+            self._fail(job, str(failed.error), now, FailReason.SERVICE_FAILED, failed.kind)
 
     def _complete(
         self,
@@ -1215,20 +1162,23 @@ class HeadEnd:
         values: list[DataValue | None],
         errors: list[str | None],
         now: float,
+        results: list[AccessResult | None] | None = None,
     ) -> None:
         session.job = None
-        if self.throttle.completed(job.key, now).value != "completed":
+        self._wake = now  # a slot of the throttle is free
+        if self.throttle.completed(job.key, now) is not Completion.COMPLETED:
             return
         run = job.run
         title = session.system_title
-        run.results[title] = MeterResult(title, values, errors, job.attempt, now)
+        access: list[AccessResult | None] = results if results is not None else [None] * len(values)
+        run.results[title] = MeterResult(title, values, errors, job.attempt, now, access)
         run.pending.discard(title)
         self._note_rows(now)
         for attr, value, error in zip(
             run.attributes if run.operation is None else (), values, errors, strict=False
         ):
             self._pending_rows.append(
-                (
+                ReadingRow.of_value(
                     run.run_id,
                     title,
                     attr.class_id,
@@ -1239,19 +1189,23 @@ class HeadEnd:
                     error,
                 )
             )
+        self._events.append(MeterCompleted(run.run_id, title, tuple(values), tuple(access), job.attempt, now))
         self._progress(run, now)
 
-    def _fail(self, job: _Job, reason: str, now: float) -> None:
+    def _fail(
+        self, job: _Job, reason: str, now: float, why: FailReason, failure: FailureKind | None = None
+    ) -> None:
         run = job.run
         title = job.key[1]
         if title in run.results or title in run.failed:
             return
+        self._wake = now  # a slot of the throttle is free
         run.failed[title] = reason
         run.pending.discard(title)
         self._note_rows(now)
         for attr in run.attributes if run.operation is None else ():
             self._pending_rows.append(
-                (
+                ReadingRow.of_value(
                     run.run_id,
                     title,
                     attr.class_id,
@@ -1262,6 +1216,7 @@ class HeadEnd:
                     reason,
                 )
             )
+        self._events.append(MeterFailed(run.run_id, title, why, job.attempt, now, failure))
         self._progress(run, now)
 
     def _note_rows(self, now: float) -> None:
@@ -1282,7 +1237,9 @@ class HeadEnd:
         run.finished_at = now
         self._flush_rows()
         if run.operation is not None:
-            outcomes = unicast_outcomes({t: (r.values, r.errors) for t, r in run.results.items()}, run.failed)
+            outcomes = unicast_outcomes(
+                {t: (r.values, r.errors, r.access_results) for t, r in run.results.items()}, run.failed
+            )
             record_run(self.store, run.run_id, run.operation, outcomes, now)
         self.store.finish_run(
             run.run_id,
@@ -1293,6 +1250,17 @@ class HeadEnd:
             stopped=run.stopped,
         )
         self._runs.pop(run.run_id, None)
+        self._events.append(
+            RunFinished(
+                run.run_id,
+                run.answered,
+                len(run.failed),
+                run.not_attempted,
+                run.interrupted,
+                run.stopped,
+                now,
+            )
+        )
         self.save_state()
 
     def _flush_rows(self) -> None:
@@ -1413,6 +1381,7 @@ class HeadEnd:
             self._broadcast_seen.popitem(last=False)
         answer = response.result if isinstance(response, GetResponseNormal) else outcome
         result = self.collector.add(title, invoke_id, now, answer)
+        self._wake = now  # the last expected answer closes the request in handle_timer
         run = self._broadcasts.get(invoke_id)
         if run is not None and result in (AddResult.ACCEPTED, AddResult.UNEXPECTED):
             if outcome is not None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from cosemnet.client.requests import Action, Set
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
 from cosemnet.codec.xdlms import (
@@ -29,7 +30,6 @@ from cosemnet.codec.xdlms import (
 )
 
 if TYPE_CHECKING:
-    from cosemnet.client.connection import ClientConnection
     from cosemnet.headend.store import HeadEndStore
 
 __all__ = ["Operation", "OperationOutcome", "group_outcome", "record_run"]
@@ -57,11 +57,11 @@ class Operation:
     def target(self) -> str:
         return f"{self.class_id}/{self.logical_name}/{self.index}"
 
-    def request(self, conn: ClientConnection) -> bytes:
-        """The unicast request APDU (ciphered by the association)."""
+    def client_request(self) -> Set | Action:
+        """The unicast request, for the client core's ``send_request`` (ciphered by the association)."""
         if self.kind == "set":
-            return conn.set(self.class_id, self.logical_name, self.index, self.value)
-        return conn.action(self.class_id, self.logical_name, self.index, self.value)
+            return Set(self.class_id, self.logical_name, self.index, self.value)
+        return Action(self.class_id, self.logical_name, self.index, self.value)
 
     def group_request(self, invoke_id: int) -> bytes:
         """The plain group request APDU (protected with the broadcast key by the caller)."""
@@ -99,24 +99,23 @@ def group_outcome(title: bytes, response: object) -> OperationOutcome | None:
     return None
 
 
-def _error_name(error: str) -> str:
-    """``"70/0-0:96.3.10*255/1: object-undefined"`` -> ``object-undefined``."""
-    return error.rsplit(": ", 1)[-1].strip()
-
-
 def unicast_outcomes(
-    results: Mapping[bytes, tuple[list[DataValue | None], list[str | None]]],
+    results: Mapping[
+        bytes, tuple[list[DataValue | None], list[str | None], list[DataAccessResult | ActionResult | None]]
+    ],
     failed: Mapping[bytes, str],
 ) -> list[OperationOutcome]:
     """The outcomes of a unicast run: answered meters (success or the DLMS result the meter sent: an
-    answer's error is always an access error), then the meters without an answer."""
+    answer's error is always an access error, ``(values, errors, access results)``), then the meters
+    without an answer."""
     out: list[OperationOutcome] = []
-    for title, (values, errors) in results.items():
+    for title, (values, errors, access) in results.items():
         error = errors[0] if errors else None
+        result = access[0] if access else None
         if error is None:
             out.append(OperationOutcome(title, "success", None, values[0] if values else None))
         else:
-            out.append(OperationOutcome(title, _error_name(error), error))
+            out.append(OperationOutcome(title, "error" if result is None else _result_name(result), error))
     for title, reason in failed.items():
         out.append(OperationOutcome(title, "no-answer", reason))
     return out

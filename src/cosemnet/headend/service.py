@@ -12,8 +12,9 @@
 has no IPv6 multicast routing). The socket is non-blocking and read with ``loop.add_reader``: each
 wake-up drains every pending datagram (up to ``drain_limit``) into the sans-IO core, which is then
 *pumped* (timeouts, new throttled attempts, outgoing datagrams) once per loop iteration, so a burst
-of answers costs one loop iteration and one pass. One timer follows ``HeadEnd.next_deadline()`` and
-is re-armed only when the deadline moves earlier. The receive buffer is sized to the throttle's
+of answers costs one loop iteration and one pass. One :class:`~cosemnet.aio.CoreTimer` follows
+``HeadEnd.get_timer()`` (re-armed only when the deadline moves earlier); the core's typed events
+(``HeadEnd.pop_events``) go to ``on_event`` after every pass. The receive buffer is sized to the throttle's
 window (``max_in_flight`` x ``RECEIVE_BYTES_PER_DATAGRAM``, at most ``receive_buffer_cap``): the
 kernel may grant less, :attr:`HeadEndService.receive_buffer` says what it granted. ``clock`` is the
 time handed to the core (inject a simulated one in tests).
@@ -30,6 +31,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from cosemnet.aio import CoreTimer
+from cosemnet.headend.events import HeadEndEvent
 from cosemnet.headend.headend import AttributeRef, BroadcastRun, CollectRun, HeadEnd
 from cosemnet.headend.operations import Operation
 from cosemnet.profiles.mesh.response_window import ResponseWindow
@@ -68,12 +71,13 @@ class HeadEndService:
         """SO_RCVBUF as granted by the kernel (bytes; Linux reports twice the payload it allows)."""
         self.sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer_deadline = 0.0
         self.errors = 0
         self.sent = 0
         self.received = 0
+        self.on_event: Callable[[HeadEndEvent], None] | None = None
+        """Called with each typed event of the core (:mod:`cosemnet.headend.events`), in order."""
         self._pump_scheduled = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = CoreTimer.for_core(head_end, self._flush, clock)
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     async def start(self, host: str = "::", port: int | None = None) -> None:
@@ -120,9 +124,7 @@ class HeadEndService:
         if self.sock is not None and self.head_end.config.release_on_exit:
             self.head_end.release_associations(self.clock())
             self._pump()  # send the RLRQs now
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if self.sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self.sock.fileno())
@@ -169,12 +171,18 @@ class HeadEndService:
         sock = self.sock
         if sock is None:
             return
-        now = self.clock()
+        self.head_end.handle_timer(self.clock())
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send the core's datagrams, hand its events on, wake the waiters, follow its timer."""
+        sock = self.sock
+        if sock is None:
+            return
         head_end = self.head_end
-        head_end.poll(now)
         gateway = self.group_gateway
         sendto = sock.sendto
-        for out in head_end.take_outgoing():
+        for out in head_end.pop_outgoing():
             try:
                 if gateway is not None and out.address.startswith("ff"):
                     sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
@@ -183,6 +191,10 @@ class HeadEndService:
                 self.sent += 1
             except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
                 self.errors += 1
+        events = head_end.pop_events()
+        if self.on_event is not None:
+            for event in events:
+                self.on_event(event)
         if self._waiters:
             still = []
             for done, future in self._waiters:
@@ -193,25 +205,7 @@ class HeadEndService:
                 else:
                     still.append((done, future))
             self._waiters = still
-        self._arm(head_end.next_deadline())
-
-    def _arm(self, deadline: float | None) -> None:
-        """One timer for the core's next deadline, re-armed only when the deadline moves earlier (a
-        timer firing early costs one pump, which arms the next one)."""
-        timer = self._timer
-        if timer is not None and not timer.cancelled() and deadline is not None:
-            if self._timer_deadline <= deadline:
-                return
-            timer.cancel()
-        if deadline is None:
-            return
-        self._timer_deadline = deadline
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(max(0.0, deadline - self.clock()), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._schedule_pump()
+        self._timer.update()
 
     async def _wait(self, done: Callable[[], bool]) -> None:
         if done():

@@ -112,6 +112,8 @@ CREATE INDEX IF NOT EXISTS push_events_by_title ON push_events (system_title, at
 
 @dataclass(frozen=True, slots=True)
 class ReadingRow:
+    """One row of ``readings``, as written (:meth:`HeadEndStore.add_readings`) and read back."""
+
     run_id: int
     system_title: bytes
     class_id: int
@@ -119,8 +121,33 @@ class ReadingRow:
     attribute_id: int
     at: float
     value: bytes | None
+    """The value's A-XDR encoding (None: an error, or a value that does not encode)."""
     value_text: str | None
     error: str | None
+
+    @classmethod
+    def of_value(
+        cls,
+        run_id: int,
+        system_title: bytes,
+        class_id: int,
+        logical_name: str,
+        attribute_id: int,
+        at: float,
+        value: DataValue | None,
+        error: str | None = None,
+    ) -> ReadingRow:
+        """The row of a decoded value (encoded to A-XDR, its text form kept for display), or of an
+        error (``error`` set: the value is not stored)."""
+        raw: bytes | None = None
+        text: str | None = None
+        if error is None:
+            try:
+                raw = encode_data(value)
+            except EncodeError:
+                raw = None
+            text = value_text(value)
+        return cls(run_id, system_title, class_id, logical_name, attribute_id, at, raw, text, error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,25 +297,24 @@ class HeadEndStore:
             row = self._db.execute("SELECT count(*) FROM readings WHERE run_id = ?", (run_id,)).fetchone()
         return int(row[0])
 
-    def add_readings(
-        self,
-        rows: Iterable[tuple[int, bytes, int, str, int, float, DataValue | None, str | None]],
-    ) -> int:
-        """Store ``(run_id, system_title, class_id, logical_name, attribute_id, at, value, error)``
-        rows in one transaction; returns how many rows were added or changed (a row already stored
-        for the same run, meter and attribute is kept, unless it holds an error and the new one a
-        value)."""
-        out = []
-        for run_id, title, class_id, name, attribute_id, at, value, error in rows:
-            raw: bytes | None = None
-            text: str | None = None
-            if error is None:
-                try:
-                    raw = encode_data(value)
-                except EncodeError:
-                    raw = None
-                text = value_text(value)
-            out.append((run_id, title, class_id, name, attribute_id, at, raw, text, error))
+    def add_readings(self, rows: Iterable[ReadingRow]) -> int:
+        """Store rows (:meth:`ReadingRow.of_value`) in one transaction; returns how many rows were
+        added or changed (a row already stored for the same run, meter and attribute is kept, unless
+        it holds an error and the new one a value)."""
+        out = [
+            (
+                r.run_id,
+                r.system_title,
+                r.class_id,
+                r.logical_name,
+                r.attribute_id,
+                r.at,
+                r.value,
+                r.value_text,
+                r.error,
+            )
+            for r in rows
+        ]
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")

@@ -92,14 +92,14 @@ def test_csv_and_text(backend: Backend, store: Storage) -> None:
 
 
 def test_a_single_machine_file_is_read_without_being_migrated(tmp_path: Path) -> None:
-    from cosemnet.headend.store import HeadEndStore
+    from cosemnet.headend.store import HeadEndStore, ReadingRow
     from cosemnet.profiles.mesh.address_book import AddressBook
 
     path = tmp_path / "hes.db"
     AddressBook(path).close()
     old = HeadEndStore(path)
     run = old.start_run("3/1-0:1.8.0*255/2", 1, now=T0)
-    old.add_readings([(run, A, 3, "1-0:1.8.0*255", 2, T0, DoubleLongUnsigned(7), None)])
+    old.add_readings([ReadingRow.of_value(run, A, 3, "1-0:1.8.0*255", 2, T0, DoubleLongUnsigned(7))])
     old.close()
     done = cli("--db", str(path), "--json")
     assert done.returncode == 0, done.stderr

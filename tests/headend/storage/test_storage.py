@@ -563,7 +563,7 @@ def test_migration_from_version_1_keeps_the_data(backend: Backend) -> None:
 def test_a_single_machine_file_of_today_is_adopted(tmp_path: Path) -> None:
     """SQLite: a file written by the address book and the head-end store (version 1, no
     schema_version table) is migrated in place; the old modules then refuse it."""
-    from cosemnet.headend.store import HeadEndStore
+    from cosemnet.headend.store import HeadEndStore, ReadingRow
     from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookError
 
     path = tmp_path / "hes.db"
@@ -572,7 +572,7 @@ def test_a_single_machine_file_of_today_is_adopted(tmp_path: Path) -> None:
         book.reserve_invocation_counter(TITLE, "guek", 4097)
     old = HeadEndStore(path)
     run = old.start_run(ENERGY, 1, now=20.0)
-    old.add_readings([(run, TITLE, 3, "1-0:1.8.0*255", 2, 21.0, DoubleLongUnsigned(5), None)])
+    old.add_readings([ReadingRow.of_value(run, TITLE, 3, "1-0:1.8.0*255", 2, 21.0, DoubleLongUnsigned(5))])
     old.close()
     with SqliteStorage(path) as store:
         assert store.schema_version() == 2

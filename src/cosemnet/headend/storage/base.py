@@ -260,12 +260,14 @@ def device_row(title: bytes, s: BindingState) -> tuple[object, ...]:
     )
 
 
-ReadingRow = tuple[
+ReadingColumns = tuple[
     bytes, int, str, int, int, bytes | None, str | None, str | None, str | None, int | None, int
 ]
+"""A :class:`Reading` as the backends' ``readings`` columns (the head-end store's row type is
+:class:`cosemnet.headend.store.ReadingRow`)."""
 
 
-def reading_row(r: Reading, stored_us: int) -> ReadingRow:
+def reading_row(r: Reading, stored_us: int) -> ReadingColumns:
     """The ``readings`` columns of a reading (order of the backends' ``_READING_COLUMNS``)."""
     key = (bytes(r.system_title), r.class_id, r.logical_name, r.attribute_id, to_us(r.captured_at))
     return (*key, r.value, r.value_text, r.unit, r.error, r.run_id, stored_us)

@@ -219,8 +219,8 @@ class ResponseCollector:
         request.answered[title] = response
         return AddResult.ACCEPTED
 
-    def next_deadline(self) -> float | None:
-        """The earliest deadline of an open request."""
+    def get_timer(self) -> float | None:
+        """The earliest deadline of an open request (docs/sans-io.md: :meth:`expire` is due then)."""
         open_deadlines = [r.deadline for r in self._requests.values() if not r.closed]
         return min(open_deadlines) if open_deadlines else None
 
