@@ -259,9 +259,10 @@ class CongestionWindow:
 
     @property
     def loss_rate(self) -> float:
-        """Fraction of the last ``max(32, window)`` outcomes that were losses (0 before any)."""
-        n = min(len(self.outcomes), max(_MIN_LOSS_HISTORY, self.limit))
-        return sum(itertools.islice(reversed(self.outcomes), n)) / n if n else 0.0
+        """Losses among the last ``max(32, window)`` outcomes, over that number (outcomes not seen yet
+        count as answers: a first loss is not a 100 % loss rate)."""
+        n = max(_MIN_LOSS_HISTORY, self.limit)
+        return sum(itertools.islice(reversed(self.outcomes), n)) / n
 
     @property
     def congested(self) -> bool:
@@ -388,7 +389,9 @@ class Throttle:
         out = []
         window = self._prefix_windows.get(prefix)
         if window is None:
-            window = CongestionWindow(cfg.initial_window, cfg.max_per_prefix, cfg.min_window, cfg.loss_tolerance)
+            window = CongestionWindow(
+                cfg.initial_window, cfg.max_per_prefix, cfg.min_window, cfg.loss_tolerance
+            )
             self._prefix_windows[prefix] = window
         out.append(window)
         if router is not None:
