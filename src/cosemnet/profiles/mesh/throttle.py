@@ -20,17 +20,21 @@ considerations") leaves the policy to the implementation. **Our design** (decisi
 ``docs/decisions/0080-headend-adaptive-timers-and-concurrency.md``):
 
 * the timeout of an attempt is the retransmission timeout (RTO) learned from measured round trips,
-  one estimator per border router (or per prefix when the request names none), in the manner of
-  RFC 6298: ``SRTT + max(rto_min, 4 * RTTVAR)`` within ``[rto_min, rto_max]``, ``rto_initial``
-  before the first sample; Karn's rule: only answers to a first attempt give samples; on a timeout
-  the estimator's RTO doubles (at most once per RTO, until the next valid sample) and each retry of a
-  request waits ``backoff_factor`` times longer than its previous attempt; the retry is sent as soon
-  as a slot is free (the expired RTO was the wait);
+  one estimator per destination (``ThrottledRequest.destination``, else the address) once it has a
+  sample, with one estimator per border router (or per prefix when the request names none) as the
+  prior for destinations without one (decision 0100), in the manner of RFC 6298:
+  ``SRTT + max(rto_min, 4 * RTTVAR)`` within ``[rto_min, rto_max]``, ``rto_initial`` before the
+  first sample; Karn's rule: only round trips sent once give samples; on a timeout the estimator's
+  RTO doubles (at most once per RTO, until the next valid sample) and each retry of a request waits
+  ``backoff_factor`` times longer than its previous attempt (only once while the loss is judged
+  random, see below); the retry is sent as soon as a slot is free (the expired RTO was the wait);
 * a multi-round-trip attempt (association then GET, block transfer) calls :meth:`Throttle.progress`
   at each intermediate answer: a sample, and the deadline re-armed for the next round trip;
 * the concurrency of each prefix and each border router is a congestion window (AIMD): it starts at
   ``initial_window``, grows by one per answer up to half the ceiling's worth (slow start) then by
-  ``1/window`` per answer, and halves on a timeout (at most once per window of requests); the
+  ``1/window`` per answer, and halves on a timeout (at most once per window of requests) when more
+  than ``loss_tolerance`` of its recent round trips were lost (decision 0100: below that the loss is
+  taken for the radio's); a timeout of a destination never answered yet does not reduce; the
   configured ``max_per_prefix`` / ``max_per_border_router`` are the ceilings, ``max_in_flight`` stays
   a fixed overall cap;
 * a retry still unanswered one computed (not backed-off) RTO after it was sent is presumed lost: it
