@@ -12,6 +12,7 @@ import pytest
 
 from cosemnet.profiles.mesh.throttle import (
     CongestionWindow,
+    RttEstimator,
     Throttle,
     ThrottleConfig,
     ThrottledRequest,
@@ -83,6 +84,24 @@ def test_each_destination_learns_its_own_rto_from_the_prefix_prior() -> None:
     assert prior == t.rto(address) and prior > 2.0  # unknown meter: the shared estimator
     shared = Throttle(ThrottleConfig(max_per_prefix=16, per_destination=False))
     assert shared.rto(address, None, ("meter", 1)) == shared.rto(address)
+
+
+def test_a_new_destination_inherits_the_variation_of_its_prefix() -> None:
+    """First sample of a meter: RTTVAR = max(R/2, the prefix's RTTVAR) (RFC 6298 says R/2; the
+    prefix's variation is the prior, so a host hiccup seen by the prefix is not forgotten)."""
+    e = RttEstimator(1.0, 0.001, 60.0)
+    e.sample(0.01, prior_rttvar=0.05)
+    assert (e.srtt, e.rttvar) == (0.01, 0.05) and e.rto == pytest.approx(0.21)
+    e2 = RttEstimator(1.0, 0.001, 60.0)
+    e2.sample(2.0, prior_rttvar=0.05)
+    assert e2.rttvar == 1.0  # R/2 when larger
+    t = Throttle(ThrottleConfig(max_per_prefix=8, rto_min=0.001))
+    for i, rtt in enumerate((0.01, 0.09, 0.01)):  # the prefix sees 10 ms and 90 ms meters
+        t.submit(request(i), 0.0)
+        assert t.next_ready(0.0) is not None
+        t.completed(request(i).key, rtt)
+    address = request(0).address
+    assert t.rto(address, None, ("meter", 2)) > t.rto(address, None, ("meter", 0))  # same RTT, wider prior
 
 
 def test_destination_estimators_are_bounded() -> None:

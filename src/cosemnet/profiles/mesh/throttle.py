@@ -211,12 +211,14 @@ class RttEstimator:
         self.samples = 0
         self.backed_off_at = -math.inf
 
-    def sample(self, rtt: float) -> None:
-        """A round trip measured on a request sent once (Karn's rule is the caller's)."""
+    def sample(self, rtt: float, prior_rttvar: float = 0.0) -> None:
+        """A round trip measured on a request sent once (Karn's rule is the caller's). The first
+        sample sets RTTVAR to ``max(rtt / 2, prior_rttvar)`` (RFC 6298: R/2; the prior: the variation
+        seen by the shared estimator, decision 0100)."""
         rtt = max(0.0, rtt)
         if self.srtt is None:
             self.srtt = rtt
-            self.rttvar = rtt / 2
+            self.rttvar = max(rtt / 2, prior_rttvar)
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
@@ -425,7 +427,9 @@ class Throttle:
 
     def _sample(self, entry: _Entry, rtt: float) -> None:
         """A round trip sent once: a sample for the shared estimator and the destination's."""
-        self._estimator(entry.bucket).sample(rtt)
+        shared = self._estimator(entry.bucket)
+        prior_rttvar = shared.rttvar  # before this sample: what the prefix has seen so far
+        shared.sample(rtt)
         self.samples += 1
         cfg = self.config
         if not cfg.per_destination:
@@ -436,7 +440,7 @@ class Throttle:
             if len(self._destinations) >= cfg.max_destinations:
                 del self._destinations[next(iter(self._destinations))]
             found = self._destinations[peer] = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
-        found.sample(rtt)
+        found.sample(rtt, prior_rttvar)
 
     def rto(
         self, address: ipaddress.IPv6Address, border_router: Hashable = None, destination: Hashable = None
