@@ -197,3 +197,25 @@ def test_high_latency_lossy_mesh_keeps_the_window_open_and_finishes() -> None:
     tcp = ThrottleConfig(max_per_prefix=32, max_in_flight=256, max_retries=20, loss_tolerance=0.0)
     _, done_tcp, gave_up_tcp = _run(tcp, delays, 0.2, seed=5)
     assert gave_up_tcp == 0 and done < done_tcp
+
+
+def test_a_round_trip_runs_from_the_first_poll_after_progress() -> None:
+    """A driver that polls every 10 ms with a 5 ms RTO: the request after an intermediate answer
+    leaves at the next poll, so its timer starts there (it timed out before leaving, every attempt,
+    until the meter was given up)."""
+    t = Throttle(ThrottleConfig(max_per_prefix=4, rto_min=0.005, rto_initial=0.005))
+    r = request(0)
+    t.submit(r, 0.0)
+    assert t.next_ready(0.0) is not None
+    assert t.progress(r.key, 0.0)  # answered at once (RTT 0): RTO 5 ms
+    assert t.expire(0.01) == []  # the next poll: the request leaves now, its timer starts now
+    assert t.next_deadline() == pytest.approx(0.015)
+    assert t.completed(r.key, 0.012).value == "completed"
+    lost = request(1)
+    t.submit(lost, 1.0)
+    assert t.next_ready(1.0) is not None
+    assert t.progress(lost.key, 1.0)
+    assert t.expire(1.0) == []  # polled at once (the service): the timer is unchanged
+    assert [e.kind for e in t.expire(1.0 + t.rto(lost.address, None, lost.destination))] == [
+        ThrottleEventKind.TIMED_OUT_RETRYING
+    ]

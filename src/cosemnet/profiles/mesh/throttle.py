@@ -339,6 +339,8 @@ class Throttle:
         """Adaptive: one RTO estimator per destination with a sample (decision 0100), oldest first."""
         self._prefix_windows: dict[bytes, CongestionWindow] = {}
         self._router_windows: dict[Hashable, CongestionWindow] = {}
+        self._progressed: list[tuple[Hashable, int]] = []
+        """Adaptive: round trips re-armed by progress() since the last expire()."""
         self.timeouts = 0
         self.samples = 0
 
@@ -522,7 +524,7 @@ class Throttle:
             if entry.attempt == 1:
                 entry.attempt_timeout = estimator.rto
             else:  # exponential back-off of this request's own timer, from the computed RTO
-                backoff = cfg.backoff_factor ** min(entry.attempt - 1, self._doublings(entry))
+                backoff = cfg.backoff_factor ** self._doublings(entry)
                 entry.attempt_timeout = min(cfg.rto_max, estimator.base * backoff)
             if entry.attempt_timeout > estimator.base:
                 self._presume_at(entry, now + estimator.base)
@@ -540,9 +542,10 @@ class Throttle:
         is :attr:`CongestionWindow.congested`, else once (random loss: the retry is not
         slowed down further; the one doubling covers a route that became slower; decision 0100)."""
         cfg = self.config
+        retries = entry.attempt - 1
         if any(w.congested for w in self._windows(entry.bucket)):
-            return cfg.backoff_doublings
-        return min(cfg.backoff_doublings, _RANDOM_LOSS_DOUBLINGS)
+            return min(retries, cfg.backoff_doublings)
+        return min(retries, _RANDOM_LOSS_DOUBLINGS, cfg.backoff_doublings)
 
     def _count(self, entry: _Entry) -> None:
         """Count an entry against the limits (in flight and not presumed lost)."""
@@ -655,7 +658,29 @@ class Throttle:
         entry.generation += 1
         self._seq += 1
         heapq.heappush(self._timeouts, (entry.deadline, self._seq, key, entry.generation))
+        self._progressed.append((key, entry.generation))
         return True
+
+    def _rearm_progressed(self, now: float) -> None:
+        """The next request of an exchange leaves when the driver next takes the head-end's output,
+        not when the answer before it arrived: a round trip re-armed by :meth:`progress` runs from
+        the first :meth:`expire` after it at the earliest (a driver that polls every 10 ms must not
+        time out a 5 ms round trip before its request has left; decision 0100)."""
+        for key, generation in self._progressed:
+            entry = self._entries.get(key)
+            if entry is None or entry.generation != generation or not entry.in_flight:
+                continue
+            deadline = now + entry.attempt_timeout
+            if deadline <= entry.deadline:
+                continue
+            estimator = self._timer(entry)
+            if entry.attempt_timeout > estimator.base:
+                self._presume_at(entry, now + estimator.base)
+            entry.deadline = deadline
+            entry.generation += 1
+            self._seq += 1
+            heapq.heappush(self._timeouts, (deadline, self._seq, key, entry.generation))
+        self._progressed.clear()
 
     def is_in_flight(self, key: Hashable) -> bool:
         entry = self._entries.get(key)
@@ -702,6 +727,8 @@ class Throttle:
     def expire(self, now: float) -> list[ThrottleEvent]:
         """Time out every in-flight request whose deadline passed (schedules retries or gives up)."""
         events: list[ThrottleEvent] = []
+        if self._progressed:
+            self._rearm_progressed(now)
         while self._presume and self._presume[0][0] <= now:
             _, _, key, generation = heapq.heappop(self._presume)
             entry = self._entries.get(key)
