@@ -15,8 +15,10 @@ collect of 3/1-0:1.8.0*255/2 is timed, *including* the HLS-GMAC association of e
 pass 3, GET: three round trips). Checked after each run: every meter read, and stored exactly once
 (rows and distinct meters in the ``readings`` table). Scenarios: 0, 10 and 30 % loss, each without and
 with 200-2000 ms of per-meter latency (25 % jitter), and 30 % loss with 10 % duplication and 10 %
-reordering. All meters share the prefix of ``::1``: the per-prefix ceiling (``--max-per-prefix``,
-default 64 here, 4 in ``hes collect``) bounds the concurrency of the whole fleet.
+reordering. Per-meter timers and the loss tolerance of decision 0100 (``--shared-rto``,
+``--loss-tolerance 0`` for the behaviour of 0080 alone). All meters share the prefix of ``::1``:
+the per-prefix ceiling (``--max-per-prefix``, default 64 here, 4 in ``hes collect``) bounds the
+concurrency of the whole fleet.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ async def _scenario(
             max_per_border_router=args.max_per_prefix,
             max_retries=args.retries,
             rto_min=args.rto_min,
+            loss_tolerance=args.loss_tolerance,
+            per_destination=not args.shared_rto,
         )
         head_end = HeadEnd(AddressBook(db, synchronous="NORMAL"), config=HeadEndConfig(throttle=throttle))
         service = HeadEndService(head_end)
@@ -145,6 +149,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "max_in_flight": args.max_in_flight,
             "retries": args.retries,
             "rto_min": args.rto_min,
+            "loss_tolerance": args.loss_tolerance,
+            "per_destination": not args.shared_rto,
             "seed": args.seed,
         },
         "results": results,
@@ -179,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rto-min", type=float, default=ThrottleConfig().rto_min)
+    parser.add_argument(
+        "--loss-tolerance",
+        type=float,
+        default=ThrottleConfig().loss_tolerance,
+        help="loss rate above which a window halves (0: every loss, as TCP; decision 0100)",
+    )
+    parser.add_argument("--shared-rto", action="store_true", help="one RTO per prefix (0080), not per meter")
     parser.add_argument("--register-timeout", type=float, default=120.0)
     parser.add_argument("--only", action="append", help="run only this scenario (its exact name; repeatable)")
     parser.add_argument("--json", action="store_true")

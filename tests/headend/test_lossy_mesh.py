@@ -97,6 +97,48 @@ def test_every_meter_read_and_stored_exactly_once_under_loss_duplication_reorder
     asyncio.run(main())
 
 
+def test_latency_and_loss_every_meter_read_once_with_its_own_timer(tmp_path: Path) -> None:
+    """50-300 ms of per-meter latency and 20 % loss (decision 0100): every meter read and stored
+    exactly once; each meter's timeout is learned from its own round trips, so the slowest meter's is
+    longer than the fastest's although they share one prefix."""
+    meters = 30
+
+    async def main() -> None:
+        book = AddressBook(tmp_path / "hes.db", synchronous="NORMAL")
+        # in-process fleet: noisy round trips on a loaded machine, hence the 50 ms floor (decision 0080)
+        throttle = ThrottleConfig(max_per_prefix=16, max_retries=30, rto_min=0.05)
+        head_end = HeadEnd(book, config=HeadEndConfig(throttle=throttle))
+        service = HeadEndService(head_end)
+        await service.start("::1", 0)
+        fleet = MeshFleet(FleetConfig(meters=meters, head_end=service.local_address, gateway_port=None))
+        await fleet.start()
+        try:
+            assert await fleet.wait_registered(30)
+            fleet.config.loss, fleet.config.latency = 0.2, (0.05, 0.3)
+            run = await asyncio.wait_for(service.collect([ENERGY]), 60)
+            assert len(run.results) == meters and not run.failed
+            rows = head_end.store.readings(run.run_id)
+            assert len(rows) == meters and len({r.system_title for r in rows}) == meters
+            assert fleet.stats.lost > 5 and head_end.throttle.timeouts > 0
+            delays = [fleet.link.latency(i) for i in range(meters)]
+            slow, fast = (fleet.nodes[delays.index(f(delays))] for f in (max, min))
+            assert max(delays) > 2 * min(delays)
+
+            def rto(node: object) -> float:
+                title = node.meter.identity.system_title  # type: ignore[attr-defined]
+                entry = book.lookup(title)
+                assert entry is not None
+                return head_end.throttle.rto(entry.primary_address, entry.binding.border_router, title)
+
+            assert rto(slow) > rto(fast)
+        finally:
+            await fleet.stop()
+            await service.close()
+            book.close()
+
+    asyncio.run(main())
+
+
 class _Fleet:
     """A fleet in a thread of the test process that records when each meter sent each datagram."""
 

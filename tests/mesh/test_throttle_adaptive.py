@@ -159,7 +159,13 @@ def test_progress_samples_and_rearms() -> None:
 
 
 def test_window_grows_within_ceilings_and_halves_on_loss() -> None:
-    cfg = ThrottleConfig(max_per_prefix=6, max_per_border_router=16, initial_window=2)
+    cfg = ThrottleConfig(
+        max_per_prefix=6,
+        max_per_border_router=16,
+        initial_window=2,
+        loss_tolerance=0.0,  # TCP's response: every loss halves (decision 0100)
+        per_destination=False,
+    )
     t = Throttle(cfg)
     for i in range(300):
         t.submit(request(i, 1, router=7))

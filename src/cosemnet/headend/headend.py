@@ -868,6 +868,7 @@ class HeadEnd:
                     entry.primary_address,
                     entry.binding.border_router,
                     _Job(run, key),
+                    entry.system_title,  # per-meter RTO (decision 0100)
                 ),
                 now,
             )

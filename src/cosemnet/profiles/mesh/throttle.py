@@ -20,17 +20,21 @@ considerations") leaves the policy to the implementation. **Our design** (decisi
 ``docs/decisions/0080-headend-adaptive-timers-and-concurrency.md``):
 
 * the timeout of an attempt is the retransmission timeout (RTO) learned from measured round trips,
-  one estimator per border router (or per prefix when the request names none), in the manner of
-  RFC 6298: ``SRTT + max(rto_min, 4 * RTTVAR)`` within ``[rto_min, rto_max]``, ``rto_initial``
-  before the first sample; Karn's rule: only answers to a first attempt give samples; on a timeout
-  the estimator's RTO doubles (at most once per RTO, until the next valid sample) and each retry of a
-  request waits ``backoff_factor`` times longer than its previous attempt; the retry is sent as soon
-  as a slot is free (the expired RTO was the wait);
+  one estimator per destination (``ThrottledRequest.destination``, else the address) once it has a
+  sample, with one estimator per border router (or per prefix when the request names none) as the
+  prior for destinations without one (decision 0100), in the manner of RFC 6298:
+  ``SRTT + max(rto_min, 4 * RTTVAR)`` within ``[rto_min, rto_max]``, ``rto_initial`` before the
+  first sample; Karn's rule: only round trips sent once give samples; on a timeout the estimator's
+  RTO doubles (at most once per RTO, until the next valid sample) and each retry of a request waits
+  ``backoff_factor`` times longer than its previous attempt (only once while the loss is judged
+  random, see below); the retry is sent as soon as a slot is free (the expired RTO was the wait);
 * a multi-round-trip attempt (association then GET, block transfer) calls :meth:`Throttle.progress`
   at each intermediate answer: a sample, and the deadline re-armed for the next round trip;
 * the concurrency of each prefix and each border router is a congestion window (AIMD): it starts at
   ``initial_window``, grows by one per answer up to half the ceiling's worth (slow start) then by
-  ``1/window`` per answer, and halves on a timeout (at most once per window of requests); the
+  ``1/window`` per answer, and halves on a timeout (at most once per window of requests) when more
+  than ``loss_tolerance`` of its recent round trips were lost (decision 0100: below that the loss is
+  taken for the radio's); a timeout of a destination never answered yet does not reduce; the
   configured ``max_per_prefix`` / ``max_per_border_router`` are the ceilings, ``max_in_flight`` stays
   a fixed overall cap;
 * a retry still unanswered one computed (not backed-off) RTO after it was sent is presumed lost: it
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+import itertools
 import math
 import random
 from collections import deque
@@ -103,10 +108,19 @@ class ThrottleConfig:
     min_window: int = 2
     """Adaptive: the window never halves below this (capped by the ceilings): with 1, a single lost
     datagram stalls a whole prefix for an RTO (decision 0080)."""
+    loss_tolerance: float = 0.5
+    """Adaptive: a timeout halves a window only when more than this fraction of the window's last
+    ``max(32, window)`` round trips were lost (0: every loss, as TCP); below it the loss is taken
+    for the radio's and retries are not slowed down (decision 0100)."""
+    per_destination: bool = True
+    """Adaptive: one RTO estimator per destination address, the border router's / prefix's estimator
+    as the prior for destinations without a sample yet (decision 0100)."""
+    max_destinations: int = 100_000
+    """Adaptive: destination estimators kept (the oldest is forgotten beyond)."""
 
     def __post_init__(self) -> None:
         limits = (self.max_in_flight, self.max_per_border_router, self.max_per_prefix, self.initial_window)
-        if min(*limits, self.min_window) < 1:
+        if min(*limits, self.min_window, self.max_destinations) < 1:
             raise ValueError("limits must be at least 1")
         if not 0 < self.rto_min <= self.rto_initial <= self.rto_max:
             raise ValueError("need 0 < rto_min <= rto_initial <= rto_max")
@@ -114,8 +128,8 @@ class ThrottleConfig:
             raise ValueError("prefix_length must be 0..128")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.backoff_factor < 1:
             raise ValueError("timeout must be > 0, backoff values >= 0, backoff_factor >= 1")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("jitter must be in [0, 1]")
+        if not 0.0 <= self.jitter <= 1.0 or not 0.0 <= self.loss_tolerance <= 1.0:
+            raise ValueError("jitter and loss_tolerance must be in [0, 1]")
         if self.max_retries < 0 or self.backoff_doublings < 0:
             raise ValueError("max_retries must not be negative")
 
@@ -134,6 +148,13 @@ class ThrottledRequest:
     address: ipaddress.IPv6Address
     border_router: Hashable = None
     request: object = field(default=None, compare=False)
+    destination: Hashable = None
+    """What the per-destination RTO estimator is keyed by (e.g. the meter's system title: meters
+    may share an address); None: the address (decision 0100)."""
+
+    @property
+    def peer(self) -> Hashable:
+        return self.address if self.destination is None else self.destination
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +178,12 @@ class ThrottleEvent:
     attempt: int
     """The attempt that timed out."""
     retry_at: float | None = None
+
+
+_MIN_LOSS_HISTORY = 32
+"""Outcomes a window's loss rate is measured over at least (decision 0100)."""
+_RANDOM_LOSS_DOUBLINGS = 1
+"""Doublings of a retry's timer while the loss is judged random (decision 0100)."""
 
 
 class Completion(Enum):
@@ -184,12 +211,14 @@ class RttEstimator:
         self.samples = 0
         self.backed_off_at = -math.inf
 
-    def sample(self, rtt: float) -> None:
-        """A round trip measured on a request sent once (Karn's rule is the caller's)."""
+    def sample(self, rtt: float, prior_rttvar: float = 0.0) -> None:
+        """A round trip measured on a request sent once (Karn's rule is the caller's). The first
+        sample sets RTTVAR to ``max(rtt / 2, prior_rttvar)`` (RFC 6298: R/2; the prior: the variation
+        seen by the shared estimator, decision 0100)."""
         rtt = max(0.0, rtt)
         if self.srtt is None:
             self.srtt = rtt
-            self.rttvar = rtt / 2
+            self.rttvar = max(rtt / 2, prior_rttvar)
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
@@ -213,33 +242,53 @@ class RttEstimator:
 
 
 class CongestionWindow:
-    """Requests allowed in flight towards one prefix or border router: additive increase,
-    multiplicative decrease (decision 0080)."""
+    """Requests allowed in flight towards one prefix or border router: slow start, additive
+    increase, multiplicative decrease (decision 0080); the decrease only while the loss rate of the
+    last outcomes exceeds ``loss_tolerance``: a mesh radio loses datagrams at random, and halving
+    the window for each of them keeps a high-latency path nearly idle (decision 0100)."""
 
-    __slots__ = ("ceiling", "floor", "reduced_at", "ssthresh", "window")
+    __slots__ = ("ceiling", "floor", "loss_tolerance", "outcomes", "reduced_at", "ssthresh", "window")
 
-    def __init__(self, initial: int, ceiling: int, floor: int = 1) -> None:
+    def __init__(self, initial: int, ceiling: int, floor: int = 1, loss_tolerance: float = 0.0) -> None:
         self.ceiling = ceiling
         self.floor = max(1, min(floor, ceiling))
         self.window = float(min(initial, ceiling))
         self.ssthresh = float(ceiling)
         self.reduced_at = -math.inf
+        self.loss_tolerance = loss_tolerance
+        self.outcomes: deque[bool] = deque(maxlen=max(_MIN_LOSS_HISTORY, ceiling))
+        """The last outcomes (True = lost), at most ``max(32, ceiling)``."""
 
     @property
     def limit(self) -> int:
         return max(1, min(self.ceiling, int(self.window)))
 
+    @property
+    def loss_rate(self) -> float:
+        """Losses among the last ``max(32, window)`` outcomes, over that number (outcomes not seen yet
+        count as answers: a first loss is not a 100 % loss rate)."""
+        n = max(_MIN_LOSS_HISTORY, self.limit)
+        return sum(itertools.islice(reversed(self.outcomes), n)) / n
+
+    @property
+    def congested(self) -> bool:
+        """The loss rate exceeds ``loss_tolerance`` (with 0: any loss, as TCP)."""
+        return self.loss_rate > self.loss_tolerance
+
     def on_answer(self) -> None:
+        self.outcomes.append(False)
         if self.window < self.ssthresh:
-            self.window += 1.0  # slow start
+            self.window += 1.0  # slow start: doubles per window of answers
         else:
             self.window += 1.0 / self.window
         self.window = min(self.window, float(self.ceiling))
 
-    def on_loss(self, sent_at: float, now: float) -> None:
-        """Halve on a timeout, at most once per window: a loss of a request sent before the last
-        reduction does not reduce again."""
-        if sent_at >= self.reduced_at:
+    def on_loss(self, sent_at: float, now: float, reduce: bool = True) -> None:
+        """A timeout: halve, at most once per window (a loss of a request sent before the last
+        reduction does not reduce again) and only when :attr:`congested` (decision 0100).
+        ``reduce=False``: only counted in the loss rate."""
+        self.outcomes.append(True)
+        if reduce and sent_at >= self.reduced_at and self.congested:
             self.window = max(float(self.floor), self.window / 2)
             self.ssthresh = max(2.0, self.window)
             self.reduced_at = now
@@ -254,6 +303,8 @@ class _Entry:
     sent_at: float = 0.0
     """When the current round trip started (attempt start or last :meth:`Throttle.progress`)."""
     attempt_timeout: float = 0.0
+    fresh: bool = False
+    """The round trip in flight was sent once (Karn's rule: only those give samples)."""
     in_flight: bool = False
     counted: bool = False
     """Adaptive: counted against the congestion windows (in flight and not presumed lost)."""
@@ -284,8 +335,12 @@ class Throttle:
         self._seq = 0
         self._estimators: dict[Hashable, RttEstimator] = {}
         """Adaptive: one RTO estimator per border router (or per prefix, for requests without one)."""
+        self._destinations: dict[Hashable, RttEstimator] = {}
+        """Adaptive: one RTO estimator per destination with a sample (decision 0100), oldest first."""
         self._prefix_windows: dict[bytes, CongestionWindow] = {}
         self._router_windows: dict[Hashable, CongestionWindow] = {}
+        self._progressed: list[tuple[Hashable, int]] = []
+        """Adaptive: round trips re-armed by progress() since the last expire()."""
         self.timeouts = 0
         self.samples = 0
 
@@ -342,13 +397,17 @@ class Throttle:
         out = []
         window = self._prefix_windows.get(prefix)
         if window is None:
-            window = CongestionWindow(cfg.initial_window, cfg.max_per_prefix, cfg.min_window)
+            window = CongestionWindow(
+                cfg.initial_window, cfg.max_per_prefix, cfg.min_window, cfg.loss_tolerance
+            )
             self._prefix_windows[prefix] = window
         out.append(window)
         if router is not None:
             window = self._router_windows.get(router)
             if window is None:
-                window = CongestionWindow(cfg.initial_window, cfg.max_per_border_router, cfg.min_window)
+                window = CongestionWindow(
+                    cfg.initial_window, cfg.max_per_border_router, cfg.min_window, cfg.loss_tolerance
+                )
                 self._router_windows[router] = window
             out.append(window)
         return out
@@ -362,11 +421,38 @@ class Throttle:
             found = self._estimators[key] = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
         return found
 
-    def rto(self, address: ipaddress.IPv6Address, border_router: Hashable = None) -> float:
-        """The current RTO towards ``address`` (adaptive mode; else the fixed timeout)."""
+    def _timer(self, entry: _Entry) -> RttEstimator:
+        """The estimator that times ``entry``: its destination's once it has a sample, else the
+        shared one of its border router / prefix (the prior, decision 0100)."""
+        found = self._destinations.get(entry.request.peer)
+        return self._estimator(entry.bucket) if found is None else found
+
+    def _sample(self, entry: _Entry, rtt: float) -> None:
+        """A round trip sent once: a sample for the shared estimator and the destination's."""
+        shared = self._estimator(entry.bucket)
+        prior_rttvar = shared.rttvar  # before this sample: what the prefix has seen so far
+        shared.sample(rtt)
+        self.samples += 1
+        cfg = self.config
+        if not cfg.per_destination:
+            return
+        peer = entry.request.peer
+        found = self._destinations.get(peer)
+        if found is None:
+            if len(self._destinations) >= cfg.max_destinations:
+                del self._destinations[next(iter(self._destinations))]
+            found = self._destinations[peer] = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        found.sample(rtt, prior_rttvar)
+
+    def rto(
+        self, address: ipaddress.IPv6Address, border_router: Hashable = None, destination: Hashable = None
+    ) -> float:
+        """The current RTO towards ``address`` (adaptive mode; else the fixed timeout): the
+        destination's own once it has a sample, else its border router's / prefix's."""
         if not self.config.adaptive:
             return self.config.timeout
-        return self._estimator((border_router, self._prefix(address))).rto
+        found = self._destinations.get(address if destination is None else destination)
+        return self._estimator((border_router, self._prefix(address))).rto if found is None else found.rto
 
     def window_for_prefix(self, address: ipaddress.IPv6Address) -> int:
         """Requests allowed in flight towards the prefix of ``address`` now."""
@@ -433,11 +519,12 @@ class Throttle:
         entry.sent_at = now
         cfg = self.config
         if cfg.adaptive:
-            estimator = self._estimator(entry.bucket)
+            entry.fresh = entry.attempt == 1
+            estimator = self._timer(entry)
             if entry.attempt == 1:
                 entry.attempt_timeout = estimator.rto
             else:  # exponential back-off of this request's own timer, from the computed RTO
-                backoff = cfg.backoff_factor ** min(entry.attempt - 1, cfg.backoff_doublings)
+                backoff = cfg.backoff_factor ** self._doublings(entry)
                 entry.attempt_timeout = min(cfg.rto_max, estimator.base * backoff)
             if entry.attempt_timeout > estimator.base:
                 self._presume_at(entry, now + estimator.base)
@@ -449,6 +536,16 @@ class Throttle:
         self._seq += 1
         heapq.heappush(self._timeouts, (entry.deadline, self._seq, entry.request.key, entry.generation))
         return Attempt(entry.request, entry.attempt, entry.deadline)
+
+    def _doublings(self, entry: _Entry) -> int:
+        """How often a retry's timer may double: ``backoff_doublings`` while a window of the request
+        is :attr:`CongestionWindow.congested`, else once (random loss: the retry is not
+        slowed down further; the one doubling covers a route that became slower; decision 0100)."""
+        cfg = self.config
+        retries = entry.attempt - 1
+        if any(w.congested for w in self._windows(entry.bucket)):
+            return min(retries, cfg.backoff_doublings)
+        return min(retries, _RANDOM_LOSS_DOUBLINGS, cfg.backoff_doublings)
 
     def _count(self, entry: _Entry) -> None:
         """Count an entry against the limits (in flight and not presumed lost)."""
@@ -529,9 +626,8 @@ class Throttle:
         return Completion.GAVE_UP if event.kind is ThrottleEventKind.GAVE_UP else Completion.RETRY_SCHEDULED
 
     def _answered(self, entry: _Entry, now: float) -> None:
-        if entry.in_flight and entry.attempt == 1:  # Karn's rule: no sample from a retransmission
-            self._estimator(entry.bucket).sample(now - entry.sent_at)
-            self.samples += 1
+        if entry.in_flight and entry.fresh:  # Karn's rule: no sample from a retransmission
+            self._sample(entry, now - entry.sent_at)
         for window in self._windows(entry.bucket):
             window.on_answer()
 
@@ -546,11 +642,12 @@ class Throttle:
             return True
         for window in self._windows(entry.bucket):
             window.on_answer()  # an answer came back: the window grows per round trip, not per request
-        estimator = self._estimator(entry.bucket)
-        if entry.attempt == 1:
-            estimator.sample(now - entry.sent_at)
-            self.samples += 1
+        if entry.fresh:
+            self._sample(entry, now - entry.sent_at)
+        estimator = self._timer(entry)
+        if entry.fresh or entry.attempt == 1:
             entry.attempt_timeout = estimator.rto
+        entry.fresh = True  # the next round trip is a new exchange, sent once (Karn's rule holds)
         entry.sent_at = now
         entry.deadline = now + entry.attempt_timeout
         if not entry.counted:  # a presumed-lost retry answered after all: it holds a slot again
@@ -561,7 +658,29 @@ class Throttle:
         entry.generation += 1
         self._seq += 1
         heapq.heappush(self._timeouts, (entry.deadline, self._seq, key, entry.generation))
+        self._progressed.append((key, entry.generation))
         return True
+
+    def _rearm_progressed(self, now: float) -> None:
+        """The next request of an exchange leaves when the driver next takes the head-end's output,
+        not when the answer before it arrived: a round trip re-armed by :meth:`progress` runs from
+        the first :meth:`expire` after it at the earliest (a driver that polls every 10 ms must not
+        time out a 5 ms round trip before its request has left; decision 0100)."""
+        for key, generation in self._progressed:
+            entry = self._entries.get(key)
+            if entry is None or entry.generation != generation or not entry.in_flight:
+                continue
+            deadline = now + entry.attempt_timeout
+            if deadline <= entry.deadline:
+                continue
+            estimator = self._timer(entry)
+            if entry.attempt_timeout > estimator.base:
+                self._presume_at(entry, now + estimator.base)
+            entry.deadline = deadline
+            entry.generation += 1
+            self._seq += 1
+            heapq.heappush(self._timeouts, (deadline, self._seq, key, entry.generation))
+        self._progressed.clear()
 
     def is_in_flight(self, key: Hashable) -> bool:
         entry = self._entries.get(key)
@@ -608,6 +727,8 @@ class Throttle:
     def expire(self, now: float) -> list[ThrottleEvent]:
         """Time out every in-flight request whose deadline passed (schedules retries or gives up)."""
         events: list[ThrottleEvent] = []
+        if self._progressed:
+            self._rearm_progressed(now)
         while self._presume and self._presume[0][0] <= now:
             _, _, key, generation = heapq.heappop(self._presume)
             entry = self._entries.get(key)
@@ -621,14 +742,23 @@ class Throttle:
                 continue
             self.timeouts += 1
             if self.config.adaptive:
-                estimator = self._estimator(entry.bucket)
-                if estimator.srtt is not None:  # a timer not learned yet says nothing about congestion
-                    for window in self._windows(entry.bucket):
-                        window.on_loss(entry.sent_at, now)
-                estimator.back_off(entry.sent_at, now)
+                self._timed_out(entry, now)
             self._release(entry)
             events.append(self._fail(entry, now))
         return events
+
+    def _timed_out(self, entry: _Entry, now: float) -> None:
+        estimator = self._timer(entry)
+        learned = (
+            estimator.srtt is not None
+            if not self.config.per_destination
+            else entry.request.peer in self._destinations
+        )
+        # a timer not learned yet (for this destination) says nothing about congestion; the loss
+        # still counts in the loss rate
+        for window in self._windows(entry.bucket):
+            window.on_loss(entry.sent_at, now, reduce=learned)
+        estimator.back_off(entry.sent_at, now)
 
     def next_deadline(self) -> float | None:
         """Earliest instant at which :meth:`expire` or :meth:`next_ready` has something new to do
