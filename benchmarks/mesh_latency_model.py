@@ -84,7 +84,7 @@ class _Model:
                 self.send(key, now)
             if throttle.pending == 0:
                 break
-            times = [t for t in (throttle.next_deadline(), self.events[0][0] if self.events else None) if t]
+            times = [t for t in (throttle.get_timer(), self.events[0][0] if self.events else None) if t]
             if not times:
                 break
             now = max(now, min(times))

@@ -73,9 +73,9 @@ async def run_until(
 class CoreTimer:
     """One ``loop.call_at`` handle following a core's deadline (push-style adapters).
 
-    ``get_timer``/``handle_timer`` are passed as callables so a core whose methods still carry their
-    older names (``next_deadline``/``handle_timeout``, see docs/sans-io.md) can use it too;
-    ``on_fired`` runs after each ``handle_timer`` (the adapter flushes outgoing data and events).
+    ``get_timer``/``handle_timer`` are passed as callables so a part whose methods carry other names
+    can use it too; ``on_fired`` runs after each ``handle_timer`` (the adapter flushes outgoing data
+    and events).
     """
 
     def __init__(

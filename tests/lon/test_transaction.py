@@ -111,9 +111,9 @@ def test_receive_records_expire_and_are_found_by_request_id() -> None:
     table.put(_record(1, 5.0, request_id=7))
     table.put(_record(2, 3.0))
     assert table.full()
-    assert table.next_deadline() == 3.0
+    assert table.get_timer() == 3.0
     assert table.by_request(7) is not None
     assert [r.key[5] for r in table.expire(3.0)] == [2]
     assert not table.full()
     table.expire(10.0)
-    assert len(table) == 0 and table.by_request(7) is None and table.next_deadline() is None
+    assert len(table) == 0 and table.by_request(7) is None and table.get_timer() is None

@@ -101,7 +101,7 @@ def test_limits_never_exceeded_under_random_workload(
                 seq += 1
                 heapq.heappush(answers, (now + rng.uniform(0.1, 12.0), seq, a.request.key))
         check()
-        next_times = [x for x in (t.next_deadline(), answers[0][0] if answers else None) if x is not None]
+        next_times = [x for x in (t.get_timer(), answers[0][0] if answers else None) if x is not None]
         if not next_times:
             break
         now = max(now, min(next_times))
@@ -140,7 +140,7 @@ def test_backoff_timing_without_and_with_jitter() -> None:
         a = t.next_ready(now)
         if a is not None:
             sends.append(now)
-        deadline = t.next_deadline()
+        deadline = t.get_timer()
         if deadline is None:
             break
         now = deadline
@@ -203,7 +203,7 @@ def test_late_answer_cancels_retry_and_failure_retries() -> None:
     [event] = t.expire(5.0)
     assert event.kind is ThrottleEventKind.TIMED_OUT_RETRYING and event.retry_at == 15.0
     assert t.completed(r.key, 6.0) is Completion.COMPLETED  # late answer to attempt 1
-    assert t.next_ready(20.0) is None and t.pending == 0 and t.next_deadline() is None
+    assert t.next_ready(20.0) is None and t.pending == 0 and t.get_timer() is None
     assert t.completed(r.key, 7.0) is Completion.UNKNOWN
     # explicit failure answers count like timeouts
     t.submit(r)

@@ -92,7 +92,7 @@ def _simulate(
                 seq += 1
                 delay = rtt if a.attempt == 1 or retransmit_rtt is None else retransmit_rtt
                 heapq.heappush(answers, (now + delay, seq, a.request.key, a.attempt))
-        times = [x for x in (t.next_deadline(), answers[0][0] if answers else None) if x is not None]
+        times = [x for x in (t.get_timer(), answers[0][0] if answers else None) if x is not None]
         if not times:
             break
         now = max(now, min(times))
@@ -152,7 +152,7 @@ def test_progress_samples_and_rearms() -> None:
     assert a is not None and a.deadline == 1.0
     assert t.progress(r.key, 0.5)  # AARE after 0.5 s: sample, deadline re-armed for the GET
     assert t.samples == 1 and t.rto(r.address) == pytest.approx(1.5)
-    assert t.next_deadline() == pytest.approx(2.0)
+    assert t.get_timer() == pytest.approx(2.0)
     assert t.expire(1.2) == []  # the old deadline is gone
     assert t.completed(r.key, 1.0) is Completion.COMPLETED and t.samples == 2
     assert not t.progress(r.key, 1.1)

@@ -53,7 +53,7 @@ def _run(
             gave_up += event.kind is ThrottleEventKind.GAVE_UP
         while (a := t.next_ready(now)) is not None:
             send(a.request.key[1])  # type: ignore[index]
-        times = [x for x in (t.next_deadline(), answers[0][0] if answers else None) if x is not None]
+        times = [x for x in (t.get_timer(), answers[0][0] if answers else None) if x is not None]
         if not times:
             break
         now = max(now, min(times))
@@ -209,7 +209,7 @@ def test_a_round_trip_runs_from_the_first_poll_after_progress() -> None:
     assert t.next_ready(0.0) is not None
     assert t.progress(r.key, 0.0)  # answered at once (RTT 0): RTO 5 ms
     assert t.expire(0.01) == []  # the next poll: the request leaves now, its timer starts now
-    assert t.next_deadline() == pytest.approx(0.015)
+    assert t.get_timer() == pytest.approx(0.015)
     assert t.completed(r.key, 0.012).value == "completed"
     lost = request(1)
     t.submit(lost, 1.0)

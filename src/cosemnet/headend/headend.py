@@ -982,7 +982,7 @@ class HeadEnd:
         batch = (
             None if self._batch_started is None else self._batch_started + self.config.store_batch_interval
         )
-        return earliest((self._wake, self.throttle.next_deadline(), self.collector.get_timer(), batch))
+        return earliest((self._wake, self.throttle.get_timer(), self.collector.get_timer(), batch))
 
     @property
     def busy(self) -> bool:

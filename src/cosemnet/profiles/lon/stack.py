@@ -499,7 +499,7 @@ class LonStack:
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called (None: nothing pending)."""
         times = [a.record.deadline for a in self._active.values() if a is not None]
-        rr = self._records.next_deadline()
+        rr = self._records.get_timer()
         if rr is not None:
             times.append(rr)
         for priority, queue in self._queues.items():

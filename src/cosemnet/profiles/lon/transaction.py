@@ -237,7 +237,7 @@ class ReceiveRecordTable:
             self.remove(record.key)
         return gone
 
-    def next_deadline(self) -> float | None:
+    def get_timer(self) -> float | None:
         if not self._records:
             return None
         return min(r.expires for r in self._records.values())

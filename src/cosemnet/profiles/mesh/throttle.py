@@ -47,7 +47,7 @@ Driver loop::
     throttle.submit(request, now)
     for event in throttle.expire(now): ...       # timeouts, retries scheduled, give-ups
     while (req := throttle.next_ready(now)) is not None: send(req.request)
-    wait until throttle.next_deadline() or an answer arrives (then throttle.completed(key, now))
+    wait until throttle.get_timer() or an answer arrives (then throttle.completed(key, now))
 """
 
 from __future__ import annotations
@@ -760,7 +760,7 @@ class Throttle:
             window.on_loss(entry.sent_at, now, reduce=learned)
         estimator.back_off(entry.sent_at, now)
 
-    def next_deadline(self) -> float | None:
+    def get_timer(self) -> float | None:
         """Earliest instant at which :meth:`expire` or :meth:`next_ready` has something new to do
         (a timeout or a retry becoming due); None when nothing is timed."""
         while self._timeouts:
