@@ -34,8 +34,10 @@ from cosemnet.cli.hes_common import (
 from cosemnet.cli.hes_common import (
     throttle_options as _throttle_options,
 )
+from cosemnet.cli.hes_observe import KeyStoreTraceFormatter, MeshObservation, mesh_observe_options
 from cosemnet.cli.hes_output import reading_rows, with_scaler_units, write_rows_csv
 from cosemnet.cli.hes_readings import readings_command
+from cosemnet.cli.metrics import HeadEndMetrics
 from cosemnet.cli.params import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -133,10 +135,24 @@ def _common(f: Any) -> Any:
             "the key store knows; never over an authenticated binding). Default: only general-glo-"
             "ciphered ones (decision 0036).",
         ),
+        mesh_observe_options,
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _observation(
+    trace: bool, pcap: Path | None, metrics_port: int | None, bind: EndpointValue, keys: KeyStore
+) -> MeshObservation:
+    """--trace (decrypted with the key store), --pcap and --metrics-port of a ``hes`` command."""
+    return MeshObservation(trace, pcap, metrics_port, bind.host, HeadEndMetrics, KeyStoreTraceFormatter(keys))
+
+
+def _count_registration(observation: MeshObservation, event: RegistrationEvent) -> None:
+    metrics = observation.metrics
+    if isinstance(metrics, HeadEndMetrics):
+        metrics.registrations.labels("rejected" if event.result is None else event.result.value).inc()
 
 
 def _open(
@@ -225,6 +241,9 @@ def listen_command(
     broadcast_key: str | None,
     master_key: str | None,
     accept_plain_registrations: bool,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
     duration: float | None,
 ) -> None:
     """Serve meter registrations and address updates into the address book.
@@ -232,34 +251,54 @@ def listen_command(
     Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
     the meter, and one line per authenticated push (alarms, events: stored, see ``hes events``). Runs
     until Ctrl-C or ``--duration`` seconds.
+
+    \b
+    Examples:
+      cosemnet hes listen --db hes.db --keys hes-keys.toml --bind [::1]:61616 --json
+      cosemnet hes listen --db hes.db --keys hes-keys.toml --trace --pcap hes.pcap --metrics-port 9102
     """
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
-    head_end = _open(db, keys, accept_plain=accept_plain_registrations)
+    with _observation(trace, pcap, metrics_port, bind, keys) as observation:
+        head_end = _open(db, keys, accept_plain=accept_plain_registrations)
+        asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration))
 
-    async def main() -> None:
-        service = HeadEndService(head_end)
-        head_end.on_registration = lambda e: click.echo(_registration_line(e, as_json))
-        head_end.on_push = lambda e: click.echo(json.dumps(e.to_json()) if as_json else e.describe())
-        await _start(service, bind, port)
-        host, bound = service.local_address
-        click.echo(
-            json.dumps({"event": "listening", "address": host, "port": bound})
-            if as_json
-            else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
-        )
-        sys.stdout.flush()
-        stop = stop_on_signals()
-        try:
-            if duration is None:
-                await stop.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), duration)
-        finally:
-            await service.close()
-            head_end.book.close()
 
-    asyncio.run(main())
+async def _listen(
+    head_end: HeadEnd,
+    observation: MeshObservation,
+    bind: EndpointValue,
+    port: int | None,
+    db: str,
+    as_json: bool,
+    duration: float | None,
+) -> None:
+    """Serve registrations until a signal or ``duration`` seconds."""
+    service = HeadEndService(head_end, observer=observation.observer)
+
+    def registered(event: RegistrationEvent) -> None:
+        _count_registration(observation, event)
+        click.echo(_registration_line(event, as_json))
+
+    head_end.on_registration = registered
+    head_end.on_push = lambda e: click.echo(json.dumps(e.to_json()) if as_json else e.describe())
+    await _start(service, bind, port)
+    host, bound = service.local_address
+    click.echo(
+        json.dumps({"event": "listening", "address": host, "port": bound})
+        if as_json
+        else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
+    )
+    sys.stdout.flush()
+    stop = stop_on_signals()
+    try:
+        if duration is None:
+            await stop.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+    finally:
+        await service.close()
+        head_end.book.close()
 
 
 @dataclass(slots=True)
@@ -402,6 +441,9 @@ def collect_command(
     broadcast_key: str | None,
     master_key: str | None,
     accept_plain_registrations: bool,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
     max_in_flight: int,
     max_per_prefix: int,
     max_per_router: int,
@@ -454,39 +496,81 @@ def collect_command(
     keys = load_hes_keys(
         key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=group is not None
     )
-    head_end = _open(
-        db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
-    )
-    if resume is not None:
-        attributes = _resume_or_close(head_end, resume, attributes)
-        requested = requested or attributes
     stop = _Stop()
-
-    async def main() -> dict[str, Any]:
-        stop.install()
-        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
-        await _start(service, bind, port)
-        try:
-            if listen_first > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.first.wait(), listen_first)
-            if stop.signals:
-                return {"stopped": stop.reason, "run_id": None}
-            if group is not None:
-                return await _group_read(service, group, attributes, window)
-            started = time.perf_counter()
-            run = await _collect_with_progress(
-                service, attributes, stop, grace, resume, show=not (no_progress or as_json)
-            )
-            _write_readings(head_end, run.run_id, requested, csv_path, as_json and rows)
-            return _summary(run, time.perf_counter() - started)
-        finally:
-            await service.close()
-            head_end.book.close()
-
-    summary = asyncio.run(main())
-    status = _print_collect_summary(summary, as_json)
+    with _observation(trace, pcap, metrics_port, bind, keys) as observation:
+        head_end = _open(
+            db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
+        )
+        if resume is not None:
+            attributes = _resume_or_close(head_end, resume, attributes)
+            requested = requested or attributes
+        plan = _CollectPlan(attributes, requested, group, window, grace, resume, listen_first, csv_path)
+        summary = asyncio.run(
+            _collect(head_end, observation, plan, stop, bind, port, gateway, as_json, rows, no_progress)
+        )
+        _count_meters(observation, summary)
+    status = _print_group_summary(summary, as_json) if group is not None else None
+    if status is None:
+        status = _print_collect_summary(summary, as_json)
     ctx.exit(stop.exit_code or status)
+
+
+@dataclass(frozen=True, slots=True)
+class _CollectPlan:
+    """What one ``hes collect`` reads, and how."""
+
+    attributes: list[AttributeRef]
+    requested: list[AttributeRef]
+    group: int | None
+    window: float
+    grace: float
+    resume: int | None
+    listen_first: float
+    csv_path: Path | None
+
+
+async def _collect(
+    head_end: HeadEnd,
+    observation: MeshObservation,
+    plan: _CollectPlan,
+    stop: _Stop,
+    bind: EndpointValue,
+    port: int | None,
+    gateway: EndpointValue | None,
+    as_json: bool,
+    rows: bool,
+    no_progress: bool,
+) -> dict[str, Any]:
+    """The run of ``hes collect``; its summary."""
+    stop.install()
+    service = HeadEndService(head_end, group_gateway=_gateway(gateway), observer=observation.observer)
+    await _start(service, bind, port)
+    try:
+        if plan.listen_first > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.first.wait(), plan.listen_first)
+        if stop.signals:
+            return {"stopped": stop.reason, "run_id": None}
+        if plan.group is not None:
+            return await _group_read(service, plan.group, plan.attributes, plan.window)
+        started = time.perf_counter()
+        run = await _collect_with_progress(
+            service, plan.attributes, stop, plan.grace, plan.resume, show=not (no_progress or as_json)
+        )
+        _write_readings(head_end, run.run_id, plan.requested, plan.csv_path, as_json and rows)
+        return _summary(run, time.perf_counter() - started)
+    finally:
+        await service.close()
+        head_end.book.close()
+
+
+def _count_meters(observation: MeshObservation, summary: dict[str, Any]) -> None:
+    metrics = observation.metrics
+    if isinstance(metrics, HeadEndMetrics):
+        for outcome in ("answered", "failed", "not_attempted"):
+            value = summary.get(outcome)
+            if isinstance(value, int) and value:
+                metrics.meters.labels(outcome).inc(value)
 
 
 async def _collect_with_progress(
@@ -564,9 +648,13 @@ def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
 async def _group_read(
     service: HeadEndService, group: int, attributes: list[AttributeRef], window: float
 ) -> dict[str, Any]:
+    """Associate, then one group request per attribute; the summary names every member that did not
+    answer (``missing``: registered but silent or late, for a conditional group also non-members) and
+    every answer that was an error (``failed``)."""
     head_end = service.head_end
     setup = await service.collect([])  # members answer inside their association (0027)
     out: dict[str, Any] = {"group": group, "associated": len(setup.results), "attributes": []}
+    out["not_associated"] = {t.hex().upper(): reason for t, reason in sorted(setup.failed.items())}
     label = ",".join(str(a) for a in attributes)
     run_id = head_end.store.start_run(f"group {group}: {label}", len(setup.results) + len(setup.failed))
     out["run_id"] = run_id
@@ -575,8 +663,11 @@ async def _group_read(
         run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
         report = head_end.broadcast_report(run)
         now = time.time()
+        failed: dict[str, str] = {}
         for title, value in run.values.items():
             error = value if isinstance(value, str) else None
+            if error is not None:
+                failed[title.hex().upper()] = error
             rows.append(
                 (
                     run_id,
@@ -594,14 +685,45 @@ async def _group_read(
                 "attribute": str(attribute),
                 "answered": len(report.answered),
                 "unexpected": len(report.unexpected),
-                "missing": len(report.missing),
+                "missing": sorted(t.hex().upper() for t in (report.missing | set(report.late))),
                 "late": len(report.late),
+                "failed": failed,
                 "duplicates": report.duplicates,
             }
         )
     head_end.store.add_readings(rows)
     head_end.store.finish_run(run_id, len({r[1] for r in rows}), 0)
     return out
+
+
+def _print_group_summary(summary: dict[str, Any], as_json: bool) -> int:
+    """The summary of ``collect --group``; exit status 1 when a member did not associate, did not answer
+    or answered with an error (each named), else 0."""
+    problems = bool(summary.get("not_associated"))
+    for item in summary.get("attributes", []):
+        problems = problems or bool(item["missing"] or item["failed"])
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif "attributes" not in summary:
+        for key, value in summary.items():
+            click.echo(f"{key:<18} {value}")
+    else:
+        click.echo(f"run_id             {summary['run_id']}")
+        click.echo(f"group              {summary['group']}")
+        click.echo(f"associated         {summary['associated']}")
+        for title, reason in summary["not_associated"].items():
+            click.echo(f"not associated  {title}  {reason}")
+        for item in summary["attributes"]:
+            click.echo(
+                f"{item['attribute']}: {item['answered']} answered, {len(item['missing'])} missing, "
+                f"{len(item['failed'])} failed, {item['late']} late, {item['unexpected']} unexpected"
+            )
+            for title in item["missing"]:
+                click.echo(f"missing  {title}  {item['attribute']}")
+            for title, reason in item["failed"].items():
+                click.echo(f"failed  {title}  {item['attribute']}  {reason}")
+    sys.stdout.flush()
+    return EXIT_PARTIAL if problems else EXIT_OK
 
 
 @hes_group.command("broadcast")
@@ -629,6 +751,9 @@ def broadcast_command(
     broadcast_key: str | None,
     master_key: str | None,
     accept_plain_registrations: bool,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
     max_in_flight: int,
     max_per_prefix: int,
     max_per_router: int,
@@ -667,10 +792,9 @@ def broadcast_command(
         fixed_timers,
     )
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key)
-    head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
 
-    async def main() -> dict[str, Any]:
-        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
+    async def main(head_end: HeadEnd, observation: MeshObservation) -> dict[str, Any]:
+        service = HeadEndService(head_end, group_gateway=_gateway(gateway), observer=observation.observer)
         await _start(service, bind, port)
         try:
             await _listen_for(service, listen_first)
@@ -692,7 +816,9 @@ def broadcast_command(
             await service.close()
             head_end.book.close()
 
-    summary = asyncio.run(main())
+    with _observation(trace, pcap, metrics_port, bind, keys) as observation:
+        head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
+        summary = asyncio.run(main(head_end, observation))
     if as_json:
         click.echo(json.dumps(summary))
         return

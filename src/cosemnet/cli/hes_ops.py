@@ -25,6 +25,7 @@ from cosemnet.cli.hes import (
     _common,
     _gateway,
     _listen_for,
+    _observation,
     _open,
     _start,
     _title,
@@ -33,6 +34,7 @@ from cosemnet.cli.hes import (
 from cosemnet.cli.hes_common import load_hes_keys
 from cosemnet.cli.hes_common import throttle_config as _throttle_config
 from cosemnet.cli.hes_common import throttle_options as _throttle_options
+from cosemnet.cli.hes_observe import MeshObservation
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.jsonform import JsonFormError, data_from_json
 from cosemnet.codec.types import DataValue
@@ -122,23 +124,31 @@ def _run(kind: OperationKind, target: str, value: str | None, opts: dict[str, An
         opts["master_key"],
         needs_broadcast=opts["group"] is not None,
     )
-    head_end: HeadEnd = _open(opts["db"], keys, throttle, accept_plain=opts["accept_plain_registrations"])
-    head_end.config.release_on_exit = opts["release_on_exit"]
-
-    async def main() -> int:
-        service = HeadEndService(head_end, group_gateway=_gateway(opts["gateway"]))
-        await _start(service, opts["bind"], opts["port"])
-        try:
-            await _listen_for(service, opts["listen_first"])
-            if opts["group"] is not None:
-                return await _group(service, operation, opts["group"], opts["window"])
-            return await _unicast(service, operation, titles)
-        finally:
-            await service.close()
-            head_end.book.close()
-
-    run_id = asyncio.run(main())
+    with _observation(opts["trace"], opts["pcap"], opts["metrics_port"], opts["bind"], keys) as observation:
+        head_end: HeadEnd = _open(opts["db"], keys, throttle, accept_plain=opts["accept_plain_registrations"])
+        head_end.config.release_on_exit = opts["release_on_exit"]
+        run_id = asyncio.run(_operate(head_end, observation, operation, titles, opts))
     _print(run_id, operation, opts)
+
+
+async def _operate(
+    head_end: HeadEnd,
+    observation: MeshObservation,
+    operation: Operation,
+    titles: list[bytes] | None,
+    opts: dict[str, Any],
+) -> int:
+    """Run one SET or ACTION on meters (or a group); the run id."""
+    service = HeadEndService(head_end, group_gateway=_gateway(opts["gateway"]), observer=observation.observer)
+    await _start(service, opts["bind"], opts["port"])
+    try:
+        await _listen_for(service, opts["listen_first"])
+        if opts["group"] is not None:
+            return await _group(service, operation, opts["group"], opts["window"])
+        return await _unicast(service, operation, titles)
+    finally:
+        await service.close()
+        head_end.book.close()
 
 
 def _print(run_id: int, operation: Operation, opts: dict[str, Any]) -> None:
