@@ -22,6 +22,14 @@ from typing import Any
 
 import click
 
+from cosemnet.cli.hes_classes import (
+    class_id_option,
+    needs_lookup,
+    no_meter,
+    parse_specs,
+    resolve,
+    resolve_specs,
+)
 from cosemnet.cli.hes_common import (
     existing_db,
     hes_key_options,
@@ -41,10 +49,10 @@ from cosemnet.cli.metrics import HeadEndMetrics
 from cosemnet.cli.params import (
     EXIT_OK,
     EXIT_PARTIAL,
+    AttributeSpecValue,
     Endpoint,
     EndpointValue,
     describe_os_error,
-    parse_attribute_spec,
 )
 from cosemnet.cli.signals import on_signals, stop_on_signals
 from cosemnet.headend import (
@@ -80,32 +88,9 @@ def _title(text: str) -> bytes:
     return raw
 
 
-_BARE = 0x7FFF  # no ":ATTR" given (outside the attribute range -128..127)
-
-
-def _attribute(text: str) -> AttributeRef:
-    """``CLASS/OBIS/ATTR`` (CLASS a number or a name such as Register), ``OBIS`` (class 3, attribute 2) or
-    ``CLASS/OBIS:ATTR`` ... through the one grammar of cli/params.py; ``OBIS:ATTR`` needs the class."""
-    try:
-        spec = parse_attribute_spec(text, default_attribute=_BARE)
-    except ValueError as exc:
-        raise click.BadParameter(f"bad attribute {text.strip()!r}: {exc}", param_hint="--obis") from None
-    if spec.attribute_id == _BARE:  # a bare OBIS: the value of a Register, as always (AttributeRef.parse)
-        return AttributeRef(3, spec.logical_name, 2)
-    if spec.class_id is None:
-        raise click.BadParameter(
-            f"{text.strip()!r}: give the class, as CLASS/OBIS/ATTR (e.g. 3/{spec.logical_name}/"
-            f"{spec.attribute_id}): the head-end cannot look it up in each meter's object list",
-            param_hint="--obis",
-        )
-    return AttributeRef(spec.class_id, spec.logical_name, spec.attribute_id)
-
-
 def _attributes(values: tuple[str, ...]) -> list[AttributeRef]:
-    out = [_attribute(part) for v in values for part in v.split(",") if part.strip()]
-    if not out:
-        raise click.BadParameter("give at least one attribute", param_hint="--obis")
-    return out
+    """Attributes written with their classes (``CLASS/OBIS/ATTR``, as the runs store them)."""
+    return resolve(parse_specs(values), {})
 
 
 def _gateway(value: EndpointValue | None) -> tuple[str, int] | None:
@@ -367,26 +352,26 @@ async def _run_collect(
     return run
 
 
-def _collect_attributes(
-    obis: tuple[str, ...], resume: int | None, scaled: bool
+def _resume_attributes(
+    head_end: HeadEnd, resume: int, given: list[AttributeSpecValue], scaled: bool
 ) -> tuple[list[AttributeRef], list[AttributeRef]]:
-    """What the user asked for, and what to read (with the registers' scaler_unit when ``scaled``)."""
-    if not obis and resume is None:
-        raise click.BadParameter("give at least one attribute", param_hint="--obis")
-    requested = _attributes(obis) if obis else []
-    return requested, with_scaler_units(requested) if scaled else requested
-
-
-def _resume_attributes(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
+    """What run ``resume`` read, and what was asked (``given``, else the same), checked against it."""
     row = head_end.store.run(resume)
     if row is None:
         raise click.BadParameter(f"no run {resume} in the database", param_hint="--resume")
     stored = _attributes((row.attributes,)) if row.attributes != "(associate)" else []
-    if given and [str(a) for a in given] != [str(a) for a in stored]:
-        raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
     if not stored:
         raise click.BadParameter(f"run {resume} read no attributes", param_hint="--resume")
-    return stored
+    if not given:
+        return stored, stored
+    try:
+        requested = resolve(given, {bytes(a.logical_name): a.class_id for a in stored})
+    except click.ClickException:
+        requested = []
+    wanted = with_scaler_units(requested) if scaled else requested
+    if [str(a) for a in wanted] != [str(a) for a in stored]:
+        raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
+    return stored, requested
 
 
 def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
@@ -407,7 +392,10 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
 @hes_group.command("collect")
 @_common
 @_throttle_options
-@click.option("--obis", "obis", multiple=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR.")
+@click.option(
+    "--obis", "obis", multiple=True, help="OBIS[:ATTR] or CLASS/OBIS/ATTR; repeat or separate with commas."
+)
+@class_id_option
 @click.option(
     "--group", type=int, help="Read the members of this group with one group request per attribute."
 )
@@ -456,6 +444,7 @@ def collect_command(
     listen_first: float,
     gateway: EndpointValue | None,
     obis: tuple[str, ...],
+    class_id: int | None,
     group: int | None,
     window: float,
     csv_path: Path | None,
@@ -481,7 +470,10 @@ def collect_command(
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
     """
-    requested, attributes = _collect_attributes(obis, resume, scaled=not no_scaler and group is None)
+    if not obis and resume is None:
+        raise click.BadParameter("give at least one attribute", param_hint="--obis")
+    specs = parse_specs(obis, class_id) if obis else []
+    scaled = not no_scaler and group is None
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -501,10 +493,8 @@ def collect_command(
         head_end = _open(
             db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
         )
-        if resume is not None:
-            attributes = _resume_or_close(head_end, resume, attributes)
-            requested = requested or attributes
-        plan = _CollectPlan(attributes, requested, group, window, grace, resume, listen_first, csv_path)
+        resumed = _resume_or_close(head_end, resume, specs, scaled) if resume is not None else None
+        plan = _CollectPlan(specs, scaled, resumed, group, window, grace, resume, listen_first, csv_path)
         summary = asyncio.run(
             _collect(head_end, observation, plan, stop, bind, port, gateway, as_json, rows, no_progress)
         )
@@ -519,8 +509,10 @@ def collect_command(
 class _CollectPlan:
     """What one ``hes collect`` reads, and how."""
 
-    attributes: list[AttributeRef]
-    requested: list[AttributeRef]
+    specs: list[AttributeSpecValue]
+    scaled: bool
+    resumed: tuple[list[AttributeRef], list[AttributeRef]] | None
+    """With --resume: what the run read, and what was asked."""
     group: int | None
     window: float
     grace: float
@@ -551,13 +543,20 @@ async def _collect(
                 await asyncio.wait_for(stop.first.wait(), plan.listen_first)
         if stop.signals:
             return {"stopped": stop.reason, "run_id": None}
+        if plan.resumed is not None:
+            attributes, requested = plan.resumed
+        elif needs_lookup(plan.specs) and no_meter(service):  # nothing to read: an empty run
+            return _summary(await service.collect([]), 0.0)
+        else:
+            requested = await resolve_specs(service, plan.specs)
+            attributes = with_scaler_units(requested) if plan.scaled else requested
         if plan.group is not None:
-            return await _group_read(service, plan.group, plan.attributes, plan.window)
+            return await _group_read(service, plan.group, attributes, plan.window)
         started = time.perf_counter()
         run = await _collect_with_progress(
-            service, plan.attributes, stop, plan.grace, plan.resume, show=not (no_progress or as_json)
+            service, attributes, stop, plan.grace, plan.resume, show=not (no_progress or as_json)
         )
-        _write_readings(head_end, run.run_id, plan.requested, plan.csv_path, as_json and rows)
+        _write_readings(head_end, run.run_id, requested, plan.csv_path, as_json and rows)
         return _summary(run, time.perf_counter() - started)
     finally:
         await service.close()
@@ -606,10 +605,12 @@ async def _collect_with_progress(
         )
 
 
-def _resume_or_close(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
-    """The attributes of run ``resume`` (closing the head-end when it cannot be resumed)."""
+def _resume_or_close(
+    head_end: HeadEnd, resume: int, given: list[AttributeSpecValue], scaled: bool
+) -> tuple[list[AttributeRef], list[AttributeRef]]:
+    """:func:`_resume_attributes` (closing the head-end when the run cannot be resumed)."""
     try:
-        return _resume_attributes(head_end, resume, given)
+        return _resume_attributes(head_end, resume, given, scaled)
     except click.BadParameter:
         head_end.close()
         head_end.book.close()
@@ -730,7 +731,8 @@ def _print_group_summary(summary: dict[str, Any], as_json: bool) -> int:
 @_common
 @_throttle_options
 @click.option("--group", type=int, required=True, help="Group id (0 = every meter).")
-@click.option("--obis", required=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR to GET.")
+@click.option("--obis", required=True, help="OBIS[:ATTR] or CLASS/OBIS/ATTR to GET.")
+@class_id_option
 @click.option("--window", default=5.0, show_default=True, help="Response window in seconds (plus 2 s grace).")
 @click.option(
     "--associate/--no-associate",
@@ -767,6 +769,7 @@ def broadcast_command(
     gateway: EndpointValue | None,
     group: int,
     obis: str,
+    class_id: int | None,
     window: float,
     associate: bool,
 ) -> None:
@@ -779,7 +782,7 @@ def broadcast_command(
     Example:
       cosemnet hes broadcast --group 0 --obis 0-0:96.1.0*255 --window 30 --json
     """
-    (attribute,) = _attributes((obis,))[:1]
+    (spec,) = parse_specs((obis,), class_id)[:1]
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -800,6 +803,7 @@ def broadcast_command(
             await _listen_for(service, listen_first)
             if associate:
                 await service.collect([])
+            (attribute,) = await resolve_specs(service, [spec])
             run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
             report = head_end.broadcast_report(run)
             return {
