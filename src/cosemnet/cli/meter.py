@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 
 from cosemnet.cli.keyfile import KeyFileError, KeyMaterial, keys_option, resolve_keys
-from cosemnet.cli.logs import configure_logging, register_secrets
+from cosemnet.cli.logs import configure_logging, json_logging_active, register_secrets
 from cosemnet.cli.messages import Keys
 from cosemnet.cli.observe import Observation, observe_options
 from cosemnet.cli.params import (
@@ -119,6 +119,14 @@ def json_logging() -> None:
     """``--json-log``, an alias of ``cosemnet --log-format json``: the CLI's handler re-installed with
     the JSON formatter at the level already chosen (call it before any key is registered)."""
     configure_logging(logging.getLogger().level, "json")
+
+
+def _warn(text: str) -> None:
+    """A warning of the command: a log record when the logs are JSON lines, else ``warning: TEXT``."""
+    if json_logging_active():
+        logging.getLogger(__name__).warning("%s", text, extra={"event": "warning"})
+    else:
+        click.echo(f"warning: {text}", err=True)
 
 
 def _logger() -> Callable[[str], None]:
@@ -507,10 +515,9 @@ def serve_command(
     if no_state and state_dir is not None:
         raise click.UsageError("give --state-dir or --no-state, not both")
     if no_state:
-        click.echo(
-            "warning: --no-state: invocation counters start again at 1 and replays of earlier "
-            "traffic are accepted after a restart; AES-GCM nonces repeat under the same keys",
-            err=True,
+        _warn(
+            "--no-state: invocation counters start again at 1 and replays of earlier "
+            "traffic are accepted after a restart; AES-GCM nonces repeat under the same keys"
         )
     elif state_dir is None:
         state_dir = user_state_dir() / "meter"
