@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 
-
 from .conftest import RunCli, cosemnet_command
 
 ENV = {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
