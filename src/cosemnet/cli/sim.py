@@ -369,6 +369,11 @@ def mesh_command(
     where = gateway[0]
     if where is not None:
         summary["group_gateway"] = f"[{where[0]}]:{where[1]}"
+    _print_summary(summary, as_json)
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """The fleet's summary: one JSON object with ``as_json``, else two lines."""
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return

@@ -7,7 +7,7 @@
   DLMS APDU; a capture carries it in a CN/IP data packet on UDP 1628 (docs/decisions/0065). Power-line
   nodes have no IP address: the capture gives node SUBNET/NODE the address ``127.76.SUBNET.NODE``, a
   group ``127.77.0.GROUP``, a broadcast ``127.76.SUBNET.255`` (``127.76.255.255`` domain-wide) and a
-  unique-ID destination ``127.78.0.1`` (a reconstruction, see docs/decisions/0114). Timestamps are the
+  unique-ID destination ``127.78.0.1`` (a reconstruction, see docs/decisions/0115). Timestamps are the
   simulated time from the segment's start. The station hears what a node at its place would hear: the
   channel counts its receptions (deliveries, collisions) like those of any node.
 - CN/IP: every port's observer sees the datagrams it *sends* (each datagram once, with its real UDP
