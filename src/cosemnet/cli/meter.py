@@ -503,7 +503,16 @@ def serve_command(
     --udp-amplification-factor times the request.
 
     Keys (--keys FILE or COSEMNET_EK, COSEMNET_AK, ...) replace the simulator profile's test keys.
+    Events (associations, refusals) are log records on stderr: ``cosemnet --log-format json`` (or
+    --json-log) for JSON lines, ``cosemnet -q`` to hide them.
     Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen (address in use, not available).
+
+    \b
+    Examples:
+      cosemnet meter serve                                  127.0.0.1:4059, the simulator's default meter
+      cosemnet meter serve --bind [::1]:0 --start 6h        any free port, six hours of history
+      cosemnet meter serve --keys meter-keys.toml --trace --pcap meter.pcap --metrics-port 9100
+      cosemnet --log-format json meter serve --transport udp 2> events.jsonl
     """
     if json_log:
         json_logging()
