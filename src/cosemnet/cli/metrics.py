@@ -1,10 +1,10 @@
-"""Prometheus metrics of a serving command (``meter serve --metrics-port N``), see docs/decisions/0091.
+"""Prometheus metrics of the commands that talk (``--metrics-port N``), see docs/decisions/0091.
 
 The metrics are computed from the frames the asyncio adapter hands to its
 :class:`~cosemnet.trace.FrameObserver`, so neither the sans-IO cores nor the adapters know about
 Prometheus, and a command without ``--metrics-port`` does not even import ``prometheus_client``.
 
-Exposed (a registry of its own, on ``http://HOST:N/metrics``):
+Exposed by ``meter serve`` (a registry of its own, on ``http://HOST:N/metrics``):
 
 - ``cosemnet_meter_requests_total{apdu}``: frames received, by APDU type (``GetRequestNormal``,
   ``AARQ``, ``GeneralGloCiphering``, ``undecodable``...);
@@ -14,8 +14,13 @@ Exposed (a registry of its own, on ``http://HOST:N/metrics``):
 - ``cosemnet_meter_failures_total{kind}``: refusals visible in the clear: rejected associations,
   ExceptionResponse, ConfirmedServiceError, and GET/SET/ACTION results other than success (ciphered
   answers are counted as responses only: the observer has no keys);
-- ``cosemnet_meter_response_seconds``: histogram of the time from a frame received from a peer to the
-  next frame sent to it.
+- ``cosemnet_meter_response_seconds``: histogram of the time from the first frame exchanged with a
+  peer to the next frame in the other direction (a request and its answer).
+
+The ``hes`` commands expose the same as ``cosemnet_hes_*`` seen from the client (requests = frames
+sent; responses = frames received, registrations and pushes included), plus
+``cosemnet_hes_registrations_total{result}`` and ``cosemnet_hes_meters_total{outcome}``;
+``sim mesh`` exposes ``cosemnet_fleet_*`` (its meters answer: the server's view).
 """
 
 from __future__ import annotations
