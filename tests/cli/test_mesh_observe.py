@@ -221,3 +221,5 @@ def test_sim_mesh_metrics_and_trace(mesh: Mesh) -> None:
     assert samples['cosemnet_fleet_responses_total{apdu="GeneralGloCiphering"}'] >= 2
     trace = [line for line in mesh.fleet.err if " -> [::1]:" in line or " <- [::1]:" in line]
     assert trace and all("wrapper" in line for line in trace)
+    # decrypted with the fleet's (published test) keys: registrations are DataNotifications
+    assert any(" -> [::1]:" in line and "=> DataNotification" in line for line in trace)

@@ -29,11 +29,14 @@ from typing import Any
 import click
 
 from cosemnet.cli.hes_observe import MeshObservation, mesh_observe_options
+from cosemnet.cli.messages import Keys
 from cosemnet.cli.metrics import FleetMetrics
 from cosemnet.cli.params import parse_endpoint, user_errors
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.cli.sim_lon import lon_command
+from cosemnet.cli.trace import TraceFormatter
 from cosemnet.errors import EncodeError
+from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
 from cosemnet.profiles.mesh.ports import MESH_UDP_PORT
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
@@ -360,7 +363,10 @@ def mesh_command(
             config, duration, on_start=started, stop=stop, status_every=status_every, observer=observer
         )
 
-    with user_errors(as_json), MeshObservation(trace, pcap, metrics_port, host, FleetMetrics) as observation:
+    # the fleet's meters use the default profile's published test keys: the trace decrypts with them
+    formatter = TraceFormatter(Keys(ek=TEST_EK, ak=TEST_AK, broadcast_key=TEST_BROADCAST_KEY))
+    observing = MeshObservation(trace, pcap, metrics_port, host, FleetMetrics, formatter)
+    with user_errors(as_json), observing as observation:
         try:
             summary = asyncio.run(main(observation.observer))
         except OSError as exc:
