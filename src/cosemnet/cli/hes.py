@@ -325,6 +325,12 @@ def _resume_attributes(
     "--group", type=int, help="Read the members of this group with one group request per attribute."
 )
 @click.option("--window", default=5.0, show_default=True, help="--group: response window in seconds.")
+@click.option(
+    "--member",
+    multiple=True,
+    metavar="SYSTEM_TITLE",
+    help="--group: a meter expected to answer (repeat; default: every registered meter).",
+)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--rows", is_flag=True, help="With --json: one JSON line per reading before the summary.")
@@ -372,6 +378,7 @@ def collect_command(
     class_id: int | None,
     group: int | None,
     window: float,
+    member: tuple[str, ...],
     csv_path: Path | None,
     no_progress: bool,
     rows: bool,
@@ -387,17 +394,23 @@ def collect_command(
     table of --db as they arrive (every 200 rows or second) and, with --csv, written to a CSV file at
     the end. SIGINT / SIGTERM stop cleanly: no new requests, --grace seconds for those in flight,
     readings and the run summary stored, exit 130 / 143; --resume RUN then reads the rest. With --group
-    the attributes are read with group requests instead (see ``hes broadcast``).
+    the attributes are read with group requests instead (see ``hes broadcast``); every registered meter
+    (or each --member) is expected to answer, and the exit status is 1 when one did not (named in the
+    summary). An OBIS code without its class takes --class-id, else the class in the object list of
+    one of the meters (read once per run).
 
     \b
     Examples:
       cosemnet hes collect --obis 1-0:1.8.0*255 --listen-first 30
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
+      cosemnet hes collect --group 3 --member 4D4D4D0000000001 --member 4D4D4D0000000002 --obis 1-0:1.8.0
     """
     if not obis and resume is None:
         raise click.BadParameter("give at least one attribute", param_hint="--obis")
     specs = parse_specs(obis, class_id) if obis else []
+    if member and group is None:
+        raise click.BadParameter("needs --group", param_hint="--member")
     scaled = not no_scaler and group is None
     throttle = _throttle_config(
         max_in_flight,
@@ -420,6 +433,7 @@ def collect_command(
         )
         resumed = _resume_or_close(head_end, resume, specs, scaled) if resume is not None else None
         plan = _CollectPlan(specs, scaled, resumed, group, window, grace, resume, listen_first, csv_path)
+        plan.members = [_title(m) for m in member] or None
         summary = asyncio.run(
             _collect(head_end, observation, plan, stop, bind, port, gateway, as_json, rows, no_progress)
         )
@@ -430,7 +444,7 @@ def collect_command(
     ctx.exit(stop.exit_code or status)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _CollectPlan:
     """What one ``hes collect`` reads, and how."""
 
@@ -444,6 +458,8 @@ class _CollectPlan:
     resume: int | None
     listen_first: float
     csv_path: Path | None
+    members: list[bytes] | None = None
+    """--group: the meters expected to answer (None: every registered meter)."""
 
 
 async def _collect(
@@ -476,7 +492,7 @@ async def _collect(
             requested = await resolve_specs(service, plan.specs)
             attributes = with_scaler_units(requested) if plan.scaled else requested
         if plan.group is not None:
-            return await group_read(service, plan.group, attributes, plan.window)
+            return await group_read(service, plan.group, attributes, plan.window, plan.members)
         started = time.perf_counter()
         run = await collect_with_progress(
             service, attributes, stop, plan.grace, plan.resume, show=not (no_progress or as_json)

@@ -190,13 +190,18 @@ def print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
 
 
 async def group_read(
-    service: HeadEndService, group: int, attributes: list[AttributeRef], window: float
+    service: HeadEndService,
+    group: int,
+    attributes: list[AttributeRef],
+    window: float,
+    members: list[bytes] | None = None,
 ) -> dict[str, Any]:
     """Associate, then one group request per attribute; the summary names every member that did not
-    answer (``missing``: registered but silent or late, for a conditional group also non-members) and
-    every answer that was an error (``failed``)."""
+    answer (``missing``: silent or late) and every answer that was an error (``failed``). ``members``:
+    the meters expected to answer (default: every registered meter, so for a conditional group the
+    non-members are missing too)."""
     head_end = service.head_end
-    setup = await service.collect([])  # members answer inside their association (0027)
+    setup = await service.collect([], system_titles=members)  # members answer inside their association
     out: dict[str, Any] = {"group": group, "associated": len(setup.results), "attributes": []}
     out["not_associated"] = {t.hex().upper(): reason for t, reason in sorted(setup.failed.items())}
     label = ",".join(str(a) for a in attributes)
@@ -204,7 +209,7 @@ async def group_read(
     out["run_id"] = run_id
     rows = []
     for attribute in attributes:
-        run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
+        run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window), expected=members)
         report = head_end.broadcast_report(run)
         now = time.time()
         failed: dict[str, str] = {}
