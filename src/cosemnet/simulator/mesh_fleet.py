@@ -531,9 +531,9 @@ class MeshFleet:
             )
 
     def _received(self, index: int, data: bytes, addr: Any) -> None:
-        self.stats.datagrams_received += 1
         if self.observer is not None:
             self._observe(Direction.RECEIVED, self.endpoint(index), addr, data)
+        self.stats.datagrams_received += 1
         self.nodes[index].receive((str(addr[0]), int(addr[1])), data, self.clock())
         self._flush(index)
 
