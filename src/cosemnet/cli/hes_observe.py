@@ -23,7 +23,9 @@ from cosemnet.cli.messages import Keys
 from cosemnet.cli.observe import Observation, observe_options
 from cosemnet.cli.params import EndpointValue, describe_os_error
 from cosemnet.cli.trace import TraceFormatter, TraceWriter
+from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.errors import CosemnetError
+from cosemnet.security.envelope import read_envelope
 from cosemnet.trace import Address, Direction, FrameObserver, FrameRecord, FrameTee
 
 if TYPE_CHECKING:
@@ -53,9 +55,6 @@ def mesh_observe_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _title_of(data: bytes) -> bytes | None:
     """The system title in a general-glo-ciphering APDU inside a wrapper frame, or None."""
-    from cosemnet.codec.wrapper import WrapperFrame
-    from cosemnet.security.envelope import read_envelope
-
     try:
         apdu = WrapperFrame.decode(data).apdu
         if not apdu or apdu[0] != _GENERAL_GLO:
