@@ -45,12 +45,18 @@ def test_collect_exits_1_naming_the_failed_meter(tmp_path: Path) -> None:
     db = tmp_path / "hes.db"
     _one_silent_meter(db)
     fast = ["--timeout", "0.3", "--retries", "0", "--fixed-timers", "--bind", "::1", "--port", "0"]
-    result = hes("collect", "--db", str(db), "--test-keys", "--obis", "1-0:1.8.0*255", *fast, "--json")
+    obis = "3/1-0:1.8.0*255/2"
+    result = hes("collect", "--db", str(db), "--test-keys", "--obis", obis, *fast, "--json")
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout)
     assert summary["failed"] == 1 and TITLE.hex().upper() in summary["failures"]
-    text = hes("collect", "--db", str(db), "--test-keys", "--obis", "1-0:1.8.0*255", *fast, "--no-progress")
+    text = hes("collect", "--db", str(db), "--test-keys", "--obis", obis, *fast, "--no-progress")
     assert text.returncode == 1 and f"failed  {TITLE.hex().upper()}" in text.stdout
+    # without a class, the class is looked up in the object list: no meter answers, one line names it
+    bare = hes("collect", "--db", str(db), "--test-keys", "--obis", "1-0:1.8.0", *fast, "--json")
+    assert bare.returncode == 1
+    reason = json.loads(bare.stdout)["error"]["reason"]
+    assert "cannot look up the class" in reason and TITLE.hex().upper() in reason
 
 
 @pytest.mark.parametrize(
@@ -138,9 +144,10 @@ def test_one_grammar_for_addresses_and_attributes(tmp_path: Path) -> None:
     common = ["--db", str(db), "--test-keys", "--bind", "[::1]:0", "--json"]
     named = hes("collect", *common, "--obis", "Register/1-0:1.8.0*255/2,1-0:2.8.0*255")
     assert named.returncode == 0 and json.loads(named.stdout)["meters"] == 0, named.stderr
-    no_class = hes("collect", *common, "--obis", "1-0:1.8.0*255:3")
-    assert no_class.returncode == 2
-    assert "give the class" in json.loads(no_class.stdout)["error"]["reason"]
+    no_class = hes("collect", *common, "--obis", "1-0:1.8.0*255:3")  # class from the object list
+    assert no_class.returncode == 0 and json.loads(no_class.stdout)["meters"] == 0, no_class.stdout
+    bad = hes("collect", *common, "--obis", "3/1-0:1.8.0*255/x")
+    assert bad.returncode == 2 and "bad attribute" in json.loads(bad.stdout)["error"]["reason"]
     sim = subprocess.run(
         [*cosemnet_command(), "sim", "mesh", "--head-end", "::1:49059", "--duration", "0"],
         capture_output=True,

@@ -222,7 +222,7 @@ def test_sigterm_keeps_every_answer_then_sigint_twice_then_resume(tmp_path: Path
     fleet = _Fleet(meters, port, (0.15, 0.3))
     fleet.thread.start()
     try:
-        collect = _collect(db, port, "--obis", "1-0:1.8.0*255", "--listen-first", "4")
+        collect = _collect(db, port, "--obis", "3/1-0:1.8.0*255/2", "--listen-first", "4")  # no class lookup
         assert fleet.registered.wait(30)
         end = time.monotonic() + 60
         while _count(db) < 8 and time.monotonic() < end and collect.poll() is None:

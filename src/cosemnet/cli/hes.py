@@ -12,16 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cosemnet.cli.hes_classes import (
+    class_id_option,
+    needs_lookup,
+    no_meter,
+    parse_specs,
+    resolve,
+    resolve_specs,
+)
 from cosemnet.cli.hes_common import (
     existing_db,
     hes_key_options,
@@ -34,25 +41,33 @@ from cosemnet.cli.hes_common import (
 from cosemnet.cli.hes_common import (
     throttle_options as _throttle_options,
 )
-from cosemnet.cli.hes_output import reading_rows, with_scaler_units, write_rows_csv
+from cosemnet.cli.hes_observe import KeyStoreTraceFormatter, MeshObservation, mesh_observe_options
+from cosemnet.cli.hes_output import with_scaler_units
 from cosemnet.cli.hes_readings import readings_command
+from cosemnet.cli.hes_run import (
+    Stop,
+    collect_summary,
+    collect_with_progress,
+    count_meters,
+    group_read,
+    print_collect_summary,
+    print_group_summary,
+    write_readings,
+)
+from cosemnet.cli.metrics import HeadEndMetrics
 from cosemnet.cli.params import (
-    EXIT_OK,
-    EXIT_PARTIAL,
+    AttributeSpecValue,
     Endpoint,
     EndpointValue,
     describe_os_error,
-    parse_attribute_spec,
 )
-from cosemnet.cli.signals import on_signals, stop_on_signals
+from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import (
     AttributeRef,
-    CollectRun,
     HeadEnd,
     HeadEndConfig,
     HeadEndService,
     KeyStore,
-    ReadingRow,
     RegistrationEvent,
 )
 from cosemnet.profiles.mesh import (
@@ -79,32 +94,9 @@ def _title(text: str) -> bytes:
     return raw
 
 
-_BARE = 0x7FFF  # no ":ATTR" given (outside the attribute range -128..127)
-
-
-def _attribute(text: str) -> AttributeRef:
-    """``CLASS/OBIS/ATTR`` (CLASS a number or a name such as Register), ``OBIS`` (class 3, attribute 2) or
-    ``CLASS/OBIS:ATTR`` ... through the one grammar of cli/params.py; ``OBIS:ATTR`` needs the class."""
-    try:
-        spec = parse_attribute_spec(text, default_attribute=_BARE)
-    except ValueError as exc:
-        raise click.BadParameter(f"bad attribute {text.strip()!r}: {exc}", param_hint="--obis") from None
-    if spec.attribute_id == _BARE:  # a bare OBIS: the value of a Register, as always (AttributeRef.parse)
-        return AttributeRef(3, spec.logical_name, 2)
-    if spec.class_id is None:
-        raise click.BadParameter(
-            f"{text.strip()!r}: give the class, as CLASS/OBIS/ATTR (e.g. 3/{spec.logical_name}/"
-            f"{spec.attribute_id}): the head-end cannot look it up in each meter's object list",
-            param_hint="--obis",
-        )
-    return AttributeRef(spec.class_id, spec.logical_name, spec.attribute_id)
-
-
 def _attributes(values: tuple[str, ...]) -> list[AttributeRef]:
-    out = [_attribute(part) for v in values for part in v.split(",") if part.strip()]
-    if not out:
-        raise click.BadParameter("give at least one attribute", param_hint="--obis")
-    return out
+    """Attributes written with their classes (``CLASS/OBIS/ATTR``, as the runs store them)."""
+    return resolve(parse_specs(values), {})
 
 
 def _gateway(value: EndpointValue | None) -> tuple[str, int] | None:
@@ -134,10 +126,24 @@ def _common(f: Any) -> Any:
             "the key store knows; never over an authenticated binding). Default: only general-glo-"
             "ciphered ones (decision 0036).",
         ),
+        mesh_observe_options,
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _observation(
+    trace: bool, pcap: Path | None, metrics_port: int | None, bind: EndpointValue, keys: KeyStore
+) -> MeshObservation:
+    """--trace (decrypted with the key store), --pcap and --metrics-port of a ``hes`` command."""
+    return MeshObservation(trace, pcap, metrics_port, bind.host, HeadEndMetrics, KeyStoreTraceFormatter(keys))
+
+
+def _count_registration(observation: MeshObservation, event: RegistrationEvent) -> None:
+    metrics = observation.metrics
+    if isinstance(metrics, HeadEndMetrics):
+        metrics.registrations.labels("rejected" if event.result is None else event.result.value).inc()
 
 
 def _open(
@@ -226,6 +232,9 @@ def listen_command(
     broadcast_key: str | None,
     master_key: str | None,
     accept_plain_registrations: bool,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
     duration: float | None,
 ) -> None:
     """Serve meter registrations and address updates into the address book.
@@ -233,147 +242,95 @@ def listen_command(
     Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
     the meter, and one line per authenticated push (alarms, events: stored, see ``hes events``). Runs
     until Ctrl-C or ``--duration`` seconds.
+
+    \b
+    Examples:
+      cosemnet hes listen --db hes.db --keys hes-keys.toml --bind [::1]:61616 --json
+      cosemnet hes listen --db hes.db --keys hes-keys.toml --trace --pcap hes.pcap --metrics-port 9102
     """
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
-    head_end = _open(db, keys, accept_plain=accept_plain_registrations)
-
-    async def main() -> None:
-        service = HeadEndService(head_end)
-        head_end.on_registration = lambda e: click.echo(_registration_line(e, as_json))
-        head_end.on_push = lambda e: click.echo(json.dumps(e.to_json()) if as_json else e.describe())
-        await _start(service, bind, port)
-        host, bound = service.local_address
-        click.echo(
-            json.dumps({"event": "listening", "address": host, "port": bound})
-            if as_json
-            else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
-        )
-        sys.stdout.flush()
-        stop = stop_on_signals()
-        try:
-            if duration is None:
-                await stop.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), duration)
-        finally:
-            await service.close()
-            head_end.book.close()
-
-    asyncio.run(main())
+    with _observation(trace, pcap, metrics_port, bind, keys) as observation:
+        head_end = _open(db, keys, accept_plain=accept_plain_registrations)
+        asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration))
 
 
-@dataclass(slots=True)
-class _Stop:
-    """SIGINT / SIGTERM during a collect (decision 0081): the first one stops starting requests and
-    gives those in flight a grace period, a second one ends the run at once (after the flush)."""
+async def _listen(
+    head_end: HeadEnd,
+    observation: MeshObservation,
+    bind: EndpointValue,
+    port: int | None,
+    db: str,
+    as_json: bool,
+    duration: float | None,
+) -> None:
+    """Serve registrations until a signal or ``duration`` seconds."""
+    service = HeadEndService(head_end, observer=observation.observer)
 
-    signals: list[int] = field(default_factory=list)
-    first: asyncio.Event = field(default_factory=asyncio.Event)
-    second: asyncio.Event = field(default_factory=asyncio.Event)
-    on_signal: Callable[[], None] | None = None
+    def registered(event: RegistrationEvent) -> None:
+        _count_registration(observation, event)
+        click.echo(_registration_line(event, as_json))
 
-    def install(self) -> None:
-        on_signals(self._received)
-
-    def _received(self, sig: int) -> None:
-        self.signals.append(int(sig))
-        (self.second if self.first.is_set() else self.first).set()
-        if self.on_signal is not None:
-            self.on_signal()
-
-    @property
-    def reason(self) -> str | None:
-        return signal.Signals(self.signals[0]).name if self.signals else None
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the first signal: 130 for SIGINT, 143 for SIGTERM (shell convention)."""
-        return 128 + self.signals[0] if self.signals else 0
-
-
-async def _wait_event(event: asyncio.Event) -> None:
-    await event.wait()
-
-
-async def _until(event: asyncio.Event, task: asyncio.Future[None], timeout: float | None = None) -> None:
-    """Wait until ``task`` ends, ``event`` is set or ``timeout`` passes."""
-    waiter: asyncio.Future[None] = asyncio.ensure_future(_wait_event(event))
+    head_end.on_registration = registered
+    head_end.on_push = lambda e: click.echo(json.dumps(e.to_json()) if as_json else e.describe())
+    await _start(service, bind, port)
+    host, bound = service.local_address
+    click.echo(
+        json.dumps({"event": "listening", "address": host, "port": bound})
+        if as_json
+        else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
+    )
+    sys.stdout.flush()
+    stop = stop_on_signals()
     try:
-        await asyncio.wait({waiter, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if duration is None:
+            await stop.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
     finally:
-        waiter.cancel()
+        await service.close()
+        head_end.book.close()
 
 
-async def _run_collect(
-    service: HeadEndService,
-    attributes: list[AttributeRef],
-    stop: _Stop,
-    grace: float,
-    resume: int | None,
-    on_progress: Callable[[CollectRun], None] | None,
-) -> CollectRun:
-    """One collect that stops cleanly on a signal: no new requests, ``grace`` seconds for those in
-    flight, then the rest is abandoned; readings are committed as they arrive (decision 0081)."""
-    run = service.start_collect(attributes, on_progress=on_progress, resume=resume)
-    finished = asyncio.ensure_future(service.wait_run(run))
-    try:
-        await _until(stop.first, finished)
-        if not run.finished:
-            service.stop_collect(run, stop.reason or "stopped")
-            await _until(stop.second, finished, grace)
-        if not run.finished:
-            service.abandon_collect(run, stop.reason or "stopped")
-    finally:
-        finished.cancel()
-    return run
-
-
-def _collect_attributes(
-    obis: tuple[str, ...], resume: int | None, scaled: bool
+def _resume_attributes(
+    head_end: HeadEnd, resume: int, given: list[AttributeSpecValue], scaled: bool
 ) -> tuple[list[AttributeRef], list[AttributeRef]]:
-    """What the user asked for, and what to read (with the registers' scaler_unit when ``scaled``)."""
-    if not obis and resume is None:
-        raise click.BadParameter("give at least one attribute", param_hint="--obis")
-    requested = _attributes(obis) if obis else []
-    return requested, with_scaler_units(requested) if scaled else requested
-
-
-def _resume_attributes(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
+    """What run ``resume`` read, and what was asked (``given``, else the same), checked against it."""
     row = head_end.store.run(resume)
     if row is None:
         raise click.BadParameter(f"no run {resume} in the database", param_hint="--resume")
     stored = _attributes((row.attributes,)) if row.attributes != "(associate)" else []
-    if given and [str(a) for a in given] != [str(a) for a in stored]:
-        raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
     if not stored:
         raise click.BadParameter(f"run {resume} read no attributes", param_hint="--resume")
-    return stored
-
-
-def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "meters": run.total + run.resumed_answered,
-        "answered": run.answered,
-        "failed": len(run.failed),
-        "not_attempted": run.not_attempted + run.interrupted,
-        "interrupted": run.interrupted,
-        "stopped": run.stopped,
-        "seconds": round(elapsed, 3),
-        "meters_per_second": round(len(run.results) / elapsed, 1) if elapsed > 0 else None,
-        "failures": {t.hex().upper(): reason for t, reason in sorted(run.failed.items())},
-    }
+    if not given:
+        return stored, stored
+    try:
+        requested = resolve(given, {bytes(a.logical_name): a.class_id for a in stored})
+    except click.ClickException:
+        requested = []
+    wanted = with_scaler_units(requested) if scaled else requested
+    if [str(a) for a in wanted] != [str(a) for a in stored]:
+        raise click.BadParameter(f"run {resume} read {row.attributes}; give no --obis (or the same)")
+    return stored, requested
 
 
 @hes_group.command("collect")
 @_common
 @_throttle_options
-@click.option("--obis", "obis", multiple=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR.")
+@click.option(
+    "--obis", "obis", multiple=True, help="OBIS[:ATTR] or CLASS/OBIS/ATTR; repeat or separate with commas."
+)
+@class_id_option
 @click.option(
     "--group", type=int, help="Read the members of this group with one group request per attribute."
 )
 @click.option("--window", default=5.0, show_default=True, help="--group: response window in seconds.")
+@click.option(
+    "--member",
+    multiple=True,
+    metavar="SYSTEM_TITLE",
+    help="--group: a meter expected to answer (repeat; default: every registered meter).",
+)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--rows", is_flag=True, help="With --json: one JSON line per reading before the summary.")
@@ -403,6 +360,9 @@ def collect_command(
     broadcast_key: str | None,
     master_key: str | None,
     accept_plain_registrations: bool,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
     max_in_flight: int,
     max_per_prefix: int,
     max_per_router: int,
@@ -415,8 +375,10 @@ def collect_command(
     listen_first: float,
     gateway: EndpointValue | None,
     obis: tuple[str, ...],
+    class_id: int | None,
     group: int | None,
     window: float,
+    member: tuple[str, ...],
     csv_path: Path | None,
     no_progress: bool,
     rows: bool,
@@ -432,15 +394,24 @@ def collect_command(
     table of --db as they arrive (every 200 rows or second) and, with --csv, written to a CSV file at
     the end. SIGINT / SIGTERM stop cleanly: no new requests, --grace seconds for those in flight,
     readings and the run summary stored, exit 130 / 143; --resume RUN then reads the rest. With --group
-    the attributes are read with group requests instead (see ``hes broadcast``).
+    the attributes are read with group requests instead (see ``hes broadcast``); every registered meter
+    (or each --member) is expected to answer, and the exit status is 1 when one did not (named in the
+    summary). An OBIS code without its class takes --class-id, else the class in the object list of
+    one of the meters (read once per run).
 
     \b
     Examples:
       cosemnet hes collect --obis 1-0:1.8.0*255 --listen-first 30
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
+      cosemnet hes collect --group 3 --member 4D4D4D0000000001 --member 4D4D4D0000000002 --obis 1-0:1.8.0
     """
-    requested, attributes = _collect_attributes(obis, resume, scaled=not no_scaler and group is None)
+    if not obis and resume is None:
+        raise click.BadParameter("give at least one attribute", param_hint="--obis")
+    specs = parse_specs(obis, class_id) if obis else []
+    if member and group is None:
+        raise click.BadParameter("needs --group", param_hint="--member")
+    scaled = not no_scaler and group is None
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -455,161 +426,102 @@ def collect_command(
     keys = load_hes_keys(
         key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=group is not None
     )
-    head_end = _open(
-        db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
-    )
-    if resume is not None:
-        attributes = _resume_or_close(head_end, resume, attributes)
-        requested = requested or attributes
-    stop = _Stop()
-
-    async def main() -> dict[str, Any]:
-        stop.install()
-        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
-        await _start(service, bind, port)
-        try:
-            if listen_first > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.first.wait(), listen_first)
-            if stop.signals:
-                return {"stopped": stop.reason, "run_id": None}
-            if group is not None:
-                return await _group_read(service, group, attributes, window)
-            started = time.perf_counter()
-            run = await _collect_with_progress(
-                service, attributes, stop, grace, resume, show=not (no_progress or as_json)
-            )
-            _write_readings(head_end, run.run_id, requested, csv_path, as_json and rows)
-            return _summary(run, time.perf_counter() - started)
-        finally:
-            await service.close()
-            head_end.book.close()
-
-    summary = asyncio.run(main())
-    status = _print_collect_summary(summary, as_json)
+    stop = Stop()
+    with _observation(trace, pcap, metrics_port, bind, keys) as observation:
+        head_end = _open(
+            db, keys, throttle, accept_plain=accept_plain_registrations, must_exist=resume is not None
+        )
+        resumed = _resume_or_close(head_end, resume, specs, scaled) if resume is not None else None
+        plan = _CollectPlan(specs, scaled, resumed, group, window, grace, resume, listen_first, csv_path)
+        plan.members = [_title(m) for m in member] or None
+        summary = asyncio.run(
+            _collect(head_end, observation, plan, stop, bind, port, gateway, as_json, rows, no_progress)
+        )
+        count_meters(observation, summary)
+    status = print_group_summary(summary, as_json) if group is not None else None
+    if status is None:
+        status = print_collect_summary(summary, as_json)
     ctx.exit(stop.exit_code or status)
 
 
-async def _collect_with_progress(
-    service: HeadEndService,
-    attributes: list[AttributeRef],
-    stop: _Stop,
-    grace: float,
-    resume: int | None,
-    show: bool,
-) -> CollectRun:
-    """One collect run, with a progress bar on stderr when ``show``."""
-    if not show:
-        return await _run_collect(service, attributes, stop, grace, resume, None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+@dataclass(slots=True)
+class _CollectPlan:
+    """What one ``hes collect`` reads, and how."""
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=False,
-        console=Console(stderr=True),
-    ) as progress:
-        task = progress.add_task("collecting", total=len(service.head_end.book))
-        return await _run_collect(
-            service,
-            attributes,
-            stop,
-            grace,
-            resume,
-            lambda r: progress.update(task, completed=r.done, total=r.total),
-        )
+    specs: list[AttributeSpecValue]
+    scaled: bool
+    resumed: tuple[list[AttributeRef], list[AttributeRef]] | None
+    """With --resume: what the run read, and what was asked."""
+    group: int | None
+    window: float
+    grace: float
+    resume: int | None
+    listen_first: float
+    csv_path: Path | None
+    members: list[bytes] | None = None
+    """--group: the meters expected to answer (None: every registered meter)."""
 
 
-def _resume_or_close(head_end: HeadEnd, resume: int, given: list[AttributeRef]) -> list[AttributeRef]:
-    """The attributes of run ``resume`` (closing the head-end when it cannot be resumed)."""
+async def _collect(
+    head_end: HeadEnd,
+    observation: MeshObservation,
+    plan: _CollectPlan,
+    stop: Stop,
+    bind: EndpointValue,
+    port: int | None,
+    gateway: EndpointValue | None,
+    as_json: bool,
+    rows: bool,
+    no_progress: bool,
+) -> dict[str, Any]:
+    """The run of ``hes collect``; its summary."""
+    stop.install()
+    service = HeadEndService(head_end, group_gateway=_gateway(gateway), observer=observation.observer)
+    await _start(service, bind, port)
     try:
-        return _resume_attributes(head_end, resume, given)
+        if plan.listen_first > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.first.wait(), plan.listen_first)
+        if stop.signals:
+            return {"stopped": stop.reason, "run_id": None}
+        if plan.resumed is not None:
+            attributes, requested = plan.resumed
+        elif needs_lookup(plan.specs) and no_meter(service):  # nothing to read: an empty run
+            return collect_summary(await service.collect([]), 0.0)
+        else:
+            requested = await resolve_specs(service, plan.specs)
+            attributes = with_scaler_units(requested) if plan.scaled else requested
+        if plan.group is not None:
+            return await group_read(service, plan.group, attributes, plan.window, plan.members)
+        started = time.perf_counter()
+        run = await collect_with_progress(
+            service, attributes, stop, plan.grace, plan.resume, show=not (no_progress or as_json)
+        )
+        write_readings(head_end, run.run_id, requested, plan.csv_path, as_json and rows)
+        return collect_summary(run, time.perf_counter() - started)
+    finally:
+        await service.close()
+        head_end.book.close()
+
+
+def _resume_or_close(
+    head_end: HeadEnd, resume: int, given: list[AttributeSpecValue], scaled: bool
+) -> tuple[list[AttributeRef], list[AttributeRef]]:
+    """:func:`_resume_attributes` (closing the head-end when the run cannot be resumed)."""
+    try:
+        return _resume_attributes(head_end, resume, given, scaled)
     except click.BadParameter:
         head_end.close()
         head_end.book.close()
         raise
 
 
-def _write_readings(
-    head_end: HeadEnd, run_id: int, requested: list[AttributeRef], csv_path: Path | None, json_rows: bool
-) -> None:
-    """The run's readings as CSV (``csv_path``) and/or JSON lines on stdout: ISO 8601, scaled, units."""
-    if csv_path is None and not json_rows:
-        return
-    shown = list(reading_rows(head_end.store.readings(run_id), requested))
-    if csv_path is not None:
-        with csv_path.open("w", newline="") as out:
-            write_rows_csv(shown, out)
-    for row in shown if json_rows else []:
-        click.echo(json.dumps(row))
-
-
-def _print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
-    """Print the summary; the exit status: 1 when a meter failed or was not read (the summary names
-    them), else 0."""
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            if key != "failures":
-                click.echo(f"{key:<18} {value}")
-        for title, reason in summary.get("failures", {}).items():
-            click.echo(f"failed  {title}  {reason}")
-    sys.stdout.flush()
-    return EXIT_PARTIAL if summary.get("failed") or summary.get("not_attempted") else EXIT_OK
-
-
-async def _group_read(
-    service: HeadEndService, group: int, attributes: list[AttributeRef], window: float
-) -> dict[str, Any]:
-    head_end = service.head_end
-    setup = await service.collect([])  # members answer inside their association (0027)
-    out: dict[str, Any] = {"group": group, "associated": len(setup.results), "attributes": []}
-    label = ",".join(str(a) for a in attributes)
-    run_id = head_end.store.start_run(f"group {group}: {label}", len(setup.results) + len(setup.failed))
-    out["run_id"] = run_id
-    rows: list[ReadingRow] = []
-    for attribute in attributes:
-        run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
-        report = head_end.broadcast_report(run)
-        now = time.time()
-        for title, value in run.values.items():
-            error = value if isinstance(value, str) else None
-            rows.append(
-                ReadingRow.of_value(
-                    run_id,
-                    title,
-                    attribute.class_id,
-                    str(attribute.logical_name),
-                    attribute.attribute_id,
-                    now,
-                    None if error else value,
-                    error,
-                )
-            )
-        out["attributes"].append(
-            {
-                "attribute": str(attribute),
-                "answered": len(report.answered),
-                "unexpected": len(report.unexpected),
-                "missing": len(report.missing),
-                "late": len(report.late),
-                "duplicates": report.duplicates,
-            }
-        )
-    head_end.store.add_readings(rows)
-    head_end.store.finish_run(run_id, len({r.system_title for r in rows}), 0)
-    return out
-
-
 @hes_group.command("broadcast")
 @_common
 @_throttle_options
 @click.option("--group", type=int, required=True, help="Group id (0 = every meter).")
-@click.option("--obis", required=True, help="OBIS (class 3 attr 2) or CLASS/OBIS/ATTR to GET.")
+@click.option("--obis", required=True, help="OBIS[:ATTR] or CLASS/OBIS/ATTR to GET.")
+@class_id_option
 @click.option("--window", default=5.0, show_default=True, help="Response window in seconds (plus 2 s grace).")
 @click.option(
     "--associate/--no-associate",
@@ -630,6 +542,9 @@ def broadcast_command(
     broadcast_key: str | None,
     master_key: str | None,
     accept_plain_registrations: bool,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
     max_in_flight: int,
     max_per_prefix: int,
     max_per_router: int,
@@ -643,6 +558,7 @@ def broadcast_command(
     gateway: EndpointValue | None,
     group: int,
     obis: str,
+    class_id: int | None,
     window: float,
     associate: bool,
 ) -> None:
@@ -655,7 +571,7 @@ def broadcast_command(
     Example:
       cosemnet hes broadcast --group 0 --obis 0-0:96.1.0*255 --window 30 --json
     """
-    (attribute,) = _attributes((obis,))[:1]
+    (spec,) = parse_specs((obis,), class_id)[:1]
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -668,15 +584,15 @@ def broadcast_command(
         fixed_timers,
     )
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key)
-    head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
 
-    async def main() -> dict[str, Any]:
-        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
+    async def main(head_end: HeadEnd, observation: MeshObservation) -> dict[str, Any]:
+        service = HeadEndService(head_end, group_gateway=_gateway(gateway), observer=observation.observer)
         await _start(service, bind, port)
         try:
             await _listen_for(service, listen_first)
             if associate:
                 await service.collect([])
+            (attribute,) = await resolve_specs(service, [spec])
             run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
             report = head_end.broadcast_report(run)
             return {
@@ -693,7 +609,9 @@ def broadcast_command(
             await service.close()
             head_end.book.close()
 
-    summary = asyncio.run(main())
+    with _observation(trace, pcap, metrics_port, bind, keys) as observation:
+        head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
+        summary = asyncio.run(main(head_end, observation))
     if as_json:
         click.echo(json.dumps(summary))
         return

@@ -21,18 +21,21 @@ import click
 
 from cosemnet.cli.hes import (
     DEFAULT_DB,
-    _attributes,
     _common,
     _gateway,
     _listen_for,
+    _observation,
     _open,
     _start,
     _title,
     hes_group,
 )
+from cosemnet.cli.hes_classes import class_id_option, parse_specs, resolve_specs
 from cosemnet.cli.hes_common import load_hes_keys
 from cosemnet.cli.hes_common import throttle_config as _throttle_config
 from cosemnet.cli.hes_common import throttle_options as _throttle_options
+from cosemnet.cli.hes_observe import MeshObservation
+from cosemnet.cli.params import AttributeSpecValue
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.jsonform import JsonFormError, data_from_json
 from cosemnet.codec.types import DataValue
@@ -106,8 +109,8 @@ async def _group(service: HeadEndService, operation: Operation, group: int, wind
 
 
 def _run(kind: OperationKind, target: str, value: str | None, opts: dict[str, Any]) -> None:
-    (ref,) = _attributes((target,))[:1]
-    operation = Operation(kind, ref.class_id, ref.logical_name, ref.attribute_id, parse_value(value))
+    (spec,) = parse_specs((target,), opts["class_id"])[:1]
+    data = parse_value(value)
     titles = [_title(t) for t in opts["meter"]] or None
     throttle = _throttle_config(
         *(opts[k] for k in ["max_in_flight", "max_per_prefix", "max_per_router", "timeout", "retries"]),
@@ -122,23 +125,35 @@ def _run(kind: OperationKind, target: str, value: str | None, opts: dict[str, An
         opts["master_key"],
         needs_broadcast=opts["group"] is not None,
     )
-    head_end: HeadEnd = _open(opts["db"], keys, throttle, accept_plain=opts["accept_plain_registrations"])
-    head_end.config.release_on_exit = opts["release_on_exit"]
-
-    async def main() -> int:
-        service = HeadEndService(head_end, group_gateway=_gateway(opts["gateway"]))
-        await _start(service, opts["bind"], opts["port"])
-        try:
-            await _listen_for(service, opts["listen_first"])
-            if opts["group"] is not None:
-                return await _group(service, operation, opts["group"], opts["window"])
-            return await _unicast(service, operation, titles)
-        finally:
-            await service.close()
-            head_end.book.close()
-
-    run_id = asyncio.run(main())
+    with _observation(opts["trace"], opts["pcap"], opts["metrics_port"], opts["bind"], keys) as observation:
+        head_end: HeadEnd = _open(opts["db"], keys, throttle, accept_plain=opts["accept_plain_registrations"])
+        head_end.config.release_on_exit = opts["release_on_exit"]
+        run_id, operation = asyncio.run(_operate(head_end, observation, (kind, spec, data), titles, opts))
     _print(run_id, operation, opts)
+
+
+async def _operate(
+    head_end: HeadEnd,
+    observation: MeshObservation,
+    what: tuple[OperationKind, AttributeSpecValue, DataValue],
+    titles: list[bytes] | None,
+    opts: dict[str, Any],
+) -> tuple[int, Operation]:
+    """Run one SET or ACTION on meters (or a group); the run id and the operation (its class looked up
+    in the object list of one of the meters when not given, cli/hes_classes.py)."""
+    service = HeadEndService(head_end, group_gateway=_gateway(opts["gateway"]), observer=observation.observer)
+    await _start(service, opts["bind"], opts["port"])
+    try:
+        await _listen_for(service, opts["listen_first"])
+        kind, spec, data = what
+        (ref,) = await resolve_specs(service, [spec], titles)
+        operation = Operation(kind, ref.class_id, ref.logical_name, ref.attribute_id, data)
+        if opts["group"] is not None:
+            return await _group(service, operation, opts["group"], opts["window"]), operation
+        return await _unicast(service, operation, titles), operation
+    finally:
+        await service.close()
+        head_end.book.close()
 
 
 def _print(run_id: int, operation: Operation, opts: dict[str, Any]) -> None:
@@ -168,7 +183,13 @@ def _print(run_id: int, operation: Operation, opts: dict[str, Any]) -> None:
 def _op_options(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     def wrap(f: Any) -> Any:
         options = [
-            click.option("--obis", "target", required=True, help=f"CLASS/OBIS/{what} (as `hes collect`)."),
+            click.option(
+                "--obis",
+                "target",
+                required=True,
+                help=f"CLASS/OBIS/{what} or OBIS:{what} (as `hes collect`).",
+            ),
+            class_id_option,
             click.option("--value", help='JSON Data ({"integer": 0}), TYPE:VALUE, `now` or `null`.'),
             click.option(
                 "--meter", multiple=True, help="System title (16 hex digits); repeat. Default: all."

@@ -234,6 +234,14 @@ def active_redaction() -> RedactionFilter | None:
     return None
 
 
+def json_logging_active() -> bool:
+    """True when :func:`configure_logging` installed the JSON formatter (``--log-format json``)."""
+    return any(
+        h.get_name() == HANDLER_NAME and isinstance(h.formatter, JsonFormatter)
+        for h in logging.getLogger().handlers
+    )
+
+
 def register_secrets(*secrets: bytes | None) -> None:
     """Scrub these keys from every later log line (no-op without :func:`configure_logging`)."""
     redaction = active_redaction()
@@ -255,6 +263,7 @@ __all__ = [
     "configure_logging",
     "extra_fields",
     "is_sensitive_name",
+    "json_logging_active",
     "parse_level",
     "register_secrets",
     "verbosity_level",

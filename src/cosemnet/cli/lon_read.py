@@ -51,6 +51,7 @@ from cosemnet.profiles.lon.preestablished import PUBLIC, pre_established_for
 from cosemnet.profiles.lon.sap import MANAGEMENT_CLIENT, PUBLIC_CLIENT
 from cosemnet.profiles.lon.stack import LonStack
 from cosemnet.security.hls import Mechanism
+from cosemnet.trace import FrameObserver
 
 READER_SUBNET: Final = 1
 READER_NODE: Final = 126
@@ -85,8 +86,11 @@ class LonCnipClient:
         domain_id: bytes,
         timeout: float = 10.0,
         keystore: KeyStore | None = None,
+        observer: FrameObserver | None = None,
     ) -> None:
         self.keystore = keystore
+        self.observer = observer
+        """``--trace`` / ``--pcap``: sees every CN/IP datagram of the reader's port."""
         self.security: ConcentratorSecurity | None = None
         self.peer = peer
         self.local = local
@@ -123,6 +127,7 @@ class LonCnipClient:
         node = LonNode(READER_UNIQUE_ID, domains=[Domain(self.domain_id, READER_SUBNET, READER_NODE)])
         endpoint = LonConcentratorEndpoint(LonStack(node))
         self._port = EndpointPort(endpoint, [self.peer])
+        self._port.observer = self.observer
         await self._port.start(self.local)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._port.drive(self._stop))
@@ -232,7 +237,7 @@ def lon_client_factory(
     local: str | None,
     domain: str,
     key_file: str | None = None,
-) -> Callable[[], LonCnipClient]:
+) -> Callable[[FrameObserver | None], LonCnipClient]:
     """What ``cosemnet read --profile lon`` opens (click usage errors for bad options).
 
     ``peer`` comes from ``parse_host(host)``; when ``host`` gives no port, the CN/IP port 1628 is used.
@@ -260,9 +265,16 @@ def lon_client_factory(
 
     keystore = None if key_file is None else load_key_file(key_file)
 
-    def open_client() -> LonCnipClient:
+    def open_client(observer: FrameObserver | None = None) -> LonCnipClient:
         return LonCnipClient(
-            peer, local_address, meter, config, domain_id=domain_id, timeout=timeout, keystore=keystore
+            peer,
+            local_address,
+            meter,
+            config,
+            domain_id=domain_id,
+            timeout=timeout,
+            keystore=keystore,
+            observer=observer,
         )
 
     return open_client

@@ -6,8 +6,9 @@ a minimal built-in logical device is served instead (a register, a clock, public
 security), so the command always works.
 
 On start it prints one line ``listening on tcp 127.0.0.1:4059`` (``[::1]:4059`` for IPv6) to stdout
-and flushes it; it runs until SIGINT or SIGTERM. Association events go to stderr (``--json-log``: one
-JSON object per line); no key material is ever logged.
+and flushes it; it runs until SIGINT or SIGTERM. Association events are log records on stderr
+(``cosemnet --log-format json`` or ``--json-log``: one JSON object per line with an ``event`` field; ``-q``
+hides them); no key material is ever logged.
 
 State (docs/decisions/0033): the server's invocation counters and the client counters it accepted
 (replay floors) live in ``--state-dir``, by default ``$XDG_STATE_HOME/cosemnet/meter`` (else
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import json
 import logging
 import sys
 import time
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 
 from cosemnet.cli.keyfile import KeyFileError, KeyMaterial, keys_option, resolve_keys
-from cosemnet.cli.logs import register_secrets
+from cosemnet.cli.logs import configure_logging, json_logging_active, register_secrets
 from cosemnet.cli.messages import Keys
 from cosemnet.cli.observe import Observation, observe_options
 from cosemnet.cli.params import (
@@ -103,14 +103,40 @@ def format_address(sockname: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _logger(json_log: bool) -> Callable[[str], None]:
+EVENTS_LOGGER: Final = "cosemnet.meter.events"
+"""The logger of the served meter's events (associations, refusals, ...): INFO records shown by default
+(``-q`` hides them), in the format of ``--log-format`` (cli/logs.py, docs/decisions/0067)."""
+
+
+def event_name(text: str) -> str:
+    """The ``event`` field of an event line: its words before the first colon or parenthesis
+    (``association accepted: client 16 ...`` -> ``association accepted``)."""
+    head = text.split(":", 1)[0].split(" (", 1)[0].strip()
+    return head or text
+
+
+def json_logging() -> None:
+    """``--json-log``, an alias of ``cosemnet --log-format json``: the CLI's handler re-installed with
+    the JSON formatter at the level already chosen (call it before any key is registered)."""
+    configure_logging(logging.getLogger().level, "json")
+
+
+def _warn(text: str) -> None:
+    """A warning of the command: a log record when the logs are JSON lines, else ``warning: TEXT``."""
+    if json_logging_active():
+        logging.getLogger(__name__).warning("%s", text, extra={"event": "warning"})
+    else:
+        click.echo(f"warning: {text}", err=True)
+
+
+def _logger() -> Callable[[str], None]:
+    """The server's event callback: one log record per event through ``logging`` (never ``print``)."""
+    root = logging.getLogger()
+    events = logging.getLogger(EVENTS_LOGGER)
+    events.setLevel(logging.INFO if root.getEffectiveLevel() <= logging.WARNING else root.level)
+
     def log(text: str) -> None:
-        if json_log:
-            stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-            line = json.dumps({"time": stamp, "event": text})
-        else:
-            line = text
-        print(line, file=sys.stderr, flush=True)
+        events.info("%s", text, extra={"event": event_name(text)})
 
     return log
 
@@ -272,9 +298,9 @@ async def _serve(options: ServeOptions, auth_limits: AuthLimits, limits: ServerL
 
     transport, host, port = options.transport, options.bind.host, options.bind.port
     state_dir, config, start = options.state_dir, options.config, options.start
-    log = _logger(options.json_log)
-    # the server's events reach stderr through ``log`` (text or JSON); the library's ``logging`` records
-    # of the same events are not printed a second time by Python's last-resort handler
+    log = _logger()
+    # the server's events are log records of EVENTS_LOGGER (text or JSON lines on stderr through the CLI's
+    # handler); embedded without that handler, they are not printed by Python's last-resort handler
     logging.getLogger("cosemnet").addHandler(logging.NullHandler())
     clock: Callable[[], float] = time.time
     devices, tick = load_devices(config, clock(), start, options.keys)
@@ -378,7 +404,11 @@ def meter_group() -> None:
     show_default=True,
     help="longest back-off in seconds",
 )
-@click.option("--json-log", is_flag=True, help="log events as JSON lines on stderr")
+@click.option(
+    "--json-log",
+    is_flag=True,
+    help="log events as JSON lines on stderr (an alias of cosemnet --log-format json)",
+)
 @click.option(
     "--start",
     help="simulated start time of the meter: ISO 8601 with offset, or a time ago such as 6h, 2d, 90m "
@@ -476,8 +506,19 @@ def serve_command(
     --udp-amplification-factor times the request.
 
     Keys (--keys FILE or COSEMNET_EK, COSEMNET_AK, ...) replace the simulator profile's test keys.
+    Events (associations, refusals) are log records on stderr: ``cosemnet --log-format json`` (or
+    --json-log) for JSON lines, ``cosemnet -q`` to hide them.
     Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen (address in use, not available).
+
+    \b
+    Examples:
+      cosemnet meter serve                                  127.0.0.1:4059, the simulator's default meter
+      cosemnet meter serve --bind [::1]:0 --start 6h        any free port, six hours of history
+      cosemnet meter serve --keys meter-keys.toml --trace --pcap meter.pcap --metrics-port 9100
+      cosemnet --log-format json meter serve --transport udp 2> events.jsonl
     """
+    if json_log:
+        json_logging()
     try:
         keys = resolve_keys(key_file)
     except KeyFileError as exc:
@@ -486,10 +527,9 @@ def serve_command(
     if no_state and state_dir is not None:
         raise click.UsageError("give --state-dir or --no-state, not both")
     if no_state:
-        click.echo(
-            "warning: --no-state: invocation counters start again at 1 and replays of earlier "
-            "traffic are accepted after a restart; AES-GCM nonces repeat under the same keys",
-            err=True,
+        _warn(
+            "--no-state: invocation counters start again at 1 and replays of earlier "
+            "traffic are accepted after a restart; AES-GCM nonces repeat under the same keys"
         )
     elif state_dir is None:
         state_dir = user_state_dir() / "meter"

@@ -548,11 +548,9 @@ def read_command(
     conn = _connection(host, kwargs)
     open_client: Callable[[], Client | LonCnipClient] = conn.client
     if profile == "lon":
-        if trace or pcap is not None:
-            raise click.UsageError("--trace and --pcap are not available with --profile lon yet")
         raw = click.get_current_context().params.get("host")
         text = str(raw) if not isinstance(raw, EndpointValue) else str(host)
-        open_client = lon_client_factory(
+        open_lon = lon_client_factory(
             text,
             (conn.host, conn.port),
             conn.config,
@@ -562,6 +560,10 @@ def read_command(
             lon_domain,
             lon_key_file,
         )
+
+        def open_client() -> Client | LonCnipClient:  # the observer is set when the action runs
+            return open_lon(conn.observer)
+
     elif lon_key_file is not None:
         raise click.BadParameter("needs --profile lon", param_hint="--key-file")
 

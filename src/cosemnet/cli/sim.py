@@ -23,17 +23,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from cosemnet.cli.params import parse_endpoint
+from cosemnet.cli.hes_observe import MeshObservation, mesh_observe_options
+from cosemnet.cli.messages import Keys
+from cosemnet.cli.metrics import FleetMetrics
+from cosemnet.cli.params import parse_endpoint, user_errors
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.cli.sim_lon import lon_command
+from cosemnet.cli.trace import TraceFormatter
 from cosemnet.errors import EncodeError
+from cosemnet.headend.keys import TEST_AK, TEST_BROADCAST_KEY, TEST_EK
 from cosemnet.profiles.mesh.ports import MESH_UDP_PORT
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
+from cosemnet.trace import FrameObserver
 
 __all__ = ["mesh_command", "run_in_netns", "run_mesh", "sim_group"]
 
@@ -92,11 +99,14 @@ async def run_mesh(
     on_start: Callable[[MeshFleet, float], None] | None = None,
     stop: asyncio.Event | None = None,
     status_every: float = 0.0,
+    observer: FrameObserver | None = None,
 ) -> dict[str, Any]:
     """Run a fleet for ``duration`` seconds (or until ``stop`` is set); the summary as a dict.
 
-    ``status_every`` > 0: one status line on stderr every that many seconds (stdout stays the result)."""
+    ``status_every`` > 0: one status line on stderr every that many seconds (stdout stays the result).
+    ``observer`` sees every datagram of every meter (``--trace``, ``--pcap``, ``--metrics-port``)."""
     fleet = MeshFleet(config)
+    fleet.observer = observer
     started = time.monotonic()
     await fleet.start()
     built = time.monotonic()
@@ -273,6 +283,7 @@ def _argv(params: dict[str, Any]) -> list[str]:
     default=None,
     help="run inside this network namespace (root; created and removed if absent; lo up, AnyIP route)",
 )
+@mesh_observe_options
 @click.pass_context
 def mesh_command(
     ctx: click.Context,
@@ -299,6 +310,9 @@ def mesh_command(
     status_every: float,
     plain_registrations: bool,
     netns: str | None,
+    trace: bool,
+    pcap: Path | None,
+    metrics_port: int | None,
 ) -> None:
     """Run METERS simulated mesh meters that register with the head-end and live through churn."""
     target = _head_end(head_end)
@@ -343,18 +357,29 @@ def mesh_command(
             gw = fleet.group_gateway
             click.echo(f"group gateway [{gw[0]}]:{gw[1]}")
 
-    async def main() -> dict[str, Any]:
+    async def main(observer: FrameObserver | None) -> dict[str, Any]:
         stop = stop_on_signals()
-        return await run_mesh(config, duration, on_start=started, stop=stop, status_every=status_every)
+        return await run_mesh(
+            config, duration, on_start=started, stop=stop, status_every=status_every, observer=observer
+        )
 
-    try:
-        summary = asyncio.run(main())
-    except OSError as exc:
-        hint = " (is the AnyIP route in place? ip -6 route add local PREFIX dev lo)" if anyip else ""
-        raise click.ClickException(f"cannot open UDP sockets: {exc}{hint}") from None
+    # the fleet's meters use the default profile's published test keys: the trace decrypts with them
+    formatter = TraceFormatter(Keys(ek=TEST_EK, ak=TEST_AK, broadcast_key=TEST_BROADCAST_KEY))
+    observing = MeshObservation(trace, pcap, metrics_port, host, FleetMetrics, formatter)
+    with user_errors(as_json), observing as observation:
+        try:
+            summary = asyncio.run(main(observation.observer))
+        except OSError as exc:
+            hint = " (is the AnyIP route in place? ip -6 route add local PREFIX dev lo)" if anyip else ""
+            raise click.ClickException(f"cannot open UDP sockets: {exc}{hint}") from None
     where = gateway[0]
     if where is not None:
         summary["group_gateway"] = f"[{where[0]}]:{where[1]}"
+    _print_summary(summary, as_json)
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """The fleet's summary: one JSON object with ``as_json``, else two lines."""
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return

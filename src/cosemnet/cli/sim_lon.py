@@ -26,6 +26,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,6 +35,9 @@ from rich.console import Console
 
 from cosemnet.cli.decode import tree_console
 from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_feeder_inject
+from cosemnet.cli.observe import Observation, observe_options
+from cosemnet.cli.params import user_errors
+from cosemnet.cli.sim_lon_observe import SentOnly, StatusClock, attach_sniffer
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
 from cosemnet.profiles.lon.dlms import LonConcentratorEndpoint, LonMeterEndpoint, deliver_stack_event
@@ -61,6 +65,7 @@ from cosemnet.simulator.lon_segment import (
     segment_table,
     sn_request,
 )
+from cosemnet.trace import FrameObserver
 
 MAX_CNIP_METERS: Final = 100
 KEK_ENVIRONMENT_VARIABLE: Final = "COSEMNET_OSGP_KEK"
@@ -139,11 +144,14 @@ async def run_cnip(
     on_round: Callable[[dict[str, Any], list[MeterRead]], None] | None = None,
     security: str = SECURITY_NONE,
     keystore: KeyStore | None = None,
+    observer: FrameObserver | None = None,
+    status_every: float = 0.0,
 ) -> dict[str, Any]:
     """Build the segment, run it over CN/IP on loopback, read every meter once (``on_round`` gets the
     summary and the reads), then keep the meters up for ``duration`` seconds; return the summary.
     With ``security="osgp-aes"`` the secure channels are opened over CN/IP first; ``keystore``: the
-    meters' long-term keys (new meters are added to it)."""
+    meters' long-term keys (new meters are added to it). ``observer`` sees every datagram sent;
+    ``status_every`` > 0: a status line on stderr that often while the meters stay up."""
     segment = build_segment(
         meters, seed=seed, history=DEFAULT_HISTORY, security=security, commission=False, keystore=keystore
     )
@@ -153,13 +161,16 @@ async def run_cnip(
     for meter in segment.meters:
         meter.endpoint.epoch = epoch
     stop = asyncio.Event()
+    sent = SentOnly(observer) if observer is not None else None
     dc_port = EndpointPort(segment.concentrator)
+    dc_port.observer = sent
     dc_address = await dc_port.start(("127.0.0.1", port))
     meter_ports: list[EndpointPort] = []
     tasks: list[asyncio.Task[None]] = []
     try:
         for meter in segment.meters:
             mp = EndpointPort(meter.endpoint, [dc_address])
+            mp.observer = sent
             dc_port.add_peer(await mp.start(("127.0.0.1", 0)))
             meter_ports.append(mp)
         tasks = [asyncio.create_task(p.drive(stop)) for p in meter_ports]
@@ -213,8 +224,7 @@ async def run_cnip(
         if on_round is not None:
             on_round(summary, reads)
         if duration > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), duration)
+            await _stay_up(stop, duration, status_every, meter_ports)
         return summary
     finally:
         stop.set()
@@ -223,6 +233,23 @@ async def run_cnip(
         for mp in meter_ports:
             await mp.close()
         await dc_port.close()
+
+
+async def _stay_up(stop: asyncio.Event, duration: float, every: float, ports: list[EndpointPort]) -> None:
+    """Keep the meters up for ``duration`` seconds, with a status line on stderr every ``every`` s."""
+    clock = StatusClock(every)
+    step = every if every > 0 else duration
+    while clock.elapsed < duration and not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(step, max(duration - clock.elapsed, 0.0)))
+        if clock.due() and clock.elapsed < duration:
+            sent = sum(p.sequence_number for p in ports)
+            rejected = sum(p.rejected for p in ports)
+            click.echo(
+                f"[{clock.elapsed:.0f} s/{duration:.0f} s] {len(ports)} meters up, "
+                f"{sent} CN/IP packets sent by the meters, {rejected} rejected",
+                err=True,
+            )
 
 
 async def _commission_cnip(segment: LonSegment, dc_port: EndpointPort, deadline: float) -> None:
@@ -310,6 +337,14 @@ def _local(port: CnipTransport) -> str:
     "(0: until SIGINT/SIGTERM), then one with every meter's state. Keys: --key-file, else simulated.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
+@click.option(
+    "--status-every",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="With --duration: a status line on stderr every this many wall-clock seconds; 0: off.",
+)
+@observe_options
 def lon_command(
     meters: int,
     channel: str,
@@ -322,6 +357,9 @@ def lon_command(
     key_file: str | None,
     unconfigured: bool,
     as_json: bool,
+    status_every: float,
+    trace: bool,
+    pcap: Path | None,
 ) -> None:
     """Run a data concentrator and METERS simulated OSGP meters and read every meter.
 
@@ -343,6 +381,8 @@ def lon_command(
         _run_unconfigured(meters, duration, port, seed, security or SECURITY_OSGP, key_file)
         return
     if topology is not None:
+        if trace or pcap is not None:
+            raise click.BadParameter("--trace and --pcap work without --topology", param_hint="--topology")
         if channel != "pl" or probabilities or key_file is not None:
             raise click.BadParameter(
                 "works on --channel pl, without tamper/replay or --key-file", param_hint="--topology"
@@ -360,12 +400,15 @@ def lon_command(
     if key_file is not None and security != SECURITY_OSGP:
         raise click.BadParameter("needs --security osgp-aes", param_hint="--key-file")
     keys = _KeyFile(key_file) if key_file is not None else None
-    if channel == "pl":
-        ok = _run_pl(console, meters, duration, seed, as_json, security, probabilities, keys)
-    else:
-        if meters > MAX_CNIP_METERS:
-            raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
-        ok = _run_cnip_command(console, meters, duration, port, seed, as_json, security, keys)
+    if channel == "cnip" and meters > MAX_CNIP_METERS:
+        raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
+    run = _RunOptions(duration, seed, as_json, security, status_every)
+    with user_errors(as_json), Observation(trace, pcap) as observer:
+        run.observer = observer
+        if channel == "pl":
+            ok = _run_pl(console, meters, run, probabilities, keys)
+        else:
+            ok = _run_cnip_command(console, meters, port, run, keys)
     sys.stdout.flush()
     if not ok:
         raise SystemExit(1)
@@ -412,16 +455,26 @@ def _acted_on_injected(segment: LonSegment) -> int:
     )
 
 
+@dataclass(slots=True)
+class _RunOptions:
+    """What every ``sim lon`` run (power line or CN/IP) takes from the command line."""
+
+    duration: float
+    seed: int
+    as_json: bool
+    security: str
+    status_every: float
+    observer: FrameObserver | None = None
+
+
 def _run_pl(
     console: Console,
     meters: int,
-    duration: float,
-    seed: int,
-    as_json: bool,
-    security: str = SECURITY_OSGP,
+    run: _RunOptions,
     probabilities: dict[str, float] | None = None,
     keys: _KeyFile | None = None,
 ) -> bool:
+    seed, security = run.seed, run.security
     keystore = keys.load() if keys is not None else None
     with contextlib.ExitStack() as stack:
         counters = stack.enter_context(keys.counters()) if keys is not None else None
@@ -435,9 +488,10 @@ def _run_pl(
         )
         if keys is not None and keystore is not None:
             keys.save(keystore)
-        return _read_rounds(
-            console, segment, meters, duration, as_json, security, _injector_for(segment, probabilities, seed)
-        )
+        if run.observer is not None:
+            attach_sniffer(segment.channel, run.observer, segment.meters[0].endpoint.epoch)
+        injector = _injector_for(segment, probabilities, seed)
+        return _read_rounds(console, segment, meters, run, injector)
 
 
 def _injector_for(segment: LonSegment, probabilities: dict[str, float] | None, seed: int) -> Injector | None:
@@ -448,14 +502,10 @@ def _injector_for(segment: LonSegment, probabilities: dict[str, float] | None, s
 
 
 def _read_rounds(
-    console: Console,
-    segment: LonSegment,
-    meters: int,
-    duration: float,
-    as_json: bool,
-    security: str,
-    injector: Injector | None,
+    console: Console, segment: LonSegment, meters: int, run: _RunOptions, injector: Injector | None
 ) -> bool:
+    duration, as_json, security = run.duration, run.as_json, run.security
+    status = StatusClock(run.status_every)
     report = read_segment(segment)
     rounds = 1
     ok = report.ok
@@ -465,6 +515,8 @@ def _read_rounds(
         rounds += 1
         ok = ok and report.ok
         wall += report.wall_seconds
+        if status.due():
+            _pl_status(segment, rounds, duration, sum(1 for r in report.reads if not r.errors))
     total = segment.channel.now
     if as_json:
         summary = report.to_json()
@@ -507,6 +559,17 @@ def _read_rounds(
         text += f", acted on: {facts['acted_on_injected']}"
     console.print(text)
     return ok
+
+
+def _pl_status(segment: LonSegment, rounds: int, duration: float, read_ok: int) -> None:
+    """``[120 s/600 s simulated] round 14: 20/20 meters read; 1234 frames, 3 collisions``, on stderr."""
+    statistics = segment.channel.statistics
+    click.echo(
+        f"[{segment.channel.now:.0f} s/{duration:.0f} s simulated] round {rounds}: "
+        f"{read_ok}/{len(segment.meters)} meters read; {statistics.frames} frames, "
+        f"{statistics.collisions} collisions",
+        err=True,
+    )
 
 
 def _feeder(
@@ -591,15 +654,9 @@ def _run_unconfigured(
 
 
 def _run_cnip_command(
-    console: Console,
-    meters: int,
-    duration: float,
-    port: int,
-    seed: int,
-    as_json: bool,
-    security: str,
-    keys: _KeyFile | None = None,
+    console: Console, meters: int, port: int, run: _RunOptions, keys: _KeyFile | None = None
 ) -> bool:
+    duration, seed, as_json, security = run.duration, run.seed, run.as_json, run.security
     keystore = keys.load() if keys is not None else None
 
     def show(summary: dict[str, Any], reads: list[MeterRead]) -> None:
@@ -637,6 +694,8 @@ def _run_cnip_command(
                 on_round=show,
                 security=security,
                 keystore=keystore,
+                observer=run.observer,
+                status_every=run.status_every,
             )
         )
     except OSError as exc:

@@ -189,6 +189,8 @@ class TraceFormatter:
         if record.transport is Transport.LON:
             # a 14908-1 frame without CRC: decoded (and decrypted) as the payload of a CN/IP data packet
             return summarize(cnip_data_packet(record.data), self.keys, "cnip")
+        if record.transport is Transport.CNIP:
+            return summarize(record.data, self.keys, "cnip")
         return summarize(record.data, self.keys, "dlms")
 
 

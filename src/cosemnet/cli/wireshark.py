@@ -48,7 +48,12 @@ def wireshark_group() -> None:
 
 @wireshark_group.command("path")
 def path_command() -> None:
-    """Print the path of the shipped cosemnet.lua."""
+    """Print the path of the shipped cosemnet.lua.
+
+    \b
+    Example:
+      tshark -X lua_script:$(cosemnet wireshark path) -r capture.pcap -V
+    """
     click.echo(str(dissector_path()))
 
 
@@ -62,7 +67,13 @@ def path_command() -> None:
     "(~/.local/lib/wireshark/plugins).",
 )
 def install_command(directory: Path | None) -> None:
-    """Copy cosemnet.lua into Wireshark's plugin folder (Wireshark and tshark load it at start)."""
+    """Copy cosemnet.lua into Wireshark's plugin folder (Wireshark and tshark load it at start).
+
+    \b
+    Examples:
+      cosemnet wireshark install
+      cosemnet wireshark install --dir /usr/lib/x86_64-linux-gnu/wireshark/plugins
+    """
     target_dir = personal_plugin_dir() if directory is None else directory
     with user_errors(context="cannot install the dissector"):
         target_dir.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from cosemnet.headend.events import HeadEndEvent
 from cosemnet.headend.headend import AttributeRef, BroadcastRun, CollectRun, HeadEnd
 from cosemnet.headend.operations import Operation
 from cosemnet.profiles.mesh.response_window import ResponseWindow
+from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 __all__ = ["RECEIVE_BYTES_PER_DATAGRAM", "HeadEndService"]
 
@@ -58,8 +59,11 @@ class HeadEndService:
         group_gateway: tuple[str, int] | None = None,
         receive_buffer_cap: int = 32 << 20,
         drain_limit: int = 4096,
+        observer: FrameObserver | None = None,
     ) -> None:
         self.head_end = head_end
+        self.observer = observer
+        """Sees every datagram sent and received (``--trace``, ``--pcap``, metrics); None: no cost."""
         self.group_gateway = group_gateway
         """Where multicast datagrams go instead, as ``group address (16 bytes) || frame`` (the fleet
         simulator's gateway emulating multicast forwarding on loopback); None: sent to the group."""
@@ -156,10 +160,18 @@ class HeadEndService:
                 self.errors += 1
                 continue
             count += 1
+            if self.observer is not None:
+                self._observe(Direction.RECEIVED, (addr[0], addr[1]), data, now)
             receive(addr[0], addr[1], data, now)
         if count:
             self.received += count
             self._schedule_pump()
+
+    def _observe(self, direction: Direction, peer: tuple[str, int], data: bytes, now: float) -> None:
+        assert self.observer is not None and self.sock is not None
+        local = self.sock.getsockname()
+        record = FrameRecord(now, direction, Transport.UDP, (str(local[0]), int(local[1])), peer, data)
+        self.observer.frame(record)
 
     def _schedule_pump(self) -> None:
         if not self._pump_scheduled:
@@ -189,6 +201,8 @@ class HeadEndService:
                 else:
                     sendto(out.data, (out.address, out.port))
                 self.sent += 1
+                if self.observer is not None:
+                    self._observe(Direction.SENT, (out.address, out.port), out.data, self.clock())
             except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
                 self.errors += 1
         events = head_end.pop_events()

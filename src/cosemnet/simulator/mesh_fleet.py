@@ -58,6 +58,7 @@ from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
 from cosemnet.simulator.profile import parse_profile
+from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 __all__ = [
     "ANYIP_FIRST_HOST",
@@ -288,6 +289,8 @@ class MeshFleet:
         self._closed = False
         self._registered: list[bool] = []
         self._registered_count = 0
+        self.observer: FrameObserver | None = None
+        """Sees every datagram a meter sends or receives (``sim mesh --trace/--pcap``); None: no cost."""
 
     # ----------------------------------------------------------------------------------------------
     # Addresses
@@ -520,7 +523,16 @@ class MeshFleet:
     # ----------------------------------------------------------------------------------------------
     # Datagrams
 
+    def _observe(self, direction: Direction, local: tuple[str, int], peer: Any, data: bytes) -> None:
+        if self.observer is not None:
+            peer_address = (str(peer[0]), int(peer[1]))
+            self.observer.frame(
+                FrameRecord(self.clock(), direction, Transport.UDP, local, peer_address, data)
+            )
+
     def _received(self, index: int, data: bytes, addr: Any) -> None:
+        if self.observer is not None:
+            self._observe(Direction.RECEIVED, self.endpoint(index), addr, data)
         self.stats.datagrams_received += 1
         self.nodes[index].receive_datagram((str(addr[0]), int(addr[1])), data, self.clock())
         self._flush(index)
@@ -534,6 +546,8 @@ class MeshFleet:
         source = (str(addr[0]), int(addr[1]))
         now = self.clock()
         group = self.config.scheme.group_id(destination)
+        if self.observer is not None:
+            self._observe(Direction.RECEIVED, (destination.compressed, self.config.udp_port), addr, frame)
         for index, node in enumerate(self.nodes):
             if not node.online:
                 continue
@@ -574,6 +588,8 @@ class MeshFleet:
             self.stats.send_errors += 1
             return
         self.stats.datagrams_sent += 1
+        if self.observer is not None:
+            self._observe(Direction.SENT, self.endpoint(index), item.destination, item.datagram)
 
     # ----------------------------------------------------------------------------------------------
     # Timers

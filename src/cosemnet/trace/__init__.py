@@ -36,6 +36,8 @@ class Transport(StrEnum):
     """A UDP datagram (a wrapper frame, or a 62056-8-20 mesh datagram)."""
     LON = "lon"
     """An ISO/IEC 14908-1 frame (no CRC); a capture carries it in a CN/IP data packet on UDP 1628."""
+    CNIP = "cnip"
+    """A whole ISO/IEC 14908-4 CN/IP datagram on UDP (a capture keeps its real ports)."""
 
 
 @dataclass(frozen=True, slots=True)

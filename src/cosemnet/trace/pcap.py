@@ -233,7 +233,7 @@ class PcapCapture:
         """Write one frame record as the packets that would have carried it."""
         if record.transport is Transport.TCP:
             self.tcp(record.source, record.destination, record.data, record.time)
-        elif record.transport is Transport.UDP:
+        elif record.transport in (Transport.UDP, Transport.CNIP):
             self.udp(record.source, record.destination, record.data, record.time)
         else:
             self.lon(record.source[0], record.destination[0], record.data, record.time)

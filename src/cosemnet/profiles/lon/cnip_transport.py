@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +27,7 @@ from cosemnet.profiles.lon.cnip import CnipPacket, CnipPacketType, decode_datagr
 from cosemnet.profiles.lon.lon_apdu import Apdu
 from cosemnet.profiles.lon.stack import Event, LonStack
 from cosemnet.profiles.lon.transaction import Service
+from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 PeerAddress = tuple[str, int]
 
@@ -38,6 +40,8 @@ class _Protocol(asyncio.DatagramProtocol):
         self.owner = owner
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if self.owner.observer is not None:
+            self.owner.observe(Direction.RECEIVED, (str(addr[0]), int(str(addr[1]))), data)
         self.owner._datagram(data)
 
     def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.
@@ -81,6 +85,16 @@ class CnipTransport:
         self._closing = False
         self._wake = asyncio.Event()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self.observer: FrameObserver | None = None
+        """Sees every datagram sent and received (``--trace``, ``--pcap``); None: no cost."""
+
+    def observe(self, direction: Direction, peer: PeerAddress, data: bytes) -> None:
+        """Hand one datagram to :attr:`observer` (as a :data:`~cosemnet.trace.Transport.CNIP` record)."""
+        if self.observer is None or self._transport is None:
+            return
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        record = FrameRecord(time.time(), direction, Transport.CNIP, (str(host), int(port)), peer, data)
+        self.observer.frame(record)
 
     def __repr__(self) -> str:
         return f"CnipTransport(peers={self.peers!r}, authenticated={self._secret is not None})"
@@ -166,6 +180,8 @@ class CnipTransport:
             data = packet.encode(self._secret)
             for peer in self.peers:
                 self._transport.sendto(data, peer)
+                if self.observer is not None:
+                    self.observe(Direction.SENT, peer, data)
 
     def _datagram(self, data: bytes) -> None:
         try:
