@@ -71,6 +71,8 @@ class HeadEndService:
         self._timer_deadline = 0.0
         self.errors = 0
         self.sent = 0
+        self.bytes_sent = 0
+        """UDP payload bytes sent (wrapper frames; a gateway's group envelope not counted)."""
         self.received = 0
         self._pump_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -181,6 +183,7 @@ class HeadEndService:
                 else:
                     sendto(out.data, (out.address, out.port))
                 self.sent += 1
+                self.bytes_sent += len(out.data)
             except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
                 self.errors += 1
         if self._waiters:

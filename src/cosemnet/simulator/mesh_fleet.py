@@ -86,30 +86,44 @@ FLEET_PROFILE_ENTRIES: Final = 4
 FLEET_EVENT_ENTRIES: Final = 4
 
 _template: MeterTemplate | None = None
+_image_templates: dict[int, MeterTemplate] = {}
 
 
-def fleet_profile() -> MeterTemplate:
+def fleet_profile(image_block_size: int | None = None) -> MeterTemplate:
     """The shared template of fleet meters (cached): the default profile with a small load profile
     (4 rows) and event log (4 rows), without the short-name reader association (client 17), image
-    transfer and demand register, so that a meter with full logs stays under 20 KiB."""
+    transfer and demand register, so that a meter with full logs stays under 20 KiB.
+    ``image_block_size``: with the image transfer object (firmware campaigns), of that block size."""
     global _template
+    if image_block_size is not None:
+        found = _image_templates.get(image_block_size)
+        if found is None:
+            found = _image_templates[image_block_size] = _fleet_template(image_block_size)
+        return found
     if _template is None:
-        text = resources.files("cosemnet.simulator").joinpath("profiles/default.toml").read_text("utf-8")
-        data: dict[str, Any] = tomllib.loads(text)
-        data["load_profile"]["profile_entries"] = FLEET_PROFILE_ENTRIES
-        data["load_profile"]["max_entries"] = 96
-        data["event_log"]["profile_entries"] = FLEET_EVENT_ENTRIES
-        # mesh meters are LN only (no short-name reader association),
-        data["associations"] = [a for a in data["associations"] if a.get("referencing") != "sn"]
-        # nor firmware image transfer and demand register (memory: ~0.9 KB and ~1.4 KB per meter)
-        data.pop("image_transfer", None)
-        data.pop("demand_registers", None)
-        gone = {"1-0:0.2.0*255", "1-0:1.4.0*255"}
-        for association in data["associations"]:
-            if isinstance(association.get("objects"), list):
-                association["objects"] = [o for o in association["objects"] if o not in gone]
-        _template = compile_profile(parse_profile(data))
+        _template = _fleet_template(None)
     return _template
+
+
+def _fleet_template(image_block_size: int | None) -> MeterTemplate:
+    text = resources.files("cosemnet.simulator").joinpath("profiles/default.toml").read_text("utf-8")
+    data: dict[str, Any] = tomllib.loads(text)
+    data["load_profile"]["profile_entries"] = FLEET_PROFILE_ENTRIES
+    data["load_profile"]["max_entries"] = 96
+    data["event_log"]["profile_entries"] = FLEET_EVENT_ENTRIES
+    # mesh meters are LN only (no short-name reader association),
+    data["associations"] = [a for a in data["associations"] if a.get("referencing") != "sn"]
+    # nor firmware image transfer and demand register (memory: ~0.9 KB and ~1.4 KB per meter)
+    if image_block_size is None:
+        data.pop("image_transfer", None)
+    else:
+        data["image_transfer"]["block_size"] = image_block_size
+    data.pop("demand_registers", None)
+    gone = {"1-0:0.2.0*255", "1-0:1.4.0*255"}
+    for association in data["associations"]:
+        if isinstance(association.get("objects"), list):
+            association["objects"] = [o for o in association["objects"] if o not in gone]
+    return compile_profile(parse_profile(data))
 
 
 def group_gateway_datagram(group_address: ipaddress.IPv6Address | str, frame: bytes) -> bytes:
@@ -154,6 +168,9 @@ class FleetConfig:
     plain_registrations: bool = False
     """[lab option] register unprotected and act on plain confirmations (decision 0036); by default
     registrations are general-glo-ciphered with each meter's management keys."""
+    image_block_size: int | None = None
+    """Give every meter the image transfer object (class 18) with this image_block_size (firmware
+    campaigns); None: no image transfer (the smaller default template)."""
 
     def __post_init__(self) -> None:
         if self.meters < 0:
@@ -349,7 +366,7 @@ class MeshFleet:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         now = self.clock()
-        template = fleet_profile()
+        template = fleet_profile(cfg.image_block_size)
         start = _dt.datetime.fromtimestamp(now, _dt.UTC)
         schedule = PushSchedule(
             (),

@@ -1,0 +1,102 @@
+"""asyncio driver of a :class:`~cosemnet.headend.firmware.FirmwareCampaign` on a
+:class:`~cosemnet.headend.service.HeadEndService` (thin: the decisions are in the sans-IO campaign).
+
+::
+
+    campaign = FirmwareCampaign.create(FirmwareStore("hes.db"), b"fw-2.0", image, titles, time.time())
+    stopped = await run_campaign(service, campaign)       # None: ran to its end
+
+Each step runs as one head-end collect (GET) or operation run (ACTION) on the step's meters; a set
+``stop`` event stops starting requests, gives those in flight ``grace`` seconds, abandons the rest and
+stores the progress (the campaign is then resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from cosemnet.headend.firmware import CampaignRequest, CampaignWait, FirmwareCampaign
+from cosemnet.headend.headend import CollectRun
+from cosemnet.headend.service import HeadEndService
+
+__all__ = ["run_campaign"]
+
+_log = logging.getLogger(__name__)
+
+
+async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first (True: it was)."""
+    if stop is None:
+        await asyncio.sleep(max(0.0, seconds))
+        return False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+    return stop.is_set()
+
+
+async def _round(
+    service: HeadEndService,
+    step: CampaignRequest,
+    stop: asyncio.Event | None,
+    grace: float,
+    on_progress: Callable[[CollectRun], None] | None,
+) -> CollectRun:
+    run = service.start_collect(
+        list(step.attributes), system_titles=step.titles, operation=step.operation, on_progress=on_progress
+    )
+    finished = asyncio.ensure_future(service.wait_run(run))
+    try:
+        if stop is not None:
+            waiter = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({finished, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if not run.finished:
+                service.stop_collect(run, "stopped")
+                await asyncio.wait({finished}, timeout=grace)
+            if not run.finished:
+                service.abandon_collect(run, "stopped")
+        else:
+            await finished
+    finally:
+        finished.cancel()
+    return run
+
+
+async def run_campaign(
+    service: HeadEndService,
+    campaign: FirmwareCampaign,
+    *,
+    stop: asyncio.Event | None = None,
+    grace: float = 2.0,
+    on_step: Callable[[FirmwareCampaign], None] | None = None,
+    on_progress: Callable[[CollectRun], None] | None = None,
+    stop_reason: Callable[[], str] | None = None,
+) -> str | None:
+    """Run ``campaign`` to its end (returns None) or until ``stop`` is set (returns the reason:
+    ``stop_reason()`` or ``"stopped"``); the progress is stored either way. ``on_step`` runs after
+    every step."""
+    while True:
+        now = service.clock()
+        step = campaign.next_request(now)
+        if step is None:
+            campaign.finish(now)
+            return None
+        if stop is not None and stop.is_set():
+            break
+        if isinstance(step, CampaignWait):
+            _log.info("campaign %d: waiting %.1f s", campaign.campaign_id, step.until - now)
+            if await _stopped_within(stop, step.until - now):
+                break
+            continue
+        run = await _round(service, step, stop, grace, on_progress)
+        campaign.handle_results(step, run.results, run.failed, service.clock())
+        if on_step is not None:
+            on_step(campaign)
+    reason = stop_reason() if stop_reason is not None else "stopped"
+    campaign.finish(service.clock(), reason)
+    return reason
