@@ -72,7 +72,7 @@ def _print_status(db: str, campaign_id: int, as_json: bool) -> int:
     for m in meters:
         counts[m.status] = counts.get(m.status, 0) + 1
         if as_json:
-            line = {"system_title": m.system_title.hex().upper(), "status": m.status}
+            line: dict[str, Any] = {"system_title": m.system_title.hex().upper(), "status": m.status}
             line |= {"blocks_done": m.blocks_done, "block_count": m.block_count, "blocks_sent": m.blocks_sent}
             click.echo(json.dumps(line | {"reason": m.reason, "updated": m.updated}))
         else:
