@@ -8,7 +8,7 @@ from .cli_reference import END, START, commands, current, render
 def test_every_command_is_in_the_reference() -> None:
     text = current()
     paths = [path for path, _ in commands()]
-    assert len(paths) == 19  # decode ... hes (with set, action, events), sim, meter, wireshark
+    assert len(paths) == 20  # decode ... hes (with set, action, events, firmware), sim, meter, wireshark
     for path in paths:
         assert f"#### `{path}`" in text, path
 
