@@ -185,6 +185,7 @@ def test_more_usage_errors_in_process(tmp_path: Path, monkeypatch: pytest.Monkey
         (["--test-keys", "--image", str(image), "--identifier", "x", "--activate-at", "soon"], "ISO 8601"),
         (["--test-keys", "--image", str(image), "--resume", "1", "--meter", "4D4D4D0000000001"], "--resume"),
         (["--test-keys", "--image", str(tmp_path / "none.bin"), "--identifier", "x"], "none.bin"),
+        (["--test-keys", "--image", str(image), "--resume", "1", "--group", "0"], "--group"),
     ]
     for args, message in cases:
         result = CliRunner().invoke(cli, base + args)

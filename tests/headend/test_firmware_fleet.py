@@ -181,3 +181,57 @@ def test_resume_refuses_another_image(tmp_path: Path) -> None:
         assert hashlib.sha256(b"x" * 100).digest() == store.campaign(campaign.campaign_id).image_digest  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_group_blocks_then_unicast_repair_of_the_lost_ones(tmp_path: Path) -> None:
+    """Decision 0117: the first pass of blocks as unconfirmed group requests (one datagram per block
+    for the whole fleet, broadcast key), every 4th group datagram lost on its way: each meter's status
+    read finds exactly those blocks missing and only they go again, by unicast."""
+    meters, block_size, blocks = 30, 128, 16
+    image = os.urandom(blocks * block_size)
+
+    async def main() -> None:
+        book, head_end = _head_end(tmp_path / "hes.db")
+        service = HeadEndService(head_end)
+        await service.start("::1", 0)
+        config = FleetConfig(meters=meters, head_end=service.local_address, image_block_size=block_size)
+        fleet = MeshFleet(config)
+        await fleet.start()
+        service.group_gateway = fleet.group_gateway
+        deliver = fleet._group_datagram
+        seen: list[int] = []
+
+        def lossy(data: bytes, addr: object) -> None:
+            seen.append(len(data))
+            if len(seen) % 4 != 0:
+                deliver(data, addr)
+
+        fleet._group_datagram = lossy  # type: ignore[method-assign]
+        store = FirmwareStore(tmp_path / "hes.db")
+        try:
+            assert await fleet.wait_registered(60)
+            titles = [n.meter.identity.system_title for n in fleet.nodes]
+            bytes0 = service.bytes_sent
+            campaign = FirmwareCampaign.create(store, b"fw-g", image, titles, service.clock(), group_id=0)
+            assert await asyncio.wait_for(run_campaign(service, campaign, group_interval=0.01), 120) is None
+            sent = service.bytes_sent - bytes0
+            assert campaign.counts()["activated"] == meters
+            for node in fleet.nodes:
+                it = node.meter.image_transfer
+                assert it is not None and it.status is ImageTransferStatus.ACTIVATION_SUCCESSFUL
+                assert it.image == image
+            lost = blocks // 4
+            assert len(seen) == blocks and campaign.group_blocks_sent == blocks
+            unicast = campaign.blocks_sent - campaign.group_blocks_sent
+            assert unicast == lost * meters  # the lost group blocks, to each meter, once
+            assert all(m.blocks_sent == lost for m in campaign.meters.values())
+            # one datagram per block for the fleet (a quarter repaired by unicast, and each meter's
+            # association, probe, status, verify, activation: ~500 bytes): below the image per meter
+            assert sent < 0.75 * len(image) * meters
+        finally:
+            store.close()
+            await fleet.stop()
+            await service.close()
+            book.close()
+
+    asyncio.run(main())

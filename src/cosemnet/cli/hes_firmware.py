@@ -114,6 +114,7 @@ def _campaign(
             now,
             activate=not opts["no_activate"],
             activate_at=opts["activate_at"],
+            group_id=opts["group"],
         )
     except CampaignError as exc:
         raise click.BadParameter(str(exc), param_hint="--resume") from None
@@ -130,6 +131,7 @@ def _summary(
         "meters": meters,
         **counts,
         "blocks_sent": campaign.blocks_sent,
+        "group_blocks_sent": campaign.group_blocks_sent,
         "bytes_on_wire": bytes_sent,
         "image_size": size,
         "ratio": round(bytes_sent / (size * meters), 4) if meters else None,
@@ -142,13 +144,16 @@ def _summary(
 
 
 async def _run_with_progress(
-    service: HeadEndService, campaign: FirmwareCampaign, stop: _Stop, grace: float, show: bool
+    service: HeadEndService, campaign: FirmwareCampaign, stop: _Stop, opts: dict[str, Any], show: bool
 ) -> str | None:
     def reason() -> str:
         return stop.reason or "stopped"
 
+    grace, interval = opts["grace"], opts["group_interval"]
     if not show:
-        return await run_campaign(service, campaign, stop=stop.first, grace=grace, stop_reason=reason)
+        return await run_campaign(
+            service, campaign, stop=stop.first, grace=grace, stop_reason=reason, group_interval=interval
+        )
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -172,7 +177,13 @@ async def _run_with_progress(
             )
 
         return await run_campaign(
-            service, campaign, stop=stop.first, grace=grace, on_step=update, stop_reason=reason
+            service,
+            campaign,
+            stop=stop.first,
+            grace=grace,
+            on_step=update,
+            stop_reason=reason,
+            group_interval=interval,
         )
 
 
@@ -189,7 +200,7 @@ def _run(opts: dict[str, Any]) -> int:
         opts["ak"],
         opts["broadcast_key"],
         opts["master_key"],
-        needs_broadcast=False,
+        needs_broadcast=opts["group"] is not None,
     )
     head_end = _open(
         opts["db"],
@@ -214,7 +225,7 @@ def _run(opts: dict[str, Any]) -> int:
                     await asyncio.wait_for(stop.first.wait(), opts["listen_first"])
             holder.append(_campaign(store, head_end, opts, image, service.clock()))
             show = not (opts["no_progress"] or opts["as_json"])
-            stopped = await _run_with_progress(service, holder[0], stop, opts["grace"], show)
+            stopped = await _run_with_progress(service, holder[0], stop, opts, show)
         finally:
             if holder and stopped is None and stop.signals:
                 stopped = stop.reason
@@ -252,6 +263,19 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 @click.option("--meter", multiple=True, help="System title (16 hex digits); repeat. Default: all registered.")
 @click.option("--activate-at", help="Activate at this ISO 8601 time (UTC unless it has a zone).")
 @click.option("--no-activate", is_flag=True, help="Transfer and verify only; do not activate.")
+@click.option(
+    "--group",
+    type=click.IntRange(0, 0xFFFF),
+    help="Send each block once as an unconfirmed group request to this group (broadcast key), then "
+    "repair by unicast (decision 0117). Default: unicast blocks.",
+)
+@click.option(
+    "--group-interval",
+    type=click.FloatRange(0),
+    default=0.1,
+    show_default=True,
+    help="--group: seconds between two group blocks.",
+)
 @click.option("--resume", type=int, help="Continue this campaign (same --image; its meters and schedule).")
 @click.option("--status", "status_of", type=int, help="Print each meter's status in this campaign and exit.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -267,8 +291,9 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 def firmware_command(ctx: click.Context, **opts: Any) -> None:
     """Upgrade the firmware of meters: image transfer (class 18) with per-meter repair.
 
-    Every block goes to every meter once (retried when its answer is lost); then each meter says which
-    blocks it holds (image_transferred_blocks_status) and only the missing ones are sent again; then
+    Every block goes to every meter once (retried when its answer is lost; with --group: one
+    unconfirmed group request per block for all the meters); then each meter says which blocks it
+    holds (image_transferred_blocks_status) and only the missing ones are sent again; then
     image_verify and, at --activate-at or at once, image_activate, confirmed by reading the transfer
     status. Progress is stored in --db (``firmware_campaigns``, ``firmware_meters``). Exit 0 when every
     meter is activated (--no-activate: verified), 1 when some failed, 130 / 143 when interrupted
@@ -279,13 +304,18 @@ def firmware_command(ctx: click.Context, **opts: Any) -> None:
       cosemnet hes firmware --keys hes-keys.toml --image fw-2.0.bin --identifier fw-2.0 --json
       cosemnet hes firmware --keys hes-keys.toml --image fw-2.0.bin --identifier fw-2.0 \\
           --meter 4D4D4D00000003E8 --activate-at 2026-12-08T02:00:00Z
+      cosemnet hes firmware --keys hes-keys.toml --image fw-2.0.bin --identifier fw-2.0 --group 0
       cosemnet hes firmware --keys hes-keys.toml --image fw-2.0.bin --resume 3
       cosemnet hes firmware --db hes.db --status 3
     """
     if opts["status_of"] is not None:
         ctx.exit(_print_status(opts["db"], opts["status_of"], opts["as_json"]))
-    if opts["resume"] is not None and (opts["activate_at"] or opts["no_activate"] or opts["meter"]):
-        raise click.UsageError("--resume keeps the campaign's meters and schedule (no --meter/--activate-at)")
+    if opts["resume"] is not None and (
+        opts["activate_at"] or opts["no_activate"] or opts["meter"] or opts["group"] is not None
+    ):
+        raise click.UsageError(
+            "--resume keeps the campaign's meters and schedule (no --meter/--group/--activate-at)"
+        )
     opts["activate_at"] = _activate_at(opts["activate_at"])
     _read_image(opts["image"])
     if opts["resume"] is None and opts["identifier"] is None:

@@ -119,6 +119,9 @@ class CampaignRequest:
     operation: Operation | None = None
     block: int | None = None
     """The block number of an image_block_transfer round."""
+    group: int | None = None
+    """Send ``operation`` (unconfirmed) once to this group instead (decision 0117): no answers;
+    :meth:`FirmwareCampaign.handle_group_sent` once it is sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,8 @@ class MeterProgress:
     blocks_sent: int = 0
     reason: str | None = None
     block_size: int = 0
+    group_pass: bool = False
+    """The first pass of blocks goes by group requests (decision 0117)."""
     resumed_transfer: bool = False
     """The database says the meter was transferring: a status initiated resumes without initiate."""
     missing: set[int] = field(default_factory=set)
@@ -202,7 +207,9 @@ class FirmwareCampaign:
         self.config = config if config is not None else CampaignConfig()
         self.meters: dict[bytes, MeterProgress] = {m.system_title: m for m in meters}
         self.blocks_sent = 0
-        """Block requests sent in this session (retries included)."""
+        """Block requests sent in this session (unicast retries included, a group request once)."""
+        self.group_blocks_sent = 0
+        self._group_block_size: int | None = None
         self.rounds = 0
 
     # -- creation ------------------------------------------------------------------------------------
@@ -218,15 +225,24 @@ class FirmwareCampaign:
         *,
         activate: bool = True,
         activate_at: float | None = None,
+        group_id: int | None = None,
         config: CampaignConfig | None = None,
     ) -> FirmwareCampaign:
-        """A new campaign for ``titles`` (stored with every meter pending)."""
+        """A new campaign for ``titles`` (stored with every meter pending); ``group_id``: the first pass
+        of blocks by unconfirmed group requests to that group, the rest unicast (decision 0117)."""
         if not image:
             raise CampaignError("the image is empty")
         unique = list(dict.fromkeys(bytes(t) for t in titles))
         digest = hashlib.sha256(image).digest()
         campaign_id = store.create_campaign(
-            identifier, len(image), digest, unique, activate=activate, activate_at=activate_at, now=now
+            identifier,
+            len(image),
+            digest,
+            unique,
+            activate=activate,
+            activate_at=activate_at,
+            group_id=group_id,
+            now=now,
         )
         row = store.campaign(campaign_id)
         assert row is not None
@@ -303,11 +319,54 @@ class FirmwareCampaign:
             return CampaignRequest(Stage.VERIFY, verify, (self._ref(3),), self._action(3, Integer(0)))
         return self._activation_step(now)
 
+    def _next_group_block(self) -> CampaignRequest | None:
+        """The next block of the group pass: to the group, for the meters of the group block size (the
+        most common one; meters of another size leave the group pass)."""
+        group = self.campaign.group_id
+        passing = [m for m in self.meters.values() if m.stage is Stage.BLOCKS and m.group_pass and m.missing]
+        if group is None or not passing:
+            return None
+        if self._group_block_size is None:
+            sizes = [m.block_size for m in passing]
+            self._group_block_size = max(set(sizes), key=sizes.count)
+        size = self._group_block_size
+        for m in passing:
+            m.group_pass = m.block_size == size
+        passing = [m for m in passing if m.group_pass]
+        if not passing:
+            return None
+        number = min(min(m.missing) for m in passing)
+        titles = tuple(m.system_title for m in passing if number in m.missing)
+        value = (DoubleLongUnsigned(number), self.image[number * size : (number + 1) * size])
+        operation = Operation(
+            "action", IMAGE_TRANSFER_CLASS, self.config.logical_name, 2, value, confirmed=False
+        )
+        return CampaignRequest(Stage.BLOCKS, titles, (self._ref(2),), operation, number, group)
+
+    def handle_group_sent(self, request: CampaignRequest, now: float) -> None:
+        """A group block was sent: for its meters the block is unsure until their status read."""
+        assert request.block is not None
+        self.blocks_sent += 1
+        self.group_blocks_sent += 1
+        for title in request.titles:
+            m = self.meters[title]
+            m.missing.discard(request.block)
+            m.unsure.add(request.block)
+            if not m.missing:
+                m.group_pass = False
+                m.stage = Stage.STATUS
+            m.dirty = True
+        if self.group_blocks_sent % 16 == 0:
+            self.save(now)
+
     def _next_block(self) -> CampaignRequest | None:
         """The lowest block some meter lacks, to every meter (of that block size) that lacks it."""
+        group = self._next_group_block()
+        if group is not None:
+            return group
         best: tuple[int, int] | None = None
         for m in self.meters.values():
-            if m.stage is Stage.BLOCKS and m.missing:
+            if m.stage is Stage.BLOCKS and m.missing and not m.group_pass:
                 key = (min(m.missing), m.block_size)
                 if best is None or key < best:
                     best = key
@@ -317,7 +376,7 @@ class FirmwareCampaign:
         titles = tuple(
             t
             for t, m in self.meters.items()
-            if m.stage is Stage.BLOCKS and m.block_size == size and number in m.missing
+            if m.stage is Stage.BLOCKS and m.block_size == size and number in m.missing and not m.group_pass
         )
         value = (DoubleLongUnsigned(number), self.image[number * size : (number + 1) * size])
         return CampaignRequest(Stage.BLOCKS, titles, (self._ref(2),), self._action(2, value), number)
@@ -435,6 +494,7 @@ class FirmwareCampaign:
             return
         m.status = MeterStatus.TRANSFERRING
         m.stage = Stage.BLOCKS
+        m.group_pass = self.campaign.group_id is not None
         m.missing = set(range(m.block_count))
         m.unsure = set()
         m.blocks_done = 0

@@ -8,7 +8,9 @@
 
 Each step runs as one head-end collect (GET) or operation run (ACTION) on the step's meters; a set
 ``stop`` event stops starting requests, gives those in flight ``grace`` seconds, abandons the rest and
-stores the progress (the campaign is then resumable).
+stores the progress (the campaign is then resumable). A group step (decision 0117) is one unconfirmed
+group request (``HeadEndService.broadcast``), sent every ``group_interval`` seconds without waiting
+for its window: at most ``_GROUP_OPEN`` are open at once (the 4-bit invoke ids of group requests).
 """
 
 from __future__ import annotations
@@ -17,14 +19,45 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Final
 
 from cosemnet.headend.firmware import CampaignRequest, CampaignWait, FirmwareCampaign
 from cosemnet.headend.headend import CollectRun
 from cosemnet.headend.service import HeadEndService
+from cosemnet.profiles.mesh.response_window import ResponseWindow
 
 __all__ = ["run_campaign"]
 
 _log = logging.getLogger(__name__)
+
+_GROUP_OPEN: Final = 15
+_NO_ANSWER: Final = ResponseWindow(0, 0)
+"""Unconfirmed group blocks: nobody answers, the window only keeps the invoke id busy until it closes."""
+
+
+class _GroupSender:
+    """Paces the group requests of a campaign and keeps at most ``_GROUP_OPEN`` open."""
+
+    def __init__(self, service: HeadEndService, interval: float) -> None:
+        self.service = service
+        self.interval = interval
+        self.open: list[asyncio.Future[object]] = []
+
+    async def send(self, step: CampaignRequest) -> None:
+        assert step.group is not None and step.operation is not None
+        while len(self.open) >= _GROUP_OPEN:
+            await asyncio.wait({self.open[0]})
+            self.open = [f for f in self.open if not f.done()]
+        coroutine = self.service.broadcast(
+            step.group, step.attributes[0], _NO_ANSWER, expected=(), operation=step.operation
+        )
+        self.open.append(asyncio.ensure_future(coroutine))
+        await asyncio.sleep(self.interval)
+
+    def close(self) -> None:
+        for future in self.open:
+            future.cancel()
+        self.open = []
 
 
 async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
@@ -76,27 +109,36 @@ async def run_campaign(
     on_step: Callable[[FirmwareCampaign], None] | None = None,
     on_progress: Callable[[CollectRun], None] | None = None,
     stop_reason: Callable[[], str] | None = None,
+    group_interval: float = 0.1,
 ) -> str | None:
     """Run ``campaign`` to its end (returns None) or until ``stop`` is set (returns the reason:
     ``stop_reason()`` or ``"stopped"``); the progress is stored either way. ``on_step`` runs after
-    every step."""
-    while True:
-        now = service.clock()
-        step = campaign.next_request(now)
-        if step is None:
-            campaign.finish(now)
-            return None
-        if stop is not None and stop.is_set():
-            break
-        if isinstance(step, CampaignWait):
-            _log.info("campaign %d: waiting %.1f s", campaign.campaign_id, step.until - now)
-            if await _stopped_within(stop, step.until - now):
+    every step. ``group_interval``: seconds between two group blocks."""
+    group = _GroupSender(service, group_interval)
+    try:
+        while True:
+            now = service.clock()
+            step = campaign.next_request(now)
+            if step is None:
+                campaign.finish(now)
+                return None
+            if stop is not None and stop.is_set():
                 break
-            continue
-        run = await _round(service, step, stop, grace, on_progress)
-        campaign.handle_results(step, run.results, run.failed, service.clock())
-        if on_step is not None:
-            on_step(campaign)
+            if isinstance(step, CampaignWait):
+                _log.info("campaign %d: waiting %.1f s", campaign.campaign_id, step.until - now)
+                if await _stopped_within(stop, step.until - now):
+                    break
+                continue
+            if step.group is not None:
+                await group.send(step)
+                campaign.handle_group_sent(step, service.clock())
+            else:
+                run = await _round(service, step, stop, grace, on_progress)
+                campaign.handle_results(step, run.results, run.failed, service.clock())
+            if on_step is not None:
+                on_step(campaign)
+    finally:
+        group.close()
     reason = stop_reason() if stop_reason is not None else "stopped"
     campaign.finish(service.clock(), reason)
     return reason

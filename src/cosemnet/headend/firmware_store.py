@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS firmware_campaigns (
     activate      INTEGER NOT NULL DEFAULT 1,
     activate_at   REAL,
     finished      REAL,
-    stopped       TEXT
+    stopped       TEXT,
+    group_id      INTEGER
 );
 CREATE TABLE IF NOT EXISTS firmware_meters (
     campaign_id   INTEGER NOT NULL,
@@ -64,6 +65,8 @@ class CampaignRow:
     activate_at: float | None
     finished: float | None
     stopped: str | None
+    group_id: int | None = None
+    """Blocks go first as unconfirmed group requests to this group (decision 0117); None: unicast."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class FirmwareStore:
         *,
         activate: bool,
         activate_at: float | None,
+        group_id: int | None = None,
         now: float | None = None,
     ) -> int:
         """A new campaign with every meter ``pending``; returns its id."""
@@ -111,8 +115,8 @@ class FirmwareStore:
             try:
                 cur = self._db.execute(
                     "INSERT INTO firmware_campaigns (identifier, image_size, image_digest, created, activate,"
-                    " activate_at) VALUES (?,?,?,?,?,?)",
-                    (identifier, image_size, image_digest, at, int(activate), activate_at),
+                    " activate_at, group_id) VALUES (?,?,?,?,?,?,?)",
+                    (identifier, image_size, image_digest, at, int(activate), activate_at, group_id),
                 )
                 campaign_id = int(cur.lastrowid or 0)
                 self._db.executemany(
@@ -130,7 +134,7 @@ class FirmwareStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT campaign_id, identifier, image_size, image_digest, created, activate, activate_at,"
-                " finished, stopped FROM firmware_campaigns WHERE campaign_id = ?",
+                " finished, stopped, group_id FROM firmware_campaigns WHERE campaign_id = ?",
                 (campaign_id,),
             ).fetchone()
         if row is None:
