@@ -15,7 +15,9 @@ payload bytes the head-end sends during the campaign (wrapper frames, general-gl
 GMAC tags included; :attr:`HeadEndService.bytes_sent`), per meter and as a ratio to the image size;
 block requests sent (retries included) against the blocks needed. Checked: every meter activated and
 holding the image. The fleet's loss drops datagrams the meters send (answers): each lost answer of a
-block costs one retransmission of that block.
+block costs one retransmission of that block. Group scenarios (decision 0117): the fleet's group
+gateway stands for the mesh's multicast forwarding; each block goes once as an unconfirmed group
+request to group 0 (every meter), then each meter's status read and unicast repair.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from cosemnet.profiles.mesh import AddressBook, ThrottleConfig
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
 
 
-async def _scenario(args: argparse.Namespace, block_size: int, loss: float, image: bytes) -> dict[str, Any]:
+async def _scenario(
+    args: argparse.Namespace, block_size: int, loss: float, image: bytes, group: bool
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "hes.db"
         book = AddressBook(db, synchronous="NORMAL")
@@ -54,11 +58,12 @@ async def _scenario(args: argparse.Namespace, block_size: int, loss: float, imag
             FleetConfig(
                 meters=args.meters,
                 head_end=service.local_address,
-                gateway_port=None,
+                gateway_port=0 if group else None,
                 image_block_size=block_size,
             )
         )
         await fleet.start()
+        service.group_gateway = fleet.group_gateway
         store = FirmwareStore(db)
         try:
             if not await fleet.wait_registered(120):
@@ -69,8 +74,10 @@ async def _scenario(args: argparse.Namespace, block_size: int, loss: float, imag
             fleet.config.loss = loss
             lost0, bytes0 = fleet.stats.lost, service.bytes_sent
             started = time.perf_counter()
-            campaign = FirmwareCampaign.create(store, b"bench-fw", image, titles, service.clock())
-            assert await run_campaign(service, campaign) is None
+            campaign = FirmwareCampaign.create(
+                store, b"bench-fw", image, titles, service.clock(), group_id=0 if group else None
+            )
+            assert await run_campaign(service, campaign, group_interval=args.group_interval) is None
             seconds = time.perf_counter() - started
             sent = service.bytes_sent - bytes0
             for node in fleet.nodes:
@@ -79,6 +86,7 @@ async def _scenario(args: argparse.Namespace, block_size: int, loss: float, imag
                 assert it.status is ImageTransferStatus.ACTIVATION_SUCCESSFUL
             blocks = -(-len(image) // block_size)
             return {
+                "blocks": "group" if group else "unicast",
                 "block_size": block_size,
                 "loss": loss,
                 "meters": args.meters,
@@ -86,6 +94,7 @@ async def _scenario(args: argparse.Namespace, block_size: int, loss: float, imag
                 "activated": campaign.counts()["activated"],
                 "blocks_needed": blocks * args.meters,
                 "blocks_sent": campaign.blocks_sent,
+                "group_blocks_sent": campaign.group_blocks_sent,
                 "answers_lost": fleet.stats.lost - lost0,
                 "bytes_on_wire": sent,
                 "bytes_per_meter": round(sent / args.meters),
@@ -108,20 +117,27 @@ def main() -> None:
     parser.add_argument("--loss", type=float, action="append", help="repeat; default 0 and 0.05")
     parser.add_argument("--max-per-prefix", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="20 meters")
+    parser.add_argument("--no-group", action="store_true", help="unicast scenarios only")
+    parser.add_argument("--group-only", action="store_true", help="group-block scenarios only")
+    parser.add_argument("--group-interval", type=float, default=0.02, help="seconds between group blocks")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.meters = 20
     image = os.urandom(args.image_kib * 1024)
     results = []
-    for block_size in args.block_size or [200, 1024]:
-        for loss in args.loss if args.loss is not None else [0.0, 0.05]:
-            result = asyncio.run(_scenario(args, block_size, loss, image))
-            results.append(result)
-            if not args.json:
+    modes = [m for m in (False, True) if not (m and args.no_group) and not (not m and args.group_only)]
+    for group in modes:
+        for block_size in args.block_size or [200, 1024]:
+            for loss in args.loss if args.loss is not None else [0.0, 0.05]:
+                result = asyncio.run(_scenario(args, block_size, loss, image, group))
+                results.append(result)
+                if args.json:
+                    continue
                 print(
-                    f"block {block_size:>5} B, loss {loss:>4.0%}: {result['bytes_per_meter']:>7} B/meter, "
-                    f"ratio {result['ratio']:.3f}, blocks {result['blocks_sent']}/{result['blocks_needed']} "
+                    f"{result['blocks']:>7} block {block_size:>5} B, loss {loss:>4.0%}: "
+                    f"{result['bytes_per_meter']:>7} B/meter, ratio {result['ratio']:.3f}, "
+                    f"blocks {result['blocks_sent']}/{result['blocks_needed']} "
                     f"({result['answers_lost']} answers lost), {result['seconds']} s",
                     flush=True,
                 )

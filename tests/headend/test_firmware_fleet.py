@@ -68,10 +68,11 @@ def test_hundred_meters_five_percent_loss_all_activated_blocks_resent_only_when_
             assert await fleet.wait_registered(60)
             titles = [n.meter.identity.system_title for n in fleet.nodes]
             fleet.config.loss = 0.05
-            lost_before = fleet.stats.lost
+            lost_before, dropped_before = fleet.stats.lost, head_end.dropped
             campaign = FirmwareCampaign.create(store, b"fw-2.0", image, titles, service.clock())
             assert await asyncio.wait_for(run_campaign(service, campaign), 120) is None
             lost = fleet.stats.lost - lost_before
+            late = head_end.dropped - dropped_before
             fleet.config.loss = 0.0
             # every meter activated, as the store says and as the meters say
             assert campaign.counts()["activated"] == meters, [
@@ -86,11 +87,13 @@ def test_hundred_meters_five_percent_loss_all_activated_blocks_resent_only_when_
             values = await _read_back(service, titles)
             assert len(values) == meters
             assert all(v == ["fw-2.0", ImageTransferStatus.ACTIVATION_SUCCESSFUL] for v in values.values())
-            # re-sent only when lost: a block request goes again only after an attempt whose request
-            # or answer was lost (the link drops answers: each drop costs one retry at most)
+            # re-sent only when lost: a block request goes again only after an attempt timed out, i.e.
+            # its answer was lost (the link drops answers: each drop costs one retry at most) or came
+            # later than the learned timeout (a busy machine): such a spurious retry leaves one extra
+            # answer, which the head-end drops as late (``dropped``): that is the only slack
             needed = meters * blocks
             assert lost > 0
-            assert needed <= campaign.blocks_sent <= needed + lost, (campaign.blocks_sent, needed, lost)
+            assert needed <= campaign.blocks_sent <= needed + lost + late, (campaign.blocks_sent, lost, late)
         finally:
             store.close()
             await fleet.stop()

@@ -27,6 +27,9 @@ Per meter (IEC 62056-6-2 image transfer process, Blue Book 4.4.6):
    image_activate, then GET attributes 6 and 7 until the status says activation successful
    (a meter that restarts into the new image may not answer the ACTION itself).
 
+With ``group_id`` the first pass of blocks goes as unconfirmed group requests, one per block for
+every meter, each then *unsure* until the meter's status read (docs/decisions/0117).
+
 Progress is written to :class:`~cosemnet.headend.firmware_store.FirmwareStore` after every step, so a
 campaign is resumable (:meth:`FirmwareCampaign.resume`) after the head-end restarts: activated meters
 are left alone, verified ones only confirmed, partially transferred ones asked which blocks they hold.
