@@ -147,10 +147,7 @@ def _held_before(lines: list[dict[str, object]]) -> int:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [
-        (["--test-keys", "--identifier", "x"], "--image"),
-        (["--test-keys", "--image", "IMAGE", "--resume", "7"], "no firmware campaign 7"),
-    ],
+    [(["--test-keys", "--image", "IMAGE", "--resume", "7"], "no firmware campaign 7")],
 )
 def test_usage_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     db, image = tmp_path / "hes.db", tmp_path / "fw.bin"
@@ -181,6 +178,7 @@ def test_more_usage_errors_in_process(tmp_path: Path, monkeypatch: pytest.Monkey
     base = ["hes", "firmware", "--db", str(db), "--port", "0"]
     cases = [
         (["--test-keys", "--image", str(image)], "--identifier"),
+        (["--test-keys", "--identifier", "x"], "--image"),
         (["--image", str(image), "--identifier", "x"], "no keys"),
         (["--test-keys", "--image", str(image), "--identifier", "x", "--activate-at", "soon"], "ISO 8601"),
         (["--test-keys", "--image", str(image), "--resume", "1", "--meter", "4D4D4D0000000001"], "--resume"),
