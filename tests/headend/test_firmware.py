@@ -237,3 +237,30 @@ def test_a_meter_already_running_the_image_gets_nothing(store: FirmwareStore) ->
     assert second.counts()["activated"] == 2
     assert second.meters[TITLES[0]].blocks_sent == 0
     assert {t for t, _ in net.blocks_delivered} == {TITLES[1]}
+
+
+def test_malformed_answers_fail_the_meter_not_the_campaign(store: FirmwareStore) -> None:
+    """A meter answering the probe with too few values, or a status with no bit-string and no block
+    number: a clear per-meter failure or a full repair, never an exception."""
+    net = FakeNet(TITLES[:3])
+    run = net.run
+
+    def broken(request: CampaignRequest, now: float) -> tuple[dict[bytes, MeterResult], dict[bytes, str]]:
+        results, failed = run(request, now)
+        if request.stage is Stage.PROBE and TITLES[0] in results:
+            results[TITLES[0]] = MeterResult(TITLES[0], [None], [None], 1, now)
+        if request.stage is Stage.STATUS and TITLES[1] in results:
+            results[TITLES[1]] = MeterResult(TITLES[1], [b"junk", "junk"], [None, None], 1, now)
+        return results, failed
+
+    net.run = broken  # type: ignore[method-assign]
+    net.drop_answer = lambda t, r: r.stage is Stage.BLOCKS and r.block == 0  # forces a status read
+    campaign = FirmwareCampaign.create(store, b"fw", b"k" * 300, TITLES[:3], 0.0)
+    _drive(campaign, net)
+    meters = campaign.meters
+    assert meters[TITLES[0]].status is MeterStatus.FAILED and "1 values for 4" in (
+        meters[TITLES[0]].reason or ""
+    )
+    assert meters[TITLES[1]].status is MeterStatus.FAILED  # every repair pass sees everything missing
+    assert "still missing" in (meters[TITLES[1]].reason or "")
+    assert meters[TITLES[2]].status is MeterStatus.ACTIVATED

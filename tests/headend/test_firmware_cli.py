@@ -1,6 +1,6 @@
 """``cosemnet hes firmware`` as a real process against the fleet simulator over loopback UDP: a campaign
-interrupted by SIGINT (exit 130, progress kept), ``--status``, ``--resume`` to the end (exit 0, every
-meter activated), and one-line usage errors (exit 2)."""
+interrupted by SIGINT (exit 130, progress kept), ``--status`` (in process), ``--resume`` to the end
+(exit 0, every meter activated), and one-line usage errors (exit 2)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,18 @@ def test_interrupted_campaign_keeps_its_state_and_resumes_to_the_end(tmp_path: P
     fleet = _Fleet(meters, port, 128, (0.01, 0.02))
     fleet.thread.start()
     try:
-        first = _hes(db, port, "--image", str(image_path), "--identifier", "fw-cli", "--listen-first", "2")
+        first = _hes(
+            db,
+            port,
+            "--image",
+            str(image_path),
+            "--identifier",
+            "fw-cli",
+            "--listen-first",
+            "2",
+            "--grace",
+            "0.5",
+        )
         assert fleet.registered.wait(30)
         end = time.monotonic() + 60
         while _blocks_done(db) < 40 and time.monotonic() < end and first.poll() is None:
@@ -108,15 +119,15 @@ def test_interrupted_campaign_keeps_its_state_and_resumes_to_the_end(tmp_path: P
         assert summary["activated"] == 0 and summary["blocks_sent"] > 0
         campaign = summary["campaign_id"]
 
-        status = subprocess.run(
-            [
-                sys.executable, "-m", "cosemnet.cli", "hes", "firmware", "--db", str(db),
-                "--status", str(campaign), "--json",
-            ],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert status.returncode == 0, status.stderr
-        lines = [json.loads(line) for line in status.stdout.strip().splitlines()]
+        from click.testing import CliRunner
+
+        from cosemnet.cli.main import cli
+
+        status = CliRunner().invoke(
+            cli, ["hes", "firmware", "--db", str(db), "--status", str(campaign), "--json"]
+        )
+        assert status.exit_code == 0, status.output
+        lines = [json.loads(line) for line in status.output.strip().splitlines()]
         assert lines[-1]["state"] == "SIGINT" and len(lines) == meters + 1
         assert {line["status"] for line in lines[:-1]} <= {"transferring", "pending"}
 

@@ -433,6 +433,10 @@ class FirmwareCampaign:
                 self._on_block(m, request.block, result, failed.get(title))
             elif result is None:
                 self._on_silent(m, failed.get(title, "no answer"))
+            elif len(result.values) != len(request.attributes) and request.operation is None:
+                self._fail(
+                    m, f"{request.stage.value}: {len(result.values)} values for {len(request.attributes)}"
+                )
             else:
                 m.silent = 0
                 handlers[request.stage](m, result, now)
