@@ -249,7 +249,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     else:
         for key, value in summary.items():
             if key != "failures":
-                click.echo(f"{key:<14} {value}")
+                click.echo(f"{key:<18} {value}")
         for title, reason in summary["failures"].items():
             click.echo(f"failed  {title}  {reason}")
     sys.stdout.flush()
