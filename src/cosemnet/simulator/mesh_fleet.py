@@ -57,7 +57,7 @@ from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, MeshPortConfig
 from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
-from cosemnet.simulator.profile import parse_profile
+from cosemnet.simulator.profile import ImageTransferConfig, parse_profile
 
 __all__ = [
     "ANYIP_FIRST_HOST",
@@ -93,37 +93,32 @@ def fleet_profile(image_block_size: int | None = None) -> MeterTemplate:
     """The shared template of fleet meters (cached): the default profile with a small load profile
     (4 rows) and event log (4 rows), without the short-name reader association (client 17), image
     transfer and demand register, so that a meter with full logs stays under 20 KiB.
-    ``image_block_size``: with the image transfer object (firmware campaigns), of that block size."""
+    ``image_block_size``: the same with an image transfer object of that block size (firmware)."""
     global _template
     if image_block_size is not None:
         found = _image_templates.get(image_block_size)
         if found is None:
-            found = _image_templates[image_block_size] = _fleet_template(image_block_size)
+            transfer = ImageTransferConfig(block_size=image_block_size)
+            profile = dataclasses.replace(fleet_profile().profile, image_transfer=transfer)
+            found = _image_templates[image_block_size] = compile_profile(profile)
         return found
     if _template is None:
-        _template = _fleet_template(None)
-    return _template
-
-
-def _fleet_template(image_block_size: int | None) -> MeterTemplate:
-    text = resources.files("cosemnet.simulator").joinpath("profiles/default.toml").read_text("utf-8")
-    data: dict[str, Any] = tomllib.loads(text)
-    data["load_profile"]["profile_entries"] = FLEET_PROFILE_ENTRIES
-    data["load_profile"]["max_entries"] = 96
-    data["event_log"]["profile_entries"] = FLEET_EVENT_ENTRIES
-    # mesh meters are LN only (no short-name reader association),
-    data["associations"] = [a for a in data["associations"] if a.get("referencing") != "sn"]
-    # nor firmware image transfer and demand register (memory: ~0.9 KB and ~1.4 KB per meter)
-    if image_block_size is None:
+        text = resources.files("cosemnet.simulator").joinpath("profiles/default.toml").read_text("utf-8")
+        data: dict[str, Any] = tomllib.loads(text)
+        data["load_profile"]["profile_entries"] = FLEET_PROFILE_ENTRIES
+        data["load_profile"]["max_entries"] = 96
+        data["event_log"]["profile_entries"] = FLEET_EVENT_ENTRIES
+        # mesh meters are LN only (no short-name reader association),
+        data["associations"] = [a for a in data["associations"] if a.get("referencing") != "sn"]
+        # nor firmware image transfer and demand register (memory: ~0.9 KB and ~1.4 KB per meter)
         data.pop("image_transfer", None)
-    else:
-        data["image_transfer"]["block_size"] = image_block_size
-    data.pop("demand_registers", None)
-    gone = {"1-0:0.2.0*255", "1-0:1.4.0*255"}
-    for association in data["associations"]:
-        if isinstance(association.get("objects"), list):
-            association["objects"] = [o for o in association["objects"] if o not in gone]
-    return compile_profile(parse_profile(data))
+        data.pop("demand_registers", None)
+        gone = {"1-0:0.2.0*255", "1-0:1.4.0*255"}
+        for association in data["associations"]:
+            if isinstance(association.get("objects"), list):
+                association["objects"] = [o for o in association["objects"] if o not in gone]
+        _template = compile_profile(parse_profile(data))
+    return _template
 
 
 def group_gateway_datagram(group_address: ipaddress.IPv6Address | str, frame: bytes) -> bytes:
