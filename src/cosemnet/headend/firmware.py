@@ -149,6 +149,8 @@ class MeterProgress:
     resumed_transfer: bool = False
     """The database says the meter was transferring: a status initiated resumes without initiate."""
     missing: set[int] = field(default_factory=set)
+    cursor: int = 0
+    """No block below it is missing (blocks leave ``missing`` in order; reset with ``missing``)."""
     unsure: set[int] = field(default_factory=set)
     """Blocks sent without any answer: the next status read says whether they arrived."""
     status_reads: int = 0
@@ -179,6 +181,15 @@ _ACTIVE: Final = frozenset({Stage.PROBE, Stage.INITIATE, Stage.BLOCKS, Stage.STA
 def _attempts(reason: str) -> int:
     found = _ATTEMPTS.search(reason)
     return int(found.group(1)) if found else 1
+
+
+def _first_missing(m: MeterProgress) -> int:
+    """The lowest block of a non-empty ``m.missing``, amortised O(1)."""
+    while m.cursor not in m.missing and m.cursor < m.block_count:
+        m.cursor += 1
+    if m.cursor not in m.missing:  # not reached (every missing block is below block_count)
+        m.cursor = min(m.missing)
+    return m.cursor
 
 
 def _missing_blocks(bits: DataValue, first: DataValue, count: int) -> set[int]:
@@ -338,7 +349,7 @@ class FirmwareCampaign:
         passing = [m for m in passing if m.group_pass]
         if not passing:
             return None
-        number = min(min(m.missing) for m in passing)
+        number = min(_first_missing(m) for m in passing)
         titles = tuple(m.system_title for m in passing if number in m.missing)
         value = (DoubleLongUnsigned(number), self.image[number * size : (number + 1) * size])
         operation = Operation(
@@ -370,7 +381,7 @@ class FirmwareCampaign:
         best: tuple[int, int] | None = None
         for m in self.meters.values():
             if m.stage is Stage.BLOCKS and m.missing and not m.group_pass:
-                key = (min(m.missing), m.block_size)
+                key = (_first_missing(m), m.block_size)
                 if best is None or key < best:
                     best = key
         if best is None:
@@ -503,6 +514,7 @@ class FirmwareCampaign:
         m.stage = Stage.BLOCKS
         m.group_pass = self.campaign.group_id is not None
         m.missing = set(range(m.block_count))
+        m.cursor = 0
         m.unsure = set()
         m.blocks_done = 0
 
@@ -537,6 +549,7 @@ class FirmwareCampaign:
             self._fail(m, f"{len(missing)} blocks still missing after {self.config.repair_passes} repairs")
             return
         m.missing = missing
+        m.cursor = 0
         m.stage = Stage.BLOCKS
 
     def _on_verify(self, m: MeterProgress, r: MeterResult, now: float) -> None:
