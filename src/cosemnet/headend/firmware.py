@@ -38,9 +38,11 @@ are left alone, verified ones only confirmed, partially transferred ones asked w
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -110,6 +112,9 @@ class CampaignConfig:
     check_interval: float = 5.0
     """Seconds between activation checks while a meter reports activation initiated."""
     activation_checks: int = 12
+    round_meters: int = 32
+    """Meters per round at most: the meters of a campaign move through the blocks in lanes of this
+    size, so a slow meter holds back its own lane only (the throttle still bounds the concurrency)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,34 +315,44 @@ class FirmwareCampaign:
     def _action(self, method: int, value: DataValue) -> Operation:
         return Operation("action", IMAGE_TRANSFER_CLASS, self.config.logical_name, method, value)
 
-    def _in(self, stage: Stage) -> tuple[bytes, ...]:
-        return tuple(t for t, m in self.meters.items() if m.stage is stage)
+    def _in(self, stage: Stage, busy: AbstractSet[bytes] = frozenset()) -> tuple[bytes, ...]:
+        """Up to ``round_meters`` meters at ``stage``, not ``busy``."""
+        limit = max(1, self.config.round_meters)
+        found = (t for t, m in self.meters.items() if m.stage is stage and t not in busy)
+        return tuple(itertools.islice(found, limit))
 
-    def next_request(self, now: float) -> CampaignRequest | CampaignWait | None:
-        """The next step (None: the campaign is over)."""
-        probe = self._in(Stage.PROBE)
+    def next_request(
+        self, now: float, busy: AbstractSet[bytes] = frozenset()
+    ) -> CampaignRequest | CampaignWait | None:
+        """The next step for meters not ``busy`` (in a round still running); None: nothing to start
+        now (the campaign is over when nothing is busy either)."""
+        probe = self._in(Stage.PROBE, busy)
         if probe:
             return CampaignRequest(Stage.PROBE, probe, tuple(self._ref(a) for a in (2, 5, 6, 7)))
-        initiate = self._in(Stage.INITIATE)
+        initiate = self._in(Stage.INITIATE, busy)
         if initiate:
             value = (self.campaign.identifier, DoubleLongUnsigned(self.campaign.image_size))
             return CampaignRequest(Stage.INITIATE, initiate, (self._ref(1),), self._action(1, value))
-        blocks = self._next_block()
+        blocks = self._next_block(busy)
         if blocks is not None:
             return blocks
-        status = self._in(Stage.STATUS)
+        status = self._in(Stage.STATUS, busy)
         if status:
             return CampaignRequest(Stage.STATUS, status, (self._ref(3), self._ref(4)))
-        verify = self._in(Stage.VERIFY)
+        verify = self._in(Stage.VERIFY, busy)
         if verify:
             return CampaignRequest(Stage.VERIFY, verify, (self._ref(3),), self._action(3, Integer(0)))
-        return self._activation_step(now)
+        return self._activation_step(now, busy)
 
-    def _next_group_block(self) -> CampaignRequest | None:
+    def _next_group_block(self, busy: AbstractSet[bytes]) -> CampaignRequest | None:
         """The next block of the group pass: to the group, for the meters of the group block size (the
         most common one; meters of another size leave the group pass)."""
         group = self.campaign.group_id
-        passing = [m for m in self.meters.values() if m.stage is Stage.BLOCKS and m.group_pass and m.missing]
+        passing = [
+            m
+            for m in self.meters.values()
+            if m.stage is Stage.BLOCKS and m.group_pass and m.missing and m.system_title not in busy
+        ]
         if group is None or not passing:
             return None
         if self._group_block_size is None:
@@ -373,41 +388,43 @@ class FirmwareCampaign:
         if self.group_blocks_sent % 16 == 0:
             self.save(now)
 
-    def _next_block(self) -> CampaignRequest | None:
-        """The lowest block some meter lacks, to every meter (of that block size) that lacks it."""
-        group = self._next_group_block()
+    def _next_block(self, busy: AbstractSet[bytes]) -> CampaignRequest | None:
+        """The lowest block some idle meter lacks, to the idle meters (of that block size, at most
+        ``round_meters``) that lack it."""
+        group = self._next_group_block(busy)
         if group is not None:
             return group
         best: tuple[int, int] | None = None
-        for m in self.meters.values():
-            if m.stage is Stage.BLOCKS and m.missing and not m.group_pass:
-                key = (_first_missing(m), m.block_size)
-                if best is None or key < best:
-                    best = key
+        idle = [
+            m
+            for m in self.meters.values()
+            if m.stage is Stage.BLOCKS and m.missing and not m.group_pass and m.system_title not in busy
+        ]
+        for m in idle:
+            key = (_first_missing(m), m.block_size)
+            if best is None or key < best:
+                best = key
         if best is None:
             return None
         number, size = best
-        titles = tuple(
-            t
-            for t, m in self.meters.items()
-            if m.stage is Stage.BLOCKS and m.block_size == size and number in m.missing and not m.group_pass
-        )
+        found = (m.system_title for m in idle if m.block_size == size and number in m.missing)
+        titles = tuple(itertools.islice(found, max(1, self.config.round_meters)))
         value = (DoubleLongUnsigned(number), self.image[number * size : (number + 1) * size])
         return CampaignRequest(Stage.BLOCKS, titles, (self._ref(2),), self._action(2, value), number)
 
-    def _activation_step(self, now: float) -> CampaignRequest | CampaignWait | None:
+    def _activation_step(self, now: float, busy: AbstractSet[bytes]) -> CampaignRequest | CampaignWait | None:
         if any(m.stage in _ACTIVE for m in self.meters.values()):
-            return None  # not reached: an active stage always has a request above
-        activate = self._in(Stage.ACTIVATE)
+            return None  # meters still transferring (in a running round): activation waits for all
+        activate = self._in(Stage.ACTIVATE, busy)
         if activate:
             at = self.campaign.activate_at
             if at is not None and now < at:
                 return CampaignWait(at)
             return CampaignRequest(Stage.ACTIVATE, activate, (self._ref(4),), self._action(4, Integer(0)))
-        check = [m for m in self.meters.values() if m.stage is Stage.CHECK]
+        check = [m for m in self.meters.values() if m.stage is Stage.CHECK and m.system_title not in busy]
         if not check:
             return None
-        due = tuple(m.system_title for m in check if m.not_before <= now)
+        due = tuple(m.system_title for m in check if m.not_before <= now)[: max(1, self.config.round_meters)]
         if not due:
             return CampaignWait(min(m.not_before for m in check))
         return CampaignRequest(Stage.CHECK, due, (self._ref(6), self._ref(7)))

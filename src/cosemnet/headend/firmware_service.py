@@ -100,6 +100,90 @@ async def _round(
     return run
 
 
+class _Runner:
+    """Starts the campaign's steps as head-end runs, up to ``max_rounds`` at once over disjoint meters,
+    and hands each finished run back to the campaign."""
+
+    def __init__(
+        self,
+        service: HeadEndService,
+        campaign: FirmwareCampaign,
+        stop: asyncio.Event | None,
+        grace: float,
+        group_interval: float,
+        max_rounds: int,
+    ) -> None:
+        self.service = service
+        self.campaign = campaign
+        self.stop = stop
+        self.grace = grace
+        self.group = _GroupSender(service, group_interval)
+        self.max_rounds = max(1, max_rounds)
+        self.rounds: dict[asyncio.Future[CollectRun], CampaignRequest] = {}
+        self.on_step: Callable[[FirmwareCampaign], None] | None = None
+        self.on_progress: Callable[[CollectRun], None] | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def _busy(self) -> set[bytes]:
+        return {t for step in self.rounds.values() for t in step.titles}
+
+    def _stepped(self) -> None:
+        if self.on_step is not None:
+            self.on_step(self.campaign)
+
+    async def _start_rounds(self) -> CampaignWait | None:
+        """Start every step the campaign has now; the wait it asks for, if any."""
+        while len(self.rounds) < self.max_rounds and not self.stopped:
+            step = self.campaign.next_request(self.service.clock(), self._busy())
+            if step is None or isinstance(step, CampaignWait):
+                return step
+            if step.group is not None:
+                await self.group.send(step)
+                self.campaign.handle_group_sent(step, self.service.clock())
+                self._stepped()
+                continue
+            future = asyncio.ensure_future(
+                _round(self.service, step, self.stop, self.grace, self.on_progress)
+            )
+            self.rounds[future] = step
+        return None
+
+    async def _collect(self, timeout: float | None) -> None:
+        """Wait for a round to end (at most ``timeout`` seconds) and hand every finished one back."""
+        done, _ = await asyncio.wait(self.rounds, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for future in done:
+            step = self.rounds.pop(future)
+            run = future.result()
+            self.campaign.handle_results(step, run.results, run.failed, self.service.clock())
+            self._stepped()
+
+    async def run(self) -> bool:
+        """True: the campaign ran to its end; False: stopped (every round ended and handed back)."""
+        try:
+            while True:
+                if self.stopped:
+                    while self.rounds:  # each round stops itself (grace, then abandon)
+                        await self._collect(None)
+                    return False
+                wait = await self._start_rounds()
+                timeout = None if wait is None else max(0.0, wait.until - self.service.clock())
+                if self.rounds:
+                    await self._collect(timeout)
+                elif wait is None:
+                    if not self.stopped:
+                        return True
+                else:
+                    _log.info("campaign %d: waiting %.1f s", self.campaign.campaign_id, timeout)
+                    await _stopped_within(self.stop, timeout or 0.0)
+        finally:
+            self.group.close()
+            for future in self.rounds:
+                future.cancel()
+
+
 async def run_campaign(
     service: HeadEndService,
     campaign: FirmwareCampaign,
@@ -110,35 +194,18 @@ async def run_campaign(
     on_progress: Callable[[CollectRun], None] | None = None,
     stop_reason: Callable[[], str] | None = None,
     group_interval: float = 0.1,
+    max_rounds: int = 8,
 ) -> str | None:
     """Run ``campaign`` to its end (returns None) or until ``stop`` is set (returns the reason:
     ``stop_reason()`` or ``"stopped"``); the progress is stored either way. ``on_step`` runs after
-    every step. ``group_interval``: seconds between two group blocks."""
-    group = _GroupSender(service, group_interval)
-    try:
-        while True:
-            now = service.clock()
-            step = campaign.next_request(now)
-            if step is None:
-                campaign.finish(now)
-                return None
-            if stop is not None and stop.is_set():
-                break
-            if isinstance(step, CampaignWait):
-                _log.info("campaign %d: waiting %.1f s", campaign.campaign_id, step.until - now)
-                if await _stopped_within(stop, step.until - now):
-                    break
-                continue
-            if step.group is not None:
-                await group.send(step)
-                campaign.handle_group_sent(step, service.clock())
-            else:
-                run = await _round(service, step, stop, grace, on_progress)
-                campaign.handle_results(step, run.results, run.failed, service.clock())
-            if on_step is not None:
-                on_step(campaign)
-    finally:
-        group.close()
+    every step; ``group_interval``: seconds between two group blocks; ``max_rounds``: head-end runs
+    (each over at most ``CampaignConfig.round_meters`` meters) at once, their requests all through the
+    throttle."""
+    runner = _Runner(service, campaign, stop, grace, group_interval, max_rounds)
+    runner.on_step, runner.on_progress = on_step, on_progress
+    if await runner.run():
+        campaign.finish(service.clock())
+        return None
     reason = stop_reason() if stop_reason is not None else "stopped"
     campaign.finish(service.clock(), reason)
     return reason
