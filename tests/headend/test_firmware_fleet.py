@@ -15,7 +15,7 @@ import pytest
 
 from cosemnet.cosem.image_transfer import ImageTransferStatus
 from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, HeadEndService
-from cosemnet.headend.firmware import FirmwareCampaign, MeterStatus, Stage
+from cosemnet.headend.firmware import CampaignConfig, FirmwareCampaign, MeterStatus, Stage
 from cosemnet.headend.firmware_service import run_campaign
 from cosemnet.headend.firmware_store import FirmwareStore
 from cosemnet.profiles.mesh import AddressBook, ThrottleConfig
@@ -215,7 +215,10 @@ def test_group_blocks_then_unicast_repair_of_the_lost_ones(tmp_path: Path) -> No
             assert await fleet.wait_registered(60)
             titles = [n.meter.identity.system_title for n in fleet.nodes]
             bytes0 = service.bytes_sent
-            campaign = FirmwareCampaign.create(store, b"fw-g", image, titles, service.clock(), group_id=0)
+            lanes = CampaignConfig(round_meters=8)  # four lanes: still one group pass for all
+            campaign = FirmwareCampaign.create(
+                store, b"fw-g", image, titles, service.clock(), group_id=0, config=lanes
+            )
             assert await asyncio.wait_for(run_campaign(service, campaign, group_interval=0.01), 120) is None
             sent = service.bytes_sent - bytes0
             assert campaign.counts()["activated"] == meters

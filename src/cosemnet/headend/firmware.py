@@ -355,6 +355,8 @@ class FirmwareCampaign:
         ]
         if group is None or not passing:
             return None
+        if any(m.stage in (Stage.PROBE, Stage.INITIATE) for m in self.meters.values()):
+            return None  # one group pass for every meter: wait until all are initiated
         if self._group_block_size is None:
             sizes = [m.block_size for m in passing]
             self._group_block_size = max(set(sizes), key=sizes.count)
