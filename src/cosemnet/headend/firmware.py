@@ -16,9 +16,10 @@ Per meter (IEC 62056-6-2 image transfer process, Blue Book 4.4.6):
    activation; one our database says was transferring and whose status is still initiated (or
    verification failed) resumes without a new initiate;
 2. *initiate*: ACTION image_transfer_initiate {identifier, size}; every block is then missing;
-3. *blocks*: ACTION image_block_transfer {number, value}, one round per block number to every meter
-   that needs it (the throttle retries a request whose answer is lost); a block whose every attempt
-   went unanswered is *unsure*, not re-sent blindly;
+3. *blocks*: ACTION image_block_transfer {number, value}, one round per block number to the meters
+   that need it, at most ``round_meters`` per round (the meters move in lanes: a caller may run
+   several rounds at once over disjoint meters, see ``busy``); the throttle retries a request whose
+   answer is lost; a block whose every attempt went unanswered is *unsure*, not re-sent blindly;
 4. *status*: GET image_transferred_blocks_status (3) and image_first_not_transferred_block_number (4):
    the blocks the meter lacks are the only ones sent again (per-meter repair, at most
    ``repair_passes`` times);

@@ -6,7 +6,8 @@
     campaign = FirmwareCampaign.create(FirmwareStore("hes.db"), b"fw-2.0", image, titles, time.time())
     stopped = await run_campaign(service, campaign)       # None: ran to its end
 
-Each step runs as one head-end collect (GET) or operation run (ACTION) on the step's meters; a set
+Each step runs as one head-end collect (GET) or operation run (ACTION) on the step's meters, up to
+``max_rounds`` at once over disjoint meters (the campaign's lanes); a set
 ``stop`` event stops starting requests, gives those in flight ``grace`` seconds, abandons the rest and
 stores the progress (the campaign is then resumable). A group step (decision 0117) is one unconfirmed
 group request (``HeadEndService.broadcast``), sent every ``group_interval`` seconds without waiting
