@@ -264,3 +264,31 @@ def test_malformed_answers_fail_the_meter_not_the_campaign(store: FirmwareStore)
     assert meters[TITLES[1]].status is MeterStatus.FAILED  # every repair pass sees everything missing
     assert "still missing" in (meters[TITLES[1]].reason or "")
     assert meters[TITLES[2]].status is MeterStatus.ACTIVATED
+
+
+def test_lanes_rounds_are_disjoint_and_bounded(store: FirmwareStore) -> None:
+    """Rounds of at most ``round_meters`` meters, several in flight at once over disjoint meters (as
+    run_campaign runs them): every meter activated, every block sent once."""
+    net = FakeNet(TITLES[:10])
+    campaign = FirmwareCampaign.create(
+        store, b"fw-l", b"L" * (64 * 5), TITLES[:10], 0.0, config=CampaignConfig(round_meters=3)
+    )
+    pending: list[CampaignRequest] = []
+    most = 0
+    for _ in range(10_000):
+        busy = {t for r in pending for t in r.titles}
+        step = campaign.next_request(0.0, busy)
+        if isinstance(step, CampaignRequest):
+            assert not set(step.titles) & busy and 0 < len(step.titles) <= 3
+            pending.append(step)
+            most = max(most, len(pending))
+            if len(pending) < 4:
+                continue
+        if not pending:
+            assert step is None
+            break
+        done = pending.pop(0)
+        results, failed = net.run(done, 0.0)
+        campaign.handle_results(done, results, failed, 0.0)
+    assert most == 4 and campaign.counts()["activated"] == 10
+    assert campaign.blocks_sent == 10 * 5 == len(net.blocks_delivered)
