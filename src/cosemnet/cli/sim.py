@@ -269,6 +269,11 @@ def _argv(params: dict[str, Any]) -> list[str]:
 @click.option("--response-window", "window", default="0:2000", show_default=True, help="START_MS:END_MS")
 @click.option("--gateway-port", type=click.IntRange(0, 65535), default=0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--image-block-size",
+    type=click.IntRange(1, 65535),
+    help="give the meters an image transfer object (class 18) of this block size (`hes firmware`)",
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
 @click.option(
     "--status-every", type=click.FloatRange(0), default=5.0, show_default=True, help="s on stderr; 0: off"
@@ -306,6 +311,7 @@ def mesh_command(
     window: str,
     gateway_port: int,
     seed: int,
+    image_block_size: int | None,
     as_json: bool,
     status_every: float,
     plain_registrations: bool,
@@ -339,6 +345,7 @@ def mesh_command(
             groups=groups,
             gateway_port=gateway_port,
             plain_registrations=plain_registrations,
+            image_block_size=image_block_size,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

@@ -25,6 +25,7 @@ from cosemnet.codec.xdlms import (
     CosemAttributeDescriptor,
     CosemMethodDescriptor,
     DataAccessResult,
+    ServiceClass,
     SetRequestNormal,
     SetResponseNormal,
 )
@@ -49,6 +50,9 @@ class Operation:
     index: int
     value: DataValue = None
     """SET: the new value; ACTION: the method invocation parameters (None: absent)."""
+    confirmed: bool = True
+    """False: a group request of the unconfirmed service class (members answer nothing; used for the
+    image blocks of a firmware campaign, docs/decisions/0117). Unicast requests are always confirmed."""
 
     def __str__(self) -> str:
         return f"{self.kind} {self.class_id}/{self.logical_name}/{self.index}"
@@ -65,11 +69,13 @@ class Operation:
 
     def group_request(self, invoke_id: int) -> bytes:
         """The plain group request APDU (protected with the broadcast key by the caller)."""
+        service_class = ServiceClass.CONFIRMED if self.confirmed else ServiceClass.UNCONFIRMED
         if self.kind == "set":
             descriptor = CosemAttributeDescriptor(self.class_id, self.logical_name, self.index)
-            return SetRequestNormal(invoke_id, descriptor, None, self.value).encode()
+            request = SetRequestNormal(invoke_id, descriptor, None, self.value, service_class=service_class)
+            return request.encode()
         method = CosemMethodDescriptor(self.class_id, self.logical_name, self.index)
-        return ActionRequestNormal(invoke_id, method, self.value).encode()
+        return ActionRequestNormal(invoke_id, method, self.value, service_class=service_class).encode()
 
 
 @dataclass(frozen=True, slots=True)

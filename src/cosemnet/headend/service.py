@@ -77,6 +77,8 @@ class HeadEndService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.errors = 0
         self.sent = 0
+        self.bytes_sent = 0
+        """UDP payload bytes sent (wrapper frames; a gateway's group envelope not counted)."""
         self.received = 0
         self.on_event: Callable[[HeadEndEvent], None] | None = None
         """Called with each typed event of the core (:mod:`cosemnet.headend.events`), in order."""
@@ -201,6 +203,7 @@ class HeadEndService:
                 else:
                     sendto(out.data, (out.address, out.port))
                 self.sent += 1
+                self.bytes_sent += len(out.data)
                 if self.observer is not None:
                     self._observe(Direction.SENT, (out.address, out.port), out.data, self.clock())
             except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries

@@ -57,7 +57,7 @@ from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, MeshPortConfig
 from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
-from cosemnet.simulator.profile import parse_profile
+from cosemnet.simulator.profile import ImageTransferConfig, parse_profile
 from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 __all__ = [
@@ -87,13 +87,22 @@ FLEET_PROFILE_ENTRIES: Final = 4
 FLEET_EVENT_ENTRIES: Final = 4
 
 _template: MeterTemplate | None = None
+_image_templates: dict[int, MeterTemplate] = {}
 
 
-def fleet_profile() -> MeterTemplate:
+def fleet_profile(image_block_size: int | None = None) -> MeterTemplate:
     """The shared template of fleet meters (cached): the default profile with a small load profile
     (4 rows) and event log (4 rows), without the short-name reader association (client 17), image
-    transfer and demand register, so that a meter with full logs stays under 20 KiB."""
+    transfer and demand register, so that a meter with full logs stays under 20 KiB.
+    ``image_block_size``: the same with an image transfer object of that block size (firmware)."""
     global _template
+    if image_block_size is not None:
+        found = _image_templates.get(image_block_size)
+        if found is None:
+            transfer = ImageTransferConfig(block_size=image_block_size)
+            profile = dataclasses.replace(fleet_profile().profile, image_transfer=transfer)
+            found = _image_templates[image_block_size] = compile_profile(profile)
+        return found
     if _template is None:
         text = resources.files("cosemnet.simulator").joinpath("profiles/default.toml").read_text("utf-8")
         data: dict[str, Any] = tomllib.loads(text)
@@ -155,6 +164,9 @@ class FleetConfig:
     plain_registrations: bool = False
     """[lab option] register unprotected and act on plain confirmations (decision 0036); by default
     registrations are general-glo-ciphered with each meter's management keys."""
+    image_block_size: int | None = None
+    """Give every meter the image transfer object (class 18) with this image_block_size (firmware
+    campaigns); None: no image transfer (the smaller default template)."""
 
     def __post_init__(self) -> None:
         if self.meters < 0:
@@ -352,7 +364,7 @@ class MeshFleet:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         now = self.clock()
-        template = fleet_profile()
+        template = fleet_profile(cfg.image_block_size)
         start = _dt.datetime.fromtimestamp(now, _dt.UTC)
         schedule = PushSchedule(
             (),
