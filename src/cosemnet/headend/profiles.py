@@ -67,6 +67,7 @@ __all__ = [
     "RangeRead",
     "collect_profile",
     "find_gaps",
+    "wait_runs",
 ]
 
 _log = logging.getLogger(__name__)
@@ -414,7 +415,7 @@ def _value_row(
 # asyncio driver
 
 
-async def _wait_runs(
+async def wait_runs(
     service: HeadEndService, runs: Sequence[CollectRun], stop: asyncio.Event | None, grace: float
 ) -> None:
     """Wait for ``runs``; on ``stop``: no new requests, ``grace`` seconds for those in flight, then
@@ -454,7 +455,7 @@ async def _run_groups(
     """One collect run per group (attributes, meters), all at once (each meter in one group)."""
     runs = [service.start_collect(attrs, system_titles=titles) for attrs, titles in groups.values()]
     if runs:
-        await _wait_runs(service, runs, stop, grace)
+        await wait_runs(service, runs, stop, grace)
     return runs
 
 
