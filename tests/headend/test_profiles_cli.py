@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from cosemnet.headend import HeadEndStore
-from cosemnet.headend.schedule import Job, ScheduleError, Scheduler, parse_duration, parse_schedule
+from cosemnet.headend.schedule import Job, JobDue, ScheduleError, Scheduler, parse_duration, parse_schedule
+from cosemnet.sansio import TimerCore
 
 from .test_cli_process import ENV, cosemnet_command, hes
 
@@ -170,3 +171,15 @@ def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     bad.write_text("[[job]]\nname='a'\nkind='nope'\nevery='1d'\n")
     result = hes("run", "--schedule", str(bad), "--db", str(db), "--test-keys")
     assert result.returncode == 2 and "kind" in result.stderr
+
+
+def test_scheduler_is_a_timer_core_with_typed_events() -> None:
+    (profile,) = parse_schedule(SCHEDULE.split('\n\n[[job]]\nname = "registers"')[0])
+    scheduler = Scheduler([profile], 0.0)
+    assert isinstance(scheduler, TimerCore)
+    assert scheduler.get_timer() == 900.0
+    scheduler.handle_timer(899.0)
+    assert scheduler.pop_events() == []
+    scheduler.handle_timer(86400.0 + 1000)  # late: one event, not one per missed day
+    assert scheduler.pop_events() == [JobDue(profile, 900.0)] and scheduler.pop_events() == []
+    assert scheduler.get_timer() == 2 * 86400.0 + 900

@@ -126,6 +126,8 @@ class ProfileReport:
     gaps_given_up: int = 0
     undated_rows: int = 0
     """Entries without a usable capture time (skipped)."""
+    out_of_range: int = 0
+    """Entries outside the range asked for (skipped)."""
     failed: dict[bytes, str] = field(default_factory=dict)
     runs: list[int] = field(default_factory=list)
     stopped: str | None = None
@@ -142,6 +144,7 @@ class ProfileReport:
             "gaps_confirmed": self.gaps_confirmed,
             "gaps_given_up": self.gaps_given_up,
             "undated_rows": self.undated_rows,
+            "out_of_range": self.out_of_range,
             "failed": {t.hex().upper(): r for t, r in sorted(self.failed.items())},
             "runs": self.runs,
             "stopped": self.stopped,
@@ -333,6 +336,9 @@ class ProfileCollector:
             at = next((_timestamp(row.get(c.name)) for c in columns if c.is_clock), None)
             if at is None:
                 report.undated_rows += 1
+                continue
+            if not read.first - 0.5 <= at <= read.last + 0.5:
+                report.out_of_range += 1  # not what was asked for: a meter ignoring the selection
                 continue
             for channel, column in zip(channels, columns, strict=True):
                 if column.is_clock or column.name not in row:

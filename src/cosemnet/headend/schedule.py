@@ -39,7 +39,7 @@ from cosemnet.codec.obis import Obis
 from cosemnet.errors import CosemnetError, DecodeError
 from cosemnet.headend.runs import AttributeRef
 
-__all__ = ["Job", "ScheduleError", "Scheduler", "load_schedule", "parse_duration", "parse_schedule"]
+__all__ = ["Job", "JobDue", "ScheduleError", "Scheduler", "load_schedule", "parse_duration", "parse_schedule"]
 
 JobKind = Literal["profile", "registers"]
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -170,13 +170,23 @@ def load_schedule(path: str) -> list[Job]:
     return parse_schedule(text)
 
 
+@dataclass(frozen=True, slots=True)
+class JobDue:
+    """Event of :class:`Scheduler`: ``job`` is due since ``due`` (run it now)."""
+
+    job: Job
+    due: float
+
+
 class Scheduler:
-    """When each job is due (sans-IO): :meth:`due` with the time gives the jobs to run now,
-    :meth:`get_timer` the next due time."""
+    """When each job is due, a sans-IO timer core (docs/sans-io.md): :meth:`handle_timer` with the time
+    queues a :class:`JobDue` per job due (:meth:`pop_events`), :meth:`get_timer` says when the next is
+    due; :meth:`finished` after a run moves the job past the time it ended."""
 
     def __init__(self, jobs: Iterable[Job], now: float) -> None:
         self.jobs = list(jobs)
         self._next = {job.name: job.next_after(now) for job in self.jobs}
+        self._events: list[JobDue] = []
 
     def next_due(self, job: Job) -> float:
         return self._next[job.name]
@@ -184,15 +194,23 @@ class Scheduler:
     def get_timer(self) -> float | None:
         return min(self._next.values(), default=None)
 
-    def due(self, now: float) -> list[Job]:
-        """The jobs due at ``now`` (in schedule order); each is moved to its next instant after
-        ``now``."""
-        out = []
+    def handle_timer(self, now: float) -> None:
+        """Queue the jobs due at ``now`` (in schedule order); each is moved to its next instant after
+        ``now``. Calling it early or twice is harmless."""
         for job in self.jobs:
-            if self._next[job.name] <= now:
-                out.append(job)
+            due = self._next[job.name]
+            if due <= now:
+                self._events.append(JobDue(job, due))
                 self._next[job.name] = job.next_after(now)
-        return out
+
+    def pop_events(self) -> list[JobDue]:
+        events, self._events = self._events, []
+        return events
+
+    def due(self, now: float) -> list[Job]:
+        """:meth:`handle_timer` then the jobs of :meth:`pop_events`."""
+        self.handle_timer(now)
+        return [event.job for event in self.pop_events()]
 
     def finished(self, job: Job, now: float) -> None:
         """A job's run ended at ``now``: its next run is the first instant after that."""
