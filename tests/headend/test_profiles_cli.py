@@ -7,11 +7,12 @@ import json
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cosemnet.cli.main import cli
 from cosemnet.headend import HeadEndStore
 from cosemnet.headend.schedule import Job, JobDue, ScheduleError, Scheduler, parse_duration, parse_schedule
 from cosemnet.sansio import TimerCore
@@ -73,6 +74,14 @@ def test_bad_schedules_named(text: str, message: str) -> None:
         parse_schedule(text)
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        _free_port()
+    except OSError:
+        return False
+    return True
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
         s.bind(("::1", 0))
@@ -87,31 +96,24 @@ def test_run_once_against_sim_mesh_then_profile_printed(tmp_path: Path) -> None:
     schedule = tmp_path / "schedule.toml"
     schedule.write_text(SCHEDULE)
     db = tmp_path / "hes.db"
+    sim_args = ["mesh", "--meters", "3", "--head-end", f"[::1]:{port}", "--duration", "60"]
+    sim_args += ["--retries", "30", "--repetition-delay", "1"]  # registering until the head-end listens
     sim = subprocess.Popen(
-        [
-            *cosemnet_command(),
-            "sim",
-            "mesh",
-            "--meters",
-            "3",
-            "--head-end",
-            f"[::1]:{port}",
-            "--duration",
-            "60",
-        ],
-        stdout=subprocess.DEVNULL,
+        [*cosemnet_command(), "sim", *sim_args],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
     )
     try:
+        assert sim.stdout is not None and "meters up" in sim.stdout.readline()
         common = ["--db", str(db), "--bind", "::1", "--port", str(port), "--test-keys", "--rto-min", "0.05"]
         result = hes("run", "--schedule", str(schedule), "--once", "--listen-first", "3", "--json", *common)
         assert result.returncode == 0, result.stderr + result.stdout
         lines = [json.loads(line) for line in result.stdout.splitlines()]
         assert [line["job"] for line in lines] == ["daily-profile", "registers"]
         profile, registers = lines
-        assert profile["meters"] == 3 and profile["reads"] == 3 and not profile["failed"]
+        assert profile["meters"] == 3 and profile["reads"] == 3 and not profile["failed"], lines
         assert registers["answered"] == 3 and not registers["failed"]
         store = HeadEndStore(db)
         try:
@@ -128,30 +130,28 @@ def test_run_once_against_sim_mesh_then_profile_printed(tmp_path: Path) -> None:
         finally:
             store.close()
         # a second run: only the rows after the last one stored, the channels not read again
-        again = hes("run", "--schedule", str(schedule), "--once", "--json", *common)
-        assert again.returncode == 0, again.stderr
+        # (in-process from here: the real process was shown above, each start costs seconds)
+        runner = CliRunner()
+        again = runner.invoke(cli, ["hes", "run", "--schedule", str(schedule), "--once", "--json", *common])
+        assert again.exit_code == 0, again.output
         second = json.loads(again.stdout.splitlines()[0])
         assert second["reads"] == 3 and len(second["runs"]) == 1
-        shown = hes("profile", "--db", str(db), "--csv")
-        assert (
-            shown.returncode == 0
-            and shown.stdout.splitlines()[0] == "system_title,channel,capture_time,value,unit"
-        )
+        shown = runner.invoke(cli, ["hes", "profile", "--db", str(db), "--csv"])
+        assert shown.exit_code == 0
+        assert shown.stdout.splitlines()[0] == "system_title,channel,capture_time,value,unit"
         assert len(shown.stdout.splitlines()) == 1 + len(stored) + second["values_stored"]
     finally:
         sim.send_signal(signal.SIGINT)
-        sim.wait(10)
+        sim.communicate(timeout=10)
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    try:
-        port = _free_port()
-    except OSError:
+    if not _ipv6_loopback():
         pytest.skip("no IPv6 loopback")
     schedule = tmp_path / "schedule.toml"
     schedule.write_text(SCHEDULE)
     db = tmp_path / "hes.db"
-    bind = ["--bind", "::1", "--port", str(port), "--test-keys"]
+    bind = ["--bind", "::1", "--port", "0", "--test-keys"]
     process = subprocess.Popen(
         [*cosemnet_command(), "hes", "run", "--schedule", str(schedule), "--db", str(db), *bind],
         stdout=subprocess.PIPE,
@@ -159,18 +159,15 @@ def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         text=True,
         env=ENV,
     )
-    deadline = time.monotonic() + 20
-    while not db.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None and process.stderr.readline().startswith("listening on [::1]:")
+    process.send_signal(signal.SIGTERM)  # waiting for the first job (00:15 or the next quarter hour)
     _, err = process.communicate(timeout=20)
     assert process.returncode == 143, err
     assert "Traceback" not in err
     bad = tmp_path / "bad.toml"
     bad.write_text("[[job]]\nname='a'\nkind='nope'\nevery='1d'\n")
-    result = hes("run", "--schedule", str(bad), "--db", str(db), "--test-keys")
-    assert result.returncode == 2 and "kind" in result.stderr
+    result = CliRunner().invoke(cli, ["hes", "run", "--schedule", str(bad), "--db", str(db), "--test-keys"])
+    assert result.exit_code == 2 and "kind" in result.output
 
 
 def test_scheduler_is_a_timer_core_with_typed_events() -> None:

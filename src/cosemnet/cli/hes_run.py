@@ -196,6 +196,8 @@ def run_command(
         stop.install()
         service = HeadEndService(head_end, group_gateway=_gateway(gateway))
         await _start(service, bind, port)
+        host, bound = service.local_address
+        click.echo(f"listening on [{host}]:{bound}, {len(jobs)} job(s)", err=True)
         try:
             if listen_first > 0:
                 with contextlib.suppress(TimeoutError):
