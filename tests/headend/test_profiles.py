@@ -8,6 +8,7 @@ import itertools
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,21 @@ def _compress(profile: ProfileGeneric, sent: list[int]) -> None:
     profile.select_range = compressed  # type: ignore[method-assign]
 
 
+def _drop_first_answer(fleet: MeshFleet, index: int) -> list[object]:
+    """Meter ``index`` loses the next datagram it sends (returned in the list once it happened)."""
+    send = fleet._send
+    dropped: list[object] = []
+
+    def dropping(sender: int, item: Any) -> None:
+        if sender == index and not dropped:
+            dropped.append(item)
+            return
+        send(sender, item)
+
+    fleet._send = dropping  # type: ignore[method-assign]
+    return dropped
+
+
 def _values(he: HeadEnd, title: bytes, channel: str) -> dict[float, float | None]:
     return {r.capture_time: r.value for r in he.store.profile_rows(LP, title) if r.channel == channel}
 
@@ -119,7 +135,10 @@ def test_24h_collected_incrementally_gaps_repaired_compressed_clock_scaled(tmp_p
             clock.offset += DAY  # the meters live 24 h (96 captures), caught up at the first request
             reports.append(await collect_profile(service, LP, config=config))
             clock.offset += 3600  # one hour later: 4 new captures per meter
+            marks.append(len(compressed_rows))
+            dropped = _drop_first_answer(fleet, 2)  # meter 2's GET response lost: asked again
             reports.append(await collect_profile(service, LP, config=config))
+            assert dropped and head_end.throttle.timeouts > 0
             titles = [n.meter.identity.system_title for n in fleet.nodes]
             times = head_end.store.capture_times(LP, titles[2])
             # rows lost in our store (a crash, an operator): 3 rows of meter 2, 1 row of meter 3
@@ -140,8 +159,10 @@ def test_24h_collected_incrementally_gaps_repaired_compressed_clock_scaled(tmp_p
             book.close()
         return reports
 
+    marks: list[int] = []
     first, second, third, fourth = asyncio.run(main())
-    assert len(compressed_rows) == 95 + 3  # all but the first row of each answer
+    assert marks == [95]  # all but the first row of the answer went compressed
+    assert len(compressed_rows) == 95 + 3
     # first run: 96 rows per meter (4 channels each), metadata read once per meter
     assert first.rows_received == 96 * METERS and first.values_stored == 96 * METERS * 4
     assert not first.failed and first.reads == METERS
