@@ -262,7 +262,6 @@ class ProfileCollector:
     ) -> dict[bytes, list[RangeRead]]:
         """Per meter with known channels: the incremental read (when ``incremental``), then the
         reads of its open gaps (gaps found in the stored rows are recorded first)."""
-        last = self.store.last_capture_times(self.profile) if incremental else {}
         end = now + self.config.lookahead
         out: dict[bytes, list[RangeRead]] = {}
         for title in titles:
@@ -271,7 +270,7 @@ class ProfileCollector:
                 continue
             reads = []
             if incremental:
-                stored = last.get(title)
+                stored = self.store.last_capture_time(self.profile, title)
                 first = now - self.config.backfill if stored is None else stored + 1.0
                 if first <= end:
                     reads.append(RangeRead(title, first, end))

@@ -142,6 +142,7 @@ CREATE TABLE IF NOT EXISTS profile_rows (
     run_id        INTEGER NOT NULL,
     PRIMARY KEY (system_title, profile, channel, capture_time)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS profile_rows_by_time ON profile_rows (profile, system_title, capture_time);
 CREATE TABLE IF NOT EXISTS profile_gaps (
     system_title  BLOB NOT NULL,
     profile       TEXT NOT NULL,
@@ -608,15 +609,14 @@ class HeadEndStore:
             ).fetchall()
         return [float(r[0]) for r in rows]
 
-    def last_capture_times(self, profile: str) -> dict[bytes, float]:
-        """Per meter: the latest capture time stored for ``profile``."""
+    def last_capture_time(self, profile: str, system_title: bytes) -> float | None:
+        """The latest capture time stored for a meter's profile (None: none stored)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT system_title, max(capture_time) FROM profile_rows WHERE profile = ?"
-                " GROUP BY system_title",
-                (profile,),
-            ).fetchall()
-        return {bytes(r[0]): float(r[1]) for r in rows}
+            row = self._db.execute(
+                "SELECT max(capture_time) FROM profile_rows WHERE profile = ? AND system_title = ?",
+                (profile, bytes(system_title)),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def delete_profile_rows(self, profile: str, system_title: bytes, first: float, last: float) -> int:
         """Forget the rows of ``first``..``last`` (operators, tests: they are read again as a gap)."""
