@@ -8,7 +8,8 @@ from .cli_reference import END, START, commands, current, render
 def test_every_command_is_in_the_reference() -> None:
     text = current()
     paths = [path for path, _ in commands()]
-    # decode ... hes (with set, action, events, run, profile), lon (discover, commission), sim, meter, wireshark
+    # decode ... hes (with set, action, events, run, profile), lon (discover, commission), sim, meter,
+    # wireshark
     assert len(paths) == 23
     for path in paths:
         assert f"#### `{path}`" in text, path
