@@ -695,3 +695,4 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
 hes_group.add_command(readings_command)
 import cosemnet.cli.hes_firmware  # noqa: E402  (registers `hes firmware`)
 import cosemnet.cli.hes_ops  # noqa: E402, F401  (registers `hes set` and `hes action`)
+from cosemnet.cli import hes_schedule as _hes_schedule  # noqa: E402, F401  (registers `hes run` and `hes profile`)

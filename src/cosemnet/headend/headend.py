@@ -1054,8 +1054,10 @@ class HeadEnd:
             return operation.client_request()
         if len(attributes) == 1:
             a = attributes[0]
-            return Get(a.class_id, a.logical_name, a.attribute_id)
-        return GetWithList(tuple((a.class_id, a.logical_name, a.attribute_id) for a in attributes))
+            return Get(a.class_id, a.logical_name, a.attribute_id, a.selection)
+        return GetWithList(
+            tuple((a.class_id, a.logical_name, a.attribute_id, a.selection) for a in attributes)
+        )
 
     def _on_answer(self, session: _Session, apdu: bytes, now: float, plain: bytes | None = None) -> None:
         job = session.job

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue
-from cosemnet.codec.xdlms import ActionResult, DataAccessResult
+from cosemnet.codec.xdlms import ActionResult, DataAccessResult, SelectiveAccessDescriptor
 from cosemnet.errors import DecodeError
 from cosemnet.headend.operations import Operation, OperationOutcome
 from cosemnet.profiles.mesh.response_window import CollectionReport
@@ -22,11 +22,13 @@ AccessResult = DataAccessResult | ActionResult
 
 @dataclass(frozen=True, slots=True)
 class AttributeRef:
-    """One COSEM attribute: class id, logical name, attribute index."""
+    """One COSEM attribute: class id, logical name, attribute index; ``selection``: the selective
+    access of the GET (e.g. a profile generic buffer's range, :mod:`cosemnet.headend.profiles`)."""
 
     class_id: int
     logical_name: Obis
     attribute_id: int
+    selection: SelectiveAccessDescriptor | None = field(default=None, hash=False)
 
     @classmethod
     def parse(cls, text: str) -> AttributeRef:

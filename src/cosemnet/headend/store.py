@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, TextIO
 
@@ -33,7 +33,17 @@ from cosemnet.codec.initiate import Conformance
 from cosemnet.codec.types import DataValue
 from cosemnet.errors import EncodeError
 
-__all__ = ["EventRow", "HeadEndStore", "OperationRow", "ReadingRow", "RunRow", "StoredAssociation"]
+__all__ = [
+    "EventRow",
+    "GapRow",
+    "HeadEndStore",
+    "OperationRow",
+    "ProfileChannelRow",
+    "ProfileRow",
+    "ReadingRow",
+    "RunRow",
+    "StoredAssociation",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -107,6 +117,42 @@ CREATE TABLE IF NOT EXISTS push_events (
     address       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS push_events_by_title ON push_events (system_title, at);
+CREATE TABLE IF NOT EXISTS profile_channels (
+    system_title    BLOB NOT NULL,
+    profile         TEXT NOT NULL,
+    position        INTEGER NOT NULL,
+    class_id        INTEGER NOT NULL,
+    logical_name    TEXT NOT NULL,
+    attribute_id    INTEGER NOT NULL,
+    data_index      INTEGER NOT NULL,
+    scaler          INTEGER,
+    unit            INTEGER,
+    capture_period  INTEGER NOT NULL,
+    read_at         REAL NOT NULL,
+    PRIMARY KEY (system_title, profile, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profile_rows (
+    system_title  BLOB NOT NULL,
+    profile       TEXT NOT NULL,
+    channel       TEXT NOT NULL,
+    capture_time  REAL NOT NULL,
+    value         REAL,
+    raw           BLOB,
+    unit          INTEGER,
+    run_id        INTEGER NOT NULL,
+    PRIMARY KEY (system_title, profile, channel, capture_time)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS profile_rows_by_time ON profile_rows (profile, system_title, capture_time);
+CREATE TABLE IF NOT EXISTS profile_gaps (
+    system_title  BLOB NOT NULL,
+    profile       TEXT NOT NULL,
+    gap_first     REAL NOT NULL,
+    gap_last      REAL NOT NULL,
+    status        TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    updated       REAL NOT NULL,
+    PRIMARY KEY (system_title, profile, gap_first, gap_last)
+) WITHOUT ROWID;
 """
 
 
@@ -178,6 +224,60 @@ class EventRow:
     value: bytes | None
     value_text: str | None
     address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChannelRow:
+    """One capture object of a meter's profile (``position`` in capture_objects, from 0), with its
+    scaler and unit (None: the object has no scaler_unit) and the profile's capture period (s)."""
+
+    system_title: bytes
+    profile: str
+    position: int
+    class_id: int
+    logical_name: str
+    attribute_id: int
+    data_index: int
+    scaler: int | None
+    unit: int | None
+    capture_period: int
+    read_at: float
+
+    @property
+    def name(self) -> str:
+        """The channel's name in ``profile_rows``: ``OBIS:ATTR`` (``:DATA_INDEX`` when not 0)."""
+        name = f"{self.logical_name}:{self.attribute_id}"
+        return f"{name}:{self.data_index}" if self.data_index else name
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """One stored profile value: meter, profile, channel, capture time (POSIX s), the value with the
+    scaler applied (None: not a number), its A-XDR as received, the unit and the run that read it."""
+
+    system_title: bytes
+    profile: str
+    channel: str
+    capture_time: float
+    value: float | None
+    raw: bytes | None
+    unit: int | None
+    run_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    """Missing capture instants ``first``..``last`` of a meter's profile: ``status`` is ``open``
+    (to be requested again), ``confirmed`` (the meter answered without them), ``given-up`` (no
+    answer after the allowed attempts) or ``repaired``."""
+
+    system_title: bytes
+    profile: str
+    first: float
+    last: float
+    status: str
+    attempts: int
+    updated: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +523,137 @@ class HeadEndStore:
             writer.writerow(row)
             count += 1
         return count
+
+    # -- load profiles (headend/profiles.py) ----------------------------------------------------
+
+    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """``executemany`` in one transaction; the number of rows added or changed."""
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def save_profile_channels(self, rows: Iterable[ProfileChannelRow]) -> None:
+        """Store (replace) the capture objects, scalers and units of meters' profiles."""
+        out = [
+            (
+                r.system_title,
+                r.profile,
+                r.position,
+                r.class_id,
+                r.logical_name,
+                r.attribute_id,
+                r.data_index,
+                r.scaler,
+                r.unit,
+                r.capture_period,
+                r.read_at,
+            )
+            for r in rows
+        ]
+        self._write("INSERT OR REPLACE INTO profile_channels VALUES (?,?,?,?,?,?,?,?,?,?,?)", out)
+
+    def profile_channels(self, profile: str, system_title: bytes | None = None) -> list[ProfileChannelRow]:
+        sql = "SELECT * FROM profile_channels WHERE profile = ?"
+        params: list[object] = [profile]
+        if system_title is not None:
+            sql += " AND system_title = ?"
+            params.append(bytes(system_title))
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY system_title, position", params).fetchall()
+        return [ProfileChannelRow(bytes(r[0]), *r[1:]) for r in rows]
+
+    def add_profile_rows(self, rows: Iterable[ProfileRow]) -> int:
+        """Store profile values; one already stored for the same meter, profile, channel and capture
+        time is kept (a re-read is stored once). Returns how many were added."""
+        out = [
+            (r.system_title, r.profile, r.channel, r.capture_time, r.value, r.raw, r.unit, r.run_id)
+            for r in rows
+        ]
+        return self._write("INSERT OR IGNORE INTO profile_rows VALUES (?,?,?,?,?,?,?,?)", out)
+
+    def profile_rows(
+        self,
+        profile: str,
+        system_title: bytes | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[ProfileRow]:
+        sql = "SELECT * FROM profile_rows WHERE profile = ? AND capture_time >= ? AND capture_time <= ?"
+        params: list[object] = [
+            profile,
+            float("-inf") if since is None else since,
+            float("inf") if until is None else until,
+        ]
+        if system_title is not None:
+            sql += " AND system_title = ?"
+            params.append(bytes(system_title))
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY system_title, capture_time, channel", params).fetchall()
+        return [ProfileRow(bytes(r[0]), *r[1:]) for r in rows]
+
+    def capture_times(self, profile: str, system_title: bytes, since: float | None = None) -> list[float]:
+        """The distinct capture times stored for a meter's profile (ascending)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT capture_time FROM profile_rows WHERE profile = ? AND system_title = ?"
+                " AND capture_time >= ? ORDER BY capture_time",
+                (profile, bytes(system_title), float("-inf") if since is None else since),
+            ).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def last_capture_time(self, profile: str, system_title: bytes) -> float | None:
+        """The latest capture time stored for a meter's profile (None: none stored)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT max(capture_time) FROM profile_rows WHERE profile = ? AND system_title = ?",
+                (profile, bytes(system_title)),
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def delete_profile_rows(self, profile: str, system_title: bytes, first: float, last: float) -> int:
+        """Forget the rows of ``first``..``last`` (operators, tests: they are read again as a gap)."""
+        return self._write(
+            "DELETE FROM profile_rows WHERE profile = ? AND system_title = ?"
+            " AND capture_time BETWEEN ? AND ?",
+            [(profile, bytes(system_title), first, last)],
+        )
+
+    def save_gaps(self, rows: Iterable[GapRow]) -> None:
+        """Store (replace) gap records."""
+        out = [(r.system_title, r.profile, r.first, r.last, r.status, r.attempts, r.updated) for r in rows]
+        self._write("INSERT OR REPLACE INTO profile_gaps VALUES (?,?,?,?,?,?,?)", out)
+
+    def gaps(
+        self, profile: str, system_title: bytes | None = None, *, status: str | None = None
+    ) -> list[GapRow]:
+        sql = "SELECT * FROM profile_gaps WHERE profile = ?"
+        params: list[object] = [profile]
+        if system_title is not None:
+            sql += " AND system_title = ?"
+            params.append(bytes(system_title))
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY system_title, gap_first", params).fetchall()
+        return [GapRow(bytes(r[0]), *r[1:]) for r in rows]
+
+    def compact_run_values(self, run_id: int, text: str) -> None:
+        """Replace the values of ``run_id``'s readings by ``text`` (a profile buffer, whose rows are in
+        ``profile_rows``: not kept twice); errors stay."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE readings SET value = NULL, value_text = ? WHERE run_id = ? AND error IS NULL",
+                (text, run_id),
+            )
 
     # -- associations ----------------------------------------------------------------------------
 
