@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from cosemnet.cli.hes import _common, _gateway, _open, _start, _title, hes_group
+from cosemnet.cli.hes import _common, _gateway, _observation, _open, _start, _title, hes_group
 from cosemnet.cli.hes_common import existing_db, load_hes_keys, reported
 from cosemnet.cli.hes_common import throttle_config as _throttle_config
 from cosemnet.cli.hes_common import throttle_options as _throttle_options
@@ -213,10 +213,13 @@ def _run(opts: dict[str, Any]) -> int:
     store = FirmwareStore(opts["db"])
     stop = Stop()
     holder: list[FirmwareCampaign] = []
+    observation = _observation(opts["trace"], opts["pcap"], opts["metrics_port"], opts["bind"], keys)
 
     async def main() -> dict[str, Any]:
         stop.install()
-        service = HeadEndService(head_end, group_gateway=_gateway(opts["gateway"]))
+        service = HeadEndService(
+            head_end, group_gateway=_gateway(opts["gateway"]), observer=observation.observer
+        )
         started = time.perf_counter()
         stopped: str | None = None
         try:
@@ -236,7 +239,8 @@ def _run(opts: dict[str, Any]) -> int:
             store.close()
         return _summary(holder[0], service.bytes_sent, stopped, time.perf_counter() - started)
 
-    summary = asyncio.run(main())
+    with observation:
+        summary = asyncio.run(main())
     _print_summary(summary, opts["as_json"])
     if stop.signals:
         return stop.exit_code

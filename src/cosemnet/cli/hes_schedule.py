@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from cosemnet.cli.hes import DEFAULT_DB, _common, _gateway, _open, _start, _title, hes_group
+from cosemnet.cli.hes import DEFAULT_DB, _common, _gateway, _observation, _open, _start, _title, hes_group
 from cosemnet.cli.hes_common import existing_db, load_hes_keys, reported
 from cosemnet.cli.hes_common import throttle_config as _throttle_config
 from cosemnet.cli.hes_common import throttle_options as _throttle_options
@@ -188,13 +188,15 @@ def run_command(
         raise click.BadParameter(str(exc), param_hint="--schedule") from None
     listen_first = float(throttle.pop("listen_first"))
     gateway = throttle.pop("gateway")
+    trace, pcap, metrics_port = throttle.pop("trace"), throttle.pop("pcap"), throttle.pop("metrics_port")
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
     head_end = _open(db, keys, _throttle_config(**throttle), accept_plain=accept_plain_registrations)
     stop = _Stop()
+    observation = _observation(trace, pcap, metrics_port, bind, keys)
 
     async def main() -> int:
         stop.install()
-        service = HeadEndService(head_end, group_gateway=_gateway(gateway))
+        service = HeadEndService(head_end, group_gateway=_gateway(gateway), observer=observation.observer)
         await _start(service, bind, port)
         host, bound = service.local_address
         click.echo(f"listening on [{host}]:{bound}, {len(jobs)} job(s)", err=True)
@@ -207,7 +209,8 @@ def run_command(
             await service.close()
             head_end.book.close()
 
-    partial = asyncio.run(main())
+    with observation:
+        partial = asyncio.run(main())
     ctx.exit(stop.exit_code or (1 if partial else 0))
 
 
