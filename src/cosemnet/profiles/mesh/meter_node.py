@@ -65,23 +65,27 @@ import ipaddress
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from cosemnet.codec.acse import AARQ, RLRQ, ApplicationContextName
 from cosemnet.codec.ciphered import is_protected_tag
 from cosemnet.codec.obis import Obis
-from cosemnet.codec.types import DataValue
+from cosemnet.codec.types import DataValue, DoubleLongUnsigned
+from cosemnet.cosem.access import AttributeAccess, ObjectAccessRights
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.codec.xdlms.notification import DataNotification
-from cosemnet.cosem.association import AssociationBase
+from cosemnet.cosem.association import AssociationBase, ObjectListEntry
 from cosemnet.cosem.context import AccessContext, SideEffects
+from cosemnet.cosem.data import Data
 from cosemnet.cosem.logical_device import LogicalDevice
 from cosemnet.cosem.security_setup import SecuritySetup
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.mesh.groups import (
     DEFAULT_SCHEME,
+    GROUP_MEMBERSHIP_LN,
     GroupDecision,
     GroupMembership,
+    GroupMembershipObject,
     MulticastScheme,
     evaluate_group_request,
 )
@@ -103,10 +107,15 @@ from cosemnet.profiles.mesh.registration import (
     RegistrationReason,
     scope_of,
 )
-from cosemnet.profiles.mesh.response_window import ResponseWindow, response_rng
+from cosemnet.profiles.mesh.response_window import (
+    RESPONSE_WINDOW_LN,
+    ResponseWindow,
+    ResponseWindowObject,
+    response_rng,
+)
 from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
-from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard
+from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard, key_fingerprint
 from cosemnet.security.envelope import EnvelopeError, EnvelopeInfo, read_envelope
 from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
@@ -123,6 +132,7 @@ from cosemnet.server.server import MeterServer
 
 __all__ = [
     "DEFAULT_RESPONSE_WINDOW",
+    "INVOCATION_COUNTER_LN",
     "MESH_PEER",
     "MeshMeterNode",
     "MeshNodeStats",
@@ -141,6 +151,20 @@ DEFAULT_PORTS: Final = MeshPortConfig()
 NO_GROUPS: Final = GroupMembership(())
 DEFAULT_RESPONSE_WINDOW: Final = ResponseWindow(0, 5000)
 """[design] group answers spread over the 5 s after reception unless configured."""
+INVOCATION_COUNTER_LN: Final = Obis("0-0:43.1.0*255")
+"""The invocation counter Data object of the management Security setup (0-0:43.1.e*255 with e = 0);
+[design, decision 0126] its value is the lowest invocation counter the meter accepts from that
+setup's client, readable in every association (the public one included), never settable."""
+_READ_WRITE_VALUE: Final = ObjectAccessRights.for_class(Data, overrides={2: AttributeAccess.READ_AND_WRITE})
+_READ_ONLY_VALUE: Final = ObjectAccessRights.for_class(Data)
+
+
+@runtime_checkable
+class _ProfileObjectList(Protocol):
+    """An object list shared by the meters of one profile (the simulator's): entries for objects
+    every such meter gets are added once, without a per-meter copy."""
+
+    def add_profile_entry(self, entry: ObjectListEntry) -> None: ...
 
 
 class MeterDeviceAssociation(Protocol):
@@ -243,6 +267,19 @@ class MeshNodeStats:
     """Datagrams dropped: not a wrapper frame, or received while the node is off the mesh."""
 
 
+def _grant(association: AssociationBase, grants: Sequence[tuple[Obis, ObjectAccessRights]]) -> None:
+    """Put the objects in an association's object list (once per shared list, see
+    :class:`_ProfileObjectList`)."""
+    for logical_name, rights in grants:
+        if association.entry(Data.CLASS_ID, bytes(logical_name)) is not None:
+            continue
+        entry = ObjectListEntry(Data.CLASS_ID, Data.VERSION, logical_name, rights)
+        if isinstance(association, _ProfileObjectList):
+            association.add_profile_entry(entry)
+        else:
+            association.add_entry(entry)
+
+
 def _envelope(apdu: bytes) -> EnvelopeInfo | None:
     """The cleartext header of a ciphered APDU, read once per datagram (None: not ciphered, or
     malformed)."""
@@ -274,6 +311,7 @@ class MeshMeterNode:
 
     __slots__ = (
         "_confirm_window",
+        "_group_object",
         "_heap",
         "_outgoing",
         "_sequence",
@@ -281,7 +319,6 @@ class MeshMeterNode:
         "anchor",
         "border_router",
         "head_end",
-        "membership",
         "meter",
         "objects",
         "online",
@@ -290,13 +327,13 @@ class MeshMeterNode:
         "prefix_length",
         "protect_registrations",
         "registration",
-        "response_window",
         "scheme",
         "seed",
         "server",
         "stats",
         "udp_port",
         "value_reader",
+        "_window_object",
     )
 
     def __init__(
@@ -309,8 +346,8 @@ class MeshMeterNode:
         ports: MeshPortConfig = DEFAULT_PORTS,
         schedule: PushSchedule | None = None,
         rng: random.Random | None = None,
-        membership: GroupMembership = NO_GROUPS,
-        response_window: ResponseWindow = DEFAULT_RESPONSE_WINDOW,
+        membership: GroupMembership | None = None,
+        response_window: ResponseWindow | None = None,
         scheme: MulticastScheme = DEFAULT_SCHEME,
         seed: int = 0,
         prefix_length: int = 64,
@@ -329,8 +366,6 @@ class MeshMeterNode:
         self.udp_port = ports.udp_port if udp_port is None else udp_port
         self.head_end = (str(head_end[0]), int(head_end[1]))
         self.ports = ports
-        self.membership = membership
-        self.response_window = response_window
         self.scheme = scheme
         self.seed = seed
         self.prefix_length = prefix_length
@@ -352,6 +387,7 @@ class MeshMeterNode:
             else MeterServer([mesh_served_device(meter, self.anchor)], inactivity_timeout=inactivity_timeout)
         )
         self.value_reader = value_reader if value_reader is not None else self._read_value
+        self._group_object, self._window_object = self._management_objects(membership, response_window)
         self.online = False
         self.periodic_at: float | None = None
         self.stats = MeshNodeStats()
@@ -361,6 +397,71 @@ class MeshMeterNode:
         self.protect_registrations = protect_registrations
         self._confirm_window = -1
         """Last invocation counter accepted from the head-end on a confirmation (-1: none)."""
+
+    # ----------------------------------------------------------------------------------------------
+    # Management objects (decisions 0124, 0126)
+
+    def _management_objects(
+        self, membership: GroupMembership | None, window: ResponseWindow | None
+    ) -> tuple[GroupMembershipObject, ResponseWindowObject]:
+        """The meter's group membership and response window objects (created, with the invocation
+        counter object, when the meter has none) and their rights: settable in the management
+        association only, the counter object readable in every association. A constructor argument
+        overrides what the object holds."""
+        device = self.meter.device
+        group = device.find(Data.CLASS_ID, GROUP_MEMBERSHIP_LN)
+        if not isinstance(group, GroupMembershipObject):
+            group = device.add(GroupMembershipObject(GROUP_MEMBERSHIP_LN, NO_GROUPS))
+        found = device.find(Data.CLASS_ID, RESPONSE_WINDOW_LN)
+        response = (
+            found
+            if isinstance(found, ResponseWindowObject)
+            else device.add(ResponseWindowObject(RESPONSE_WINDOW_LN, DEFAULT_RESPONSE_WINDOW))
+        )
+        if device.find(Data.CLASS_ID, INVOCATION_COUNTER_LN) is None:
+            device.add(Data(INVOCATION_COUNTER_LN, provider=self._lowest_acceptable_counter))
+        for client_sap in self.meter.client_saps:
+            holder = self.meter.association(client_sap)
+            if holder is None:
+                continue
+            management = client_sap == self.ports.client_wport
+            grants = [(INVOCATION_COUNTER_LN, _READ_ONLY_VALUE)]
+            if management:
+                grants += [(GROUP_MEMBERSHIP_LN, _READ_WRITE_VALUE), (RESPONSE_WINDOW_LN, _READ_WRITE_VALUE)]
+            _grant(holder.association, grants)
+        if membership is not None:
+            group.membership = membership
+        if window is not None:
+            response.window = window
+        return group, response
+
+    def _lowest_acceptable_counter(self, ctx: AccessContext) -> DataValue:
+        """The value of the invocation counter object (decision 0126): one above the last counter
+        accepted from the management Security setup's client under its unicast key (0: none yet)."""
+        setup = self._setup()
+        if setup is None or setup.keys.ek is None:
+            return DoubleLongUnsigned(0)
+        table = self.server.replay_floors.tables.get(key_fingerprint(setup.keys.ek), {})
+        last = table.get((setup.client_system_title, KeyRole.GLOBAL_UNICAST))
+        return DoubleLongUnsigned(0 if last is None else min(last + 1, 0xFFFFFFFF))
+
+    @property
+    def membership(self) -> GroupMembership:
+        """The group membership object's value (a SET of the object changes it at once)."""
+        return self._group_object.membership
+
+    @membership.setter
+    def membership(self, value: GroupMembership) -> None:
+        self._group_object.membership = value
+
+    @property
+    def response_window(self) -> ResponseWindow:
+        """The response window object's value."""
+        return self._window_object.window
+
+    @response_window.setter
+    def response_window(self, value: ResponseWindow) -> None:
+        self._window_object.window = value
 
     # ----------------------------------------------------------------------------------------------
     # Identity and state
