@@ -56,12 +56,12 @@ from cosemnet.security.control import AUTHENTICATION_BIT, BROADCAST_BIT, ENCRYPT
 __all__ = [
     "ALL_METERS_GROUP",
     "DEFAULT_SCHEME",
+    "GROUP_MEMBERSHIP_LN",
     "MAX_CONDITIONS",
     "MAX_GROUPS",
     "Condition",
     "GroupDecision",
     "GroupDefinition",
-    "GROUP_MEMBERSHIP_LN",
     "GroupMembership",
     "GroupMembershipObject",
     "GroupProtectionError",

@@ -71,9 +71,9 @@ from cosemnet.codec.acse import AARQ, RLRQ, ApplicationContextName
 from cosemnet.codec.ciphered import is_protected_tag
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue, DoubleLongUnsigned
-from cosemnet.cosem.access import AttributeAccess, ObjectAccessRights
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.codec.xdlms.notification import DataNotification
+from cosemnet.cosem.access import AttributeAccess, ObjectAccessRights
 from cosemnet.cosem.association import AssociationBase, ObjectListEntry
 from cosemnet.cosem.context import AccessContext, SideEffects
 from cosemnet.cosem.data import Data
@@ -315,6 +315,7 @@ class MeshMeterNode:
         "_heap",
         "_outgoing",
         "_sequence",
+        "_window_object",
         "address",
         "anchor",
         "border_router",
@@ -333,7 +334,6 @@ class MeshMeterNode:
         "stats",
         "udp_port",
         "value_reader",
-        "_window_object",
     )
 
     def __init__(
