@@ -76,6 +76,7 @@ Design choices (the TS is silent; decision 0027):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import random
@@ -593,6 +594,32 @@ class HeadEnd:
             self._drop_association(session)
             released += 1
         return released
+
+    def retire(self, system_title: bytes, now: float) -> bool:
+        """Retire a meter (issue 12 item 5): release its association with a protected RLRQ (a
+        stored one is resumed for it), then forget its session, its stored association and its
+        address book binding. The RLRE is not awaited. Returns whether the meter was known."""
+        title = bytes(system_title)
+        entry = self.book.lookup(title)
+        session = self._sessions.get(title)
+        if session is None and title in self._resumable and entry is not None:
+            with contextlib.suppress(KeyError, _SessionsFull):
+                session = self._session(title, now)
+        if session is not None:
+            if entry is not None:
+                self._bind(session, entry)
+            if session.job is not None:
+                self._abandon(session)
+            if session.conn.is_associated and session.address:
+                with contextlib.suppress(ClientError):
+                    session.conn.send_request(Release(), now)
+                    self._send_queued(session)
+            self._drop_association(session)
+            self._evict(session)  # keeps the replay windows (counted in sessions_evicted)
+        self._resumable.pop(title, None)
+        self.store.forget_association(title)
+        self._bindings.pop(title, None)
+        return self.book.forget(title) or session is not None
 
     def close(self) -> None:
         """Flush readings, save counters, close the store (the address book stays open)."""

@@ -161,6 +161,12 @@ class HeadEndService:
             self.received += count
             self._schedule_pump()
 
+    def retire(self, system_title: bytes) -> bool:
+        """:meth:`HeadEnd.retire` now, its RLRQ sent at once (issue 12 item 5)."""
+        known = self.head_end.retire(system_title, self.clock())
+        self._flush()
+        return known
+
     def _schedule_pump(self) -> None:
         if not self._pump_scheduled:
             self._pump_scheduled = True
