@@ -595,6 +595,17 @@ class HeadEnd:
             released += 1
         return released
 
+    def refresh_keys(self, system_titles: Iterable[bytes]) -> None:
+        """Take the key store's broadcast keys again (a broadcast key rotation, docs/decisions/0125):
+        the one group requests are protected with, and the one each of ``system_titles`` answers them
+        with (in its session, when it has one)."""
+        self._broadcast_context = None
+        for title in system_titles:
+            session = self._sessions.get(bytes(title))
+            if session is not None and session.conn.security is not None:
+                key = self.keys.keys_for(bytes(title)).keys.broadcast_key
+                session.conn.security.keys.broadcast_key = key
+
     def retire(self, system_title: bytes, now: float) -> bool:
         """Retire a meter (issue 12 item 5): release its association with a protected RLRQ (a
         stored one is resumed for it), then forget its session, its stored association and its
