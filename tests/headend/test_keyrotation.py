@@ -99,9 +99,12 @@ class LossyMesh:
         raise AssertionError("the simulation did not reach its goal in time")
 
 
-def _setup(meters: int, loss: float) -> tuple[HeadEnd, list[MeshMeterNode], LossyMesh, float]:
-    throttle = ThrottleConfig(max_per_prefix=8, max_retries=12, rto_min=0.2)
-    head_end = HeadEnd(AddressBook(":memory:"), config=HeadEndConfig(throttle=throttle), rng=random.Random(3))
+def _setup(
+    meters: int, loss: float, *, associate: bool = True, config: HeadEndConfig | None = None
+) -> tuple[HeadEnd, list[MeshMeterNode], LossyMesh, float]:
+    if config is None:
+        config = HeadEndConfig(throttle=ThrottleConfig(max_per_prefix=8, max_retries=12, rto_min=0.2))
+    head_end = HeadEnd(AddressBook(":memory:"), config=config, rng=random.Random(3))
     nodes = [
         MeshMeterNode(
             build_meter(fleet_profile(), serial=i, seed=i, start=START),
@@ -119,6 +122,8 @@ def _setup(meters: int, loss: float) -> tuple[HeadEnd, list[MeshMeterNode], Loss
     for node in nodes:
         node.join(T0)
     now = mesh.run(T0, lambda: all(n.registered for n in nodes))
+    if not associate:
+        return head_end, nodes, mesh, now
     run = head_end.ensure_associations(now)
     now = mesh.run(now, lambda: run.finished)
     assert not run.failed
