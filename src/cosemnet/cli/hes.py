@@ -775,4 +775,5 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
 
 
 hes_group.add_command(readings_command)
+import cosemnet.cli.hes_keys  # noqa: E402  (registers `hes rotate-broadcast-key` and `hes retire`)
 import cosemnet.cli.hes_ops  # noqa: E402, F401  (registers `hes set` and `hes action`)
