@@ -9,7 +9,7 @@ import pytest
 from cosemnet.headend import AttributeRef, HeadEndConfig
 from cosemnet.headend.keys import DEFAULT_HEAD_END_SYSTEM_TITLE, SHARED_KEY_OWNER, TEST_EK
 from cosemnet.profiles.mesh import ThrottleConfig
-from cosemnet.profiles.mesh.meter_node import MeshMeterNode
+from cosemnet.profiles.mesh.meter_node import INVOCATION_COUNTER_LN, MeshMeterNode
 from cosemnet.security.counters import counter_name
 from cosemnet.security.keys import KeyRole
 
@@ -43,7 +43,8 @@ def test_fresh_head_end_reads_a_meter_with_a_high_replay_floor(mode: str) -> Non
     # the public association was released: only the management associations remain
     assert [len(n.server.associations()) for n in nodes] == [1, 1]
     # the counter object now says the meter accepts only what is above our last request
-    public_floor = nodes[0]._lowest_acceptable_counter(nodes[0].meter.context())
+    meter = nodes[0].meter
+    public_floor = meter.device.get(1, INVOCATION_COUNTER_LN, 2, meter.context())
     assert FLOOR < int(public_floor) <= counter.value  # type: ignore[call-overload]
 
 

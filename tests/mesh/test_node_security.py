@@ -75,7 +75,9 @@ async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 async def _setup(meters: int, **fleet: object) -> tuple[HeadEndService, MeshFleet]:
-    config = HeadEndConfig(throttle=ThrottleConfig(max_per_prefix=16, timeout=2.0, backoff_base=0.2, rto_min=0.2))
+    config = HeadEndConfig(
+        throttle=ThrottleConfig(max_per_prefix=16, timeout=2.0, backoff_base=0.2, rto_min=0.2)
+    )
     service = HeadEndService(HeadEnd(AddressBook(":memory:"), config=config))
     await service.start("::1", 0)
     cfg = FleetConfig(meters=meters, head_end=service.local_address, response_window=WINDOW, **fleet)  # type: ignore[arg-type]

@@ -65,29 +65,31 @@ import ipaddress
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol
 
 from cosemnet.codec.acse import AARQ, RLRQ, ApplicationContextName
 from cosemnet.codec.ciphered import is_protected_tag
 from cosemnet.codec.obis import Obis
-from cosemnet.codec.types import DataValue, DoubleLongUnsigned
+from cosemnet.codec.types import DataValue
 from cosemnet.codec.wrapper import WrapperFrame
 from cosemnet.codec.xdlms.notification import DataNotification
-from cosemnet.cosem.access import AttributeAccess, ObjectAccessRights
-from cosemnet.cosem.association import AssociationBase, ObjectListEntry
+from cosemnet.cosem.association import AssociationBase
 from cosemnet.cosem.context import AccessContext, SideEffects
-from cosemnet.cosem.data import Data
 from cosemnet.cosem.logical_device import LogicalDevice
 from cosemnet.cosem.security_setup import SecuritySetup
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.mesh.groups import (
     DEFAULT_SCHEME,
-    GROUP_MEMBERSHIP_LN,
     GroupDecision,
     GroupMembership,
     GroupMembershipObject,
     MulticastScheme,
     evaluate_group_request,
+)
+from cosemnet.profiles.mesh.meter_objects import (
+    INVOCATION_COUNTER_LN,
+    install_meter_objects,
+    lowest_acceptable_counter,
 )
 from cosemnet.profiles.mesh.ports import MeshPortConfig
 from cosemnet.profiles.mesh.push_schedule import (
@@ -108,14 +110,13 @@ from cosemnet.profiles.mesh.registration import (
     scope_of,
 )
 from cosemnet.profiles.mesh.response_window import (
-    RESPONSE_WINDOW_LN,
     ResponseWindow,
     ResponseWindowObject,
     response_rng,
 )
 from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
-from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard, key_fingerprint
+from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard
 from cosemnet.security.envelope import EnvelopeError, EnvelopeInfo, read_envelope
 from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
@@ -151,20 +152,6 @@ DEFAULT_PORTS: Final = MeshPortConfig()
 NO_GROUPS: Final = GroupMembership(())
 DEFAULT_RESPONSE_WINDOW: Final = ResponseWindow(0, 5000)
 """[design] group answers spread over the 5 s after reception unless configured."""
-INVOCATION_COUNTER_LN: Final = Obis("0-0:43.1.0*255")
-"""The invocation counter Data object of the management Security setup (0-0:43.1.e*255 with e = 0);
-[design, decision 0126] its value is the lowest invocation counter the meter accepts from that
-setup's client, readable in every association (the public one included), never settable."""
-_READ_WRITE_VALUE: Final = ObjectAccessRights.for_class(Data, overrides={2: AttributeAccess.READ_AND_WRITE})
-_READ_ONLY_VALUE: Final = ObjectAccessRights.for_class(Data)
-
-
-@runtime_checkable
-class _ProfileObjectList(Protocol):
-    """An object list shared by the meters of one profile (the simulator's): entries for objects
-    every such meter gets are added once, without a per-meter copy."""
-
-    def add_profile_entry(self, entry: ObjectListEntry) -> None: ...
 
 
 class MeterDeviceAssociation(Protocol):
@@ -265,19 +252,6 @@ class MeshNodeStats:
     """RLRQ / AARQ dropped because they would release or replace an authenticated association."""
     dropped: int = 0
     """Datagrams dropped: not a wrapper frame, or received while the node is off the mesh."""
-
-
-def _grant(association: AssociationBase, grants: Sequence[tuple[Obis, ObjectAccessRights]]) -> None:
-    """Put the objects in an association's object list (once per shared list, see
-    :class:`_ProfileObjectList`)."""
-    for logical_name, rights in grants:
-        if association.entry(Data.CLASS_ID, bytes(logical_name)) is not None:
-            continue
-        entry = ObjectListEntry(Data.CLASS_ID, Data.VERSION, logical_name, rights)
-        if isinstance(association, _ProfileObjectList):
-            association.add_profile_entry(entry)
-        else:
-            association.add_entry(entry)
 
 
 def _envelope(apdu: bytes) -> EnvelopeInfo | None:
@@ -404,46 +378,21 @@ class MeshMeterNode:
     def _management_objects(
         self, membership: GroupMembership | None, window: ResponseWindow | None
     ) -> tuple[GroupMembershipObject, ResponseWindowObject]:
-        """The meter's group membership and response window objects (created, with the invocation
-        counter object, when the meter has none) and their rights: settable in the management
-        association only, the counter object readable in every association. A constructor argument
+        """The meter's group membership and response window objects (decisions 0124, 0126; see
+        :func:`~cosemnet.profiles.mesh.meter_objects.install_meter_objects`); a constructor argument
         overrides what the object holds."""
-        device = self.meter.device
-        group = device.find(Data.CLASS_ID, GROUP_MEMBERSHIP_LN)
-        if not isinstance(group, GroupMembershipObject):
-            group = device.add(GroupMembershipObject(GROUP_MEMBERSHIP_LN, NO_GROUPS))
-        found = device.find(Data.CLASS_ID, RESPONSE_WINDOW_LN)
-        response = (
-            found
-            if isinstance(found, ResponseWindowObject)
-            else device.add(ResponseWindowObject(RESPONSE_WINDOW_LN, DEFAULT_RESPONSE_WINDOW))
+        holders = ((sap, self.meter.association(sap)) for sap in self.meter.client_saps)
+        group, response = install_meter_objects(
+            self.meter.device,
+            [(sap, h.association) for sap, h in holders if h is not None],
+            self.ports.client_wport,
+            lambda ctx: lowest_acceptable_counter(self.server.replay_floors, self._setup()),
         )
-        if device.find(Data.CLASS_ID, INVOCATION_COUNTER_LN) is None:
-            device.add(Data(INVOCATION_COUNTER_LN, provider=self._lowest_acceptable_counter))
-        for client_sap in self.meter.client_saps:
-            holder = self.meter.association(client_sap)
-            if holder is None:
-                continue
-            management = client_sap == self.ports.client_wport
-            grants = [(INVOCATION_COUNTER_LN, _READ_ONLY_VALUE)]
-            if management:
-                grants += [(GROUP_MEMBERSHIP_LN, _READ_WRITE_VALUE), (RESPONSE_WINDOW_LN, _READ_WRITE_VALUE)]
-            _grant(holder.association, grants)
         if membership is not None:
             group.membership = membership
         if window is not None:
             response.window = window
         return group, response
-
-    def _lowest_acceptable_counter(self, ctx: AccessContext) -> DataValue:
-        """The value of the invocation counter object (decision 0126): one above the last counter
-        accepted from the management Security setup's client under its unicast key (0: none yet)."""
-        setup = self._setup()
-        if setup is None or setup.keys.ek is None:
-            return DoubleLongUnsigned(0)
-        table = self.server.replay_floors.tables.get(key_fingerprint(setup.keys.ek), {})
-        last = table.get((setup.client_system_title, KeyRole.GLOBAL_UNICAST))
-        return DoubleLongUnsigned(0 if last is None else min(last + 1, 0xFFFFFFFF))
 
     @property
     def membership(self) -> GroupMembership:
