@@ -694,5 +694,6 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
 
 hes_group.add_command(readings_command)
 import cosemnet.cli.hes_firmware  # noqa: E402  (registers `hes firmware`)
+import cosemnet.cli.hes_keys  # noqa: E402  (registers `hes rotate-broadcast-key` and `hes retire`)
 import cosemnet.cli.hes_ops  # noqa: E402, F401  (registers `hes set` and `hes action`)
 from cosemnet.cli import hes_schedule as _hes_schedule  # noqa: E402, F401  (registers `hes run` and `hes profile`)

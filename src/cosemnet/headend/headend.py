@@ -76,13 +76,14 @@ Design choices (the TS is silent; decision 0027):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from cosemnet.client.connection import (
     DEFAULT_LN_CONFORMANCE,
@@ -115,6 +116,7 @@ from cosemnet.codec.xdlms import (
 )
 from cosemnet.codec.xdlms.notification import DataNotification, EventNotificationRequest
 from cosemnet.errors import DecodeError, EncodeError
+from cosemnet.headend.counterlearn import PUBLIC_CLIENT_WPORT, CounterProbe
 from cosemnet.headend.events import (
     FailReason,
     GroupRequestClosed,
@@ -260,6 +262,11 @@ class HeadEndConfig:
     """Readings are committed as they arrive, in batches of this many rows ... (decision 0081)"""
     store_batch_interval: float = 1.0
     """... or after this many seconds, whichever comes first: a crash loses at most one batch."""
+    learn_counters: Literal["never", "on-refusal", "first-contact"] = "on-refusal"
+    """When to read a meter's lowest acceptable invocation counter in a public association before the
+    AARQ (issue 12 item 8, docs/decisions/0126): after the meter refused an AARQ while we had no
+    counter state for it (default), before the first AARQ to every meter without state, or never."""
+    public_client_wport: int = PUBLIC_CLIENT_WPORT
 
 
 @dataclass(slots=True, eq=False)
@@ -289,6 +296,10 @@ class _Session:
     last_used: float = 0.0
     bound: AddressBookEntry | None = None
     """The address book entry the session was last bound to (entries are immutable)."""
+    learn: bool = False
+    """Read the meter's invocation counter object before the next AARQ (decision 0126)."""
+    learned: bool = False
+    probe: CounterProbe | None = None
 
 
 class _SessionsFull(Exception):
@@ -333,6 +344,7 @@ class HeadEnd:
         self._entries_stamp: tuple[int, int] = (-1, -1)
         """(address, UDP port) -> system title, for answers without a ciphered envelope (AARE)."""
         self._counters: dict[tuple[bytes, str], InvocationCounter] = {}
+        self._fresh_counters: set[tuple[bytes, str]] = set()
         self._counter_store = book.counter_store()
         self._received = book.load_received_counters()
         self._resumable = self.store.associations()
@@ -391,9 +403,10 @@ class HeadEnd:
     def _counter(self, owner: bytes, label: str) -> InvocationCounter:
         found = self._counters.get((owner, label))
         if found is None:
-            found = InvocationCounter(
-                self._counter_store, counter_name(owner, label), block_size=self.config.counter_block_size
-            )
+            name = counter_name(owner, label)
+            if self._counter_store.load(name) is None:
+                self._fresh_counters.add((owner, label))  # no state: decision 0126
+            found = InvocationCounter(self._counter_store, name, block_size=self.config.counter_block_size)
             self._counters[(owner, label)] = found
         return found
 
@@ -460,6 +473,9 @@ class HeadEnd:
                 now,
             )
         session = _Session(title, conn, meter_keys.keys.ek, last_used=now or 0.0)
+        if cfg.learn_counters == "first-contact" and stored is None:
+            # no state: our counter for this key was never persisted before this process
+            session.learn = (meter_keys.counter_owner, "guek") in self._fresh_counters
         self._sessions[title] = session
         return session
 
@@ -594,6 +610,91 @@ class HeadEnd:
             released += 1
         return released
 
+    # -- learning a meter's invocation counter (issue 12 item 8, decision 0126) -------------------
+
+    def _start_probe(self, session: _Session, now: float) -> None:
+        """Read the counter object in a public association instead of sending the AARQ now."""
+        cfg = self.config
+        probe = CounterProbe(
+            session.wport,
+            client_sap=cfg.public_client_wport,
+            max_receive_pdu_size=cfg.max_receive_pdu_size or cfg.ports.apdu_budget,
+        )
+        session.probe = probe
+        for apdu in probe.start(now):
+            self._send(session.address, session.port, cfg.public_client_wport, session.wport, apdu)
+
+    def _on_probe_answer(self, source: str, port: int, apdu: bytes, now: float) -> None:
+        """An answer in a counter probe's public association: the next APDU, or, once the counter is
+        known, our sending counter moved above the meter's floor and the AARQ sent."""
+        title = self._by_address.get((source, port))
+        session = self._sessions.get(title) if title is not None else None
+        probe = session.probe if session is not None else None
+        if session is None or probe is None:
+            self.dropped += 1
+            return
+        for out in probe.receive(apdu, now):
+            self._send(session.address, session.port, self.config.public_client_wport, session.wport, out)
+        if not probe.done:
+            return
+        session.probe = None
+        session.learn = False
+        session.learned = True
+        if probe.value is not None:
+            counter = self._counter(self.keys.keys_for(session.system_title).counter_owner, "guek")
+            if probe.value > counter.value:
+                counter.reset_for_new_key(probe.value)  # a jump forward, reserved durably
+        job = session.job
+        if job is None or session.conn.busy or session.conn.is_associated:
+            return
+        try:
+            session.conn.send_request(Associate(), now)
+        except (ClientError, SecurityError, EncodeError) as exc:
+            self.throttle.cancel(job.key)
+            session.job = None
+            self._fail(job, str(exc), now, FailReason.REQUEST_NOT_BUILT)
+            return
+        self.aarq_sent += 1
+        self.throttle.progress(job.key, now)
+        self._send_queued(session)
+
+    def refresh_keys(self, system_titles: Iterable[bytes]) -> None:
+        """Take the key store's broadcast keys again (a broadcast key rotation, docs/decisions/0125):
+        the one group requests are protected with, and the one each of ``system_titles`` answers them
+        with (in its session, when it has one)."""
+        self._broadcast_context = None
+        for title in system_titles:
+            session = self._sessions.get(bytes(title))
+            if session is not None and session.conn.security is not None:
+                key = self.keys.keys_for(bytes(title)).keys.broadcast_key
+                session.conn.security.keys.broadcast_key = key
+
+    def retire(self, system_title: bytes, now: float) -> bool:
+        """Retire a meter (issue 12 item 5): release its association with a protected RLRQ (a
+        stored one is resumed for it), then forget its session, its stored association and its
+        address book binding. The RLRE is not awaited. Returns whether the meter was known."""
+        title = bytes(system_title)
+        entry = self.book.lookup(title)
+        session = self._sessions.get(title)
+        if session is None and title in self._resumable and entry is not None:
+            with contextlib.suppress(KeyError, _SessionsFull):
+                session = self._session(title, now)
+        if session is not None:
+            if entry is not None:
+                self._bind(session, entry)
+            if session.job is not None:
+                self._abandon(session)
+            if session.conn.is_associated and session.address:
+                with contextlib.suppress(ClientError):
+                    session.conn.send_request(Release(), now)
+                    self._send_queued(session)
+            self._drop_association(session)
+            self._evict(session)  # keeps the replay windows (counted in sessions_evicted)
+        self._resumable.pop(title, None)
+        self.store.forget_association(title)
+        self._bindings.pop(title, None)
+        return self.book.forget(title) or session is not None
+
     def close(self) -> None:
         """Flush readings, save counters, close the store (the address book stays open)."""
         self._flush_rows()
@@ -614,6 +715,9 @@ class HeadEnd:
             self.dropped += 1
             return
         source = _normalise(address)
+        if frame.destination_wport == self.config.public_client_wport:
+            self._on_probe_answer(source, port, apdu, now)
+            return
         title: bytes | None = None
         broadcast_key = False
         if apdu[0] == _GENERAL_GLO:
@@ -992,6 +1096,7 @@ class HeadEnd:
     def _abandon(self, session: _Session) -> None:
         # forget the exchange in progress; an established association stays (long-lived), one being
         # established is forgotten (the next attempt sends an AARQ)
+        session.probe = None  # a counter probe without its answer: tried again by the next attempt
         session.conn.cancel()
         session.job = None
 
@@ -1039,6 +1144,9 @@ class HeadEnd:
             else:
                 if conn.state is not ConnectionState.IDLE and conn.state is not ConnectionState.RELEASED:
                     conn.abort()
+                if session.learn:
+                    self._start_probe(session, now)
+                    return
                 conn.send_request(Associate(), now)
                 self.aarq_sent += 1
         except (ClientError, SecurityError, EncodeError) as exc:
@@ -1146,6 +1254,12 @@ class HeadEnd:
         conn = session.conn
         if failed.kind is FailureKind.SECURITY:
             self.security_events += 1
+        if (
+            failed.kind is FailureKind.ASSOCIATION_REJECTED
+            and self.config.learn_counters != "never"
+            and not session.learned
+        ):
+            session.learn = True  # perhaps our counter is below the meter's floor (decision 0126)
         if failed.kind is FailureKind.EXCEPTION_RESPONSE:
             # the meter no longer knows the association (reboot, lost state): associate again
             self._drop_association(session)

@@ -175,6 +175,12 @@ class HeadEndService:
         record = FrameRecord(now, direction, Transport.UDP, (str(local[0]), int(local[1])), peer, data)
         self.observer.frame(record)
 
+    def retire(self, system_title: bytes) -> bool:
+        """:meth:`HeadEnd.retire` now, its RLRQ sent at once (issue 12 item 5)."""
+        known = self.head_end.retire(system_title, self.clock())
+        self._flush()
+        return known
+
     def _schedule_pump(self) -> None:
         if not self._pump_scheduled:
             self._pump_scheduled = True

@@ -423,6 +423,11 @@ class MeterAssociationLN(AssociationLN):
         _own_entries(self)
         super().add_entry(entry)
 
+    def add_profile_entry(self, entry: ObjectListEntry) -> None:
+        """Add an entry that every meter sharing this object list gets too (an object each of them
+        has, e.g. the mesh node's management objects, decision 0124): no copy, unlike add_entry."""
+        self._entries[entry.key] = entry
+
     def remove_entry(self, class_id: int, logical_name: bytes) -> bool:
         _own_entries(self)
         return super().remove_entry(class_id, logical_name)

@@ -42,6 +42,10 @@ from cosemnet.codec.axdr import Buffer, encode_data
 from cosemnet.codec.datetime import CosemDateTime
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import BitString, DataValue, Enumerated, Integer, LongUnsigned, TypedInt
+from cosemnet.cosem.base import SelectiveAccess
+from cosemnet.cosem.context import AccessContext
+from cosemnet.cosem.data import Data
+from cosemnet.cosem.results import type_unmatched
 from cosemnet.cosem.selective import date_time_key
 from cosemnet.cosem.values import is_numeric, numeric
 from cosemnet.errors import CosemnetError, DecodeError, EncodeError
@@ -52,12 +56,14 @@ from cosemnet.security.control import AUTHENTICATION_BIT, BROADCAST_BIT, ENCRYPT
 __all__ = [
     "ALL_METERS_GROUP",
     "DEFAULT_SCHEME",
+    "GROUP_MEMBERSHIP_LN",
     "MAX_CONDITIONS",
     "MAX_GROUPS",
     "Condition",
     "GroupDecision",
     "GroupDefinition",
     "GroupMembership",
+    "GroupMembershipObject",
     "GroupProtectionError",
     "GroupRequestTarget",
     "MatchMode",
@@ -494,3 +500,38 @@ def evaluate_group_request(
     except GroupProtectionError:
         return GroupDecision.UNPROTECTED
     return GroupDecision.EXECUTE if membership.is_member(group_id, read) else GroupDecision.NOT_MEMBER
+
+
+# --------------------------------------------------------------------------------------------------
+# The COSEM object (docs/decisions/0124, our design: not the TS's)
+
+GROUP_MEMBERSHIP_LN: Final = Obis("0-0:128.20.0*255")
+"""[design, decision 0124] logical name of the group membership object (manufacturer-specific C=128)."""
+
+
+class GroupMembershipObject(Data):
+    """The meter's :class:`GroupMembership` as a Data object (class 1, attribute 2 ``value`` =
+    ``group_membership``), readable and settable by the associations that grant it (decision 0124).
+
+    A SET must decode as a ``group_membership`` (else ``type-unmatched``, nothing changed); the node
+    evaluates group requests against :attr:`membership` at reception, so a SET takes effect at once."""
+
+    def __init__(
+        self,
+        logical_name: Obis | str | bytes = GROUP_MEMBERSHIP_LN,
+        membership: GroupMembership | None = None,
+    ) -> None:
+        membership = membership if membership is not None else GroupMembership(())
+        super().__init__(logical_name, membership.to_data())
+        self.membership = membership
+
+    def _get(self, index: int, ctx: AccessContext, selective_access: SelectiveAccess | None) -> DataValue:
+        return self.membership.to_data()
+
+    def _set(self, index: int, value: DataValue, ctx: AccessContext) -> None:
+        try:
+            membership = GroupMembership.from_data(value)
+        except (DecodeError, EncodeError) as exc:
+            raise type_unmatched(f"group_membership: {exc}") from None
+        self.membership = membership
+        self.value = value

@@ -82,8 +82,14 @@ from cosemnet.profiles.mesh.groups import (
     DEFAULT_SCHEME,
     GroupDecision,
     GroupMembership,
+    GroupMembershipObject,
     MulticastScheme,
     evaluate_group_request,
+)
+from cosemnet.profiles.mesh.meter_objects import (
+    INVOCATION_COUNTER_LN,
+    install_meter_objects,
+    lowest_acceptable_counter,
 )
 from cosemnet.profiles.mesh.ports import MeshPortConfig
 from cosemnet.profiles.mesh.push_schedule import (
@@ -103,7 +109,11 @@ from cosemnet.profiles.mesh.registration import (
     RegistrationReason,
     scope_of,
 )
-from cosemnet.profiles.mesh.response_window import ResponseWindow, response_rng
+from cosemnet.profiles.mesh.response_window import (
+    ResponseWindow,
+    ResponseWindowObject,
+    response_rng,
+)
 from cosemnet.security.ciphering import Role, SecurityContext, gcm_keystream_xor, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import MemoryInvocationCounter, ReplayGuard
@@ -123,6 +133,7 @@ from cosemnet.server.server import MeterServer
 
 __all__ = [
     "DEFAULT_RESPONSE_WINDOW",
+    "INVOCATION_COUNTER_LN",
     "MESH_PEER",
     "MeshMeterNode",
     "MeshNodeStats",
@@ -274,14 +285,15 @@ class MeshMeterNode:
 
     __slots__ = (
         "_confirm_window",
+        "_group_object",
         "_heap",
         "_outgoing",
         "_sequence",
+        "_window_object",
         "address",
         "anchor",
         "border_router",
         "head_end",
-        "membership",
         "meter",
         "objects",
         "online",
@@ -290,7 +302,6 @@ class MeshMeterNode:
         "prefix_length",
         "protect_registrations",
         "registration",
-        "response_window",
         "scheme",
         "seed",
         "server",
@@ -309,8 +320,8 @@ class MeshMeterNode:
         ports: MeshPortConfig = DEFAULT_PORTS,
         schedule: PushSchedule | None = None,
         rng: random.Random | None = None,
-        membership: GroupMembership = NO_GROUPS,
-        response_window: ResponseWindow = DEFAULT_RESPONSE_WINDOW,
+        membership: GroupMembership | None = None,
+        response_window: ResponseWindow | None = None,
         scheme: MulticastScheme = DEFAULT_SCHEME,
         seed: int = 0,
         prefix_length: int = 64,
@@ -329,8 +340,6 @@ class MeshMeterNode:
         self.udp_port = ports.udp_port if udp_port is None else udp_port
         self.head_end = (str(head_end[0]), int(head_end[1]))
         self.ports = ports
-        self.membership = membership
-        self.response_window = response_window
         self.scheme = scheme
         self.seed = seed
         self.prefix_length = prefix_length
@@ -352,6 +361,7 @@ class MeshMeterNode:
             else MeterServer([mesh_served_device(meter, self.anchor)], inactivity_timeout=inactivity_timeout)
         )
         self.value_reader = value_reader if value_reader is not None else self._read_value
+        self._group_object, self._window_object = self._management_objects(membership, response_window)
         self.online = False
         self.periodic_at: float | None = None
         self.stats = MeshNodeStats()
@@ -361,6 +371,46 @@ class MeshMeterNode:
         self.protect_registrations = protect_registrations
         self._confirm_window = -1
         """Last invocation counter accepted from the head-end on a confirmation (-1: none)."""
+
+    # ----------------------------------------------------------------------------------------------
+    # Management objects (decisions 0124, 0126)
+
+    def _management_objects(
+        self, membership: GroupMembership | None, window: ResponseWindow | None
+    ) -> tuple[GroupMembershipObject, ResponseWindowObject]:
+        """The meter's group membership and response window objects (decisions 0124, 0126; see
+        :func:`~cosemnet.profiles.mesh.meter_objects.install_meter_objects`); a constructor argument
+        overrides what the object holds."""
+        holders = ((sap, self.meter.association(sap)) for sap in self.meter.client_saps)
+        group, response = install_meter_objects(
+            self.meter.device,
+            [(sap, h.association) for sap, h in holders if h is not None],
+            self.ports.client_wport,
+            lambda ctx: lowest_acceptable_counter(self.server.replay_floors, self._setup()),
+        )
+        if membership is not None:
+            group.membership = membership
+        if window is not None:
+            response.window = window
+        return group, response
+
+    @property
+    def membership(self) -> GroupMembership:
+        """The group membership object's value (a SET of the object changes it at once)."""
+        return self._group_object.membership
+
+    @membership.setter
+    def membership(self, value: GroupMembership) -> None:
+        self._group_object.membership = value
+
+    @property
+    def response_window(self) -> ResponseWindow:
+        """The response window object's value."""
+        return self._window_object.window
+
+    @response_window.setter
+    def response_window(self, value: ResponseWindow) -> None:
+        self._window_object.window = value
 
     # ----------------------------------------------------------------------------------------------
     # Identity and state

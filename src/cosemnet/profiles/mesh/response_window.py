@@ -29,16 +29,23 @@ from enum import Enum
 from typing import ClassVar, Final, Self
 
 from cosemnet.codec.axdr import Buffer, encode_data
+from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DataValue, DoubleLongUnsigned
+from cosemnet.cosem.base import SelectiveAccess
+from cosemnet.cosem.context import AccessContext
+from cosemnet.cosem.data import Data
+from cosemnet.cosem.results import type_unmatched
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.mesh._data import DataReader, reencode
 
 __all__ = [
+    "RESPONSE_WINDOW_LN",
     "AddResult",
     "CollectionReport",
     "Response",
     "ResponseCollector",
     "ResponseWindow",
+    "ResponseWindowObject",
     "response_rng",
 ]
 
@@ -108,6 +115,34 @@ class ResponseWindow:
     @classmethod
     def from_data(cls, value: DataValue) -> Self:
         return cls.decode(reencode(value, cls.WHAT))
+
+
+RESPONSE_WINDOW_LN: Final = Obis("0-0:128.20.1*255")
+"""[design, decision 0124] logical name of the response window object (manufacturer-specific C=128)."""
+
+
+class ResponseWindowObject(Data):
+    """The meter's :class:`ResponseWindow` as a Data object (class 1, attribute 2 ``value`` =
+    ``structure {start_offset, end_offset}`` in ms), settable where granted (decision 0124). A SET
+    that does not decode (or ends before it starts) is refused with ``type-unmatched``."""
+
+    def __init__(
+        self, logical_name: Obis | str | bytes = RESPONSE_WINDOW_LN, window: ResponseWindow | None = None
+    ) -> None:
+        window = window if window is not None else ResponseWindow()
+        super().__init__(logical_name, window.to_data())
+        self.window = window
+
+    def _get(self, index: int, ctx: AccessContext, selective_access: SelectiveAccess | None) -> DataValue:
+        return self.window.to_data()
+
+    def _set(self, index: int, value: DataValue, ctx: AccessContext) -> None:
+        try:
+            window = ResponseWindow.from_data(value)
+        except (DecodeError, EncodeError) as exc:
+            raise type_unmatched(f"response window: {exc}") from None
+        self.window = window
+        self.value = value
 
 
 def response_rng(system_title: bytes, invoke_id: int, seed: int | bytes = 0) -> random.Random:
