@@ -12,7 +12,10 @@
 has no IPv6 multicast routing). The socket is non-blocking and read with ``loop.add_reader``: each
 wake-up drains every pending datagram (up to ``drain_limit``) into the sans-IO core, which is then
 *pumped* (timeouts, new throttled attempts, outgoing datagrams) once per loop iteration, so a burst
-of answers costs one loop iteration and one pass. One timer follows ``HeadEnd.next_deadline()`` and
+of answers costs one loop iteration and one pass. Within a long burst the core is also pumped every
+``pump_every`` datagrams: the requests they free go out at once, so the meters answer while the rest
+of the burst is read (with a large window, pumping only after the whole burst left the peers idle
+while we read and us idle while they answered). One timer follows ``HeadEnd.next_deadline()`` and
 is re-armed only when the deadline moves earlier. The receive buffer is sized to the throttle's
 window (``max_in_flight`` x ``RECEIVE_BYTES_PER_DATAGRAM``, at most ``receive_buffer_cap``): the
 kernel may grant less, :attr:`HeadEndService.receive_buffer` says what it granted. ``clock`` is the
@@ -55,6 +58,7 @@ class HeadEndService:
         group_gateway: tuple[str, int] | None = None,
         receive_buffer_cap: int = 32 << 20,
         drain_limit: int = 4096,
+        pump_every: int = 32,
     ) -> None:
         self.head_end = head_end
         self.group_gateway = group_gateway
@@ -64,6 +68,8 @@ class HeadEndService:
         self.receive_buffer_cap = receive_buffer_cap
         self.drain_limit = drain_limit
         """Datagrams read per wake-up at most (then the loop runs other work and comes back)."""
+        self.pump_every = max(1, pump_every)
+        """Datagrams read between two sends of the requests they freed, within one wake-up."""
         self.receive_buffer = 0
         """SO_RCVBUF as granted by the kernel (bytes; Linux reports twice the payload it allows)."""
         self.sock: socket.socket | None = None
@@ -145,6 +151,7 @@ class HeadEndService:
         recvfrom = sock.recvfrom
         now = self.clock()
         count = 0
+        every = self.pump_every
         for _ in range(self.drain_limit):
             try:
                 data, addr = recvfrom(_MAX_DATAGRAM)
@@ -155,6 +162,10 @@ class HeadEndService:
                 continue
             count += 1
             receive(addr[0], addr[1], data, now)
+            if not count % every:  # the requests freed so far go out now (see the module docstring)
+                self.head_end.poll(now)
+                self._send_outgoing(sock)
+                now = self.clock()
         if count:
             self.received += count
             self._schedule_pump()
@@ -172,17 +183,7 @@ class HeadEndService:
         now = self.clock()
         head_end = self.head_end
         head_end.poll(now)
-        gateway = self.group_gateway
-        sendto = sock.sendto
-        for out in head_end.take_outgoing():
-            try:
-                if gateway is not None and out.address.startswith("ff"):
-                    sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
-                else:
-                    sendto(out.data, (out.address, out.port))
-                self.sent += 1
-            except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
-                self.errors += 1
+        self._send_outgoing(sock)
         if self._waiters:
             still = []
             for done, future in self._waiters:
@@ -194,6 +195,21 @@ class HeadEndService:
                     still.append((done, future))
             self._waiters = still
         self._arm(head_end.next_deadline())
+
+    def _send_outgoing(self, sock: socket.socket) -> None:
+        gateway = self.group_gateway
+        sendto = sock.sendto
+        sent = 0
+        for out in self.head_end.take_outgoing():
+            try:
+                if gateway is not None and out.address.startswith("ff"):
+                    sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
+                else:
+                    sendto(out.data, (out.address, out.port))
+                sent += 1
+            except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
+                self.errors += 1
+        self.sent += sent
 
     def _arm(self, deadline: float | None) -> None:
         """One timer for the core's next deadline, re-armed only when the deadline moves earlier (a
