@@ -294,6 +294,9 @@ class _State:
     authenticated: bool = False
 
 
+_TITLE_TYPES: Final = (bytes, bytearray)
+
+
 class AddressBook:
     """SQLite-backed address book (see the module docstring)."""
 
@@ -787,7 +790,7 @@ class AddressBook:
             for key, value in windows.items()
             if isinstance(key, tuple)
             and len(key) == 2
-            and isinstance(key[0], bytes | bytearray)
+            and isinstance(key[0], _TITLE_TYPES)
             and isinstance(key[1], int)
         ]
         with self._transaction() as db:
