@@ -143,7 +143,8 @@ class HeadEndService:
     # -- pumping ---------------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Every datagram pending on the socket (up to ``drain_limit``), one clock reading."""
+        """Every datagram pending on the socket (up to ``drain_limit``), one clock reading per
+        ``pump_every`` datagrams; the requests they free are sent as the burst is read."""
         sock = self.sock
         if sock is None:
             return
@@ -163,8 +164,7 @@ class HeadEndService:
             count += 1
             receive(addr[0], addr[1], data, now)
             if not count % every:  # the requests freed so far go out now (see the module docstring)
-                self.head_end.poll(now)
-                self._send_outgoing(sock)
+                self._advance(sock, now)
                 now = self.clock()
         if count:
             self.received += count
@@ -180,10 +180,8 @@ class HeadEndService:
         sock = self.sock
         if sock is None:
             return
-        now = self.clock()
         head_end = self.head_end
-        head_end.poll(now)
-        self._send_outgoing(sock)
+        self._advance(sock, self.clock())
         if self._waiters:
             still = []
             for done, future in self._waiters:
@@ -195,6 +193,11 @@ class HeadEndService:
                     still.append((done, future))
             self._waiters = still
         self._arm(head_end.next_deadline())
+
+    def _advance(self, sock: socket.socket, now: float) -> None:
+        """The core's timers and new attempts at ``now``, then every datagram it produced sent."""
+        self.head_end.poll(now)
+        self._send_outgoing(sock)
 
     def _send_outgoing(self, sock: socket.socket) -> None:
         gateway = self.group_gateway
