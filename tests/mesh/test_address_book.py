@@ -282,3 +282,35 @@ def test_refuses_foreign_files(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(AddressBookError, match="schema 99"):
         AddressBook(future)
+
+
+def test_binding_stamp_moves_with_bindings_only() -> None:
+    """The head-end caches the book's entries between collects (issue 14): counter and last-seen
+    writes leave the binding stamp alone, registrations and removals move it."""
+    book = AddressBook()
+    other = TITLE[:-1] + b"\x02"
+    book.upsert(reg(1, "2001:db8::1"), now=1.0)
+    book.upsert(reg(1, "2001:db8::2", title=other), now=1.0)
+    stamp = book.binding_stamp()
+    book.save_received_counters({(TITLE, KeyRole.GLOBAL_UNICAST): 7})
+    book.reserve_invocation_counter(TITLE, "guek", 4096)
+    book.touch_many({TITLE: 5.0, other: 6.0})
+    assert book.binding_stamp() == stamp
+    book.upsert(reg(2, "2001:db8::3"), now=2.0)
+    moved = book.binding_stamp()
+    assert moved != stamp
+    book.forget(other)
+    assert book.binding_stamp() != moved
+
+
+def test_touch_many_keeps_the_latest_time() -> None:
+    book = AddressBook()
+    other = TITLE[:-1] + b"\x02"
+    book.upsert(reg(1, "2001:db8::1"), now=1.0)
+    book.upsert(reg(1, "2001:db8::2", title=other), now=1.0)
+    book.touch_many({TITLE: 10.0, other: 20.0, b"\x00" * 8: 30.0})  # an unknown title: ignored
+    book.touch_many({TITLE: 5.0})  # older: kept at 10
+    first, second = book.lookup(TITLE), book.lookup(other)
+    assert first is not None and second is not None
+    assert (first.last_seen, second.last_seen) == (10.0, 20.0)
+    assert len(book) == 2

@@ -29,7 +29,14 @@ from cosemnet.security import (
     SecuritySuite,
     UnsupportedSecurityError,
 )
-from cosemnet.security.ciphering import ProtectionKind, Role, SecurityContext, protect_apdu, unprotect_apdu
+from cosemnet.security.ciphering import (
+    ProtectionKind,
+    Role,
+    SecurityContext,
+    decipher_apdu,
+    protect_apdu,
+    unprotect_apdu,
+)
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import MemoryCounterStore, MemoryInvocationCounter, ReplayGuard
 from cosemnet.security.keys import KeyRole, KeySet
@@ -450,3 +457,23 @@ def test_policy_change_takes_effect_immediately() -> None:
     fresh.keys.ek = bytes(16)
     with pytest.raises(AuthenticationError):
         unprotect_apdu(first, fresh)  # made with the old key
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_decipher_apdu_is_unprotect_apdus_plaintext(kind: ProtectionKind) -> None:
+    """decipher_apdu (the head-end's and client's receive path): the same plaintext, the same
+    replay window and the same errors as unprotect_apdu, on the fast path and the general one."""
+    client, server = pair()
+    first = protect_apdu(GET_CLOCK, client, kind)
+    second = protect_apdu(GET_CLOCK, client, kind)
+    assert decipher_apdu(first, server) == GET_CLOCK
+    with pytest.raises(ReplayError):
+        decipher_apdu(first, server)  # the window moved
+    tampered = bytearray(second)
+    tampered[-1] ^= 0x01
+    with pytest.raises(AuthenticationError):
+        decipher_apdu(bytes(tampered), server)
+    assert server.security_events == 2
+    assert decipher_apdu(second, server) == GET_CLOCK  # the forged copy did not move the window
+    _, reference = pair()
+    assert unprotect_apdu(first, reference)[0] == GET_CLOCK

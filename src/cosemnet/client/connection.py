@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Final, Literal, cast
@@ -186,7 +186,7 @@ from cosemnet.codec.xdlms import (
     WriteResponse,
 )
 from cosemnet.errors import DecodeError, EncodeError
-from cosemnet.security.ciphering import ProtectionKind, Role, SecurityContext, protect_apdu, unprotect_apdu
+from cosemnet.security.ciphering import ProtectionKind, Role, SecurityContext, decipher_apdu, protect_apdu
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import CounterSource, MemoryInvocationCounter
 from cosemnet.security.errors import SecurityError
@@ -375,8 +375,16 @@ class _Pending:
     target: str = ""
     blocks: list[bytes] = field(default_factory=list)
     block_number: int = 0
-    chunks: list[bytes] = field(default_factory=list)
+    chunks: Sequence[bytes] = ()
     count: int = 0
+    member: tuple[int, Obis, int] | None = None
+    """A GET's attribute, spelt into ``target`` only when an error needs it (:meth:`where`)."""
+
+    def where(self) -> str:
+        """What the request addressed, for error messages (``3/1-0:1.8.0*255/2``)."""
+        if not self.target and self.member is not None:
+            self.target = _target(*self.member)
+        return self.target
 
 
 def _target(class_id: int, obis: Obis, member: int, kind: str = "") -> str:
@@ -645,8 +653,10 @@ class ClientConnection:
 
     def _end_exchange(self) -> None:
         self._pending = None
-        self._gbt_blocks = []
-        self._gbt_out = []
+        if self._gbt_blocks:
+            self._gbt_blocks = []
+        if self._gbt_out:
+            self._gbt_out = []
 
     def _build(self, request: Request) -> bytes:
         """The first APDU of ``request`` (the request becomes the one in progress)."""
@@ -723,10 +733,12 @@ class ClientConnection:
     def _start(self, pending: _Pending, plain: bytes) -> bytes:
         data = self._protect(plain)
         self._pending = pending
-        self._gbt_blocks = []
+        if self._gbt_blocks:
+            self._gbt_blocks = []
         self._gbt_expected = 1
         self._gbt_own = 1
-        self._gbt_out = []
+        if self._gbt_out:
+            self._gbt_out = []
         limit = self.server_max_receive_pdu_size
         if len(data) > limit and self.negotiated_conformance & Conformance.GENERAL_BLOCK_TRANSFER:
             size = limit - _GBT_HEADER
@@ -758,12 +770,11 @@ class ClientConnection:
         if not is_protected_tag(tag) and tag in (0xD8, 0x0E, 0xE0):
             return apdu  # exception-response, confirmed-service-error, GBT: may come plain
         try:
-            plain, _, _ = unprotect_apdu(apdu, self.security)
+            return decipher_apdu(apdu, self.security)
         except SecurityError as exc:
             raise ClientSecurityError(f"protected answer rejected: {exc}") from None
         except DecodeError as exc:
             raise ProtocolError(f"undecodable protected answer: {exc}") from None
-        return plain
 
     # -- association -----------------------------------------------------------------------------
 
@@ -1033,16 +1044,18 @@ class ClientConnection:
     def _get(self, request: Get) -> bytes:
         self._require_associated()
         self._require_ln("GET")
-        obis = Obis(request.instance)
+        instance = request.instance
+        obis = instance if type(instance) is Obis else Obis(instance)
         invoke_id = self._next_invoke_id()
+        class_id, attribute_id = request.class_id, request.attribute_id
         plain = GetRequestNormal(
             invoke_id,
-            CosemAttributeDescriptor(request.class_id, obis, request.attribute_id),
+            CosemAttributeDescriptor(class_id, obis, attribute_id),
             request.selection,
             priority=self._priority,
         ).encode()
-        target = _target(request.class_id, obis, request.attribute_id)
-        return self._start(_Pending(RequestKind.GET, request, invoke_id, target), plain)
+        pending = _Pending(RequestKind.GET, request, invoke_id, member=(class_id, obis, attribute_id))
+        return self._start(pending, plain)
 
     def get_with_list(
         self,
@@ -1369,7 +1382,7 @@ class ClientConnection:
         if kind is RequestKind.GET:
             if isinstance(apdu, GetResponseNormal):
                 if type(apdu.result) is DataAccessResult:
-                    raise AccessError(apdu.result, pending.target)
+                    raise AccessError(apdu.result, pending.where())
                 return self._finish(apdu.result)
             if isinstance(apdu, GetResponseWithDataBlock):
                 return self._on_get_block(apdu, pending, self._decode_get_value)
@@ -1381,7 +1394,7 @@ class ClientConnection:
         elif kind in (RequestKind.SET, RequestKind.SET_BLOCKS):
             if isinstance(apdu, SetResponseNormal | SetResponseLastDatablock):
                 if apdu.result is not DataAccessResult.SUCCESS:
-                    raise AccessError(apdu.result, pending.target)
+                    raise AccessError(apdu.result, pending.where())
                 return self._finish(None)
             if isinstance(apdu, SetResponseDatablock) and kind is RequestKind.SET_BLOCKS:
                 return self._next_request_block(apdu.block_number, pending)
@@ -1390,7 +1403,7 @@ class ClientConnection:
                 return self._finish(list(apdu.result))
         elif kind in (RequestKind.ACTION, RequestKind.ACTION_BLOCKS):
             if isinstance(apdu, ActionResponseNormal):
-                return self._finish(self._action_value(apdu.single_response, pending.target, raise_=True))
+                return self._finish(self._action_value(apdu.single_response, pending.where(), raise_=True))
             if isinstance(apdu, ActionResponseNextPblock) and kind is RequestKind.ACTION_BLOCKS:
                 return self._next_request_block(apdu.block_number, pending)
             if isinstance(apdu, ActionResponseWithPblock):
@@ -1468,7 +1481,7 @@ class ClientConnection:
         if block.block_number != expected:
             raise ProtocolError(f"data block {block.block_number}, expected {expected}")
         if isinstance(block.result, DataAccessResult):
-            raise AccessError(block.result, pending.target)
+            raise AccessError(block.result, pending.where())
         pending.blocks.append(block.result)
         pending.block_number = block.block_number
         if block.last_block:

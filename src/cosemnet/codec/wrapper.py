@@ -114,22 +114,33 @@ class WrapperFrame:
 
     def encode(self) -> bytes:
         """Header and APDU (ValueError when the APDU is longer than 65535 bytes)."""
-        if len(self.apdu) > MAX_APDU_LENGTH:
-            raise EncodeError(f"APDU of {len(self.apdu)} bytes does not fit the 16-bit wrapper length")
-        return self.header.encode() + bytes(self.apdu)
+        apdu = self.apdu
+        size = len(apdu)
+        if size > MAX_APDU_LENGTH:
+            raise EncodeError(f"APDU of {size} bytes does not fit the 16-bit wrapper length")
+        try:
+            head = _HEADER.pack(WRAPPER_VERSION, self.source_wport, self.destination_wport, size)
+        except struct.error:
+            return self.header.encode() + bytes(apdu)  # raises the header's EncodeError
+        return head + (apdu if type(apdu) is bytes else bytes(apdu))
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
         """The frame at ``offset`` and the offset after it (DecodeError when incomplete)."""
-        header, start = WrapperHeader.decode_from(data, offset)
-        end = start + header.length
+        if offset + HEADER_SIZE > len(data):
+            raise DecodeError("input ends inside the wrapper header", offset, "8 bytes")
+        version, source, destination, length = _HEADER.unpack_from(data, offset)
+        if version != WRAPPER_VERSION:
+            raise DecodeError(f"wrapper version {version}", offset, "version 0x0001")
+        start = offset + HEADER_SIZE
+        end = start + length
         if end > len(data):
             raise DecodeError(
-                f"wrapper announces {header.length} APDU bytes, {len(data) - start} present",
+                f"wrapper announces {length} APDU bytes, {len(data) - start} present",
                 offset + 6,
-                f"{header.length} bytes",
+                f"{length} bytes",
             )
-        return cls(header.source_wport, header.destination_wport, bytes(data[start:end])), end
+        return cls(source, destination, bytes(data[start:end])), end
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:

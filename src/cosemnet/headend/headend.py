@@ -154,7 +154,7 @@ from cosemnet.profiles.mesh.throttle import (
     ThrottleEventKind,
 )
 from cosemnet.sansio import earliest
-from cosemnet.security.ciphering import Role, SecurityContext, protect_apdu, unprotect_apdu
+from cosemnet.security.ciphering import Role, SecurityContext, decipher_apdu, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
 from cosemnet.security.counters import InvocationCounter, counter_name
 from cosemnet.security.envelope import EnvelopeError, read_envelope
@@ -772,11 +772,10 @@ class HeadEnd:
             self.dropped += 1
             return None
         try:
-            plain, _, _ = unprotect_apdu(apdu, security)
+            return decipher_apdu(apdu, security)
         except (SecurityError, DecodeError):
             self.security_events += 1
             return None
-        return plain
 
     def _stale(self, session: _Session, apdu: bytes, plain: bytes | None) -> bool:
         """A late, repeated or reordered answer that is not for the exchange in flight (decision 0080):
@@ -920,8 +919,9 @@ class HeadEnd:
     # -- collect ---------------------------------------------------------------------------------
 
     def _all_entries(self) -> list[AddressBookEntry]:
-        """Every entry of the book, read again only when the book changed since the last collect."""
-        stamp = self.book.change_stamp()
+        """Every entry of the book, read again only when a binding changed since the last collect
+        (counter and last-seen writes do not count: the entries' ``last_seen`` may be older)."""
+        stamp = self.book.binding_stamp()
         if self._entries is None or stamp != self._entries_stamp:
             self._entries = list(self.book.entries())
             self._entries_stamp = stamp

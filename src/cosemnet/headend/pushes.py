@@ -103,8 +103,8 @@ class Liveness:
             self._seen[title] = now
 
     def flush(self, book: AddressBook) -> int:
-        """Write the pending "last seen" times (one transaction per meter); returns how many."""
+        """Write the pending "last seen" times (one transaction); returns how many."""
         seen, self._seen = self._seen, {}
-        for title, at in seen.items():
-            book.touch(title, at)
+        if seen:
+            book.touch_many(seen)
         return len(seen)

@@ -12,7 +12,10 @@
 has no IPv6 multicast routing). The socket is non-blocking and read with ``loop.add_reader``: each
 wake-up drains every pending datagram (up to ``drain_limit``) into the sans-IO core, which is then
 *pumped* (timeouts, new throttled attempts, outgoing datagrams) once per loop iteration, so a burst
-of answers costs one loop iteration and one pass. One :class:`~cosemnet.aio.CoreTimer` follows
+of answers costs one loop iteration and one pass. Within a long burst the core is also pumped every
+``pump_every`` datagrams: the requests they free go out at once, so the meters answer while the rest
+of the burst is read (with a large window, pumping only after the whole burst left the peers idle
+while we read and us idle while they answered). One :class:`~cosemnet.aio.CoreTimer` follows
 ``HeadEnd.get_timer()`` (re-armed only when the deadline moves earlier); the core's typed events
 (``HeadEnd.pop_events``) go to ``on_event`` after every pass. The receive buffer is sized to the throttle's
 window (``max_in_flight`` x ``RECEIVE_BYTES_PER_DATAGRAM``, at most ``receive_buffer_cap``): the
@@ -60,6 +63,7 @@ class HeadEndService:
         receive_buffer_cap: int = 32 << 20,
         drain_limit: int = 4096,
         observer: FrameObserver | None = None,
+        pump_every: int = 32,
     ) -> None:
         self.head_end = head_end
         self.observer = observer
@@ -71,6 +75,8 @@ class HeadEndService:
         self.receive_buffer_cap = receive_buffer_cap
         self.drain_limit = drain_limit
         """Datagrams read per wake-up at most (then the loop runs other work and comes back)."""
+        self.pump_every = max(1, pump_every)
+        """Datagrams read between two sends of the requests they freed, within one wake-up."""
         self.receive_buffer = 0
         """SO_RCVBUF as granted by the kernel (bytes; Linux reports twice the payload it allows)."""
         self.sock: socket.socket | None = None
@@ -145,14 +151,17 @@ class HeadEndService:
     # -- pumping ---------------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Every datagram pending on the socket (up to ``drain_limit``), one clock reading."""
+        """Every datagram pending on the socket (up to ``drain_limit``), one clock reading per
+        ``pump_every`` datagrams; the requests they free are sent as the burst is read."""
         sock = self.sock
         if sock is None:
             return
-        receive = self.head_end.receive_datagram
+        head_end = self.head_end
+        receive = head_end.receive_datagram
         recvfrom = sock.recvfrom
         now = self.clock()
         count = 0
+        every = self.pump_every
         for _ in range(self.drain_limit):
             try:
                 data, addr = recvfrom(_MAX_DATAGRAM)
@@ -165,6 +174,10 @@ class HeadEndService:
             if self.observer is not None:
                 self._observe(Direction.RECEIVED, (addr[0], addr[1]), data, now)
             receive(addr[0], addr[1], data, now)
+            if not count % every:  # the requests freed so far go out now (see the module docstring)
+                head_end.handle_timer(now)
+                self._send_outgoing(sock)
+                now = self.clock()
         if count:
             self.received += count
             self._schedule_pump()
@@ -200,20 +213,7 @@ class HeadEndService:
         if sock is None:
             return
         head_end = self.head_end
-        gateway = self.group_gateway
-        sendto = sock.sendto
-        for out in head_end.pop_outgoing():
-            try:
-                if gateway is not None and out.address.startswith("ff"):
-                    sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
-                else:
-                    sendto(out.data, (out.address, out.port))
-                self.sent += 1
-                self.bytes_sent += len(out.data)
-                if self.observer is not None:
-                    self._observe(Direction.SENT, (out.address, out.port), out.data, self.clock())
-            except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
-                self.errors += 1
+        self._send_outgoing(sock)
         events = head_end.pop_events()
         if self.on_event is not None:
             for event in events:
@@ -229,6 +229,28 @@ class HeadEndService:
                     still.append((done, future))
             self._waiters = still
         self._timer.update()
+
+    def _send_outgoing(self, sock: socket.socket) -> None:
+        """Every datagram the core produced, sent (a full buffer or an ICMP error counts as a loss)."""
+        gateway = self.group_gateway
+        sendto = sock.sendto
+        observer = self.observer
+        sent = 0
+        size = 0
+        for out in self.head_end.pop_outgoing():
+            try:
+                if gateway is not None and out.address.startswith("ff"):
+                    sendto(ipaddress.IPv6Address(out.address).packed + out.data, gateway)
+                else:
+                    sendto(out.data, (out.address, out.port))
+                sent += 1
+                size += len(out.data)
+                if observer is not None:
+                    self._observe(Direction.SENT, (out.address, out.port), out.data, self.clock())
+            except OSError:  # full send buffer or unreachable: lost like on the mesh, the throttle retries
+                self.errors += 1
+        self.sent += sent
+        self.bytes_sent += size
 
     async def _wait(self, done: Callable[[], bool]) -> None:
         if done():

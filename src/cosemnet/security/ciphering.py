@@ -837,10 +837,31 @@ def unprotect_apdu(
     APDU that passes everything moves the replay window. Every rejection increments
     ``context.security_events``.
     """
-    # fast path: general-glo-ciphering, A+E, global unicast key, 8-byte system title; anything else
-    # (and every error but replay and tag mismatch) goes through _unprotect_general
-    if len(apdu) < 30 or apdu[0] != 0xDB or apdu[1] != 8:
+    opened = _open_glo_fast(apdu, context)
+    if opened is None:
         return _unprotect_general(apdu, context)
+    plaintext, data, title, start, sc, ic = opened
+    return plaintext, GeneralGloCiphering(title, data[start:]), SecurityHeader(sc, ic)
+
+
+def decipher_apdu(apdu: Buffer, context: SecurityContext) -> bytes:
+    """The plain APDU of :func:`unprotect_apdu` alone: same checks, errors and replay window, without
+    building the envelope and security header objects (a receive path that needs only the plaintext)."""
+    opened = _open_glo_fast(apdu, context)
+    if opened is None:
+        return _unprotect_general(apdu, context)[0]
+    return opened[0]
+
+
+_Opened = tuple[bytes, bytes, bytes, int, int, int]
+
+
+def _open_glo_fast(apdu: Buffer, context: SecurityContext) -> _Opened | None:
+    """general-glo-ciphering, A+E, global unicast key, 8-byte system title: ``(plaintext, data,
+    system title, offset of the security header, security control, invocation counter)``; None for
+    anything else (and every error but replay and tag mismatch): the general path handles it."""
+    if len(apdu) < 30 or apdu[0] != 0xDB or apdu[1] != 8:
+        return None
     fast = context._recv_fast
     keys = context.keys
     if (
@@ -852,7 +873,7 @@ def unprotect_apdu(
     ):
         fast = context._fast_receiver()
         if fast is None:
-            return _unprotect_general(apdu, context)
+            return None
     data = apdu if type(apdu) is bytes else bytes(apdu)
     first = data[10]
     if first == 0x82:
@@ -868,7 +889,7 @@ def unprotect_apdu(
         start = 12
         minimum = 0x80
     else:
-        return _unprotect_general(apdu, context)
+        return None
     end = len(data)
     peer = fast.peer
     if (
@@ -878,7 +899,7 @@ def unprotect_apdu(
         or sc != fast.sc
         or (peer is not None and title != peer)
     ):
-        return _unprotect_general(apdu, context)
+        return None
     window = (title, KeyRole.GLOBAL_UNICAST)
     windows = context.replay_guard.windows
     last = windows.get(window)
@@ -895,7 +916,7 @@ def unprotect_apdu(
             context, AuthenticationError("authentication tag mismatch (tampered data or wrong key)")
         )
     windows[window] = ic
-    return plaintext, GeneralGloCiphering(title, data[start:]), SecurityHeader(sc, ic)
+    return plaintext, data, title, start, sc, ic
 
 
 def _open_general(
@@ -935,6 +956,7 @@ __all__ = [
     "Role",
     "SecurityContext",
     "clear_key_cache",
+    "decipher_apdu",
     "decrypt",
     "decrypt_payload",
     "encrypt",

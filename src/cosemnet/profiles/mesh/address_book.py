@@ -294,6 +294,9 @@ class _State:
     authenticated: bool = False
 
 
+_TITLE_TYPES: Final = (bytes, bytearray)
+
+
 class AddressBook:
     """SQLite-backed address book (see the module docstring)."""
 
@@ -309,6 +312,9 @@ class AddressBook:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         self._counter_lock_fd: int | None = None
+        self._binding_writes = 0
+        """Transactions through this object that may have changed devices or addresses (upsert,
+        forget): not counter, last-seen or history writes (see :meth:`binding_stamp`)."""
         self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -398,6 +404,13 @@ class AddressBook:
         with self._lock:
             return self._db.total_changes, int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
+    def binding_stamp(self) -> tuple[int, int]:
+        """Like :meth:`change_stamp`, for the bindings only: equal stamps, no binding was added,
+        changed or removed in between (through this object, or by another connection's commit).
+        Writes of counters and "last seen" leave it as it is (a head-end's cached entries stay valid)."""
+        with self._lock:
+            return self._binding_writes, int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM devices").fetchone()[0])
@@ -429,6 +442,7 @@ class AddressBook:
         ``authenticated`` applies to every message: see the module docstring for its rules."""
         at = time.time() if now is None else now
         titles = list({m.system_title for m in messages})
+        self._binding_writes += 1
         with self._transaction() as db:
             states = self._load_states(db, titles)
             results: list[UpsertResult] = []
@@ -626,9 +640,18 @@ class AddressBook:
             )
             return cur.rowcount > 0
 
+    def touch_many(self, seen: Mapping[bytes, float]) -> None:
+        """:meth:`touch` for many meters at once (system title -> time), in one transaction."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE devices SET last_seen = MAX(last_seen, ?) WHERE system_title = ?",
+                [(at, bytes(title)) for title, at in seen.items()],
+            )
+
     def forget(self, system_title: bytes) -> bool:
         """Remove a device and its addresses (history and counters are kept)."""
         title = bytes(system_title)
+        self._binding_writes += 1
         with self._transaction() as db:
             db.execute("DELETE FROM addresses WHERE system_title = ?", (title,))
             return db.execute("DELETE FROM devices WHERE system_title = ?", (title,)).rowcount > 0
@@ -762,15 +785,14 @@ class AddressBook:
     def save_received_counters(self, windows: Mapping[object, int]) -> int:
         """Persist receive-side windows (``ReplayGuard.snapshot()``: keys ``(system_title, KeyRole)``).
         Keeps the greater value per key; other key shapes are skipped. Returns how many were stored."""
-        rows = []
-        for key, value in windows.items():
-            if (
-                isinstance(key, tuple)
-                and len(key) == 2
-                and isinstance(key[0], bytes | bytearray)
-                and isinstance(key[1], int)
-            ):
-                rows.append((bytes(key[0]), int(key[1]), int(value)))
+        rows = [
+            (bytes(key[0]), int(key[1]), int(value))
+            for key, value in windows.items()
+            if isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], _TITLE_TYPES)
+            and isinstance(key[1], int)
+        ]
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO received_counters (system_title, key_role, last_received) VALUES (?,?,?) "

@@ -352,7 +352,9 @@ class Throttle:
         return value.to_bytes(16, "big") + bytes((n,))
 
     def _push_bucket(self, entry: _Entry, front: bool = False) -> None:
-        bucket = self._buckets.setdefault(entry.bucket, deque())
+        bucket = self._buckets.get(entry.bucket)
+        if bucket is None:  # no deque built and thrown away per request
+            bucket = self._buckets[entry.bucket] = deque()
         if front:
             bucket.appendleft(entry)
         else:
