@@ -223,9 +223,14 @@ class ProxyStack(LonStack):
         self._noted: dict[int, None] = {}
         """Request ids of REQUESTs already seen by :meth:`_note_request` (bounded, insertion-ordered)."""
         self.failures: deque[RepeatingFailed] = deque(maxlen=256)
+        """Repeating failures the source learned of, oldest first (bounded)."""
         self.heard: dict[tuple[int, int], int] = {}
         """Neighbour table: frames heard (decoded, any destination) per source subnet/node (bounded)."""
-        """Repeating failures the source learned of, oldest first (bounded)."""
+        self.sent_as: dict[tuple[int, int], int] = {}
+        """Frames sent per source subnet/node (bounded): what a neighbour's :attr:`heard` count of this
+        node is measured against. Frames sent before commissioning (from 0/0, the discovery answers) do
+        not count against the node's address, else every link of a node found late looks weak
+        (docs/decisions/0071)."""
         self._processing = False
 
     # ------------------------------------------------------------------ stack entry points
@@ -252,6 +257,16 @@ class ProxyStack(LonStack):
             self.heard[key] = self.heard.get(key, 0) + 1
         super().receive_lon_frame(frame, now)
         self._process()
+
+    def transmit_frame(self, frame: LonFrame) -> None:
+        key = (frame.npdu.source_subnet, frame.npdu.source_node)
+        if key in self.sent_as or len(self.sent_as) < MAX_NEIGHBOURS:
+            self.sent_as[key] = self.sent_as.get(key, 0) + 1
+        super().transmit_frame(frame)
+
+    def frames_sent_as(self, key: tuple[int, int]) -> int:
+        """Frames this node sent from subnet/node ``key``."""
+        return self.sent_as.get(key, 0)
 
     def poll(self, now: float) -> None:
         super().poll(now)

@@ -149,14 +149,16 @@ class Topology:
         """Nodes that hear ``node`` and that ``node`` hears."""
         return [o for o in range(len(self.names)) if self.hears(o, node) and self.hears(node, o)]
 
-    def hops_from_root(self, max_fer: float = 0.5) -> list[int | None]:
-        """Fewest radio hops from node 0 over links good both ways (FER <= ``max_fer``); None: unreachable."""
+    def hops_from_root(self, max_fer: float = 0.5, without: frozenset[int] = frozenset()) -> list[int | None]:
+        """Fewest radio hops from node 0 over links good both ways (FER <= ``max_fer``), with the nodes in
+        ``without`` gone; None: unreachable."""
         n = len(self.names)
         good = [
             [
                 o
                 for o in self.neighbours(a)
-                if max(self.frame_error_rate(a, o), self.frame_error_rate(o, a)) <= max_fer
+                if o not in without
+                and max(self.frame_error_rate(a, o), self.frame_error_rate(o, a)) <= max_fer
             ]
             for a in range(n)
         ]
