@@ -220,6 +220,8 @@ class ProxyStack(LonStack):
         self._relays: dict[int, _Relay] = {}
         self._sources: dict[int, _SourceSend] = {}
         self._uplinks: dict[tuple[int, int], _Uplink] = {}
+        self._direct: dict[int, SubnetNodeAddress] = {}
+        """Handles of acknowledged direct sends whose outcome goes to the route provider (bounded)."""
         self._noted: dict[int, None] = {}
         """Request ids of REQUESTs already seen by :meth:`_note_request` (bounded, insertion-ordered)."""
         self.failures: deque[RepeatingFailed] = deque(maxlen=256)
@@ -248,6 +250,7 @@ class ProxyStack(LonStack):
                 handle = self._source_send(destination, apdu, Service(service), route, options)
             else:
                 handle = super().send(destination, apdu, service, **options)  # type: ignore[arg-type]
+                self._note_direct(handle, destination, Service(service))
         self._process()
         return handle
 
@@ -286,11 +289,31 @@ class ProxyStack(LonStack):
 
     # ------------------------------------------------------------------ event routing
 
+    def _note_direct(self, handle: int, destination: Address, service: Service) -> None:
+        """Watch an acknowledged direct send to a node: its outcome is reported to the route provider
+        like a route's (link 0 broken on failure), so a weak direct link the provider chose is penalised
+        and the next send takes another path (docs/decisions/0071)."""
+        acknowledged = service in (Service.ACKD, Service.REQUEST)
+        if self.routes is None or not acknowledged or not isinstance(destination, SubnetNodeAddress):
+            return
+        self._direct[handle] = destination
+        while len(self._direct) > _NOTED_MAX:
+            del self._direct[next(iter(self._direct))]
+
+    def _direct_outcomes(self) -> None:
+        for event in self._events:
+            if isinstance(event, Completed) and event.handle in self._direct:
+                destination = self._direct.pop(event.handle)
+                if self.routes is not None:
+                    self.routes.report(destination, [], None if event.success else 0, self._now)
+
     def _process(self) -> None:
         if self._processing:
             return
         self._processing = True
         try:
+            if self._direct:
+                self._direct_outcomes()
             while True:
                 mine = [e for e in self._events if self._owned(e)]
                 if not mine:
