@@ -70,8 +70,9 @@ from cosemnet.profiles.lon.transaction import Service
 
 _log = logging.getLogger(__name__)
 
-ATM_MESSAGE_CODE: Final = 0x0F
-"""[design, decision 0072] 14908-1 application message code of the ATM messages (ADP 0x0D, OSGP 0x0E)."""
+ATM_MESSAGE_CODE: Final = 0x0C
+"""[design, decision 0072] 14908-1 application message code of the ATM messages (ADP 0x0D, OSGP security
+0x0E, OSGP firmware 0x0F)."""
 
 MAX_REPORT_ENTRIES: Final = 20
 """Neighbour entries per report: 11 + 4 x 20 = 91 bytes, inside a proxy target's 102 (decision 0070)."""
