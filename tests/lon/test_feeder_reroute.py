@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cosemnet.cli.lon_feeder import Feeder, build_feeder, discover, read_feeder
+from cosemnet.cli.lon_feeder import Feeder, build_feeder, discover, read_feeder, relearn
 from cosemnet.cli.sim_lon_feeder import MUST_READ_FER, cut_off, feeder_topology, remove_repeaters
 from cosemnet.profiles.lon.topology import Topology, TopologyConfig, line
 from cosemnet.simulator.lon_segment import SegmentReport, address_text
@@ -67,3 +67,19 @@ def test_reroute_is_deterministic() -> None:
     assert [r.to_json() for r in ra.reads] == [r.to_json() for r in rb.reads]
     assert a.segment.channel.now == b.segment.channel.now
     assert [f.encode() for f in a.segment.capture.frames] == [f.encode() for f in b.segment.capture.frames]
+
+
+def test_relearn_collects_the_tables_again_without_the_forgotten_repeater() -> None:
+    feeder = build_feeder(feeder_topology("line", 8, 3), seed=3, configured=False)
+    manager = discover(feeder)
+    lost = feeder.segment.meters[2].address
+    key = (lost.destination_subnet, lost.destination_node)
+    feeder.paths.forget(key)
+    reports = manager.statistics.neighbour_reports
+    before = feeder.segment.channel.now
+    relearn(feeder)
+    assert manager.statistics.neighbour_reports >= reports + 7  # every meter but the forgotten one
+    assert key in feeder.paths.relearn and all(key not in link for link in feeder.paths.links)
+    fresh = {a for (a, b), link in feeder.paths.links.items() if link.seen > before}
+    others = {(m.address.destination_subnet, m.address.destination_node) for m in feeder.segment.meters}
+    assert others - {key} <= fresh  # every other meter's links observed again
