@@ -114,7 +114,7 @@ def test_lon_feeder_benchmark_quick_json_discovers_every_meter() -> None:
     for case in report["reads"]:  # steady state with paths from service pins, vs the flat channel
         assert case["max_repeaters"] >= 1 and case["repeated_meters"] >= 1
         assert case["feeder"]["reads_ok"] == case["flat"]["reads_ok"] == case["meters"]
-        assert 0 < case["ratio"] and case["feeder"]["airtime_s"] > 0
+        assert case["ratio"] > 0 and case["feeder"]["airtime_s"] > 0
     hops = report["hops"]
     assert [h["repeaters"] for h in hops] == [0, 1, 2, 3] and all(h["read_ok"] for h in hops)
     # every repeater adds frames and airtime to the same exchange
