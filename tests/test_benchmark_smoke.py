@@ -111,6 +111,10 @@ def test_lon_feeder_benchmark_quick_json_discovers_every_meter() -> None:
         assert 1 <= case["max_repeaters"] <= 3
         for channel in ("feeder", "flat"):
             assert case[channel]["reads_ok"] == case["meters"] and case[channel]["reads_per_hour"] > 0
+    for case in report["reads"]:  # steady state with paths from service pins, vs the flat channel
+        assert case["max_repeaters"] >= 1 and case["repeated_meters"] >= 1
+        assert case["feeder"]["reads_ok"] == case["flat"]["reads_ok"] == case["meters"]
+        assert case["ratio"] > 0 and case["feeder"]["airtime_s"] > 0
     hops = report["hops"]
     assert [h["repeaters"] for h in hops] == [0, 1, 2, 3] and all(h["read_ok"] for h in hops)
     # every repeater adds frames and airtime to the same exchange

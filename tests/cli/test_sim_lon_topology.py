@@ -50,3 +50,24 @@ def test_repeater_loss_needs_a_topology() -> None:
         check=False,
     )
     assert done.returncode == 2 and "repeater-loss needs --topology" in done.stderr
+
+
+def test_repeater_loss_rereads_every_reachable_meter() -> None:
+    code, summary = _run(
+        "--topology",
+        "line",
+        "--meters",
+        "12",
+        "--seed",
+        "1",
+        "--security",
+        "none",
+        "--inject",
+        "repeater-loss=1",
+    )
+    assert code == 0 and summary["ok"] is True, summary.get("unreachable")
+    lost = summary["repeaters_lost"]
+    assert isinstance(lost, list) and len(lost) == 1
+    # the lost repeater is reported unreachable (a failed read, not dropped); every other meter was read
+    assert summary["unreachable"] == lost and set(lost) <= set(summary["cut_off"])  # type: ignore[arg-type]
+    assert summary["read_ok"] == 11 and len(summary["reads"]) == 12  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Annex F discovery on a line feeder finds exactly the meters present, on every seed (issue 11 item 1,
+"""Annex F discovery on a line feeder, a tree with many meters per branch and a dense cluster finds
+exactly the meters present and commissions each once, on every seed (issue 11 item 1,
 docs/decisions/0073): several meters answering one query through an agent, late answers and weak direct
 links used to leave 1-4 of 12 meters undiscovered or uncommissioned on some seeds. Simulated time."""
 
@@ -12,8 +13,8 @@ from cosemnet.profiles.lon.atm import MeterState
 from cosemnet.profiles.lon.dlms import run_exchange
 
 
-def _check(meters: int, seed: int) -> None:
-    feeder = build_feeder(feeder_topology("line", meters, seed), seed=seed, configured=False)
+def _check(meters: int, seed: int, spec: str = "line") -> None:
+    feeder = build_feeder(feeder_topology(spec, meters, seed), seed=seed, configured=False)
     manager = discover(feeder)
     assert set(manager.meters) == {feeder_unique_id(m.index + 1) for m in feeder.segment.meters}
     states = {r.unique_id.hex(): r.state for r in manager.meters.values()}
@@ -34,6 +35,24 @@ def test_forty_meters_up_to_four_hops(seed: int) -> None:
     hops = feeder_topology("line", 40, seed).hops_from_root()
     assert max(h for h in hops if h is not None) >= 4
     _check(40, seed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tree_with_many_meters_per_branch(seed: int) -> None:
+    hops = feeder_topology("tree", 24, seed).hops_from_root()
+    assert max(h for h in hops if h is not None) >= 2
+    _check(24, seed, "tree")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dense_cluster_behind_the_trunk(seed: int) -> None:
+    # 17 meters on 10 m drops all hear each other and not the concentrator: every query through a trunk
+    # meter reaches all the unconfigured ones at once
+    topology = feeder_topology("cluster", 20, seed)
+    hops = topology.hops_from_root()
+    assert hops[4:] == [2] * 17
+    assert all(topology.hears(a, b) for a in range(4, 21) for b in range(4, 21) if a != b)
+    _check(20, seed, "cluster")
 
 
 def test_decommission_and_back_on_several_seeds() -> None:

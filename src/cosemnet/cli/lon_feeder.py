@@ -22,6 +22,7 @@ import datetime as _dt
 import secrets
 from dataclasses import dataclass
 
+from cosemnet.client.connection import ClientConnection
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.atm import AtmAgent, AtmConfig, AtmManager, MeterState
 from cosemnet.profiles.lon.channel import ChannelConfig, PowerLineChannel
@@ -30,6 +31,7 @@ from cosemnet.profiles.lon.node import Domain, LonNode
 from cosemnet.profiles.lon.osgp_aes.keys import KeyStore
 from cosemnet.profiles.lon.osgp_aes.setup import null_suite_config, secure_concentrator, secure_meter
 from cosemnet.profiles.lon.paths import PathManager, qualities
+from cosemnet.profiles.lon.preestablished import open_pre_established
 from cosemnet.profiles.lon.repeater import ProxyStack, RepeaterConfig
 from cosemnet.profiles.lon.stack import StackConfig
 from cosemnet.profiles.lon.topology import Topology
@@ -41,10 +43,16 @@ from cosemnet.simulator.lon_segment import (
     FrameCapture,
     LonSegment,
     SegmentMeter,
+    SegmentReport,
     meter_address,
+    read_segment,
 )
 from cosemnet.simulator.meter import DEFAULT_START
 from cosemnet.simulator.osgp_meter import build_osgp_meter
+
+READ_ROUNDS: int = 3
+"""Reading rounds of :func:`read_feeder`: a meter whose read failed is read again (links reset, paths
+re-learnt if a repeater was forgotten) at most this many times in all (docs/decisions/0071)."""
 
 RECEIVE_TIMER: int = 15
 """Receive records of a repeated feeder outlive a whole chain (decision 0070): 24.6 s."""
@@ -207,6 +215,69 @@ def mark_read(feeder: Feeder, ok_addresses: list[SubnetNodeAddress]) -> None:
             manager.mark_in_service(record.unique_id, now)
 
 
+def _associate(connection: ClientConnection) -> bytes | None:
+    return connection.associate() if not connection.is_associated else None
+
+
+def reset_links(feeder: Feeder, meter: SegmentMeter) -> None:
+    """Start the concentrator's links with ``meter`` clean after a failed read: the meter keys its
+    associations by the sender it sees, which behind repeaters is the Annex E agent (decisions 0039,
+    0070), so after a route change the SN (LLS) association is opened again (AARQ first) and the
+    pre-established LN one starts from its row."""
+    segment = feeder.segment
+    public = segment.public_links.get(meter.index)
+    if public is not None and not public.waiting:
+        public.connection.abort()
+        if public.pre_established is not None:
+            open_pre_established(public.connection, public.pre_established)
+    sn = segment.sn_links.get(meter.index)
+    if sn is not None and not sn.waiting:
+        sn.connection.abort()
+        sn.queue.clear()
+        sn.submit(_associate)
+
+
+def relearn(feeder: Feeder, limit: float = 3600.0) -> None:
+    """A repeater disappeared (the path manager forgot it): the ATM manager collects the neighbour tables
+    of the meters still on the network and the path manager re-learns the links (issue 11 item 3)."""
+    manager = feeder.manager
+    segment = feeder.segment
+    if manager is None:
+        return
+    manager.collect_neighbours(segment.channel.now)
+    run_exchange(segment.channel, [manager, *segment.endpoints()], until=lambda: manager.done, limit=limit)
+
+
+def read_feeder(
+    feeder: Feeder, *, ln: bool = True, sn: bool = True, rounds: int = READ_ROUNDS, limit: float = 3600.0
+) -> SegmentReport:
+    """:func:`~cosemnet.simulator.lon_segment.read_segment`, then up to ``rounds - 1`` more rounds for
+    the meters whose read failed: their links reset (:func:`reset_links`), the paths re-learnt first
+    when the path manager forgot a repeater (:func:`relearn`). The report holds every meter's last read;
+    its time and channel figures cover all rounds."""
+    segment = feeder.segment
+    start = segment.channel.now
+    report = read_segment(segment, ln=ln, sn=sn, limit=limit)
+    reads = list(report.reads)
+    forgotten = set(feeder.paths.relearn)
+    for _ in range(rounds - 1):
+        failed = [m for m, r in zip(segment.meters, reads, strict=True) if r.errors]
+        if not failed:
+            break
+        if feeder.paths.relearn - forgotten:
+            forgotten = set(feeder.paths.relearn)
+            relearn(feeder, limit)
+        for meter in failed:
+            reset_links(feeder, meter)
+        again = read_segment(segment, ln=ln, sn=sn, limit=limit, only=failed)
+        for meter, read in zip(failed, again.reads, strict=True):
+            reads[meter.index] = read
+        report = again
+    report.reads = reads
+    report.simulated_seconds = segment.channel.now - start
+    return report
+
+
 def learn_paths(feeder: Feeder, pins: int = 3, spacing: float = 1.0) -> None:
     """Every node sends ``pins`` service pin messages (``spacing`` s apart); every neighbour table then
     becomes link observations of the concentrator's path manager (see the module docstring)."""
@@ -221,7 +292,7 @@ def learn_paths(feeder: Feeder, pins: int = 3, spacing: float = 1.0) -> None:
     for stack in stacks:
         domain = stack.node.domains[0]
         if domain is not None:
-            sent[(domain.subnet, domain.node)] = stack.statistics.frames_sent
+            sent[(domain.subnet, domain.node)] = stack.frames_sent_as((domain.subnet, domain.node))
     for stack in stacks:
         domain = stack.node.domains[0]
         if domain is not None:
@@ -231,6 +302,7 @@ def learn_paths(feeder: Feeder, pins: int = 3, spacing: float = 1.0) -> None:
 
 
 __all__ = [
+    "READ_ROUNDS",
     "RECEIVE_TIMER",
     "Feeder",
     "build_feeder",
@@ -238,4 +310,7 @@ __all__ = [
     "feeder_unique_id",
     "learn_paths",
     "mark_read",
+    "read_feeder",
+    "relearn",
+    "reset_links",
 ]

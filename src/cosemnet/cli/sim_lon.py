@@ -309,7 +309,7 @@ def _local(port: CnipTransport) -> str:
 @click.option(
     "--topology",
     default=None,
-    metavar="line|tree|FILE",
+    metavar="line|tree|cluster|FILE",
     help="pl: a feeder where meters hear only their neighbours (TOML FILE or a built-in); the meters start "
     "unconfigured and are discovered and commissioned (Annex F), then read through repeaters.",
 )

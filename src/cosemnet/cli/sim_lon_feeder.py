@@ -2,8 +2,12 @@
 neighbours. The meters start unconfigured; the concentrator's Annex F ATM manager discovers them (through
 repeaters where needed), commissions them and collects their neighbour tables
 (:func:`cosemnet.cli.lon_feeder.discover`, docs/decisions/0072); then it reads every meter, repeating
-where needed. ``--inject repeater-loss=K`` removes the K repeaters the concentrator's routes use most
-(all their links) after the first round and reads again: the concentrator must re-route.
+where needed (meters whose read failed are read again, :func:`~cosemnet.cli.lon_feeder.read_feeder`).
+``--inject repeater-loss=K`` removes the K repeaters the concentrator's routes use most (all their links)
+after the first round and reads again: the concentrator must re-route. The summary lists the meters the
+concentrator could not read (``unreachable``) next to those the topology says are cut off (``cut_off``:
+the lost repeaters and the meters with no link path left, :func:`cut_off`); ``ok`` needs every meter
+read that still has a path of links with FER <= 0.5 both ways (:data:`MUST_READ_FER`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from typing import Any
 
 from rich.console import Console
 
-from cosemnet.cli.lon_feeder import Feeder, build_feeder, discover, mark_read
+from cosemnet.cli.lon_feeder import Feeder, build_feeder, discover, mark_read, read_feeder
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.topology import Topology, TopologyConfig, build_topology, line
-from cosemnet.simulator.lon_segment import address_text, channel_text, read_segment, segment_table
+from cosemnet.simulator.lon_segment import address_text, channel_text, segment_table
 
 
 def feeder_topology(spec: str, meters: int, seed: int) -> Topology:
@@ -51,11 +55,31 @@ def remove_repeaters(feeder: Feeder, count: int) -> list[str]:
     lost = [SubnetNodeAddress(*a) for a, _ in sorted(used.items(), key=lambda x: (-x[1], x[0]))[:count]]
     stations = len(feeder.topology)
     for address in lost:
-        station = next(m.index + 1 for m in feeder.segment.meters if m.address == address)
+        station = _station(feeder, address)
         for other in range(stations):
             if other != station:
                 feeder.segment.channel.unlink(station, other)
     return [address_text(a) for a in lost]
+
+
+def _station(feeder: Feeder, address: SubnetNodeAddress) -> int:
+    """Topology node (= channel station) of the meter at ``address``."""
+    return next(m.index + 1 for m in feeder.segment.meters if m.address == address)
+
+
+MUST_READ_FER: float = 0.5
+"""A meter with a chain of links no worse than this frame error rate both ways (the path manager's
+``min_quality``) to the concentrator must be read."""
+
+
+def cut_off(feeder: Feeder, lost: list[SubnetNodeAddress], max_fer: float = 1.0) -> list[str]:
+    """The meters the concentrator cannot reach, from the topology alone (not from its path table): the
+    ``lost`` repeaters and every meter with no chain of links (FER below ``max_fer`` both ways; the
+    default: any link that exists) left to the concentrator. ``max_fer=MUST_READ_FER`` gives the meters
+    that may be missed: every other meter must be read."""
+    gone = frozenset(_station(feeder, a) for a in lost)
+    hops = feeder.topology.hops_from_root(max_fer=max_fer, without=gone)
+    return [address_text(m.address) for m in feeder.segment.meters if hops[m.index + 1] is None]
 
 
 def run_feeder(
@@ -67,20 +91,21 @@ def run_feeder(
     feeder = build_feeder(topology, seed=seed, configured=False, security=security)
     manager = discover(feeder)
     routes = _routes(feeder)
-    report = read_segment(feeder.segment)
+    report = read_feeder(feeder)
     mark_read(
         feeder, [m.address for m, r in zip(feeder.segment.meters, report.reads, strict=True) if not r.errors]
     )
     repeated = sum(1 for r in report.reads if routes.get(r.address) and not r.errors)
     max_hops = max((len(r) for r in routes.values()), default=0)
     lost: list[str] = []
-    reads = report.reads
     if repeater_loss:
         lost = remove_repeaters(feeder, repeater_loss)
-        again = read_segment(feeder.segment)
-        reads = [r for r in again.reads if r.address not in lost]
-        report = again
-    ok = all(not r.errors for r in reads) and len(manager.meters) == len(feeder.segment.meters)
+        report = read_feeder(feeder)
+    gone = [m.address for m in feeder.segment.meters if address_text(m.address) in lost]
+    expected = cut_off(feeder, gone)
+    may_miss = set(cut_off(feeder, gone, MUST_READ_FER))
+    unreachable = [r.address for r in report.reads if r.errors]
+    ok = set(unreachable) <= may_miss and len(manager.meters) == len(feeder.segment.meters)
     summary: dict[str, Any] = {
         "channel": "pl",
         "topology": spec,
@@ -100,6 +125,8 @@ def run_feeder(
             "neighbour_reports": manager.statistics.neighbour_reports,
         },
         "repeaters_lost": lost,
+        "unreachable": unreachable,
+        "cut_off": expected,
         "route_switches": feeder.paths.switches,
         "silent_meters": [
             address_text(s.address)
@@ -121,7 +148,9 @@ def run_feeder(
     console.print(channel_text(report))
     if lost:
         console.print(f"repeaters lost: {', '.join(lost)}; {feeder.paths.switches} route switch(es)")
+    if unreachable or expected:
+        console.print(f"unreachable: {', '.join(unreachable) or '-'}; cut off: {', '.join(expected) or '-'}")
     return ok
 
 
-__all__ = ["remove_repeaters", "run_feeder"]
+__all__ = ["MUST_READ_FER", "cut_off", "remove_repeaters", "run_feeder"]

@@ -446,13 +446,20 @@ def sn_request(connection: ClientConnection) -> bytes | None:
 
 
 def read_segment(
-    segment: LonSegment, *, ln: bool = True, sn: bool = True, limit: float = 3600.0
+    segment: LonSegment,
+    *,
+    ln: bool = True,
+    sn: bool = True,
+    limit: float = 3600.0,
+    only: list[SegmentMeter] | None = None,
 ) -> SegmentReport:
-    """The concentrator reads every meter (LN and/or SN, see the module docstring), all queued at once."""
+    """The concentrator reads every meter (or those in ``only``; LN and/or SN, see the module docstring),
+    all queued at once."""
     started = time.perf_counter()
     t0 = segment.channel.now
     marks: dict[tuple[str, int], int] = {}
-    for meter in segment.meters:
+    meters = segment.meters if only is None else only
+    for meter in meters:
         if ln:
             link = segment.public_link(meter)
             marks[("ln", meter.index)] = len(link.results)
@@ -463,7 +470,7 @@ def read_segment(
             link.submit(sn_request)
     end = segment.run(limit)
     reads: list[MeterRead] = []
-    for meter in segment.meters:
+    for meter in meters:
         read = MeterRead(address_text(meter.address), meter.name)
         if ln:
             fill_ln(read, segment.public_links[meter.index].results[marks[("ln", meter.index)] :])

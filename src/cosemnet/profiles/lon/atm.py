@@ -70,8 +70,9 @@ from cosemnet.profiles.lon.transaction import Service
 
 _log = logging.getLogger(__name__)
 
-ATM_MESSAGE_CODE: Final = 0x0F
-"""[design, decision 0072] 14908-1 application message code of the ATM messages (ADP 0x0D, OSGP 0x0E)."""
+ATM_MESSAGE_CODE: Final = 0x0C
+"""[design, decision 0072] 14908-1 application message code of the ATM messages (ADP 0x0D, OSGP security
+0x0E, OSGP firmware 0x0F)."""
 
 MAX_REPORT_ENTRIES: Final = 20
 """Neighbour entries per report: 11 + 4 x 20 = 91 bytes, inside a proxy target's 102 (decision 0070)."""
@@ -375,6 +376,15 @@ def decode_atm(data: Buffer) -> AtmMessage:
 # The agent (LNAP side)
 
 
+def _frames_sent(stack: LonStack) -> int:
+    """Frames ``stack`` sent from its own subnet/node (domain entry 0), which its neighbours count as heard
+    from it; every frame when the stack does not count per address (decision 0071)."""
+    domain = stack.node.domains[0] if stack.node.domains else None
+    if isinstance(stack, ProxyStack) and domain is not None:
+        return stack.frames_sent_as((domain.subnet, domain.node))
+    return stack.statistics.frames_sent
+
+
 class AtmAgent:
     """The LNAP's ATM agent: an ADP auxiliary (:class:`~.adp_service.AdpAuxiliary`) answering the ATM
     requests from the stack's neighbour table (``ProxyStack.heard``) and node state."""
@@ -425,7 +435,7 @@ class AtmAgent:
             part = rows[message.first : message.first + message.max_entries]
             entries = [NeighbourEntry(s, n, c) for (s, n), c in part]
             return NeighbourReport(
-                message.sequence, self.stack.statistics.frames_sent, len(rows), message.first, entries
+                message.sequence, _frames_sent(self.stack), len(rows), message.first, entries
             )
         if isinstance(message, StatusRequest):
             if not node.configured:
@@ -474,6 +484,10 @@ class AtmConfig:
     """Discovery ends after this many passes in a row found no new meter and left none uncommissioned:
     a query answered by several meters at once, or answered after the chain gave up, finds nobody, and
     the next pass (the meters found meanwhile commissioned and silent) finds them (decision 0073)."""
+    report_passes: int = 2
+    """Extra passes for the neighbour tables that did not arrive: each goes through the meter whose
+    report heard the missing one most (a meter found directly on a weak link has no route yet, and
+    without its own table the path manager cannot weigh any of its links; decision 0071)."""
     quiet_after_proxy: float = 5.0
     """Seconds to wait after an operation sent through repeaters: the agent and the repeaters may still be
     retrying (a broadcast query nobody answers runs all its tries) and would collide with the next one."""
@@ -600,6 +614,7 @@ class AtmManager:
         self._sweeps_left = self.config.sweeps
         self._found_since_sweep = 0
         self._quiet = 0
+        self._report_passes = self.config.report_passes
 
     # ------------------------------------------------------------------ public API
 
@@ -610,6 +625,7 @@ class AtmManager:
         self._ops.append(_Op(_Kind.QUERY))
         self._sweeps_left = self.config.sweeps
         self._quiet = 0
+        self._report_passes = self.config.report_passes
 
     def decommission(self, unique_id: bytes, now: float) -> None:
         """Queue NM leave domain for a commissioned meter (it becomes unconfigured and discoverable)."""
@@ -618,6 +634,20 @@ class AtmManager:
             raise AtmError("only a commissioned or in-service meter can be decommissioned")
         self._now = now
         self._ops.append(_Op(_Kind.LEAVE, unique_id))
+
+    def collect_neighbours(self, now: float) -> None:
+        """Queue every on-network meter's neighbour table again and re-learn the links from them (a
+        repeater disappeared, issue 11 item 3, docs/decisions/0071); the meters the path manager forgot
+        (:attr:`PathManager.relearn`) are not asked, so their links stay dropped."""
+        self._now = max(self._now, now)
+        self._reports.clear()
+        self._report_passes = self.config.report_passes
+        for record in self.in_state(*_ON_NETWORK):
+            if record.address is None:
+                continue
+            if (record.address.destination_subnet, record.address.destination_node) in self.paths.relearn:
+                continue
+            self._ops.append(_Op(_Kind.NEIGHBOURS, record.unique_id))
 
     def mark_in_service(self, unique_id: bytes, now: float) -> None:
         """The meter answered its first reading: commissioned -> in service."""
@@ -1013,18 +1043,44 @@ class AtmManager:
         """Every report collected: observed links (F.4.3) for the path manager (decision 0071)."""
         sent = {key: report.frames_sent for key, report in self._reports.items()}
         source = self.paths.source
-        sent[source] = self.stack.statistics.frames_sent
+        sent[source] = _frames_sent(self.stack)
         for key, report in self._reports.items():
             heard = {(e.subnet, e.node): e.frames for e in report.entries}
             self.paths.observe_table(key, qualities(heard, sent), self._now)
         own: dict[tuple[int, int], int] = getattr(self.stack, "heard", {})
         self.paths.observe_table(source, qualities(own, sent), self._now)
+        if self._ask_missing_reports():
+            return
         stuck = self.in_state(MeterState.DISCOVERED)
         if stuck and self._sweeps_left > 0:  # found on a weak link and its commissioning failed there:
             # the neighbour tables may show a better route (decision 0073)
             self._sweeps_left -= 1
             for record in stuck:
                 self._ops.extend(self._recommission(record))
+
+    def _ask_missing_reports(self) -> bool:
+        """Ask again, through the best relay, the on-network meters whose neighbour table did not arrive
+        (at most ``report_passes`` times); True when requests were queued."""
+        if self._report_passes <= 0:
+            return False
+        missing = [
+            r
+            for r in self.in_state(*_ON_NETWORK)
+            if r.address is not None
+            and (key := (r.address.destination_subnet, r.address.destination_node)) not in self._reports
+            and key not in self.paths.relearn
+        ]
+        if not missing:
+            return False
+        self._report_passes -= 1
+        for record in missing:
+            relay = self._best_relay(record)
+            if relay is not None and relay.address is not None and relay is not record:
+                chain = (*self.route_to(relay), relay.address)
+                if record.address not in chain and len(chain) <= self.config.max_repeaters:
+                    record.via = chain
+            self._ops.append(_Op(_Kind.NEIGHBOURS, record.unique_id))
+        return True
 
 
 __all__ = [

@@ -59,6 +59,8 @@ class PathManager:
     """Repeaters forgotten after repeated failures; cleared for a node when it is observed again."""
     switches: int = 0
     """Times :meth:`report` made the next route differ from the failed one."""
+    _adjacency: dict[NodeKey, set[NodeKey]] | None = field(default=None, repr=False)
+    """Who has a link with whom, rebuilt after a link is added or dropped (a path is asked per send)."""
 
     # ------------------------------------------------------------------ learning
 
@@ -72,6 +74,7 @@ class PathManager:
             if len(self.links) >= self.config.max_links:
                 return
             self.links[key] = _Link(quality, now)
+            self._adjacency = None
         else:
             link.quality, link.seen = quality, now
         if quality >= self.config.min_quality:
@@ -85,6 +88,7 @@ class PathManager:
     def forget(self, node: NodeKey) -> None:
         """Drop every link of ``node`` (it disappeared); it is listed in :attr:`relearn`."""
         self.links = {k: v for k, v in self.links.items() if node not in k}
+        self._adjacency = None
         self.failures.pop(node, None)
         self.relearn.add(node)
 
@@ -103,11 +107,13 @@ class PathManager:
         return -math.log(max(ab.quality * ba.quality, 1e-12))
 
     def _neighbours(self) -> dict[NodeKey, set[NodeKey]]:
-        out: dict[NodeKey, set[NodeKey]] = {}
-        for a, b in self.links:
-            out.setdefault(a, set()).add(b)
-            out.setdefault(b, set()).add(a)
-        return out
+        if self._adjacency is None:
+            out: dict[NodeKey, set[NodeKey]] = {}
+            for a, b in self.links:
+                out.setdefault(a, set()).add(b)
+                out.setdefault(b, set()).add(a)
+            self._adjacency = out
+        return self._adjacency
 
     def path(self, target: NodeKey, now: float) -> list[NodeKey] | None:
         """Repeaters from the source to ``target`` (``[]``: direct), fewest hops then lowest cost; None:

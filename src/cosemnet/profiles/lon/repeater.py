@@ -220,12 +220,19 @@ class ProxyStack(LonStack):
         self._relays: dict[int, _Relay] = {}
         self._sources: dict[int, _SourceSend] = {}
         self._uplinks: dict[tuple[int, int], _Uplink] = {}
+        self._direct: dict[int, SubnetNodeAddress] = {}
+        """Handles of acknowledged direct sends whose outcome goes to the route provider (bounded)."""
         self._noted: dict[int, None] = {}
         """Request ids of REQUESTs already seen by :meth:`_note_request` (bounded, insertion-ordered)."""
         self.failures: deque[RepeatingFailed] = deque(maxlen=256)
+        """Repeating failures the source learned of, oldest first (bounded)."""
         self.heard: dict[tuple[int, int], int] = {}
         """Neighbour table: frames heard (decoded, any destination) per source subnet/node (bounded)."""
-        """Repeating failures the source learned of, oldest first (bounded)."""
+        self.sent_as: dict[tuple[int, int], int] = {}
+        """Frames sent per source subnet/node (bounded): what a neighbour's :attr:`heard` count of this
+        node is measured against. Frames sent before commissioning (from 0/0, the discovery answers) do
+        not count against the node's address, else every link of a node found late looks weak
+        (docs/decisions/0071)."""
         self._processing = False
 
     # ------------------------------------------------------------------ stack entry points
@@ -243,6 +250,7 @@ class ProxyStack(LonStack):
                 handle = self._source_send(destination, apdu, Service(service), route, options)
             else:
                 handle = super().send(destination, apdu, service, **options)  # type: ignore[arg-type]
+                self._note_direct(handle, destination, Service(service))
         self._process()
         return handle
 
@@ -252,6 +260,16 @@ class ProxyStack(LonStack):
             self.heard[key] = self.heard.get(key, 0) + 1
         super().receive_lon_frame(frame, now)
         self._process()
+
+    def transmit_frame(self, frame: LonFrame) -> None:
+        key = (frame.npdu.source_subnet, frame.npdu.source_node)
+        if key in self.sent_as or len(self.sent_as) < MAX_NEIGHBOURS:
+            self.sent_as[key] = self.sent_as.get(key, 0) + 1
+        super().transmit_frame(frame)
+
+    def frames_sent_as(self, key: tuple[int, int]) -> int:
+        """Frames this node sent from subnet/node ``key``."""
+        return self.sent_as.get(key, 0)
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
@@ -271,11 +289,31 @@ class ProxyStack(LonStack):
 
     # ------------------------------------------------------------------ event routing
 
+    def _note_direct(self, handle: int, destination: Address, service: Service) -> None:
+        """Watch an acknowledged direct send to a node: its outcome is reported to the route provider
+        like a route's (link 0 broken on failure), so a weak direct link the provider chose is penalised
+        and the next send takes another path (docs/decisions/0071)."""
+        acknowledged = service in (Service.ACKD, Service.REQUEST)
+        if self.routes is None or not acknowledged or not isinstance(destination, SubnetNodeAddress):
+            return
+        self._direct[handle] = destination
+        while len(self._direct) > _NOTED_MAX:
+            del self._direct[next(iter(self._direct))]
+
+    def _direct_outcomes(self) -> None:
+        for event in self._events:
+            if isinstance(event, Completed) and event.handle in self._direct:
+                destination = self._direct.pop(event.handle)
+                if self.routes is not None:
+                    self.routes.report(destination, [], None if event.success else 0, self._now)
+
     def _process(self) -> None:
         if self._processing:
             return
         self._processing = True
         try:
+            if self._direct:
+                self._direct_outcomes()
             while True:
                 mine = [e for e in self._events if self._owned(e)]
                 if not mine:

@@ -19,7 +19,8 @@ deterministic:
 
 :meth:`Topology.apply` writes the links into a :class:`~.channel.PowerLineChannel` built with
 ``auto_link=False``; the flat channel (everybody hears everybody, ``auto_link=True``) is unchanged.
-Built-in generators: :func:`line` (one feeder), :func:`tree` (a trunk with branches); :func:`load_topology`
+Built-in generators: :func:`line` (one feeder), :func:`tree` (a trunk with branches), :func:`cluster` (a
+dense block at the end of a long cable); :func:`load_topology`
 reads a small TOML file (see its docstring).
 """
 
@@ -149,14 +150,16 @@ class Topology:
         """Nodes that hear ``node`` and that ``node`` hears."""
         return [o for o in range(len(self.names)) if self.hears(o, node) and self.hears(node, o)]
 
-    def hops_from_root(self, max_fer: float = 0.5) -> list[int | None]:
-        """Fewest radio hops from node 0 over links good both ways (FER <= ``max_fer``); None: unreachable."""
+    def hops_from_root(self, max_fer: float = 0.5, without: frozenset[int] = frozenset()) -> list[int | None]:
+        """Fewest radio hops from node 0 over links good both ways (FER <= ``max_fer``), with the nodes in
+        ``without`` gone; None: unreachable."""
         n = len(self.names)
         good = [
             [
                 o
                 for o in self.neighbours(a)
-                if max(self.frame_error_rate(a, o), self.frame_error_rate(o, a)) <= max_fer
+                if o not in without
+                and max(self.frame_error_rate(a, o), self.frame_error_rate(o, a)) <= max_fer
             ]
             for a in range(n)
         ]
@@ -231,6 +234,27 @@ def tree(
     return Topology(names, parents, distances, config or TopologyConfig())
 
 
+def cluster(
+    count: int,
+    *,
+    trunk: int = 3,
+    trunk_m: float = 250.0,
+    drop_m: float = 10.0,
+    config: TopologyConfig | None = None,
+) -> Topology:
+    """A dense cluster at the end of a long cable: ``trunk`` meters ``trunk_m`` apart, then the other
+    meters each on a ``drop_m`` drop from the last trunk meter (a block of flats). The cluster meters all
+    hear each other well and, with the defaults, not the concentrator: one discovery query through a
+    trunk meter reaches all of them at once."""
+    if count < 0 or trunk < 0:
+        raise ValueError("count and trunk must be >= 0")
+    names = ["concentrator", *(f"meter-{i + 1}" for i in range(count))]
+    spine = min(trunk, count)
+    parents: list[int | None] = [None, *range(spine), *([spine] * (count - spine))]
+    distances = [0.0, *([trunk_m] * spine), *([drop_m] * (count - spine))]
+    return Topology(names, parents, distances, config or TopologyConfig())
+
+
 def _config_from(table: dict[str, Any], seed: int) -> TopologyConfig:
     known = {f for f in TopologyConfig.__dataclass_fields__}
     unknown = set(table) - known
@@ -291,12 +315,14 @@ def load_topology(path: str | Path) -> Topology:
 
 
 def build_topology(spec: str, count: int, *, seed: int = 0) -> Topology:
-    """``line``, ``tree`` or a TOML file path (``count`` is ignored for a file)."""
+    """``line``, ``tree``, ``cluster`` or a TOML file path (``count`` is ignored for a file)."""
     config = TopologyConfig(seed=seed)
     if spec == "line":
         return line(count, config=config)
     if spec == "tree":
         return tree(count, config=config)
+    if spec == "cluster":
+        return cluster(count, config=config)
     return load_topology(spec)
 
 
@@ -305,6 +331,7 @@ __all__ = [
     "TopologyConfig",
     "bit_error_rate",
     "build_topology",
+    "cluster",
     "frame_error_rate",
     "line",
     "load_topology",

@@ -47,6 +47,7 @@ from cosemnet.profiles.lon.osgp_aes.context import (
     nonce,
 )
 from cosemnet.profiles.lon.osgp_aes.firmware_messages import (
+    ENVELOPE_HEADER_LENGTH,
     FIRMWARE_MESSAGE_CODE,
     IMAGE_MAC_LENGTH,
     NONCE_FIRMWARE,
@@ -63,6 +64,7 @@ from cosemnet.profiles.lon.osgp_aes.firmware_messages import (
     StatusQuery,
     decode_body,
 )
+from cosemnet.profiles.lon.proxy import MAX_PROXY_DATA
 from cosemnet.profiles.lon.transaction import Service
 from cosemnet.security.errors import AuthenticationError
 from cosemnet.security.osgp import osgp_kdf, osgp_mac, osgp_mac_verify
@@ -117,16 +119,18 @@ class _Endpoint:
         destination: Address,
         state: KeyState,
         message: FirmwareMessage,
-        peer: bytes,
+        server: bytes,
         service: Service = Service.ACKD,
     ) -> Hashable | None:
-        """Seal ``message`` under ``state`` (``peer``: the destination's subnet/node, or broadcast)."""
+        """Seal ``message`` under ``state`` (``server``: the meter's subnet/node, or broadcast). The
+        associated data binds only the meter's end-to-end address, as the ADP's does (decision 0096):
+        behind repeaters each end sees the Annex E agent as the other's address."""
         if self.lower is None or state.counter is None:
             return None
         config = self.agent.config
         counter = state.counter.next()
         envelope = FirmwareEnvelope(int(message.TYPE), state.key_id, counter, b"")
-        ad = envelope.header + bytes(config.address) + peer
+        ad = envelope.header + server
         sealed = state.aead.encrypt(
             nonce(NONCE_FIRMWARE, config.node_id, state.key_id, counter), message.body(), ad
         )
@@ -158,8 +162,7 @@ class _Endpoint:
         if state is None or not state.valid(self.now):
             self.stats.reject(Reject.UNKNOWN_KEY.value if state is None else Reject.EXPIRED_KEY.value)
             return None
-        destination = BROADCAST_DESTINATION if domain else ctx.local_bytes
-        ad = envelope.header + ctx.peer_bytes + destination
+        ad = envelope.header + (BROADCAST_DESTINATION if domain else ctx.server_bytes)
         try:
             body = state.aead.decrypt(
                 nonce(NONCE_FIRMWARE, ctx.peer_id, envelope.key_id, envelope.counter), envelope.sealed, ad
@@ -193,6 +196,11 @@ class _Endpoint:
 
 # ==================================================================================================
 # Meter (LNAP)
+
+
+REPEATED_BLOCK_SIZE: Final = MAX_PROXY_DATA - ENVELOPE_HEADER_LENGTH - TAG_LENGTH - 4
+"""Largest block whose ImageBlock fits an Annex E proxy target message (102 bytes, decision 0070): 84
+bytes; larger blocks reach meters behind repeaters only by broadcast, and cannot be repaired there."""
 
 
 @dataclass(slots=True)
@@ -394,7 +402,7 @@ class FirmwareReceiver(_Endpoint):
                 if bits % 8:
                     bitmap[-1] &= 0xFF << (8 - bits % 8) & 0xFF
             status = ImageStatus(campaign, d.state, count, first, bits, bytes(bitmap), query.ref)
-        self._send(source, state, status, ctx.peer_bytes)
+        self._send(source, state, status, ctx.server_bytes)
 
 
 # ==================================================================================================
@@ -426,6 +434,7 @@ class CampaignConfig:
     """Settings of a firmware campaign (defaults: decision 0049)."""
 
     block_size: int = 192
+    """At most :data:`REPEATED_BLOCK_SIZE` when a meter sits behind Annex E repeaters (decision 0049)."""
     broadcast: bool = True
     """False: no broadcast, every block goes to every meter by unicast (what a campaign saves against)."""
     broadcast_service: Service = Service.UNACKD_RPT
@@ -634,7 +643,7 @@ class FirmwareCampaign(_Endpoint):
             return
         ctx, state = session
         try:
-            self._send(meter.address, state, message, ctx.peer_bytes)
+            self._send(meter.address, state, message, ctx.server_bytes)
         except EncodeError as exc:
             self._fail(meter, str(exc))
             return
@@ -733,12 +742,16 @@ class FirmwareCampaign(_Endpoint):
             return
         ctx, state = session
         for number in blocks:
-            self._send(
-                meter.address,
-                state,
-                ImageBlock(self.start.campaign, number, self.block(number)),
-                ctx.peer_bytes,
-            )
+            try:
+                self._send(
+                    meter.address,
+                    state,
+                    ImageBlock(self.start.campaign, number, self.block(number)),
+                    ctx.server_bytes,
+                )
+            except EncodeError as exc:  # e.g. a block too large for an Annex E proxy message
+                self._fail(meter, str(exc))
+                return
             meter.repaired.append(number)
         meter.received = set()
         self._request(meter, StatusQuery(self.start.campaign, 0, self._next_ref(meter)), len(blocks))
@@ -754,6 +767,7 @@ class FirmwareCampaign(_Endpoint):
 
 
 __all__ = [
+    "REPEATED_BLOCK_SIZE",
     "CampaignConfig",
     "CampaignMeter",
     "CampaignPhase",
