@@ -36,6 +36,7 @@ from cosemnet.cli.hes_common import (
 )
 from cosemnet.cli.hes_output import reading_rows, with_scaler_units, write_rows_csv
 from cosemnet.cli.hes_readings import readings_command
+from cosemnet.cli.hes_worker import enqueue_collect, open_shared_listener, uses_shared_storage, worker_command
 from cosemnet.cli.params import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -235,7 +236,10 @@ def listen_command(
     until Ctrl-C or ``--duration`` seconds.
     """
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
-    head_end = _open(db, keys, accept_plain=accept_plain_registrations)
+    if uses_shared_storage(db):  # registrations into the shared storage: every worker sees them
+        head_end = open_shared_listener(db, keys, accept_plain=accept_plain_registrations)
+    else:
+        head_end = _open(db, keys, accept_plain=accept_plain_registrations)
 
     async def main() -> None:
         service = HeadEndService(head_end)
@@ -388,6 +392,9 @@ def _summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
     show_default=True,
     help="On SIGINT/SIGTERM: seconds for the requests in flight (a second signal: none).",
 )
+@click.option(
+    "--enqueue", is_flag=True, help="Only queue one job per meter for `hes worker` (prints the run)."
+)
 @click.pass_context
 @reported
 def collect_command(
@@ -423,6 +430,7 @@ def collect_command(
     no_scaler: bool,
     resume: int | None,
     grace: float,
+    enqueue: bool,
 ) -> None:
     """Read attributes from every registered meter.
 
@@ -439,8 +447,11 @@ def collect_command(
       cosemnet hes collect --obis 1-0:1.8.0*255 --listen-first 30
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
+      cosemnet hes collect --db postgresql://hes@db/hes --obis 1-0:1.8.0*255 --enqueue
     """
     requested, attributes = _collect_attributes(obis, resume, scaled=not no_scaler and group is None)
+    if enqueue or uses_shared_storage(db):  # the jobs of `hes worker` (decision 0120)
+        ctx.exit(enqueue_collect(db, attributes, as_json, enqueue=enqueue, resume=resume, group=group))
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -775,4 +786,5 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
 
 
 hes_group.add_command(readings_command)
+hes_group.add_command(worker_command)
 import cosemnet.cli.hes_ops  # noqa: E402, F401  (registers `hes set` and `hes action`)
