@@ -75,9 +75,10 @@ def open_shared_head_end(
 
 def open_shared_listener(db: str, keys: KeyStore, *, accept_plain: bool = False) -> HeadEnd:
     """``hes listen --db postgresql://...``: registrations written into the shared storage (closed with
-    the head-end's book); "last seen" times written too."""
+    the head-end's book). A registration updates the binding's "last seen"; other pushes do not (one
+    transaction per meter at exit otherwise)."""
     storage = _open_storage(db)
-    head_end, book, _ = open_shared_head_end(storage, keys, accept_plain=accept_plain, touch_writes=True)
+    head_end, book, _ = open_shared_head_end(storage, keys, accept_plain=accept_plain)
     book.owns_storage = True
     if accept_plain:
         click.echo("warning: accepting plain (unauthenticated) registrations: lab use only", err=True)

@@ -65,8 +65,8 @@ class StorageAddressBook(AddressBook):
     docstring). The SQLite base is in memory and unused but for the counter store the core asks for
     (replaced by :class:`LeasedCounters`).
 
-    ``touch_writes``: write "last
-    seen" times to the storage (one transaction per meter; workers leave it off)."""
+    ``touch_writes``: write the core's "last seen" times to the storage (one transaction per meter
+    when the core saves its state; off by default: registrations update "last seen" anyway)."""
 
     def __init__(self, storage: Storage, *, touch_writes: bool = False) -> None:
         super().__init__(":memory:")

@@ -317,6 +317,8 @@ async def _read_wave(
         stopping.cancel()
         if not finished.done():
             finished.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finished
     for run in runs:
         if not run.finished:
             service.abandon_collect(run, "worker stopped")
