@@ -176,6 +176,7 @@ class CollectorWorker:
             order = self._orders.get(event.run_id)
             jobs = self._jobs_of(order, event.system_title)
             if jobs:
+                logger.debug("meter %s failed: %s %s", event.system_title.hex(), event.reason.value, event.failure)
                 self.stats.failed += 1
                 self._failed[event.reason.value].extend(jobs)
         else:
