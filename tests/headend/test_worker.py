@@ -58,7 +58,7 @@ def test_a_lease_gives_waves_per_run_and_preloads_the_bindings(storage: Storage)
         [(first, 1, tuple(_title(i) for i in range(4)))],
         [(second, 2, (_title(0), _title(1)))],
     ]
-    assert book.lookup(_title(3)) is not None and book._cache  # noqa: SLF001 (one query, then memory)
+    assert book.lookup(_title(3)) is not None and book._cache  # one query, then memory
 
 
 def test_answers_become_readings_at_the_runs_time_then_jobs_done(storage: Storage) -> None:

@@ -176,7 +176,8 @@ class CollectorWorker:
             order = self._orders.get(event.run_id)
             jobs = self._jobs_of(order, event.system_title)
             if jobs:
-                logger.debug("meter %s failed: %s %s", event.system_title.hex(), event.reason.value, event.failure)
+                title = event.system_title.hex()
+                logger.debug("meter %s failed: %s %s", title, event.reason.value, event.failure)
                 self.stats.failed += 1
                 self._failed[event.reason.value].extend(jobs)
         else:
