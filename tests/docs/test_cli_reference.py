@@ -9,8 +9,8 @@ def test_every_command_is_in_the_reference() -> None:
     text = current()
     paths = [path for path, _ in commands()]
     assert (
-        len(paths) == 21
-    )  # decode ... hes (with set, action, events), lon (discover, commission), sim, meter, wireshark
+        len(paths) == 22
+    )  # decode ... hes (with set, action, events, worker), lon (discover, commission), sim, meter, wireshark
     for path in paths:
         assert f"#### `{path}`" in text, path
 
