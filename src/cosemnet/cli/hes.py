@@ -36,7 +36,12 @@ from cosemnet.cli.hes_common import (
 )
 from cosemnet.cli.hes_output import reading_rows, with_scaler_units, write_rows_csv
 from cosemnet.cli.hes_readings import readings_command
-from cosemnet.cli.hes_worker import enqueue_collect, open_shared_listener, uses_shared_storage, worker_command
+from cosemnet.cli.hes_worker import (
+    enqueue_if_shared,
+    open_shared_listener,
+    uses_shared_storage,
+    worker_command,
+)
 from cosemnet.cli.params import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -447,11 +452,9 @@ def collect_command(
       cosemnet hes collect --obis 1-0:1.8.0*255 --listen-first 30
       cosemnet hes collect --obis 1-0:1.8.0*255,1-0:2.8.0*255 --csv readings.csv --json
       cosemnet hes collect --resume 12 --json
-      cosemnet hes collect --db postgresql://hes@db/hes --obis 1-0:1.8.0*255 --enqueue
     """
     requested, attributes = _collect_attributes(obis, resume, scaled=not no_scaler and group is None)
-    if enqueue or uses_shared_storage(db):  # the jobs of `hes worker` (decision 0120)
-        ctx.exit(enqueue_collect(db, attributes, as_json, enqueue=enqueue, resume=resume, group=group))
+    enqueue_if_shared(ctx, db, attributes, as_json, enqueue=enqueue, resume=resume, group=group)  # 0120
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,

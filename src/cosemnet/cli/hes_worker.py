@@ -29,7 +29,13 @@ from cosemnet.headend.storage import Storage, StorageError, is_postgres_dsn, ope
 from cosemnet.headend.worker import CollectorWorker, WorkerConfig, run_worker
 from cosemnet.profiles.mesh import ThrottleConfig
 
-__all__ = ["enqueue_collect", "open_shared_head_end", "uses_shared_storage", "worker_command"]
+__all__ = [
+    "enqueue_collect",
+    "enqueue_if_shared",
+    "open_shared_head_end",
+    "uses_shared_storage",
+    "worker_command",
+]
 
 
 def uses_shared_storage(db: str) -> bool:
@@ -83,6 +89,22 @@ def open_shared_listener(db: str, keys: KeyStore, *, accept_plain: bool = False)
     if accept_plain:
         click.echo("warning: accepting plain (unauthenticated) registrations: lab use only", err=True)
     return head_end
+
+
+def enqueue_if_shared(
+    ctx: click.Context,
+    db: str,
+    attributes: list[AttributeRef],
+    as_json: bool,
+    *,
+    enqueue: bool,
+    resume: int | None,
+    group: int | None,
+) -> None:
+    """``hes collect``: with ``--enqueue`` or on the shared storage, queue the jobs and exit (else return:
+    the single-machine collect runs as before)."""
+    if enqueue or uses_shared_storage(db):
+        ctx.exit(enqueue_collect(db, attributes, as_json, enqueue=enqueue, resume=resume, group=group))
 
 
 def enqueue_collect(

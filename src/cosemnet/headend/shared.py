@@ -108,6 +108,11 @@ class StorageAddressBook(AddressBook):
     def change_stamp(self) -> tuple[int, int]:
         return self._version, 0
 
+    def binding_stamp(self) -> tuple[int, int]:
+        """Changes only through this object are seen (another process's registrations are read by
+        :meth:`lookup` / :meth:`preload`, not through the core's cached entry list)."""
+        return self._version, 0
+
     def __len__(self) -> int:
         return len(self.storage.bindings())
 
@@ -143,6 +148,11 @@ class StorageAddressBook(AddressBook):
         if not self.touch_writes:
             return False
         return self.storage.touch_binding(system_title, now)
+
+    def touch_many(self, seen: Mapping[bytes, float]) -> None:
+        if self.touch_writes:
+            for title, at in seen.items():
+                self.storage.touch_binding(title, at)
 
     def forget(self, system_title: bytes) -> bool:
         self._cache.pop(bytes(system_title), None)
