@@ -18,6 +18,8 @@ HLS pass 3/4, GET; fixed 5 s timers and 512 requests in flight, as in mesh_fleet
 * meters/s: meters read / wall time from the workers' start to the last one's exit;
 * CPU per meter: the workers' user + system time (``wait4``) / meters read (PostgreSQL's own CPU is
   not included);
+* the fleet process's CPU per meter and its share of one core over the run (one Python process
+  answering for every meter: when it nears 1.0 it, not the workers, sets the rate);
 * storage bytes per reading: ``pg_total_relation_size('readings')`` (table, indexes, TOAST) / rows.
 
 PostgreSQL: ``--db DSN``, else a throwaway cluster (``initdb`` in a temporary directory, as the
@@ -189,7 +191,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     try:
         registered = await _register(args.meters, storage)
         fleet = registered.pop("fleet")
-        results = [_run_workers(dsn, k, args.meters, args.batch) for k in args.workers]
+        results = []
+        for k in args.workers:
+            before = (await fleet.ask(cmd="cpu"))["cpu"]
+            result = _run_workers(dsn, k, args.meters, args.batch)
+            fleet_cpu = (await fleet.ask(cmd="cpu"))["cpu"] - before
+            result["fleet_cpu_ms_per_meter"] = round(1000 * fleet_cpu / max(result["read"], 1), 3)
+            result["fleet_cpu_share"] = round(fleet_cpu / result["seconds"], 2)
+            results.append(result)
         return {
             "meters": args.meters,
             **registered,
@@ -225,7 +234,8 @@ def main() -> None:
         print(
             f"  {r['workers']} worker(s): {r['read']} read in {r['seconds']} s = {r['meters_per_s']} "
             f"meters/s, {r['cpu_ms_per_meter']} ms CPU/meter, {r['retried_meters']} meters retried, "
-            f"exit {r['exit_codes']}"
+            f"exit {r['exit_codes']}; fleet {r['fleet_cpu_ms_per_meter']} ms CPU/meter, "
+            f"{r['fleet_cpu_share']} of a core"
         )
     print(f"  storage: {report['bytes_per_reading']} bytes per reading ({report['readings']} rows)")
 
