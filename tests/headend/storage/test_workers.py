@@ -192,3 +192,17 @@ def test_two_workers_one_killed_and_restarted_store_every_reading_once(dsn: str,
         assert {j.owner for j in jobs if j.system_title in held_at_kill} <= {"B", "A2"}
     finally:
         store.close()
+
+
+def test_collect_on_postgresql_only_queues(dsn: str) -> None:
+    def collect(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_cosemnet(), "hes", "collect", "--db", dsn, "--obis", OBIS, "--test-keys", *extra],
+            capture_output=True, text=True, timeout=60, env=ENV,
+        )  # fmt: skip
+
+    refused = collect()  # reading is the workers' job on the shared storage
+    assert refused.returncode == 2 and "--enqueue" in refused.stderr and "Traceback" not in refused.stderr
+    assert collect("--enqueue", "--resume", "1").returncode == 2
+    empty = collect("--enqueue", "--json")
+    assert empty.returncode == 0 and json.loads(empty.stdout)["jobs"] == 0
