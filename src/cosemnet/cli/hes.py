@@ -54,6 +54,12 @@ from cosemnet.cli.hes_run import (
     print_group_summary,
     write_readings,
 )
+from cosemnet.cli.hes_worker import (
+    enqueue_if_shared,
+    open_shared_listener,
+    uses_shared_storage,
+    worker_command,
+)
 from cosemnet.cli.metrics import HeadEndMetrics
 from cosemnet.cli.params import (
     AttributeSpecValue,
@@ -250,7 +256,10 @@ def listen_command(
     """
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
     with _observation(trace, pcap, metrics_port, bind, keys) as observation:
-        head_end = _open(db, keys, accept_plain=accept_plain_registrations)
+        if uses_shared_storage(db):  # registrations into the shared storage: every worker sees them
+            head_end = open_shared_listener(db, keys, accept_plain=accept_plain_registrations)
+        else:
+            head_end = _open(db, keys, accept_plain=accept_plain_registrations)
         asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration))
 
 
@@ -345,6 +354,9 @@ def _resume_attributes(
     show_default=True,
     help="On SIGINT/SIGTERM: seconds for the requests in flight (a second signal: none).",
 )
+@click.option(
+    "--enqueue", is_flag=True, help="Only queue one job per meter for `hes worker` (prints the run)."
+)
 @click.pass_context
 @reported
 def collect_command(
@@ -385,6 +397,7 @@ def collect_command(
     no_scaler: bool,
     resume: int | None,
     grace: float,
+    enqueue: bool,
 ) -> None:
     """Read attributes from every registered meter.
 
@@ -412,6 +425,15 @@ def collect_command(
     if member and group is None:
         raise click.BadParameter("needs --group", param_hint="--member")
     scaled = not no_scaler and group is None
+    if enqueue or uses_shared_storage(db):  # queued for `hes worker` (decision 0120)
+        if needs_lookup(specs):
+            raise click.BadParameter(
+                "a queued collect does not read object lists: give CLASS/OBIS/ATTR or --class-id",
+                param_hint="--obis",
+            )
+        requested = resolve(specs, {})
+        attributes = with_scaler_units(requested) if scaled else requested
+        enqueue_if_shared(ctx, db, attributes, as_json, enqueue=enqueue, resume=resume, group=group)
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -695,5 +717,7 @@ def lookup_command(system_title: str, db: str, show_history: bool, as_json: bool
 hes_group.add_command(readings_command)
 import cosemnet.cli.hes_firmware  # noqa: E402  (registers `hes firmware`)
 import cosemnet.cli.hes_keys  # noqa: E402  (registers `hes rotate-broadcast-key` and `hes retire`)
+
+hes_group.add_command(worker_command)
 import cosemnet.cli.hes_ops  # noqa: E402, F401  (registers `hes set` and `hes action`)
 from cosemnet.cli import hes_schedule as _hes_schedule  # noqa: E402, F401  (registers `hes run` and `hes profile`)

@@ -156,7 +156,7 @@ from cosemnet.profiles.mesh.throttle import (
 from cosemnet.sansio import earliest
 from cosemnet.security.ciphering import Role, SecurityContext, decipher_apdu, protect_apdu, unprotect_apdu
 from cosemnet.security.control import SecurityPolicy
-from cosemnet.security.counters import InvocationCounter, counter_name
+from cosemnet.security.counters import CounterSource, InvocationCounter, counter_name
 from cosemnet.security.envelope import EnvelopeError, read_envelope
 from cosemnet.security.errors import SecurityError
 from cosemnet.security.hls import Mechanism
@@ -317,8 +317,12 @@ class HeadEnd:
         config: HeadEndConfig | None = None,
         store: HeadEndStore | None = None,
         rng: random.Random | None = None,
+        counters: Callable[[bytes, str], CounterSource] | None = None,
     ) -> None:
         self.book = book
+        self._counter_source = counters
+        """(counter owner, key label) -> our sending counter; None: blocks of the book's counter
+        store. Collector workers give blocks from the shared storage (docs/decisions/0120)."""
         self.keys: KeyStore = keys if keys is not None else StaticKeyStore()
         self.config = config if config is not None else HeadEndConfig()
         self.store = store if store is not None else HeadEndStore(book.path if book.path else ":memory:")
@@ -343,7 +347,7 @@ class HeadEnd:
         self._entries: list[AddressBookEntry] | None = None
         self._entries_stamp: tuple[int, int] = (-1, -1)
         """(address, UDP port) -> system title, for answers without a ciphered envelope (AARE)."""
-        self._counters: dict[tuple[bytes, str], InvocationCounter] = {}
+        self._counters: dict[tuple[bytes, str], CounterSource] = {}
         self._fresh_counters: set[tuple[bytes, str]] = set()
         self._counter_store = book.counter_store()
         self._received = book.load_received_counters()
@@ -400,8 +404,10 @@ class HeadEnd:
         for apdu in session.conn.pop_outgoing():
             self._send_to(session, apdu)
 
-    def _counter(self, owner: bytes, label: str) -> InvocationCounter:
+    def _counter(self, owner: bytes, label: str) -> CounterSource:
         found = self._counters.get((owner, label))
+        if found is None and self._counter_source is not None:
+            found = self._counters[(owner, label)] = self._counter_source(owner, label)
         if found is None:
             name = counter_name(owner, label)
             if self._counter_store.load(name) is None:
@@ -642,8 +648,10 @@ class HeadEnd:
         session.learned = True
         if probe.value is not None:
             counter = self._counter(self.keys.keys_for(session.system_title).counter_owner, "guek")
-            if probe.value > counter.value:
-                counter.reset_for_new_key(probe.value)  # a jump forward, reserved durably
+            # a jump forward, reserved durably; a worker's counter blocks come from the shared storage
+            # (decision 0120), which hands out values above every block before: nothing to move there
+            if isinstance(counter, InvocationCounter) and probe.value > counter.value:
+                counter.reset_for_new_key(probe.value)
         job = session.job
         if job is None or session.conn.busy or session.conn.is_associated:
             return

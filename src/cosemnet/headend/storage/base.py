@@ -477,6 +477,11 @@ class Storage(Protocol):
 
     def start_run(self, attributes: str, meters: int, now: float | None = None) -> int: ...
 
+    def run_started(self, run_id: int) -> float | None:
+        """When run ``run_id`` was started (its nominal time: the capture time of its readings, so a
+        retried read is stored once); None when there is no such run."""
+        ...
+
     def create_jobs(self, run_id: int, items: Iterable[tuple[bytes, str]], now: float | None = None) -> int:
         """One job per (system title, attribute) of the run (an existing one is kept). Returns how many
         are new."""
@@ -568,3 +573,10 @@ class BlockInvocationCounter:
         value = self._next
         self._next += 1
         return value
+
+    def drop_block(self) -> int:
+        """Give up the rest of the block in hand (skipped, never reused): the next value comes from a
+        block reserved after this call (decision 0120). Returns 1 when a block was dropped."""
+        dropped = int(self._next <= self._last)
+        self._next, self._last = 1, 0
+        return dropped

@@ -501,6 +501,10 @@ class PostgresStorage:
 
         return self._run(op)
 
+    def run_started(self, run_id: int) -> float | None:
+        rows = self._query("SELECT started FROM runs WHERE run_id = %s", (run_id,))
+        return float(rows[0][0]) if rows else None
+
     @staticmethod
     def _lock_meters(conn: Conn, titles: Sequence[bytes]) -> None:
         """Lock meter rows in system-title order (the order every writer uses: no deadlock)."""

@@ -503,6 +503,11 @@ class SqliteStorage:
             )
             return int(cur.lastrowid or 0)
 
+    def run_started(self, run_id: int) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT started FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else float(row[0])
+
     def create_jobs(self, run_id: int, items: Iterable[tuple[bytes, str]], now: float | None = None) -> int:
         created = to_us(time.time() if now is None else now)
         rows = sorted({(bytes(t), a) for t, a in items})
