@@ -26,7 +26,7 @@ import pytest
 from cosemnet.headend.storage import JobState, Storage, open_storage
 
 METERS = 1000
-OBIS = "1-0:1.8.0*255"
+OBIS = "3/1-0:1.8.0*255/2"  # a queued collect reads no object list: the class is given
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
