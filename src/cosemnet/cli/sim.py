@@ -366,9 +366,15 @@ def mesh_command(
 
     async def main(observer: FrameObserver | None) -> dict[str, Any]:
         stop = stop_on_signals()
-        return await run_mesh(
+        summary = await run_mesh(
             config, duration, on_start=started, stop=stop, status_every=status_every, observer=observer
         )
+        if stop.name is not None:  # cut short: exit 128 + the signal after the summary (decision 0130)
+            summary["interrupted"] = stop.name
+            stopped[0] = stop.exit_code
+        return summary
+
+    stopped = [0]
 
     # the fleet's meters use the default profile's published test keys: the trace decrypts with them
     formatter = TraceFormatter(Keys(ek=TEST_EK, ak=TEST_AK, broadcast_key=TEST_BROADCAST_KEY))
@@ -383,6 +389,8 @@ def mesh_command(
     if where is not None:
         summary["group_gateway"] = f"[{where[0]}]:{where[1]}"
     _print_summary(summary, as_json)
+    if stopped[0]:
+        sys.exit(stopped[0])
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -390,6 +398,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
+    if summary.get("interrupted"):
+        click.echo(f"stopped by {summary['interrupted']}", err=True)
     rate = summary["registrations_per_second"]
     click.echo(
         f"registered {summary['registered']}/{summary['meters']} (online {summary['online']})"

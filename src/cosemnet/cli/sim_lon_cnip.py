@@ -121,7 +121,7 @@ async def run_unconfigured(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration if duration > 0 else None)
         states = [_meter_state(p) for p in ports]
-        return {
+        summary = {
             "channel": "cnip",
             "unconfigured": True,
             "meters": meters,
@@ -129,6 +129,9 @@ async def run_unconfigured(
             "hub": {"forwarded": hub.forwarded, "rejected": hub.rejected, "tools": len(hub.learned)},
             "nodes": states,
         }
+        if stop.name is not None:  # exit 128 + the signal (docs/decisions/0130)
+            summary["interrupted"] = stop.name
+        return summary
     finally:
         stop.set()
         for task in tasks:

@@ -70,10 +70,20 @@ class ChannelSniffer(NetworkHook):
         return True  # the station only listens
 
 
-def attach_sniffer(channel: PowerLineChannel, observer: FrameObserver, epoch: float) -> ChannelSniffer:
-    """A listening station on ``channel``."""
+def attach_sniffer(
+    channel: PowerLineChannel, observer: FrameObserver, epoch: float, *, hear_all: bool = False
+) -> ChannelSniffer:
+    """A listening station on ``channel``. ``hear_all``: on a channel without automatic links (a feeder
+    where meters hear only their neighbours, ``sim lon --topology``), link every station attached so
+    far to the sniffer, one way and without loss: an analyser tapped into every point of the feeder.
+    Nobody hears it (it never transmits) and a lossless link draws nothing from the channel's random
+    numbers, so the run is the same with and without it; two frames that overlap in time collide at the
+    sniffer even when no real receiver hears both (those are missing from the capture)."""
     sniffer = ChannelSniffer(observer, epoch)
-    channel.attach(LonStack(LonNode(SNIFFER_UNIQUE_ID), hook=sniffer))
+    index = channel.attach(LonStack(LonNode(SNIFFER_UNIQUE_ID), hook=sniffer))
+    if hear_all:
+        for station in range(index):
+            channel.link(station, index, 0.0, symmetric=False)
     return sniffer
 
 
