@@ -42,7 +42,7 @@ from cosemnet.cli.hes_common import (
     throttle_options as _throttle_options,
 )
 from cosemnet.cli.hes_observe import KeyStoreTraceFormatter, MeshObservation, mesh_observe_options
-from cosemnet.cli.hes_output import with_scaler_units
+from cosemnet.cli.hes_output import check_csv_path, with_scaler_units
 from cosemnet.cli.hes_readings import readings_command
 from cosemnet.cli.hes_run import (
     Stop,
@@ -428,6 +428,7 @@ def collect_command(
     keys = load_hes_keys(
         key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=group is not None
     )
+    check_csv_path(csv_path)
     stop = Stop()
     with _observation(trace, pcap, metrics_port, bind, keys) as observation:
         head_end = _open(

@@ -13,7 +13,10 @@ import csv
 import datetime as _dt
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
+
+import click
 
 from cosemnet.cli.read import datetime_iso, json_cell
 from cosemnet.client.objects import (
@@ -28,11 +31,26 @@ from cosemnet.errors import CosemnetError
 from cosemnet.headend import AttributeRef
 from cosemnet.headend.store import ReadingRow
 
-__all__ = ["CSV_HEADER", "csv_cell", "iso_time", "reading_rows", "with_scaler_units", "write_rows_csv"]
+__all__ = [
+    "CSV_HEADER",
+    "check_csv_path",
+    "csv_cell",
+    "iso_time",
+    "reading_rows",
+    "with_scaler_units",
+    "write_rows_csv",
+]
 
 CSV_HEADER = ["system_title", "attribute", "value", "unit", "captured_at", "error"]
 """The columns of every readings CSV (``hes collect --csv``, ``hes readings --csv``): ``attribute`` is
 CLASS/OBIS/ATTR, ``captured_at`` ISO 8601 (UTC), ``error`` empty for a value."""
+
+
+def check_csv_path(path: Path | None) -> None:
+    """ClickException (exit 1) when ``path``'s directory does not exist: said before any meter is read,
+    not after the run."""
+    if path is not None and not path.parent.is_dir():
+        raise click.ClickException(f"{path}: no such directory")
 
 
 def iso_time(t: float) -> str:

@@ -646,6 +646,8 @@ class _KeyFile:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        if not self.path.parent.is_dir():  # nothing is created (the counter directory goes beside it)
+            raise click.ClickException(f"{path}: no such directory")
         text = os.environ.get(KEK_ENVIRONMENT_VARIABLE, "")
         try:
             self.kek = bytes.fromhex(text) if text else None
