@@ -52,6 +52,7 @@ class Stop:
     on_signal: Callable[[], None] | None = None
 
     def install(self) -> None:
+        """Install the SIGINT / SIGTERM handlers in the running loop."""
         on_signals(self._received)
 
     def _received(self, sig: int) -> None:
@@ -62,6 +63,7 @@ class Stop:
 
     @property
     def reason(self) -> str | None:
+        """The first signal's name (``SIGINT``, ``SIGTERM``), or None."""
         return signal.Signals(self.signals[0]).name if self.signals else None
 
     @property
@@ -108,6 +110,7 @@ async def run_collect(
 
 
 def collect_summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
+    """The summary of a collect run (JSON-ready): counts, failures by system title, rate."""
     return {
         "run_id": run.run_id,
         "meters": run.total + run.resumed_answered,
@@ -123,6 +126,7 @@ def collect_summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
 
 
 def count_meters(observation: MeshObservation, summary: dict[str, Any]) -> None:
+    """Add the run's answered / failed / not attempted meters to the metrics, if served."""
     metrics = observation.metrics
     if isinstance(metrics, HeadEndMetrics):
         for outcome in ("answered", "failed", "not_attempted"):

@@ -92,6 +92,7 @@ class SignalFlag:
         return signal_exit_code(self.received)
 
     def __enter__(self) -> SignalFlag:
+        """Install the handlers."""
         for sig in _STOP_SIGNALS:
             with contextlib.suppress(ValueError):  # not the main thread
                 self._previous[int(sig)] = signal.signal(sig, self._handle)
@@ -100,6 +101,7 @@ class SignalFlag:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Restore the previous handlers."""
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)  # type: ignore[arg-type]
         self._previous.clear()

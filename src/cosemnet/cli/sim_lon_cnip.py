@@ -42,6 +42,7 @@ class MeterPort(EndpointPort):
         self.address_changes = 0
 
     def process(self) -> None:
+        """Process as an endpoint port, then follow a new address given by commissioning."""
         super().process()
         if follow_domain(self.meter):
             self.address_changes += 1

@@ -59,6 +59,7 @@ class ChannelSniffer(NetworkHook):
         self.frames = 0
 
     def inbound(self, stack: LonStack, frame: LonFrame, now: float) -> bool:
+        """Hand the frame heard to the observer; the station consumes it."""
         npdu = frame.npdu
         source = (lon_ip(None, (npdu.source_subnet, npdu.source_node)), LON_CAPTURE_PORT)
         destination = (lon_ip(npdu.destination), LON_CAPTURE_PORT)
@@ -94,6 +95,7 @@ class SentOnly:
         self.observer = observer
 
     def frame(self, record: FrameRecord) -> None:
+        """Pass on ``record`` when it is a frame sent."""
         if record.direction is Direction.SENT:
             self.observer.frame(record)
 
@@ -107,6 +109,7 @@ class StatusClock:
         self._next = self.started + every
 
     def due(self) -> bool:
+        """True (once per period) when the next status line is due."""
         if self.every <= 0:
             return False
         now = time.monotonic()
@@ -117,4 +120,5 @@ class StatusClock:
 
     @property
     def elapsed(self) -> float:
+        """Wall-clock seconds since the clock started."""
         return time.monotonic() - self.started
