@@ -118,7 +118,8 @@ class LonCnipClient:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Close the socket and the event loop."""
+        """Release the association (after a clean exit, when this client opened it), then close the
+        socket and the event loop."""
         try:
             if kind is None and self._opened_with_aarq and self._loop is not None:
                 self._loop.run_until_complete(self._call(lambda c: c.release()))
