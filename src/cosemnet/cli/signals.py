@@ -11,8 +11,17 @@ import contextlib
 import signal
 from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import Any
 
-__all__ = ["SignalFlag", "SignalStop", "on_signals", "signal_exit_code", "stop_on_signals"]
+__all__ = [
+    "SignalFlag",
+    "SignalStop",
+    "interrupted_exit_code",
+    "note_interruption",
+    "on_signals",
+    "signal_exit_code",
+    "stop_on_signals",
+]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -20,6 +29,19 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def signal_exit_code(received: int | None) -> int:
     """128 + ``received`` (130 for SIGINT, 143 for SIGTERM); 0 when no signal was received."""
     return 0 if received is None else 128 + received
+
+
+def note_interruption(summary: dict[str, Any], stop: SignalStop | SignalFlag) -> dict[str, Any]:
+    """``summary`` with ``"interrupted"`` set to the signal's name (``SIGTERM``) when one arrived."""
+    if stop.name is not None:
+        summary["interrupted"] = stop.name
+    return summary
+
+
+def interrupted_exit_code(summary: dict[str, Any]) -> int:
+    """128 + the signal named by ``summary["interrupted"]`` (:func:`note_interruption`); else 0."""
+    name = summary.get("interrupted")
+    return signal_exit_code(signal.Signals[name]) if isinstance(name, str) else 0
 
 
 def on_signals(callback: Callable[[int], None]) -> None:

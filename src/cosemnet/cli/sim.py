@@ -32,7 +32,7 @@ from cosemnet.cli.hes_observe import MeshObservation, mesh_observe_options
 from cosemnet.cli.messages import Keys
 from cosemnet.cli.metrics import FleetMetrics
 from cosemnet.cli.params import parse_endpoint, user_errors
-from cosemnet.cli.signals import stop_on_signals
+from cosemnet.cli.signals import interrupted_exit_code, note_interruption, stop_on_signals
 from cosemnet.cli.sim_lon import lon_command
 from cosemnet.cli.trace import TraceFormatter
 from cosemnet.errors import EncodeError
@@ -369,12 +369,7 @@ def mesh_command(
         summary = await run_mesh(
             config, duration, on_start=started, stop=stop, status_every=status_every, observer=observer
         )
-        if stop.name is not None:  # cut short: exit 128 + the signal after the summary (decision 0130)
-            summary["interrupted"] = stop.name
-            stopped[0] = stop.exit_code
-        return summary
-
-    stopped = [0]
+        return note_interruption(summary, stop)  # exit 128 + the signal after it (decision 0130)
 
     # the fleet's meters use the default profile's published test keys: the trace decrypts with them
     formatter = TraceFormatter(Keys(ek=TEST_EK, ak=TEST_AK, broadcast_key=TEST_BROADCAST_KEY))
@@ -389,8 +384,7 @@ def mesh_command(
     if where is not None:
         summary["group_gateway"] = f"[{where[0]}]:{where[1]}"
     _print_summary(summary, as_json)
-    if stopped[0]:
-        sys.exit(stopped[0])
+    sys.exit(interrupted_exit_code(summary))
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:

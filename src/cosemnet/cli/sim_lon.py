@@ -22,7 +22,6 @@ import contextlib
 import datetime as _dt
 import json
 import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -38,7 +37,13 @@ from cosemnet.cli.decode import tree_console
 from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_feeder_inject
 from cosemnet.cli.observe import Observation, observe_options
 from cosemnet.cli.params import user_errors
-from cosemnet.cli.signals import SignalFlag, SignalStop, signal_exit_code, stop_on_signals
+from cosemnet.cli.signals import (
+    SignalFlag,
+    SignalStop,
+    interrupted_exit_code,
+    note_interruption,
+    stop_on_signals,
+)
 from cosemnet.cli.sim_lon_observe import SentOnly, StatusClock, attach_sniffer
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
@@ -223,16 +228,12 @@ async def run_cnip(
             },
             "reads": [r.to_json() for r in reads],
         }
-        if stop.name is not None:
-            summary["interrupted"] = stop.name
         await dc_port.close()  # the concentrator's port is free for `cosemnet read --profile lon`
         if on_round is not None:
-            on_round(summary, reads)
+            on_round(note_interruption(summary, stop), reads)
         if duration > 0 and not stop.is_set():
             await _stay_up(stop, duration, status_every, meter_ports)
-        if stop.name is not None:
-            summary["interrupted"] = stop.name
-        return summary
+        return note_interruption(summary, stop)
     finally:
         stop.set()
         for task in tasks:
@@ -711,9 +712,8 @@ def _run_unconfigured(
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
     print(json.dumps(summary), flush=True)
-    stopped_by = summary.get("interrupted")
-    if stopped_by is not None:
-        raise SystemExit(signal_exit_code(signal.Signals[stopped_by]))
+    if interrupted_exit_code(summary):
+        raise SystemExit(interrupted_exit_code(summary))
 
 
 def _run_cnip_command(
@@ -763,10 +763,9 @@ def _run_cnip_command(
         )
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
-    stopped_by = summary.get("interrupted")
-    if stopped_by is not None:
-        click.echo(f"stopped by {stopped_by}", err=True)
-        run.stopped = signal_exit_code(signal.Signals[stopped_by])
+    run.stopped = interrupted_exit_code(summary)
+    if run.stopped:
+        click.echo(f"stopped by {summary['interrupted']}", err=True)
     return bool(summary["ok"])
 
 
