@@ -248,10 +248,11 @@ def test_collect_and_readings_write_one_csv_format_without_the_object_list(
     mesh: Mesh, tmp_path: Path
 ) -> None:
     out = tmp_path / "collect.csv"
+    # no class given: the object list is read to look the classes up
     collect = run(
         "hes", "collect", "--db", str(mesh.db), "--test-keys", "--bind", "[::1]:0", "--obis",
         "1-0:1.8.0,0-0:1.0.0", "--csv", str(out),
-    )  # fmt: skip  (no class given: the object list is read to look the classes up)
+    )  # fmt: skip
     assert collect.returncode == 0, collect.stdout + collect.stderr
     header = ["system_title", "attribute", "value", "unit", "captured_at", "error"]
     written = list(csv.reader(out.open()))
