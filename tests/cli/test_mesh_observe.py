@@ -6,6 +6,8 @@ is looked up in a meter's object list."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import queue
 import shutil
@@ -16,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -222,3 +225,51 @@ def test_sim_mesh_metrics_and_trace(mesh: Mesh) -> None:
     assert trace and all("wrapper" in line for line in trace)
     # decrypted with the fleet's (published test) keys: registrations are DataNotifications
     assert any(" -> [::1]:" in line and "=> DataNotification" in line for line in trace)
+
+
+def test_broadcast_exit_code_names_missing_members(mesh: Mesh) -> None:
+    common = ["hes", "broadcast", "--db", str(mesh.db), "--test-keys", "--bind", "[::1]:0"]
+    common += ["--gateway", mesh.gateway, "--window", "1", "--obis", "3/1-0:1.8.0*255/2"]
+    partial = run(*common, "--group", "1")  # every registered meter expected; meter 2 is in group 2 only
+    assert partial.returncode == 1, partial.stdout + partial.stderr
+    assert f"missing   {TITLES[1]}" in partial.stdout
+    assert f"answered  {TITLES[0]}" in partial.stdout
+    assert "1 answered, 0 failed, 1 missing" in partial.stdout
+    as_json = run(*common, "--group", "2", "--json")
+    assert as_json.returncode == 1, as_json.stdout + as_json.stderr
+    summary = json.loads(as_json.stdout)
+    assert summary["missing"] == [TITLES[0]] and list(summary["answered"]) == [TITLES[1]]
+    everyone = run(*common, "--group", "0", "--json")  # group 0: every meter answers
+    assert everyone.returncode == 0, everyone.stdout + everyone.stderr
+    assert sorted(json.loads(everyone.stdout)["answered"]) == list(TITLES)
+
+
+def test_collect_and_readings_write_one_csv_format_without_the_object_list(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    out = tmp_path / "collect.csv"
+    # no class given: the object list is read to look the classes up
+    collect = run(
+        "hes", "collect", "--db", str(mesh.db), "--test-keys", "--bind", "[::1]:0", "--obis",
+        "1-0:1.8.0,0-0:1.0.0", "--csv", str(out),
+    )  # fmt: skip
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+    header = ["system_title", "attribute", "value", "unit", "captured_at", "error"]
+    written = list(csv.reader(out.open()))
+    assert written[0] == header
+    assert {(r[0], r[1]) for r in written[1:]} == {
+        (t, a) for t in TITLES for a in ("3/1-0:1.8.0*255/2", "8/0-0:1.0.0*255/2")
+    }
+    energy = next(r for r in written[1:] if r[1].startswith("3/"))
+    assert energy[3] == "Wh" and energy[5] == ""
+    assert datetime.fromisoformat(energy[4]).tzinfo is not None
+    stored = run("hes", "readings", "--db", str(mesh.db), "--csv")
+    assert stored.returncode == 0, stored.stderr
+    rows = list(csv.reader(io.StringIO(stored.stdout)))
+    assert rows[0] == header
+    assert {(r[0], r[1]) for r in written[1:]} <= {(r[0], r[1]) for r in rows[1:]}
+    assert not any(r[1].startswith("15/") for r in rows[1:])  # the class lookup is not a reading
+    everything = run("hes", "readings", "--db", str(mesh.db), "--json", "--all")
+    assert everything.returncode == 0, everything.stderr
+    attributes = {json.loads(line)["attribute"] for line in everything.stdout.splitlines()}
+    assert "15/0-0:40.0.0*255/2" in attributes

@@ -18,9 +18,30 @@ MODULES = (
     "cosemnet.codec.jsonform",
     "cosemnet.codec.obis",
     "cosemnet.codec.datetime",
+    "cosemnet.headend",
+    "cosemnet.headend.events",
+    "cosemnet.headend.firmware",
+    "cosemnet.headend.firmware_service",
+    "cosemnet.headend.firmware_store",
+    "cosemnet.trace",
+    "cosemnet.cli.lon",
+    "cosemnet.cli.lon_feeder",
+    "cosemnet.cli.lon_inject",
+    "cosemnet.cli.lon_read",
+    "cosemnet.cli.lon_tool",
+    "cosemnet.cli.lon_tree",
+    "cosemnet.cli.hes_run",
+    "cosemnet.cli.hes_output",
+    "cosemnet.cli.hes_readings",
+    "cosemnet.cli.signals",
+    "cosemnet.cli.sim_lon",
+    "cosemnet.cli.sim_lon_cnip",
+    "cosemnet.cli.sim_lon_feeder",
+    "cosemnet.cli.sim_lon_observe",
 )
 """Packages and modules whose ``__all__`` is the public API (the codec's entry points: APDUs, the wrapper,
-the JSON form, OBIS codes and date-times)."""
+the JSON form, OBIS codes and date-times; the head-end with its firmware campaigns and events; traces;
+the LON and simulation commands' modules)."""
 
 
 def _members(cls: type) -> Iterator[tuple[str, object]]:
@@ -75,3 +96,25 @@ def test_every_public_member_has_a_docstring() -> None:
 )
 def test_what_a_script_needs_is_importable_from_the_client_package(name: str) -> None:
     assert hasattr(importlib.import_module("cosemnet.client"), name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FirmwareCampaign",
+        "CampaignConfig",
+        "CampaignRequest",
+        "FirmwareStore",
+        "run_campaign",
+        "MeterCompleted",
+        "MeterFailed",
+        "RunFinished",
+        "GroupRequestClosed",
+        "Operation",
+        "OperationOutcome",
+        "PushEvent",
+        "HeadEndService",
+    ],
+)
+def test_what_a_script_needs_is_importable_from_the_headend_package(name: str) -> None:
+    assert hasattr(importlib.import_module("cosemnet.headend"), name)

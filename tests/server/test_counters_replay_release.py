@@ -85,7 +85,7 @@ class Meter:
             process.kill()
             raise
         self.process = None
-        assert process.returncode == 0, err
+        assert process.returncode == 143, err  # stopped by SIGTERM (docs/decisions/0130)
         return err
 
 

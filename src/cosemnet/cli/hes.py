@@ -42,14 +42,16 @@ from cosemnet.cli.hes_common import (
     throttle_options as _throttle_options,
 )
 from cosemnet.cli.hes_observe import KeyStoreTraceFormatter, MeshObservation, mesh_observe_options
-from cosemnet.cli.hes_output import with_scaler_units
+from cosemnet.cli.hes_output import check_csv_path, with_scaler_units
 from cosemnet.cli.hes_readings import readings_command
 from cosemnet.cli.hes_run import (
     Stop,
+    broadcast_summary,
     collect_summary,
     collect_with_progress,
     count_meters,
     group_read,
+    print_broadcast_summary,
     print_collect_summary,
     print_group_summary,
     write_readings,
@@ -448,6 +450,7 @@ def collect_command(
     keys = load_hes_keys(
         key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=group is not None
     )
+    check_csv_path(csv_path)
     stop = Stop()
     with _observation(trace, pcap, metrics_port, bind, keys) as observation:
         head_end = _open(
@@ -587,7 +590,8 @@ def broadcast_command(
     """Send one GET to a group's multicast address (wPort 127, broadcast key) and report who answered.
 
     Every registered meter is expected; members that answer are "answered", the others "missing"
-    (for conditional groups, read "missing" as "not a member or lost").
+    (for conditional groups, read "missing" as "not a member or lost"). Exits 1 when a meter is
+    missing, late, answered with an error or could not be associated (each named), else 0.
 
     \b
     Example:
@@ -612,21 +616,11 @@ def broadcast_command(
         await _start(service, bind, port)
         try:
             await _listen_for(service, listen_first)
-            if associate:
-                await service.collect([])
+            setup = await service.collect([]) if associate else None
             (attribute,) = await resolve_specs(service, [spec])
             run = await service.broadcast(group, attribute, ResponseWindow.seconds(0, window))
             report = head_end.broadcast_report(run)
-            return {
-                "group": group,
-                "address": run.address.compressed,
-                "attribute": str(attribute),
-                "answered": {t.hex().upper(): _show(run.values.get(t)) for t in sorted(report.answered)},
-                "missing": sorted(t.hex().upper() for t in report.missing),
-                "late": sorted(t.hex().upper() for t in report.late),
-                "unexpected": sorted(t.hex().upper() for t in report.unexpected),
-                "duplicates": report.duplicates,
-            }
+            return broadcast_summary(run, report, setup.failed if setup is not None else {})
         finally:
             await service.close()
             head_end.book.close()
@@ -634,27 +628,9 @@ def broadcast_command(
     with _observation(trace, pcap, metrics_port, bind, keys) as observation:
         head_end = _open(db, keys, throttle, accept_plain=accept_plain_registrations)
         summary = asyncio.run(main(head_end, observation))
-    if as_json:
-        click.echo(json.dumps(summary))
-        return
-    click.echo(f"group {summary['group']} ({summary['address']}), {summary['attribute']}")
-    for title, value in summary["answered"].items():
-        click.echo(f"answered  {title}  {value}")
-    for kind in ("missing", "late", "unexpected"):
-        for title in summary[kind]:
-            click.echo(f"{kind:<9} {title}")
-    click.echo(
-        f"{len(summary['answered'])} answered, {len(summary['missing'])} missing, "
-        f"{len(summary['late'])} late, {summary['duplicates']} duplicates dropped"
-    )
-
-
-def _show(value: object) -> object:
-    if isinstance(value, bytes):
-        return value.hex().upper()
-    if isinstance(value, int | float | str) or value is None:
-        return value if not isinstance(value, int) else int(value)
-    return str(value)
+    status = print_broadcast_summary(summary, as_json)
+    if status:
+        sys.exit(status)
 
 
 @hes_group.command("lookup")

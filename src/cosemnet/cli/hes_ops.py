@@ -31,7 +31,7 @@ from cosemnet.cli.hes import (
     hes_group,
 )
 from cosemnet.cli.hes_classes import class_id_option, parse_specs, resolve_specs
-from cosemnet.cli.hes_common import load_hes_keys
+from cosemnet.cli.hes_common import load_hes_keys, reported
 from cosemnet.cli.hes_common import throttle_config as _throttle_config
 from cosemnet.cli.hes_common import throttle_options as _throttle_options
 from cosemnet.cli.hes_observe import MeshObservation
@@ -213,6 +213,7 @@ def _op_options(what: str) -> Callable[[Callable[..., None]], Callable[..., None
 @_common
 @_throttle_options
 @_op_options("ATTR")
+@reported
 def set_command(target: str, value: str | None, **opts: Any) -> None:
     """SET one attribute on meters; each meter's result is stored (``operation_results``).
 
@@ -228,6 +229,7 @@ def set_command(target: str, value: str | None, **opts: Any) -> None:
 @_common
 @_throttle_options
 @_op_options("METHOD")
+@reported
 def action_command(target: str, value: str | None, **opts: Any) -> None:
     """Invoke one method on meters; each meter's result is stored (``operation_results``).
 
@@ -247,6 +249,7 @@ def action_command(target: str, value: str | None, **opts: Any) -> None:
     "--silent", type=click.FloatRange(0), help="Also list the meters not seen for this many seconds."
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON lines).")
+@reported
 def events_command(
     db: str, meter: str | None, since: float | None, silent: float | None, as_json: bool
 ) -> None:

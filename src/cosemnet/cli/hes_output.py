@@ -13,7 +13,10 @@ import csv
 import datetime as _dt
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
+
+import click
 
 from cosemnet.cli.read import datetime_iso, json_cell
 from cosemnet.client.objects import (
@@ -28,9 +31,38 @@ from cosemnet.errors import CosemnetError
 from cosemnet.headend import AttributeRef
 from cosemnet.headend.store import ReadingRow
 
-__all__ = ["CSV_HEADER", "reading_rows", "with_scaler_units", "write_rows_csv"]
+__all__ = [
+    "CSV_HEADER",
+    "check_csv_path",
+    "csv_cell",
+    "iso_time",
+    "reading_rows",
+    "with_scaler_units",
+    "write_rows_csv",
+]
 
-CSV_HEADER = ["system_title", "class_id", "logical_name", "attribute_id", "at", "value", "error", "unit"]
+CSV_HEADER = ["system_title", "attribute", "value", "unit", "captured_at", "error"]
+"""The columns of every readings CSV (``hes collect --csv``, ``hes readings --csv``): ``attribute`` is
+CLASS/OBIS/ATTR, ``captured_at`` ISO 8601 (UTC), ``error`` empty for a value."""
+
+
+def check_csv_path(path: Path | None) -> None:
+    """ClickException (exit 1) when ``path``'s directory does not exist: said before any meter is read,
+    not after the run."""
+    if path is not None and not path.parent.is_dir():
+        raise click.ClickException(f"{path}: no such directory")
+
+
+def iso_time(t: float) -> str:
+    """``t`` (POSIX seconds) as ISO 8601 in UTC, to the millisecond."""
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat(timespec="milliseconds")
+
+
+def csv_cell(value: object) -> object:
+    """A JSON-shaped value as one CSV cell: lists and objects as JSON, None empty."""
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, list | dict) else value
 
 
 def _is_value(class_id: int, attribute_id: int) -> bool:
@@ -91,7 +123,7 @@ def reading_rows(rows: Iterable[ReadingRow], requested: list[AttributeRef]) -> I
         out: dict[str, Any] = {
             "system_title": r.system_title.hex().upper(),
             "attribute": f"{r.class_id}/{r.logical_name}/{r.attribute_id}",
-            "at": _dt.datetime.fromtimestamp(r.at, _dt.UTC).isoformat(timespec="milliseconds"),
+            "captured_at": iso_time(r.at),
         }
         su = scalers.get((r.system_title, r.class_id, r.logical_name))
         if r.error is None and value is not None and su is not None and _is_value(r.class_id, r.attribute_id):
@@ -105,24 +137,12 @@ def reading_rows(rows: Iterable[ReadingRow], requested: list[AttributeRef]) -> I
 
 
 def write_rows_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
-    """The rows of :func:`reading_rows` as CSV (:data:`CSV_HEADER`); how many were written."""
-    writer = csv.writer(out)
+    """Rows shaped like those of :func:`reading_rows` as CSV (:data:`CSV_HEADER`); how many were
+    written."""
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     count = 0
     for row in rows:
-        class_id, logical_name, attribute_id = row["attribute"].split("/")
-        value = row.get("value")
-        writer.writerow(
-            [
-                row["system_title"],
-                class_id,
-                logical_name,
-                attribute_id,
-                row["at"],
-                "" if value is None else json.dumps(value) if isinstance(value, list | dict) else value,
-                row.get("error", ""),
-                row.get("unit", ""),
-            ]
-        )
+        writer.writerow([csv_cell(row.get(column)) for column in CSV_HEADER])
         count += 1
     return count

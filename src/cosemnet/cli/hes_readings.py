@@ -7,17 +7,17 @@ it. See docs/decisions/0060.
 
 from __future__ import annotations
 
-import csv
-import datetime as _dt
 import itertools
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import click
 
 from cosemnet.cli.hes_common import reported
+from cosemnet.cli.hes_output import iso_time, write_rows_csv
 from cosemnet.codec.axdr import decode_data_exact
 from cosemnet.errors import DecodeError
 from cosemnet.headend.storage import (
@@ -29,10 +29,11 @@ from cosemnet.headend.storage import (
     open_storage,
 )
 
-__all__ = ["readings_command"]
+__all__ = ["is_object_list", "readings_command"]
 
 DEFAULT_DB = "cosemnet-hes.db"
-CSV_HEADER = ["system_title", "attribute", "value", "unit", "captured_at", "error"]
+OBJECT_LIST_CLASS: Final = 15
+OBJECT_LIST_ATTRIBUTE: Final = 2
 
 
 def _json_value(value: object) -> object:
@@ -59,10 +60,6 @@ def _value(r: Reading) -> object:
         except DecodeError:
             pass
     return r.value_text
-
-
-def _iso(t: float) -> str:
-    return _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _legacy_rows(db: str, meter: bytes | None) -> Iterator[Reading]:
@@ -129,10 +126,19 @@ def _meter(text: str | None) -> bytes | None:
 )
 @click.option("--meter", "meter", metavar="SYSTEM_TITLE", help="Only this meter (16 hex digits).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line (as hes collect --csv).")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also the object lists read to look up classes (class 15 attribute 2; hidden by default).",
+)
 @reported
-def readings_command(db: str, meter: str | None, as_json: bool, as_csv: bool) -> None:
+def readings_command(db: str, meter: str | None, as_json: bool, as_csv: bool, show_all: bool) -> None:
     """Print the stored readings, ordered by meter, attribute and capture time.
+
+    Object lists (class 15 attribute 2, read by ``hes collect`` to look up the class of an OBIS code
+    given without one) are internal and hidden unless ``--all`` is given (docs/decisions/0129).
 
     \b
     Examples:
@@ -145,34 +151,38 @@ def readings_command(db: str, meter: str | None, as_json: bool, as_csv: bool) ->
     title = _meter(meter)
     rows = _rows(db, title)
     first = next(rows, None)  # errors (no such database) before the CSV header
-    writer = csv.writer(sys.stdout, lineterminator="\n") if as_csv else None
-    if writer is not None:
-        writer.writerow(CSV_HEADER)
-    for r in itertools.chain([first] if first is not None else [], rows):
-        shown = _value(r)
+    shown = (
+        _shown(r)
+        for r in itertools.chain([first] if first is not None else [], rows)
+        if show_all or not is_object_list(r)
+    )
+    if as_csv:
+        write_rows_csv(shown, sys.stdout)
+        return
+    for data in shown:
         if as_json:
-            data = {
-                "system_title": r.system_title.hex().upper(),
-                "attribute": r.attribute,
-                "value": shown,
-                "unit": r.unit,
-                "captured_at": _iso(r.captured_at),
-            }
-            if r.error is not None:
-                data["error"] = r.error
             click.echo(json.dumps(data))
-        elif writer is not None:
-            text = "" if shown is None else shown if isinstance(shown, str) else json.dumps(shown)
-            writer.writerow(
-                [
-                    r.system_title.hex().upper(),
-                    r.attribute,
-                    text,
-                    r.unit or "",
-                    _iso(r.captured_at),
-                    r.error or "",
-                ]
-            )
-        else:
-            text = r.error if r.error is not None else f"{shown}{' ' + r.unit if r.unit else ''}"
-            click.echo(f"{r.system_title.hex().upper()}  {_iso(r.captured_at)}  {r.attribute:<24} {text}")
+            continue
+        value, unit = data["value"], data["unit"]
+        text = data.get("error") or (f"{value} {unit}" if unit else f"{value}")
+        click.echo(f"{data['system_title']}  {data['captured_at']}  {data['attribute']:<24} {text}")
+
+
+def is_object_list(r: Reading) -> bool:
+    """An association's object_list (class 15 attribute 2): what the class lookup reads, not a reading
+    of the meter (decision 0114, hidden by default: docs/decisions/0129)."""
+    return r.class_id == OBJECT_LIST_CLASS and r.attribute_id == OBJECT_LIST_ATTRIBUTE
+
+
+def _shown(r: Reading) -> dict[str, object]:
+    """One reading as a JSON object / CSV row (:data:`~cosemnet.cli.hes_output.CSV_HEADER`)."""
+    data: dict[str, object] = {
+        "system_title": r.system_title.hex().upper(),
+        "attribute": r.attribute,
+        "value": _value(r),
+        "unit": r.unit,
+        "captured_at": iso_time(r.captured_at),
+    }
+    if r.error is not None:
+        data["error"] = r.error
+    return data

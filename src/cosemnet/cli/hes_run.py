@@ -22,15 +22,18 @@ from cosemnet.cli.metrics import HeadEndMetrics
 from cosemnet.cli.params import EXIT_OK, EXIT_PARTIAL
 from cosemnet.cli.signals import on_signals
 from cosemnet.headend import AttributeRef, CollectRun, HeadEnd, HeadEndService
+from cosemnet.headend.runs import BroadcastRun
 from cosemnet.headend.store import ReadingRow
-from cosemnet.profiles.mesh import ResponseWindow
+from cosemnet.profiles.mesh import CollectionReport, ResponseWindow
 
 __all__ = [
     "Stop",
+    "broadcast_summary",
     "collect_summary",
     "collect_with_progress",
     "count_meters",
     "group_read",
+    "print_broadcast_summary",
     "print_collect_summary",
     "print_group_summary",
     "run_collect",
@@ -49,6 +52,7 @@ class Stop:
     on_signal: Callable[[], None] | None = None
 
     def install(self) -> None:
+        """Install the SIGINT / SIGTERM handlers in the running loop."""
         on_signals(self._received)
 
     def _received(self, sig: int) -> None:
@@ -59,6 +63,7 @@ class Stop:
 
     @property
     def reason(self) -> str | None:
+        """The first signal's name (``SIGINT``, ``SIGTERM``), or None."""
         return signal.Signals(self.signals[0]).name if self.signals else None
 
     @property
@@ -105,6 +110,7 @@ async def run_collect(
 
 
 def collect_summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
+    """The summary of a collect run (JSON-ready): counts, failures by system title, rate."""
     return {
         "run_id": run.run_id,
         "meters": run.total + run.resumed_answered,
@@ -120,6 +126,7 @@ def collect_summary(run: CollectRun, elapsed: float) -> dict[str, Any]:
 
 
 def count_meters(observation: MeshObservation, summary: dict[str, Any]) -> None:
+    """Add the run's answered / failed / not attempted meters to the metrics, if served."""
     metrics = observation.metrics
     if isinstance(metrics, HeadEndMetrics):
         for outcome in ("answered", "failed", "not_attempted"):
@@ -190,6 +197,67 @@ def print_collect_summary(summary: dict[str, Any], as_json: bool) -> int:
     return EXIT_PARTIAL if summary.get("failed") or summary.get("not_attempted") else EXIT_OK
 
 
+def answer_error(value: object) -> str | None:
+    """The error of a group answer (``data-access-result ...``), or None for a value."""
+    return value if isinstance(value, str) and value.startswith("data-access-result") else None
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    if isinstance(value, bool | float | str) or value is None:
+        return value
+    return int(value) if isinstance(value, int) else str(value)
+
+
+def broadcast_summary(
+    run: BroadcastRun, report: CollectionReport, not_associated: dict[bytes, str]
+) -> dict[str, Any]:
+    """What ``hes broadcast`` reports: who answered (and what), who is missing, late or unexpected,
+    which answers were errors (``failed``) and which meters could not be associated first."""
+    answered = {t: run.values.get(t) for t in sorted(report.answered)}
+    return {
+        "group": run.group_id,
+        "address": run.address.compressed,
+        "attribute": str(run.attribute),
+        "answered": {t.hex().upper(): _shown(v) for t, v in answered.items() if answer_error(v) is None},
+        "failed": {
+            t.hex().upper(): error for t, v in answered.items() if (error := answer_error(v)) is not None
+        },
+        "missing": sorted(t.hex().upper() for t in report.missing),
+        "late": sorted(t.hex().upper() for t in report.late),
+        "unexpected": sorted(t.hex().upper() for t in report.unexpected),
+        "duplicates": report.duplicates,
+        "not_associated": {t.hex().upper(): reason for t, reason in sorted(not_associated.items())},
+    }
+
+
+def print_broadcast_summary(summary: dict[str, Any], as_json: bool) -> int:
+    """The summary of ``hes broadcast``; exit status 1 when a meter was missing, late, answered with an
+    error or could not be associated (each named), else 0."""
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"group {summary['group']} ({summary['address']}), {summary['attribute']}")
+        for title, value in summary["answered"].items():
+            click.echo(f"answered  {title}  {value}")
+        for title, reason in summary["failed"].items():
+            click.echo(f"failed    {title}  {reason}")
+        for kind in ("missing", "late", "unexpected"):
+            for title in summary[kind]:
+                click.echo(f"{kind:<9} {title}")
+        for title, reason in summary["not_associated"].items():
+            click.echo(f"not associated  {title}  {reason}")
+        click.echo(
+            f"{len(summary['answered'])} answered, {len(summary['failed'])} failed, "
+            f"{len(summary['missing'])} missing, {len(summary['late'])} late, "
+            f"{summary['duplicates']} duplicates dropped"
+        )
+    sys.stdout.flush()
+    problems = ("failed", "missing", "late", "not_associated")
+    return EXIT_PARTIAL if any(summary[kind] for kind in problems) else EXIT_OK
+
+
 async def group_read(
     service: HeadEndService,
     group: int,
@@ -215,7 +283,7 @@ async def group_read(
         now = time.time()
         failed: dict[str, str] = {}
         for title, value in run.values.items():
-            error = value if isinstance(value, str) else None
+            error = answer_error(value)
             if error is not None:
                 failed[title.hex().upper()] = error
             rows.append(

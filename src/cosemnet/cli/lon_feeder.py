@@ -76,6 +76,7 @@ class Feeder:
     manager: AtmManager | None = None
 
     def stacks(self) -> list[ProxyStack]:
+        """The feeder's repeating stacks: the concentrator's and every meter's."""
         out = [self.segment.concentrator.stack, *(m.endpoint.stack for m in self.segment.meters)]
         return [s for s in out if isinstance(s, ProxyStack)]
 

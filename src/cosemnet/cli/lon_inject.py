@@ -112,6 +112,8 @@ class Injector(NetworkHook):
             receiver.receive_lon_frame(forged, self.channel.now)
 
     def inbound(self, stack: LonStack, frame: LonFrame, now: float) -> bool:
+        """Tamper with or replay a protected frame heard on the channel (by probability); the attacker
+        consumes what it hears."""
         message = _protected_message(frame)
         if message is None:
             return True  # the attacker consumes everything it hears

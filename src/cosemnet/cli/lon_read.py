@@ -106,6 +106,7 @@ class LonCnipClient:
         self._opened_with_aarq = False
 
     def __enter__(self) -> LonCnipClient:
+        """Start the client's event loop and CN/IP socket."""
         self._loop = asyncio.new_event_loop()
         try:
             self._loop.run_until_complete(self._start())
@@ -117,6 +118,8 @@ class LonCnipClient:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Release the association (after a clean exit, when this client opened it), then close the
+        socket and the event loop."""
         try:
             if kind is None and self._opened_with_aarq and self._loop is not None:
                 self._loop.run_until_complete(self._call(lambda c: c.release()))

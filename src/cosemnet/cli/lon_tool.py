@@ -66,6 +66,7 @@ Progress = Callable[[str], None]
 
 
 def stderr_progress(text: str) -> None:
+    """Print one progress line on stderr."""
     print(text, file=sys.stderr, flush=True)
 
 
@@ -102,6 +103,7 @@ class Discovered:
     first_round: int
 
     def to_json(self) -> dict[str, Any]:
+        """The meter as JSON: unique ID, program ID, address (None while unconfigured)."""
         address = self.address
         return {
             "unique_id": self.unique_id.hex(),
@@ -185,11 +187,13 @@ class SimulatedKeys:
         self.keystore = keystore
 
     def commission(self, address: SubnetNodeAddress, node_id: bytes, now: float) -> None:
+        """Open the secure channel with ``node_id`` at ``address`` (its simulated key provisioned first)."""
         if self.keystore.entry(node_id) is None:
             self.keystore.provision(node_id, simulated_long_term_key(node_id))
         self.agent.commission(address, node_id, now)
 
     def established(self, address: Address) -> bool:
+        """True when the secure channel with ``address`` is open."""
         return self.agent.established(address)
 
 
@@ -203,9 +207,11 @@ class Plan:
     assigned: dict[bytes, SubnetNodeAddress] = field(default_factory=dict)
 
     def wants(self, unique_id: bytes) -> bool:
+        """True when ``unique_id`` is to be commissioned (every meter without ``--meters``)."""
         return self.wanted is None or unique_id in self.wanted
 
     def address_of(self, unique_id: bytes) -> SubnetNodeAddress | None:
+        """The address ``unique_id`` is given (the next free one on first use), or None when not wanted."""
         if not self.wants(unique_id):
             return None
         known = self.assigned.get(unique_id)
@@ -253,6 +259,7 @@ class ToolPort(EndpointPort):
         return self.manager.pump(now)
 
     async def drive(self, stop: asyncio.Event) -> None:
+        """Process events and timers until ``stop``."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             self.kick.clear()

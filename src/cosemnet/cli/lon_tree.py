@@ -80,6 +80,7 @@ class LonTreeExtension:
         self.message = message
 
     def label(self, obj: object) -> str | None:
+        """The tree label of a LON object (CN/IP packet, frame, ADP PDU), or None for others."""
         try:
             if isinstance(obj, CnipPacket):
                 return self._cnip_label(obj)
@@ -135,6 +136,7 @@ class LonTreeExtension:
         return ", ".join(parts)
 
     def expand(self, owner: object, name: str, value: object) -> object | None:
+        """What a field expands to in the tree (a packet's payload decoded), or None."""
         message = self.message
         if isinstance(owner, CnipPacket) and name == "payload" and message.frame is not None:
             return message.frame
@@ -151,6 +153,7 @@ class LonTreeExtension:
         return None
 
     def note(self, owner: object, name: str, value: object) -> str | None:
+        """A short note beside a field (what a code means), or None."""
         message = self.message
         if isinstance(owner, ApplicationMessage) and name == "code" and isinstance(value, int):
             what = "ADP PDU" if value == ADP_MESSAGE_CODE else "application message"

@@ -38,6 +38,7 @@ from cosemnet.cli.logs import configure_logging, json_logging_active, register_s
 from cosemnet.cli.messages import Keys
 from cosemnet.cli.observe import Observation, observe_options
 from cosemnet.cli.params import (
+    EXIT_INTERRUPTED,
     EXIT_PARTIAL,
     Endpoint,
     EndpointValue,
@@ -293,7 +294,8 @@ class ServeOptions:
     observer: FrameObserver | None = None
 
 
-async def _serve(options: ServeOptions, auth_limits: AuthLimits, limits: ServerLimits) -> None:
+async def _serve(options: ServeOptions, auth_limits: AuthLimits, limits: ServerLimits) -> int:
+    """Serve until SIGINT/SIGTERM; the exit status: 128 + the signal (docs/decisions/0130)."""
     from cosemnet.server.asyncio_server import serve_tcp, serve_udp
 
     transport, host, port = options.transport, options.bind.host, options.bind.port
@@ -315,9 +317,9 @@ async def _serve(options: ServeOptions, auth_limits: AuthLimits, limits: ServerL
         running = await serve_tcp(server, host, port, clock=clock, observer=options.observer)
     else:
         running = await serve_udp(server, host, port, clock=clock, observer=options.observer)
+    stop = stop_on_signals()  # before the listening line: a signal sent on seeing it is handled
     for address in running.addresses:
         print(f"listening on {transport} {format_address(address)}", flush=True)
-    stop = stop_on_signals()
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -331,6 +333,7 @@ async def _serve(options: ServeOptions, auth_limits: AuthLimits, limits: ServerL
         await running.close()
         server.close()
         log("stopped")
+    return stop.exit_code
 
 
 _DEFAULTS = ServerLimits()
@@ -584,12 +587,15 @@ def _run_serve(
             observers.append(metrics)
         if observers:
             options.observer = observers[0] if len(observers) == 1 else FrameTee(*observers)
+        status = 0
         try:
-            asyncio.run(_serve(options, auth_limits, limits))
+            status = asyncio.run(_serve(options, auth_limits, limits))
         except OSError as exc:
             _cannot(f"cannot listen on {options.transport} {options.bind}: {describe_os_error(exc)}")
         except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
-            pass
+            status = EXIT_INTERRUPTED
         finally:
             if metrics_server is not None:
                 MeterMetrics.stop(metrics_server)
+    if status:  # after the capture is closed
+        sys.exit(status)

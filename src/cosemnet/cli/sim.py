@@ -32,7 +32,7 @@ from cosemnet.cli.hes_observe import MeshObservation, mesh_observe_options
 from cosemnet.cli.messages import Keys
 from cosemnet.cli.metrics import FleetMetrics
 from cosemnet.cli.params import parse_endpoint, user_errors
-from cosemnet.cli.signals import stop_on_signals
+from cosemnet.cli.signals import interrupted_exit_code, note_interruption, stop_on_signals
 from cosemnet.cli.sim_lon import lon_command
 from cosemnet.cli.trace import TraceFormatter
 from cosemnet.errors import EncodeError
@@ -366,9 +366,10 @@ def mesh_command(
 
     async def main(observer: FrameObserver | None) -> dict[str, Any]:
         stop = stop_on_signals()
-        return await run_mesh(
+        summary = await run_mesh(
             config, duration, on_start=started, stop=stop, status_every=status_every, observer=observer
         )
+        return note_interruption(summary, stop)  # exit 128 + the signal after it (decision 0130)
 
     # the fleet's meters use the default profile's published test keys: the trace decrypts with them
     formatter = TraceFormatter(Keys(ek=TEST_EK, ak=TEST_AK, broadcast_key=TEST_BROADCAST_KEY))
@@ -383,6 +384,7 @@ def mesh_command(
     if where is not None:
         summary["group_gateway"] = f"[{where[0]}]:{where[1]}"
     _print_summary(summary, as_json)
+    sys.exit(interrupted_exit_code(summary))
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -390,6 +392,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
+    if summary.get("interrupted"):
+        click.echo(f"stopped by {summary['interrupted']}", err=True)
     rate = summary["registrations_per_second"]
     click.echo(
         f"registered {summary['registered']}/{summary['meters']} (online {summary['online']})"

@@ -37,6 +37,13 @@ from cosemnet.cli.decode import tree_console
 from cosemnet.cli.lon_inject import INJECT_KINDS, Injector, attach_injector, parse_feeder_inject
 from cosemnet.cli.observe import Observation, observe_options
 from cosemnet.cli.params import user_errors
+from cosemnet.cli.signals import (
+    SignalFlag,
+    SignalStop,
+    interrupted_exit_code,
+    note_interruption,
+    stop_on_signals,
+)
 from cosemnet.cli.sim_lon_observe import SentOnly, StatusClock, attach_sniffer
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.cnip_transport import CnipTransport, PeerAddress
@@ -151,7 +158,8 @@ async def run_cnip(
     summary and the reads), then keep the meters up for ``duration`` seconds; return the summary.
     With ``security="osgp-aes"`` the secure channels are opened over CN/IP first; ``keystore``: the
     meters' long-term keys (new meters are added to it). ``observer`` sees every datagram sent;
-    ``status_every`` > 0: a status line on stderr that often while the meters stay up."""
+    ``status_every`` > 0: a status line on stderr that often while the meters stay up. SIGINT/SIGTERM
+    end the run early: the summary's ``interrupted`` names the signal (docs/decisions/0130)."""
     segment = build_segment(
         meters, seed=seed, history=DEFAULT_HISTORY, security=security, commission=False, keystore=keystore
     )
@@ -160,7 +168,7 @@ async def run_cnip(
     epoch = segment.meters[0].endpoint.epoch - loop.time()
     for meter in segment.meters:
         meter.endpoint.epoch = epoch
-    stop = asyncio.Event()
+    stop = stop_on_signals()
     sent = SentOnly(observer) if observer is not None else None
     dc_port = EndpointPort(segment.concentrator)
     dc_port.observer = sent
@@ -177,7 +185,7 @@ async def run_cnip(
         dc_stop = asyncio.Event()
         dc_task = asyncio.create_task(dc_port.drive(dc_stop))
         started = time.perf_counter()
-        await _commission_cnip(segment, dc_port, loop.time() + timeout)
+        await _commission_cnip(segment, dc_port, loop.time() + timeout, stop)
         marks: dict[tuple[str, int], int] = {}
         for meter in segment.meters:
             link = segment.public_link(meter)
@@ -188,7 +196,7 @@ async def run_cnip(
             sn.submit(sn_request)
         dc_port.kick.set()
         deadline = loop.time() + timeout
-        while segment.concentrator.busy() and loop.time() < deadline:
+        while segment.concentrator.busy() and loop.time() < deadline and not stop.is_set():
             await asyncio.sleep(0.01)
         wall = time.perf_counter() - started
         dc_stop.set()
@@ -222,10 +230,10 @@ async def run_cnip(
         }
         await dc_port.close()  # the concentrator's port is free for `cosemnet read --profile lon`
         if on_round is not None:
-            on_round(summary, reads)
-        if duration > 0:
+            on_round(note_interruption(summary, stop), reads)
+        if duration > 0 and not stop.is_set():
             await _stay_up(stop, duration, status_every, meter_ports)
-        return summary
+        return note_interruption(summary, stop)
     finally:
         stop.set()
         for task in tasks:
@@ -252,8 +260,11 @@ async def _stay_up(stop: asyncio.Event, duration: float, every: float, ports: li
             )
 
 
-async def _commission_cnip(segment: LonSegment, dc_port: EndpointPort, deadline: float) -> None:
-    """Open the secure channels (and hand out the domain key) over CN/IP, in real time."""
+async def _commission_cnip(
+    segment: LonSegment, dc_port: EndpointPort, deadline: float, stop: SignalStop
+) -> None:
+    """Open the secure channels (and hand out the domain key) over CN/IP, in real time (until
+    ``deadline`` or ``stop``)."""
     agent = segment.concentrator_security
     if agent is None:
         return
@@ -262,10 +273,12 @@ async def _commission_cnip(segment: LonSegment, dc_port: EndpointPort, deadline:
         agent.commission(meter.address, meter_unique_id(meter.index), loop.time())
     dc_port.kick.set()
     while not all(agent.established(m.address) for m in segment.meters) and loop.time() < deadline:
+        if stop.is_set():
+            return
         await asyncio.sleep(0.01)
     key_id = agent.update_domain_key(loop.time())
     dc_port.kick.set()
-    while agent.domain.current != key_id and loop.time() < deadline:
+    while agent.domain.current != key_id and loop.time() < deadline and not stop.is_set():
         await asyncio.sleep(0.01)
 
 
@@ -381,16 +394,14 @@ def lon_command(
         _run_unconfigured(meters, duration, port, seed, security or SECURITY_OSGP, key_file)
         return
     if topology is not None:
-        if trace or pcap is not None:
-            raise click.BadParameter("--trace and --pcap work without --topology", param_hint="--topology")
         if channel != "pl" or probabilities or key_file is not None:
             raise click.BadParameter(
                 "works on --channel pl, without tamper/replay or --key-file", param_hint="--topology"
             )
-        ok = _feeder(console, topology, meters, seed, as_json, security or SECURITY_OSGP, repeater_loss)
-        sys.stdout.flush()
-        if not ok:
-            raise SystemExit(1)
+        with user_errors(as_json), Observation(trace, pcap) as observer, SignalFlag() as signals:
+            feeder = _FeederRun(topology, meters, seed, as_json, security or SECURITY_OSGP, repeater_loss)
+            ok = _feeder(console, feeder, observer, signals)
+        _finish(ok, signals.exit_code)
         return
     if repeater_loss:
         raise click.BadParameter("repeater-loss needs --topology", param_hint="--inject")
@@ -403,13 +414,22 @@ def lon_command(
     if channel == "cnip" and meters > MAX_CNIP_METERS:
         raise click.BadParameter(f"at most {MAX_CNIP_METERS} meters over CN/IP", param_hint="--meters")
     run = _RunOptions(duration, seed, as_json, security, status_every)
-    with user_errors(as_json), Observation(trace, pcap) as observer:
+    with user_errors(as_json), Observation(trace, pcap) as observer, SignalFlag() as signals:
         run.observer = observer
+        run.signals = signals
         if channel == "pl":
             ok = _run_pl(console, meters, run, probabilities, keys)
         else:
             ok = _run_cnip_command(console, meters, port, run, keys)
+    _finish(ok, run.stopped)
+
+
+def _finish(ok: bool, stopped: int) -> None:
+    """Exit 128 + the signal when one cut the run short (after the summary and the capture's flush,
+    docs/decisions/0130), else 1 when a meter could not be read."""
     sys.stdout.flush()
+    if stopped:
+        raise SystemExit(stopped)
     if not ok:
         raise SystemExit(1)
 
@@ -465,6 +485,14 @@ class _RunOptions:
     security: str
     status_every: float
     observer: FrameObserver | None = None
+    signals: SignalFlag | None = None
+    """SIGINT/SIGTERM seen between the power-line rounds."""
+    stopped: int = 0
+    """128 + the signal that cut the run short (0: it ran to its end)."""
+
+    def interrupted(self) -> str | None:
+        """The signal that arrived (``SIGTERM``), or None."""
+        return self.signals.name if self.signals is not None else None
 
 
 def _run_pl(
@@ -485,11 +513,13 @@ def _run_pl(
             security=security,
             keystore=keystore,
             counter_store=counters,
+            commission=False,
         )
+        if run.observer is not None:  # before the secure channels are opened: they are captured too
+            attach_sniffer(segment.channel, run.observer, segment.meters[0].endpoint.epoch)
+        segment.commission()
         if keys is not None and keystore is not None:
             keys.save(keystore)
-        if run.observer is not None:
-            attach_sniffer(segment.channel, run.observer, segment.meters[0].endpoint.epoch)
         injector = _injector_for(segment, probabilities, seed)
         return _read_rounds(console, segment, meters, run, injector)
 
@@ -510,7 +540,7 @@ def _read_rounds(
     rounds = 1
     ok = report.ok
     wall = report.wall_seconds
-    while segment.channel.now < duration:
+    while segment.channel.now < duration and run.interrupted() is None:
         report = read_segment(segment)
         rounds += 1
         ok = ok and report.ok
@@ -518,6 +548,9 @@ def _read_rounds(
         if status.due():
             _pl_status(segment, rounds, duration, sum(1 for r in report.reads if not r.errors))
     total = segment.channel.now
+    stopped_by = run.interrupted()
+    if stopped_by is not None and run.signals is not None:
+        run.stopped = run.signals.exit_code
     if as_json:
         summary = report.to_json()
         statistics = summary.pop("channel")
@@ -539,6 +572,8 @@ def _read_rounds(
         summary.update(_security_summary(segment, injector))
         if injector is not None:
             summary["ok"] = ok = ok and _all_rejected(summary)
+        if stopped_by is not None:
+            summary["interrupted"] = stopped_by
         print(json.dumps(summary))
         return ok
     console.print(
@@ -558,6 +593,8 @@ def _read_rounds(
         text += f"; injected {facts['injected']}, rejected {facts['rejected']}"
         text += f", acted on: {facts['acted_on_injected']}"
     console.print(text)
+    if stopped_by is not None:
+        console.print(f"stopped by {stopped_by} after {rounds} round(s)")
     return ok
 
 
@@ -572,13 +609,35 @@ def _pl_status(segment: LonSegment, rounds: int, duration: float, read_ok: int) 
     )
 
 
-def _feeder(
-    console: Console, spec: str, meters: int, seed: int, as_json: bool, security: str, loss: int
-) -> bool:
+@dataclass(slots=True)
+class _FeederRun:
+    """What ``sim lon --topology`` takes from the command line."""
+
+    spec: str
+    meters: int
+    seed: int
+    as_json: bool
+    security: str
+    repeater_loss: int
+
+
+def _feeder(console: Console, run: _FeederRun, observer: FrameObserver | None, signals: SignalFlag) -> bool:
+    """Discover, commission and read the feeder; ``observer`` (``--trace``/``--pcap``) hears every frame
+    from the start of discovery. A signal is acted on when the run ends (the summary names it)."""
     from cosemnet.cli.sim_lon_feeder import run_feeder
 
     try:
-        return run_feeder(console, spec, meters, seed, as_json, security, loss)
+        return run_feeder(
+            console,
+            run.spec,
+            run.meters,
+            run.seed,
+            run.as_json,
+            run.security,
+            run.repeater_loss,
+            observer=observer,
+            interrupted=lambda: signals.name,
+        )
     except (OSError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--topology") from None
 
@@ -588,6 +647,8 @@ class _KeyFile:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        if not self.path.parent.is_dir():  # nothing is created (the counter directory goes beside it)
+            raise click.ClickException(f"{path}: no such directory")
         text = os.environ.get(KEK_ENVIRONMENT_VARIABLE, "")
         try:
             self.kek = bytes.fromhex(text) if text else None
@@ -651,6 +712,8 @@ def _run_unconfigured(
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
     print(json.dumps(summary), flush=True)
+    if interrupted_exit_code(summary):
+        raise SystemExit(interrupted_exit_code(summary))
 
 
 def _run_cnip_command(
@@ -700,6 +763,9 @@ def _run_cnip_command(
         )
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets: {exc}") from None
+    run.stopped = interrupted_exit_code(summary)
+    if run.stopped:
+        click.echo(f"stopped by {summary['interrupted']}", err=True)
     return bool(summary["ok"])
 
 

@@ -42,6 +42,7 @@ class MeterPort(EndpointPort):
         self.address_changes = 0
 
     def process(self) -> None:
+        """Process as an endpoint port, then follow a new address given by commissioning."""
         super().process()
         if follow_domain(self.meter):
             self.address_changes += 1
@@ -121,7 +122,7 @@ async def run_unconfigured(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration if duration > 0 else None)
         states = [_meter_state(p) for p in ports]
-        return {
+        summary = {
             "channel": "cnip",
             "unconfigured": True,
             "meters": meters,
@@ -129,6 +130,9 @@ async def run_unconfigured(
             "hub": {"forwarded": hub.forwarded, "rejected": hub.rejected, "tools": len(hub.learned)},
             "nodes": states,
         }
+        if stop.name is not None:  # exit 128 + the signal (docs/decisions/0130)
+            summary["interrupted"] = stop.name
+        return summary
     finally:
         stop.set()
         for task in tasks:

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 
 from cosemnet.cli.lon_feeder import Feeder, build_feeder, discover, mark_read, read_feeder
+from cosemnet.cli.sim_lon_observe import attach_sniffer
 from cosemnet.profiles.lon.addresses import SubnetNodeAddress
 from cosemnet.profiles.lon.topology import Topology, TopologyConfig, build_topology, line
 from cosemnet.simulator.lon_segment import address_text, channel_text, segment_table
+from cosemnet.trace import FrameObserver
 
 
 def feeder_topology(spec: str, meters: int, seed: int) -> Topology:
@@ -83,12 +86,25 @@ def cut_off(feeder: Feeder, lost: list[SubnetNodeAddress], max_fer: float = 1.0)
 
 
 def run_feeder(
-    console: Console, spec: str, meters: int, seed: int, as_json: bool, security: str, repeater_loss: int
+    console: Console,
+    spec: str,
+    meters: int,
+    seed: int,
+    as_json: bool,
+    security: str,
+    repeater_loss: int,
+    *,
+    observer: FrameObserver | None = None,
+    interrupted: Callable[[], str | None] | None = None,
 ) -> bool:
     """Discover, commission and read a feeder (see the module docstring); True when every meter that is
-    still on the feeder was read."""
+    still on the feeder was read. ``observer`` (``--trace``/``--pcap``) hears every frame from the
+    start of discovery; ``interrupted``: the signal that arrived, named in the summary."""
     topology = feeder_topology(spec, meters, seed)
     feeder = build_feeder(topology, seed=seed, configured=False, security=security)
+    if observer is not None:
+        epoch = feeder.segment.meters[0].endpoint.epoch
+        attach_sniffer(feeder.segment.channel, observer, epoch, hear_all=True)
     manager = discover(feeder)
     routes = _routes(feeder)
     report = read_feeder(feeder)
@@ -136,6 +152,9 @@ def run_feeder(
         "ok": ok,
         "reads": [r.to_json() for r in report.reads],
     }
+    stopped_by = interrupted() if interrupted is not None else None
+    if stopped_by is not None:
+        summary["interrupted"] = stopped_by
     if as_json:
         print(json.dumps(summary))
         return ok

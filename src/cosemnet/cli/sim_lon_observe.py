@@ -59,6 +59,7 @@ class ChannelSniffer(NetworkHook):
         self.frames = 0
 
     def inbound(self, stack: LonStack, frame: LonFrame, now: float) -> bool:
+        """Hand the frame heard to the observer; the station consumes it."""
         npdu = frame.npdu
         source = (lon_ip(None, (npdu.source_subnet, npdu.source_node)), LON_CAPTURE_PORT)
         destination = (lon_ip(npdu.destination), LON_CAPTURE_PORT)
@@ -70,10 +71,20 @@ class ChannelSniffer(NetworkHook):
         return True  # the station only listens
 
 
-def attach_sniffer(channel: PowerLineChannel, observer: FrameObserver, epoch: float) -> ChannelSniffer:
-    """A listening station on ``channel``."""
+def attach_sniffer(
+    channel: PowerLineChannel, observer: FrameObserver, epoch: float, *, hear_all: bool = False
+) -> ChannelSniffer:
+    """A listening station on ``channel``. ``hear_all``: on a channel without automatic links (a feeder
+    where meters hear only their neighbours, ``sim lon --topology``), link every station attached so
+    far to the sniffer, one way and without loss: an analyser tapped into every point of the feeder.
+    Nobody hears it (it never transmits) and a lossless link draws nothing from the channel's random
+    numbers, so the run is the same with and without it; two frames that overlap in time collide at the
+    sniffer even when no real receiver hears both (those are missing from the capture)."""
     sniffer = ChannelSniffer(observer, epoch)
-    channel.attach(LonStack(LonNode(SNIFFER_UNIQUE_ID), hook=sniffer))
+    index = channel.attach(LonStack(LonNode(SNIFFER_UNIQUE_ID), hook=sniffer))
+    if hear_all:
+        for station in range(index):
+            channel.link(station, index, 0.0, symmetric=False)
     return sniffer
 
 
@@ -84,6 +95,7 @@ class SentOnly:
         self.observer = observer
 
     def frame(self, record: FrameRecord) -> None:
+        """Pass on ``record`` when it is a frame sent."""
         if record.direction is Direction.SENT:
             self.observer.frame(record)
 
@@ -97,6 +109,7 @@ class StatusClock:
         self._next = self.started + every
 
     def due(self) -> bool:
+        """True (once per period) when the next status line is due."""
         if self.every <= 0:
             return False
         now = time.monotonic()
@@ -107,4 +120,5 @@ class StatusClock:
 
     @property
     def elapsed(self) -> float:
+        """Wall-clock seconds since the clock started."""
         return time.monotonic() - self.started

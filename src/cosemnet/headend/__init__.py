@@ -7,7 +7,11 @@ system title, throttled collection, group requests. Decision record ``docs/decis
   :class:`BroadcastRun`;
 * :mod:`.service` -- :class:`HeadEndService`, the core on one asyncio UDP socket;
 * :mod:`.keys` -- key stores (static test keys, per-meter derived keys, explicit tables);
-* :mod:`.store` -- the ``readings`` and ``headend_associations`` tables next to the address book.
+* :mod:`.store` -- the ``readings`` and ``headend_associations`` tables next to the address book;
+* :mod:`.operations` -- SET / ACTION on many meters (:class:`Operation`, :class:`OperationOutcome`);
+* :mod:`.pushes` -- alarms and events pushed by meters (:class:`PushEvent`, :class:`Liveness`);
+* :mod:`.firmware`, :mod:`.firmware_service`, :mod:`.firmware_store` -- firmware campaigns (class 18):
+  :class:`FirmwareCampaign`, :func:`run_campaign`, :class:`FirmwareStore`.
 """
 
 from cosemnet.headend.events import (
@@ -18,6 +22,18 @@ from cosemnet.headend.events import (
     MeterFailed,
     RunFinished,
 )
+from cosemnet.headend.firmware import (
+    CampaignConfig,
+    CampaignError,
+    CampaignRequest,
+    CampaignWait,
+    FirmwareCampaign,
+    MeterProgress,
+    MeterStatus,
+    Stage,
+)
+from cosemnet.headend.firmware_service import run_campaign
+from cosemnet.headend.firmware_store import CampaignRow, FirmwareStore
 from cosemnet.headend.headend import (
     AttributeRef,
     BroadcastRun,
@@ -37,17 +53,28 @@ from cosemnet.headend.keys import (
     MeterKeys,
     StaticKeyStore,
 )
+from cosemnet.headend.operations import Operation, OperationOutcome
+from cosemnet.headend.pushes import Liveness, PushEvent
+from cosemnet.headend.runs import AccessResult
 from cosemnet.headend.service import HeadEndService
 from cosemnet.headend.store import HeadEndStore, ReadingRow, StoredAssociation
 
 __all__ = [
     "DEFAULT_HEAD_END_SYSTEM_TITLE",
     "SHARED_KEY_OWNER",
+    "AccessResult",
     "AttributeRef",
     "BroadcastRun",
+    "CampaignConfig",
+    "CampaignError",
+    "CampaignRequest",
+    "CampaignRow",
+    "CampaignWait",
     "CollectRun",
     "DerivedKeyStore",
     "FailReason",
+    "FirmwareCampaign",
+    "FirmwareStore",
     "GroupRequestClosed",
     "HeadEnd",
     "HeadEndConfig",
@@ -55,15 +82,23 @@ __all__ = [
     "HeadEndService",
     "HeadEndStore",
     "KeyStore",
+    "Liveness",
     "MappingKeyStore",
     "MeterCompleted",
     "MeterFailed",
     "MeterKeys",
+    "MeterProgress",
     "MeterResult",
+    "MeterStatus",
+    "Operation",
+    "OperationOutcome",
     "Outgoing",
+    "PushEvent",
     "ReadingRow",
     "RegistrationEvent",
     "RunFinished",
+    "Stage",
     "StaticKeyStore",
     "StoredAssociation",
+    "run_campaign",
 ]

@@ -56,6 +56,7 @@ class MeterCompleted:
 
     @property
     def ok(self) -> bool:
+        """True when every attribute was read without an error."""
         return all(r is None for r in self.access_results)
 
 

@@ -169,6 +169,7 @@ class MeterProgress:
     dirty: bool = True
 
     def row(self, campaign_id: int, now: float) -> MeterRow:
+        """The meter's progress as a store row of ``campaign_id``."""
         return MeterRow(
             campaign_id,
             self.system_title,
@@ -304,10 +305,12 @@ class FirmwareCampaign:
 
     @property
     def campaign_id(self) -> int:
+        """The campaign's id in the store (what ``--resume`` takes)."""
         return self.campaign.campaign_id
 
     @property
     def finished(self) -> bool:
+        """True when the campaign ended (every meter done, or stopped)."""
         return all(m.stage is Stage.DONE for m in self.meters.values())
 
     def _ref(self, attribute: int) -> AttributeRef:
@@ -618,6 +621,7 @@ class FirmwareCampaign:
         self.store.finish_campaign(self.campaign_id, now, stopped)
 
     def counts(self) -> dict[str, int]:
+        """How many meters are in each :class:`MeterStatus`."""
         counts = {s.value: 0 for s in MeterStatus}
         for m in self.meters.values():
             counts[m.status.value] += 1
@@ -625,8 +629,10 @@ class FirmwareCampaign:
 
     @property
     def blocks_confirmed(self) -> int:
+        """Blocks the meters confirmed holding, summed over the meters."""
         return sum(m.blocks_done for m in self.meters.values())
 
     @property
     def blocks_total(self) -> int:
+        """Blocks to transfer, summed over the meters."""
         return sum(m.block_count for m in self.meters.values())

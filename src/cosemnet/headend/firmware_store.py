@@ -93,6 +93,7 @@ class FirmwareStore:
         self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
 
     def close(self) -> None:
+        """Close the database connection."""
         with self._lock:
             self._db.close()
 
@@ -131,6 +132,7 @@ class FirmwareStore:
         return campaign_id
 
     def campaign(self, campaign_id: int) -> CampaignRow | None:
+        """The stored campaign ``campaign_id``, or None."""
         with self._lock:
             row = self._db.execute(
                 "SELECT campaign_id, identifier, image_size, image_digest, created, activate, activate_at,"
@@ -144,6 +146,7 @@ class FirmwareStore:
         )
 
     def meters(self, campaign_id: int) -> list[MeterRow]:
+        """The stored progress of every meter of ``campaign_id``."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT campaign_id, system_title, status, blocks_done, block_count, blocks_sent, reason,"
@@ -191,6 +194,7 @@ class FirmwareStore:
             )
 
     def reopen_campaign(self, campaign_id: int) -> None:
+        """Mark ``campaign_id`` unfinished again (to resume it)."""
         with self._lock:
             self._db.execute(
                 "UPDATE firmware_campaigns SET finished = NULL, stopped = NULL WHERE campaign_id = ?",

@@ -418,9 +418,11 @@ class HeadEnd:
 
     @property
     def session_count(self) -> int:
+        """Open sessions (associations, established or being set up)."""
         return len(self._sessions)
 
     def is_associated(self, system_title: bytes) -> bool:
+        """True when an association with ``system_title`` is established."""
         session = self._sessions.get(bytes(system_title))
         return session is not None and session.conn.is_associated
 

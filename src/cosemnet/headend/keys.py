@@ -67,6 +67,8 @@ class MeterKeys:
 
 
 class KeyStore(Protocol):
+    """Where the head-end finds each meter's keys and the broadcast keys."""
+
     def keys_for(self, system_title: bytes) -> MeterKeys:
         """The keys of ``system_title`` (KeyError when unknown)."""
         ...
@@ -100,9 +102,11 @@ class StaticKeyStore:
         return "StaticKeyStore()"
 
     def keys_for(self, system_title: bytes) -> MeterKeys:
+        """The same keys for every meter."""
         return self._keys
 
     def broadcast_keys(self) -> KeySet:
+        """The broadcast (group) keys."""
         return self._broadcast
 
 
@@ -132,6 +136,7 @@ class DerivedKeyStore:
         return "DerivedKeyStore()"
 
     def keys_for(self, system_title: bytes) -> MeterKeys:
+        """The keys derived for ``system_title`` from the master key (cached)."""
         title = bytes(system_title)
         found = self._cache.get(title)
         if found is None:
@@ -150,6 +155,7 @@ class DerivedKeyStore:
         return found
 
     def broadcast_keys(self) -> KeySet:
+        """The broadcast (group) keys derived from the master key."""
         return self._broadcast
 
 
@@ -174,6 +180,7 @@ class MappingKeyStore:
         return f"MappingKeyStore({len(self._keys)} meters)"
 
     def keys_for(self, system_title: bytes) -> MeterKeys:
+        """The keys stored for ``system_title``, else the fallback store's (KeyError when unknown)."""
         found = self._keys.get(bytes(system_title))
         if found is not None:
             return found
@@ -182,4 +189,5 @@ class MappingKeyStore:
         return self._fallback.keys_for(system_title)
 
     def broadcast_keys(self) -> KeySet:
+        """The broadcast (group) keys."""
         return self._broadcast

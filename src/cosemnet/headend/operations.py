@@ -59,6 +59,7 @@ class Operation:
 
     @property
     def target(self) -> str:
+        """``CLASS/OBIS/INDEX`` of the attribute or method."""
         return f"{self.class_id}/{self.logical_name}/{self.index}"
 
     def client_request(self) -> Set | Action:

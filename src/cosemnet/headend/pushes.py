@@ -58,6 +58,7 @@ class PushEvent:
         }
 
     def describe(self) -> str:
+        """One line for people: system title, kind, source, value."""
         source = f" {self.source}" if self.source else ""
         return f"{self.system_title.hex().upper()}  {self.kind}{source}  {value_text(self.value)}"
 
@@ -99,6 +100,7 @@ class Liveness:
         self._seen: dict[bytes, float] = {}
 
     def seen(self, title: bytes, now: float) -> None:
+        """Record an authenticated datagram from ``title`` at ``now``."""
         if now > self._seen.get(title, 0.0):
             self._seen[title] = now
 

@@ -61,6 +61,7 @@ class MeterResult:
 
     @property
     def ok(self) -> bool:
+        """True when every attribute was read without an error."""
         return all(e is None for e in self.errors)
 
 
@@ -90,10 +91,12 @@ class CollectRun:
 
     @property
     def done(self) -> int:
+        """Meters with a result or given up on."""
         return len(self.results) + len(self.failed)
 
     @property
     def finished(self) -> bool:
+        """True when every meter is done, not attempted or interrupted."""
         return self.done + self.not_attempted + self.interrupted >= self.total
 
     @property

@@ -93,6 +93,7 @@ class HeadEndService:
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     async def start(self, host: str = "::", port: int | None = None) -> None:
+        """Open the UDP socket (``host``, ``port``) and start the timer task."""
         loop = asyncio.get_running_loop()
         if port is None:
             port = self.head_end.config.ports.head_end_udp_port
@@ -128,11 +129,14 @@ class HeadEndService:
 
     @property
     def local_address(self) -> tuple[str, int]:
+        """The socket's bound (host, port)."""
         assert self.sock is not None
         sockname = self.sock.getsockname()
         return str(sockname[0]), int(sockname[1])
 
     async def close(self) -> None:
+        """Release the associations (when configured), stop the timer task, close the socket and the
+        head-end."""
         if self.sock is not None and self.head_end.config.release_on_exit:
             self.head_end.release_associations(self.clock())
             self._pump()  # send the RLRQs now
@@ -305,6 +309,7 @@ class HeadEndService:
         return run
 
     async def wait_run(self, run: CollectRun) -> None:
+        """Wait until ``run`` has finished."""
         await self._wait(lambda: run.finished)
 
     def stop_collect(self, run: CollectRun, reason: str) -> None:

@@ -343,12 +343,14 @@ class HeadEndStore:
             self._db.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the database connection."""
         with self._lock:
             self._db.close()
 
     # -- runs and readings -----------------------------------------------------------------------
 
     def start_run(self, attributes: str, meters: int, now: float | None = None) -> int:
+        """Record a new run reading ``attributes`` from ``meters`` meters; its id."""
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO runs (started, attributes, meters) VALUES (?,?,?)",
@@ -376,6 +378,7 @@ class HeadEndStore:
             )
 
     def run(self, run_id: int) -> RunRow | None:
+        """The stored run ``run_id``, or None."""
         with self._lock:
             row = self._db.execute(
                 "SELECT run_id, started, attributes, meters, answered, failed, finished, not_attempted,"
@@ -393,6 +396,7 @@ class HeadEndStore:
         return {bytes(r[0]) for r in rows}
 
     def count_readings(self, run_id: int) -> int:
+        """How many readings ``run_id`` stored."""
         with self._lock:
             row = self._db.execute("SELECT count(*) FROM readings WHERE run_id = ?", (run_id,)).fetchone()
         return int(row[0])
@@ -427,6 +431,7 @@ class HeadEndStore:
             return self._db.total_changes - before
 
     def readings(self, run_id: int | None = None) -> list[ReadingRow]:
+        """The stored readings (of ``run_id``, else all)."""
         sql = "SELECT * FROM readings"
         params: tuple[object, ...] = ()
         if run_id is not None:
@@ -460,6 +465,7 @@ class HeadEndStore:
             self._db.execute("COMMIT")
 
     def operation_results(self, run_id: int | None = None) -> list[OperationRow]:
+        """The stored SET / ACTION results (of ``run_id``, else all)."""
         sql = "SELECT * FROM operation_results"
         params: tuple[object, ...] = ()
         if run_id is not None:
@@ -494,6 +500,7 @@ class HeadEndStore:
             self._db.execute("COMMIT")
 
     def events(self, system_title: bytes | None = None, *, since: float | None = None) -> list[EventRow]:
+        """The stored pushes (of ``system_title``, at or after ``since``)."""
         sql = "SELECT * FROM push_events WHERE at >= ?"
         params: list[object] = [since if since is not None else float("-inf")]
         if system_title is not None:
@@ -504,6 +511,7 @@ class HeadEndStore:
         return [EventRow(*r) for r in rows]
 
     def iter_csv_rows(self, run_id: int) -> Iterator[list[str]]:
+        """The readings of ``run_id`` as raw CSV rows (header first; the raw table form)."""
         yield ["system_title", "class_id", "logical_name", "attribute_id", "at", "value", "error"]
         for r in self.readings(run_id):
             yield [
@@ -517,6 +525,7 @@ class HeadEndStore:
             ]
 
     def write_csv(self, run_id: int, out: TextIO) -> int:
+        """Write :meth:`iter_csv_rows` to ``out``; how many readings were written."""
         writer = csv.writer(out)
         count = -1
         for row in self.iter_csv_rows(run_id):
@@ -658,6 +667,7 @@ class HeadEndStore:
     # -- associations ----------------------------------------------------------------------------
 
     def save_association(self, a: StoredAssociation) -> None:
+        """Store one association's state (for a restart)."""
         self.save_associations([a])
 
     def save_associations(self, items: Iterable[StoredAssociation]) -> None:
@@ -683,12 +693,14 @@ class HeadEndStore:
             self._db.execute("COMMIT")
 
     def forget_association(self, system_title: bytes) -> None:
+        """Drop the stored association of ``system_title``."""
         with self._lock:
             self._db.execute(
                 "DELETE FROM headend_associations WHERE system_title = ?", (bytes(system_title),)
             )
 
     def associations(self) -> dict[bytes, StoredAssociation]:
+        """Every stored association, by system title."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM headend_associations").fetchall()
         return {r[0]: StoredAssociation(r[0], Conformance(r[1]), r[2], r[3], r[4], r[5]) for r in rows}

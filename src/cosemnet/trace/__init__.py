@@ -56,17 +56,21 @@ class FrameRecord:
 
     @property
     def source(self) -> Address:
+        """The sender's address (ours for a frame sent, the peer's for one received)."""
         return self.local if self.direction is Direction.SENT else self.peer
 
     @property
     def destination(self) -> Address:
+        """The receiver's address."""
         return self.peer if self.direction is Direction.SENT else self.local
 
 
 class FrameObserver(Protocol):
     """Anything that wants to see frames (a capture, a trace printer, a test)."""
 
-    def frame(self, record: FrameRecord) -> None: ...
+    def frame(self, record: FrameRecord) -> None:
+        """Called for every frame sent or received."""
+        ...
 
 
 class FrameTee:
@@ -76,6 +80,7 @@ class FrameTee:
         self.observers = list(observers)
 
     def frame(self, record: FrameRecord) -> None:
+        """Pass ``record`` to every observer."""
         for observer in self.observers:
             observer.frame(record)
 
