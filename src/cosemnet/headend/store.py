@@ -569,6 +569,7 @@ class HeadEndStore:
         self._write("INSERT OR REPLACE INTO profile_channels VALUES (?,?,?,?,?,?,?,?,?,?,?)", out)
 
     def profile_channels(self, profile: str, system_title: bytes | None = None) -> list[ProfileChannelRow]:
+        """The cached channel descriptions (capture object, scaler, unit) of ``profile``, per meter."""
         sql = "SELECT * FROM profile_channels WHERE profile = ?"
         params: list[object] = [profile]
         if system_title is not None:
@@ -595,6 +596,7 @@ class HeadEndStore:
         since: float | None = None,
         until: float | None = None,
     ) -> list[ProfileRow]:
+        """The stored rows of ``profile`` (scaled values with units), by meter, channel and capture time."""
         sql = "SELECT * FROM profile_rows WHERE profile = ? AND capture_time >= ? AND capture_time <= ?"
         params: list[object] = [
             profile,
@@ -643,6 +645,7 @@ class HeadEndStore:
     def gaps(
         self, profile: str, system_title: bytes | None = None, *, status: str | None = None
     ) -> list[GapRow]:
+        """The gaps found in ``profile`` (optionally one meter's, or those with ``status``)."""
         sql = "SELECT * FROM profile_gaps WHERE profile = ?"
         params: list[object] = [profile]
         if system_title is not None:
