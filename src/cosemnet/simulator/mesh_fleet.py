@@ -11,7 +11,12 @@ its own IPv6 address / UDP port and its own UDP socket. Design choices (decision
   own address ``prefix::100``, ``prefix::101``, ... on ``udp_port`` (default 61616) and an address
   change moves it to a new host number; this needs a local route for the prefix (``ip -6 route add
   local fd00:c05e::/64 dev lo``, root), which the fleet never adds by itself; the sockets bind with
-  ``IP_FREEBIND`` (Linux).
+  ``IP_FREEBIND`` (Linux). Sockets (``sockets``, decision docs/decisions/0118): in AnyIP mode one
+  socket serves the whole fleet by default (``"shared"``: bound to ``[shared_host]:udp_port``, the
+  destination address of each datagram from ``IPV6_PKTINFO``, each answer sent from its meter's own
+  address, see :mod:`cosemnet.simulator.shared_socket`), so the fleet's file descriptors do not
+  grow with its size; ``"per-meter"`` keeps one socket per meter (the only mode on ``::1``, where
+  meters are told apart by their ports).
 * **Group requests.** Loopback has no IPv6 multicast routing, so the fleet opens a *group gateway*
   socket emulating the mesh's multicast forwarding (MPL): a datagram sent to it is ``IPv6 multicast
   destination address (16 bytes) || wrapper frame``; the fleet delivers the frame to every online
@@ -58,6 +63,7 @@ from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
 from cosemnet.simulator.profile import parse_profile
+from cosemnet.simulator.shared_socket import SharedDatagramSocket
 
 __all__ = [
     "ANYIP_FIRST_HOST",
@@ -129,6 +135,11 @@ class FleetConfig:
     anyip_prefix: str | None = None
     udp_port: int = MESH_UDP_PORT
     """The meters' port in AnyIP mode."""
+    sockets: str = "auto"
+    """``"shared"`` (one socket for every meter, AnyIP only), ``"per-meter"``, or ``"auto"``: shared
+    with ``anyip_prefix``, per meter without (docs/decisions/0118)."""
+    shared_host: str = "::"
+    """The address the shared socket binds (with ``udp_port``)."""
     churn: float = 0.0
     address_change_share: float = 0.5
     rejoin_after: float = 5.0
@@ -158,6 +169,10 @@ class FleetConfig:
     def __post_init__(self) -> None:
         if self.meters < 0:
             raise ValueError("meters must not be negative")
+        if self.sockets not in ("auto", "shared", "per-meter"):
+            raise ValueError("sockets must be auto, shared or per-meter")
+        if self.sockets == "shared" and not self.anyip_prefix:
+            raise ValueError("a shared socket needs an AnyIP prefix (one address per meter)")
         for name in ("loss", "duplicate", "reorder", "address_change_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -181,6 +196,8 @@ class FleetStats:
     address_changes: int = 0
     group_datagrams: int = 0
     send_errors: int = 0
+    unaddressed: int = 0
+    """Datagrams to the shared socket for an address no meter has (any more)."""
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -288,6 +305,15 @@ class MeshFleet:
         self._closed = False
         self._registered: list[bool] = []
         self._registered_count = 0
+        self.shared_socket: SharedDatagramSocket | None = None
+        self._by_address: dict[bytes, int] = {}
+        """Shared-socket mode: meter index by its current address (16 bytes)."""
+
+    @property
+    def shares_socket(self) -> bool:
+        """True when one socket serves every meter (see docs/decisions/0118)."""
+        mode = self.config.sockets
+        return mode == "shared" or (mode == "auto" and self._prefix is not None)
 
     # ----------------------------------------------------------------------------------------------
     # Addresses
@@ -309,6 +335,9 @@ class MeshFleet:
         return cfg.host, 0
 
     async def _bind(self, index: int, host: str, port: int) -> tuple[str, int]:
+        if self.shared_socket is not None:
+            self._by_address[ipaddress.IPv6Address(host).packed] = index
+            return host, port
         loop = asyncio.get_running_loop()
         protocol = _MeterProtocol(self, index)
         if self._prefix is None:
@@ -327,6 +356,19 @@ class MeshFleet:
         sockname = transport.get_extra_info("sockname")
         self._protocols[index] = protocol
         return str(sockname[0]), int(sockname[1])
+
+    def _unbind(self, index: int) -> None:
+        """Meter ``index`` leaves its current address (its socket closes, or the shared socket stops
+        delivering that address to it)."""
+        if self.shared_socket is not None:
+            key = self.nodes[index].address.packed
+            if self._by_address.get(key) == index:
+                del self._by_address[key]
+            return
+        protocol = self._protocols[index]
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+        self._protocols[index] = None
 
     def endpoint(self, index: int) -> tuple[str, int]:
         """The (address, port) meter ``index`` currently listens on."""
@@ -358,6 +400,10 @@ class MeshFleet:
             RepetitionDelay.constant(cfg.repetition_delay),
         )
         ports = MeshPortConfig(udp_port=cfg.udp_port, head_end_udp_port=cfg.head_end[1])
+        if self.shares_socket:
+            shared = SharedDatagramSocket(self._shared_received)
+            shared.open(cfg.shared_host, cfg.udp_port)
+            self.shared_socket = shared
         for i in range(cfg.meters):
             meter = build_meter(template, serial=i + 1, seed=cfg.seed + i, start=start)
             membership = GroupMembership.static([1 + i % cfg.groups]) if cfg.groups else GroupMembership(())
@@ -401,6 +447,8 @@ class MeshFleet:
         for protocol in self._protocols:
             if protocol is not None and protocol.transport is not None:
                 protocol.transport.close()
+        if self.shared_socket is not None:
+            self.shared_socket.close()
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
@@ -431,10 +479,7 @@ class MeshFleet:
 
     async def change_address(self, index: int) -> tuple[str, int]:
         """Move meter ``index`` to a new address (new socket); it pushes address update data."""
-        protocol = self._protocols[index]
-        if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
-        self._protocols[index] = None
+        self._unbind(index)
         host, port = await self._bind(index, *self._allocate())
         self.stats.address_changes += 1
         self.nodes[index].change_address(host, self.clock(), port)
@@ -493,10 +538,7 @@ class MeshFleet:
             if self.nodes[index].online:
                 continue
             if self.rng.random() < 0.5:
-                protocol = self._protocols[index]
-                if protocol is not None and protocol.transport is not None:
-                    protocol.transport.close()
-                self._protocols[index] = None
+                self._unbind(index)
                 host, port = await self._bind(index, *self._allocate())
                 self.nodes[index].address = ipaddress.IPv6Address(host)
                 self.nodes[index].udp_port = port
@@ -524,6 +566,13 @@ class MeshFleet:
         self.stats.datagrams_received += 1
         self.nodes[index].receive_datagram((str(addr[0]), int(addr[1])), data, self.clock())
         self._flush(index)
+
+    def _shared_received(self, data: bytes, local: bytes, peer: tuple[str, int]) -> None:
+        index = self._by_address.get(local)
+        if index is None:
+            self.stats.unaddressed += 1
+            return
+        self._received(index, data, peer)
 
     def _group_datagram(self, data: bytes, addr: Any) -> None:
         if len(data) <= GATEWAY_HEADER:
@@ -564,6 +613,13 @@ class MeshFleet:
                 asyncio.get_running_loop().call_later(at - now, self._transmit, index, item)
 
     def _transmit(self, index: int, item: Outgoing) -> None:
+        shared = self.shared_socket
+        if shared is not None:
+            if shared.send(item.datagram, self.nodes[index].address.packed, item.destination):
+                self.stats.datagrams_sent += 1
+            else:
+                self.stats.send_errors += 1
+            return
         protocol = self._protocols[index]
         if protocol is None or protocol.transport is None or protocol.transport.is_closing():
             self.stats.send_errors += 1
