@@ -45,8 +45,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as _dt
+import errno
 import heapq
 import ipaddress
+import logging
 import random
 import socket
 import time
@@ -77,6 +79,8 @@ __all__ = [
     "fleet_profile",
     "group_gateway_datagram",
 ]
+
+logger = logging.getLogger(__name__)
 
 _IP_FREEBIND: Final = getattr(socket, "IP_FREEBIND", 15)
 """Linux IP_FREEBIND (also honoured by IPv6 sockets): bind an address that is not configured."""
@@ -310,8 +314,9 @@ class MeshFleet:
         """Shared-socket mode: meter index by its current address (16 bytes)."""
 
     @property
-    def shares_socket(self) -> bool:
-        """True when one socket serves every meter (see docs/decisions/0118)."""
+    def wants_shared_socket(self) -> bool:
+        """True when the configuration asks for one socket for every meter (docs/decisions/0118);
+        :attr:`shared_socket` is that socket once open."""
         mode = self.config.sockets
         return mode == "shared" or (mode == "auto" and self._prefix is not None)
 
@@ -400,10 +405,8 @@ class MeshFleet:
             RepetitionDelay.constant(cfg.repetition_delay),
         )
         ports = MeshPortConfig(udp_port=cfg.udp_port, head_end_udp_port=cfg.head_end[1])
-        if self.shares_socket:
-            shared = SharedDatagramSocket(self._shared_received)
-            shared.open(cfg.shared_host, cfg.udp_port)
-            self.shared_socket = shared
+        if self.wants_shared_socket:
+            self._open_shared_socket()
         for i in range(cfg.meters):
             meter = build_meter(template, serial=i + 1, seed=cfg.seed + i, start=start)
             membership = GroupMembership.static([1 + i % cfg.groups]) if cfg.groups else GroupMembership(())
@@ -436,6 +439,25 @@ class MeshFleet:
             now = self.clock()
             for i in range(cfg.meters):
                 self.join(i, now)
+
+    def _open_shared_socket(self) -> None:
+        """The fleet's one socket; in ``auto`` mode, when ``[shared_host]:udp_port`` is taken (a
+        head-end on the meters' port at an address of the same host: a wildcard bind conflicts with
+        it), one socket per meter instead (docs/decisions/0118)."""
+        cfg = self.config
+        shared = SharedDatagramSocket(self._shared_received)
+        try:
+            shared.open(cfg.shared_host, cfg.udp_port)
+        except OSError as exc:
+            if cfg.sockets == "shared" or exc.errno != errno.EADDRINUSE:
+                raise
+            logger.warning(
+                "[%s]:%d is in use: one socket per meter instead of a shared socket",
+                cfg.shared_host,
+                cfg.udp_port,
+            )
+            return
+        self.shared_socket = shared
 
     async def stop(self) -> None:
         self._closed = True
