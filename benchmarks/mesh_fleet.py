@@ -131,8 +131,8 @@ async def _fleet_worker(args: argparse.Namespace) -> None:
         head_end=(host.strip("[]"), int(port)),
         anyip_prefix=args.anyip,
         randomisation_start_interval=args.randomisation,
-        repetition_delay=2,
-        number_of_retries=10,
+        repetition_delay=args.repetition_delay,
+        number_of_retries=args.retries,
         seed=1,
     )
     fleet = MeshFleet(config)
@@ -198,7 +198,14 @@ class FleetProcess:
     """The fleet worker, driven over its stdin / stdout."""
 
     def __init__(
-        self, meters: int, head_end: tuple[str, int], anyip: str | None, traced: bool, randomisation: int = 0
+        self,
+        meters: int,
+        head_end: tuple[str, int],
+        anyip: str | None,
+        traced: bool,
+        randomisation: int = 0,
+        retries: int = 10,
+        repetition_delay: int = 2,
     ) -> None:
         command = [
             sys.executable,
@@ -210,6 +217,10 @@ class FleetProcess:
             f"[{head_end[0]}]:{head_end[1]}",
             "--randomisation",
             str(randomisation or max(1, meters // 2000)),
+            "--retries",
+            str(retries),
+            "--repetition-delay",
+            str(repetition_delay),
         ]
         if anyip:
             command += ["--anyip", anyip]
@@ -268,11 +279,21 @@ def _head_end() -> HeadEnd:
     return HeadEnd(AddressBook(":memory:"), config=HeadEndConfig(throttle=throttle))
 
 
-async def _wait_registered(head_end: HeadEnd, meters: int, timeout: float) -> float:
-    start = time.perf_counter()
+async def _wait_registered(
+    head_end: HeadEnd, meters: int, timeout: float, stall: float | None = None
+) -> float:
+    """Seconds until ``meters`` are in the book; an error after ``timeout`` s, or after ``stall`` s
+    without a new registration."""
+    start = last_change = time.perf_counter()
+    seen = 0
     while len(head_end.book) < meters:
-        if time.perf_counter() - start > timeout:
-            raise RuntimeError(f"only {len(head_end.book)} of {meters} meters registered in {timeout:.0f} s")
+        now = time.perf_counter()
+        if len(head_end.book) != seen:
+            seen, last_change = len(head_end.book), now
+        if now - start > timeout or (stall is not None and now - last_change > stall):
+            raise RuntimeError(
+                f"only {len(head_end.book)} of {meters} meters registered in {now - start:.0f} s"
+            )
         await asyncio.sleep(0.05)
     return time.perf_counter() - start
 
@@ -622,7 +643,15 @@ async def scale_run(args: argparse.Namespace) -> dict[str, Any]:
     await service.start("::1", 0)
     built_at = time.perf_counter()
     fleet = FleetProcess(
-        meters, service.local_address, args.anyip, traced=False, randomisation=args.randomisation
+        meters,
+        service.local_address,
+        args.anyip,
+        traced=False,
+        # registrations spread over meters/1000 s and retried for 150 s: a 100,000-meter fleet must
+        # not outrun a head-end sharing a loaded 2-core machine
+        randomisation=args.randomisation or max(1, meters // 1000),
+        retries=30,
+        repetition_delay=5,
     )
     results: dict[str, Any] = {}
     try:
@@ -631,7 +660,7 @@ async def scale_run(args: argparse.Namespace) -> dict[str, Any]:
         results["nofile"] = started["nofile"]
         registration_at = time.perf_counter()
         results["registration_seconds"] = round(
-            await _wait_registered(head_end, meters, 300 + meters / 50), 3
+            await _wait_registered(head_end, meters, 300 + meters / 50, stall=200), 3
         )
         results["registrations_per_s"] = round(meters / (time.perf_counter() - registration_at), 1)
         fleet_cpu = (await fleet.ask(cmd="cpu"))["cpu"]
@@ -829,6 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         "--randomisation", type=int, default=0, help="registration randomisation interval, s (0: meters/2000)"
     )
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--retries", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--repetition-delay", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fleet_worker:
         asyncio.run(_fleet_worker(args))
