@@ -23,8 +23,9 @@ PREFIX``, its own address of the prefix: root, the AnyIP route in place, e.g. ru
 ``ip netns exec NS`` after ``ip -n NS link set lo up; ip -n NS -6 route add local PREFIX dev lo``); the
 head-end (:class:`cosemnet.headend.HeadEndService` on ``::1``, HLS-GMAC associations, general-glo
 ciphering, Green Book test keys, throttle limits raised to 512 requests in flight, 5 s timeout) runs
-in this process. One fleet process only: fleet meters take their system titles from their index
-(``serial = index + 1``), so two fleet processes would register the same titles. Steps:
+in this process. With ``--anyip`` the fleet serves every meter from one shared socket (decision 0118),
+so its file descriptors stay constant. One fleet process only: fleet meters take their system titles
+from their index (``serial = index + 1``), so two fleet processes would register the same titles. Steps:
 
 1. the fleet registers with the head-end (registration time reported);
 2. pass 1, timed and reported separately: one collect of 3/1-0:1.8.0*255/2 from every meter,

@@ -122,10 +122,10 @@ def test_fleet_fds_do_not_grow_with_meters_and_memory_stays_bounded() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = __import__("json").loads(done.stdout)
-    assert report["shared"] is True
-    assert report["addresses"] == 2000
-    assert report["fds"] - report["fds_before"] <= 4  # the shared socket (+ the loop's own)
-    assert 0 < report["bytes_per_meter"] < 32 * 1024
+    assert report["shared"] is True, report
+    assert report["addresses"] == 2000, report
+    assert report["fds"] - report["fds_before"] <= 8, report  # the shared socket, not one per meter
+    assert 0 < report["bytes_per_meter"] < 32 * 1024, report
 
 
 # --------------------------------------------------------------------------------------------------
