@@ -6,6 +6,15 @@ simulated fleet (IEC TS 62056-8-20), with gurux-dlms's client reading the same f
     .venv/bin/python benchmarks/mesh_fleet.py                 # 10,000 meters
     .venv/bin/python benchmarks/mesh_fleet.py --quick --json  # 500 meters, machine-readable
     .venv/bin/python benchmarks/mesh_fleet.py --meters 2000 --gurux-sample 100
+    .venv/bin/python benchmarks/mesh_fleet.py --scale --meters 100000 --anyip fd00:c05e::/64 --netns NS
+
+``--scale``: the fleet-size run (issue 13): start ``--meters`` meters, wait for every registration,
+read every meter once (association included) and report meters/s, the fleet process's file
+descriptors and its memory per meter (``ru_maxrss`` delta / meters); nothing else (no window sweep, no
+gurux). With ``--anyip`` the fleet serves every meter from one shared socket (IPV6_PKTINFO,
+docs/decisions/0118), so its file descriptors do not grow with the fleet; ``--netns NS`` (root) runs
+the whole benchmark inside a network namespace it creates with the AnyIP route of the prefix on
+``lo`` (and deletes at the end).
 
 Layout: the fleet (:class:`cosemnet.simulator.mesh_fleet.MeshFleet`) runs in a *separate process*
 (this script started again with ``--fleet-worker``; its ``RLIMIT_NOFILE`` soft limit raised to the
@@ -14,8 +23,9 @@ PREFIX``, its own address of the prefix: root, the AnyIP route in place, e.g. ru
 ``ip netns exec NS`` after ``ip -n NS link set lo up; ip -n NS -6 route add local PREFIX dev lo``); the
 head-end (:class:`cosemnet.headend.HeadEndService` on ``::1``, HLS-GMAC associations, general-glo
 ciphering, Green Book test keys, throttle limits raised to 512 requests in flight, 5 s timeout) runs
-in this process. One fleet process only: fleet meters take their system titles from their index
-(``serial = index + 1``), so two fleet processes would register the same titles. Steps:
+in this process. With ``--anyip`` the fleet serves every meter from one shared socket (decision 0118),
+so its file descriptors stay constant. One fleet process only: fleet meters take their system titles
+from their index (``serial = index + 1``), so two fleet processes would register the same titles. Steps:
 
 1. the fleet registers with the head-end (registration time reported);
 2. pass 1, timed and reported separately: one collect of 3/1-0:1.8.0*255/2 from every meter,
@@ -114,14 +124,16 @@ async def _fleet_worker(args: argparse.Namespace) -> None:
     if args.traced:
         tracemalloc.start()
     rss_before = _status_kib("VmRSS")
+    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fds_before = len(os.listdir("/proc/self/fd"))
     host, port = args.head_end.rsplit(":", 1)
     config = FleetConfig(
         meters=args.meters,
         head_end=(host.strip("[]"), int(port)),
         anyip_prefix=args.anyip,
         randomisation_start_interval=args.randomisation,
-        repetition_delay=2,
-        number_of_retries=10,
+        repetition_delay=args.repetition_delay,
+        number_of_retries=args.retries,
         seed=1,
     )
     fleet = MeshFleet(config)
@@ -161,6 +173,11 @@ async def _fleet_worker(args: argparse.Namespace) -> None:
             elif kind == "memory":
                 gc.collect()
                 report: dict[str, Any] = {
+                    "maxrss_before_kib": maxrss_before,
+                    "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                    "fds_before": fds_before,
+                    "fds": len(os.listdir("/proc/self/fd")),
+                    "shared_socket": fleet.shared_socket is not None,
                     "rss_before_kib": rss_before,
                     "rss_now_kib": _status_kib("VmRSS"),
                     "rss_peak_kib": _status_kib("VmHWM"),
@@ -181,7 +198,16 @@ async def _fleet_worker(args: argparse.Namespace) -> None:
 class FleetProcess:
     """The fleet worker, driven over its stdin / stdout."""
 
-    def __init__(self, meters: int, head_end: tuple[str, int], anyip: str | None, traced: bool) -> None:
+    def __init__(
+        self,
+        meters: int,
+        head_end: tuple[str, int],
+        anyip: str | None,
+        traced: bool,
+        randomisation: int = 0,
+        retries: int = 10,
+        repetition_delay: int = 2,
+    ) -> None:
         command = [
             sys.executable,
             os.path.abspath(__file__),
@@ -191,7 +217,11 @@ class FleetProcess:
             "--head-end",
             f"[{head_end[0]}]:{head_end[1]}",
             "--randomisation",
-            str(max(1, meters // 2000)),
+            str(randomisation or max(1, meters // 2000)),
+            "--retries",
+            str(retries),
+            "--repetition-delay",
+            str(repetition_delay),
         ]
         if anyip:
             command += ["--anyip", anyip]
@@ -250,11 +280,21 @@ def _head_end() -> HeadEnd:
     return HeadEnd(AddressBook(":memory:"), config=HeadEndConfig(throttle=throttle))
 
 
-async def _wait_registered(head_end: HeadEnd, meters: int, timeout: float) -> float:
-    start = time.perf_counter()
+async def _wait_registered(
+    head_end: HeadEnd, meters: int, timeout: float, stall: float | None = None
+) -> float:
+    """Seconds until ``meters`` are in the book; an error after ``timeout`` s, or after ``stall`` s
+    without a new registration."""
+    start = last_change = time.perf_counter()
+    seen = 0
     while len(head_end.book) < meters:
-        if time.perf_counter() - start > timeout:
-            raise RuntimeError(f"only {len(head_end.book)} of {meters} meters registered in {timeout:.0f} s")
+        now = time.perf_counter()
+        if len(head_end.book) != seen:
+            seen, last_change = len(head_end.book), now
+        if now - start > timeout or (stall is not None and now - last_change > stall):
+            raise RuntimeError(
+                f"only {len(head_end.book)} of {meters} meters registered in {now - start:.0f} s"
+            )
         await asyncio.sleep(0.05)
     return time.perf_counter() - start
 
@@ -596,6 +636,127 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+async def scale_run(args: argparse.Namespace) -> dict[str, Any]:
+    """The fleet-size run (``--scale``): start, register, one read of every meter, fds and memory."""
+    meters = args.meters
+    head_end = _head_end()
+    service = HeadEndService(head_end)
+    await service.start("::1", 0)
+    built_at = time.perf_counter()
+    fleet = FleetProcess(
+        meters,
+        service.local_address,
+        args.anyip,
+        traced=False,
+        # registrations spread over meters/1000 s and retried for 150 s: a 100,000-meter fleet must
+        # not outrun a head-end sharing a loaded 2-core machine
+        randomisation=args.randomisation or max(1, meters // 1000),
+        retries=30,
+        repetition_delay=5,
+    )
+    results: dict[str, Any] = {}
+    try:
+        started = await fleet.read()
+        results["fleet_start_seconds"] = round(time.perf_counter() - built_at, 3)
+        results["nofile"] = started["nofile"]
+        registration_at = time.perf_counter()
+        results["registration_seconds"] = round(
+            await _wait_registered(head_end, meters, 300 + meters / 50, stall=200), 3
+        )
+        results["registrations_per_s"] = round(meters / (time.perf_counter() - registration_at), 1)
+        fleet_cpu = (await fleet.ask(cmd="cpu"))["cpu"]
+        results["read_with_association"] = await _timed_collect(service, meters)
+        fleet_cpu = (await fleet.ask(cmd="cpu"))["cpu"] - fleet_cpu
+        results["read_with_association"]["fleet_cpu_us_per_meter"] = round(fleet_cpu / meters * 1e6, 1)
+        memory = await fleet.ask(cmd="memory")
+    finally:
+        stats = await fleet.stop()
+        await service.close()
+    results["fleet_stats"] = None if stats is None else stats["stats"]
+    results["fds"] = {"before_fleet": memory["fds_before"], "with_fleet": memory["fds"]}
+    results["shared_socket"] = memory["shared_socket"]
+    maxrss_delta = (memory["maxrss_kib"] - memory["maxrss_before_kib"]) * 1024
+    results["memory"] = {
+        "maxrss_before_kib": memory["maxrss_before_kib"],
+        "maxrss_kib": memory["maxrss_kib"],
+        "maxrss_delta_bytes_per_meter": round(maxrss_delta / meters),
+        "rss_now_delta_bytes_per_meter": round(
+            (memory["rss_now_kib"] - memory["rss_before_kib"]) * 1024 / meters
+        ),
+    }
+    results["summary"] = {
+        "meters": meters,
+        "read": results["read_with_association"]["read"],
+        "meters_per_s": results["read_with_association"]["meters_per_s"],
+        "bytes_per_meter": results["memory"]["maxrss_delta_bytes_per_meter"],
+        "bytes_per_meter_measure": "ru_maxrss delta of the fleet process / meters",
+        "bytes_per_meter_target": TARGET_BYTES,
+        "memory_met": results["memory"]["maxrss_delta_bytes_per_meter"] <= TARGET_BYTES,
+        "fleet_fds": memory["fds"],
+    }
+    return results
+
+
+def _print_scale(report: dict[str, Any]) -> None:
+    r = report["results"]
+    read, s, mem = r["read_with_association"], r["summary"], r["memory"]
+    print(
+        f"fleet: {s['meters']:,} meters (separate process, "
+        f"{'one shared socket' if r['shared_socket'] else 'one socket per meter'}), head-end: this process"
+    )
+    print(
+        f"fleet up in {r['fleet_start_seconds']} s; all registered after {r['registration_seconds']} s "
+        f"({r['registrations_per_s']:,.0f}/s)"
+    )
+    print()
+    print("| measure | value | target |")
+    print("|---|---:|---|")
+    print(
+        f"| read 3/1-0:1.8.0*255/2 once, association included | {read['meters_per_s']:,.0f} meters/s "
+        f"({read['read']:,} of {s['meters']:,} in {read['seconds']} s, {read['retries']} retries) | |"
+    )
+    print(f"| fleet CPU during the read | {read['fleet_cpu_us_per_meter']} us per meter | |")
+    print(
+        f"| fleet memory per meter, ru_maxrss delta | {s['bytes_per_meter']:,} B "
+        f"(RSS now: {mem['rss_now_delta_bytes_per_meter']:,} B) | <= 20 KiB: "
+        f"{'met' if s['memory_met'] else 'not met'} |"
+    )
+    print(
+        f"| fleet file descriptors | {r['fds']['with_fleet']} (before the fleet: {r['fds']['before_fleet']}; "
+        f"RLIMIT_NOFILE {r['nofile'][0]:,}) | O(1) in meters |"
+    )
+    m = report["machine"]
+    print(f"Machine: {m['cpu_count']} CPUs, {m['platform']}, CPython {m['python']}, load {m['load_average']}")
+
+
+def _in_netns(name: str, prefix: str, argv: list[str]) -> int:
+    """Run this benchmark again inside network namespace ``name`` (created here, with ``lo`` up and
+    the AnyIP route of ``prefix``), then delete the namespace; the run's exit code."""
+    if os.geteuid() != 0:
+        raise SystemExit("--netns needs root (ip netns add, ip route add local)")
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for step in (["link", "set", "lo", "up"], ["-6", "route", "add", "local", prefix, "dev", "lo"]):
+            subprocess.run(["ip", "-n", name, *step], check=True)
+        command = ["ip", "netns", "exec", name, sys.executable, os.path.abspath(__file__), *argv]
+        return subprocess.run(command, check=False).returncode
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _without_netns(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--netns":
+            skip = True
+        elif not item.startswith("--netns="):
+            out.append(item)
+    return out
+
+
 def _machine() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
@@ -684,14 +845,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gurux-sample", type=int, default=None, help="meters gurux reads (default 200)")
     parser.add_argument("--traced-meters", type=int, default=None, help="size of the tracemalloc fleet")
     parser.add_argument("--anyip", default=None, help="AnyIP prefix (root, route in place)")
+    parser.add_argument(
+        "--netns",
+        default=None,
+        help="run inside this network namespace, created with the --anyip route (root)",
+    )
+    parser.add_argument(
+        "--scale", action="store_true", help="fleet-size run: register, read once, fds and memory per meter"
+    )
     parser.add_argument("--fleet-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--head-end", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--randomisation", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--randomisation", type=int, default=0, help="registration randomisation interval, s (0: meters/2000)"
+    )
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--retries", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--repetition-delay", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fleet_worker:
         asyncio.run(_fleet_worker(args))
         return 0
+    if args.netns:
+        if not args.anyip:
+            parser.error("--netns needs --anyip")
+        return _in_netns(args.netns, args.anyip, _without_netns(sys.argv[1:] if argv is None else argv))
     if args.meters is None:
         args.meters = 500 if args.quick else 10_000
     if args.gurux_sample is None:
@@ -699,6 +876,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.traced_meters is None:
         args.traced_meters = min(args.meters, 100 if args.quick else 2000)
     machine = _machine()
+    if args.scale:
+        scale = {
+            "settings": {"meters": args.meters, "scale": True, "anyip": args.anyip, "attribute": str(ENERGY)},
+            "results": asyncio.run(scale_run(args)),
+            "machine": machine,
+        }
+        if args.json:
+            print(json.dumps(scale, indent=2))
+        else:
+            _print_scale(scale)
+        return 0
     results = asyncio.run(run(args))
     report = {
         "settings": {

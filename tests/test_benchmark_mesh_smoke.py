@@ -8,6 +8,8 @@ were verified against the meters' own values, and that gurux-dlms read its sampl
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,3 +64,26 @@ def test_quick_json_run_reads_every_meter_and_verifies() -> None:
     sequential = results["cosemnet_sequential"]
     assert sequential["sample"] == 5 and sequential["meters_per_s"] > 0
     assert results["receive_buffer_bytes"] > 0
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+def test_scale_run_reads_every_meter_and_reports_fds_and_memory() -> None:
+    """``--scale`` on a small fleet: as root in a namespace of its own with the AnyIP route (one shared
+    socket), else on ::1 (one socket per meter)."""
+    meters = 40
+    command = [sys.executable, str(BENCHMARK), "--scale", "--json", "--meters", str(meters)]
+    root = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("ip") is not None
+    if root:
+        command += ["--anyip", "fd00:c05e::/64", "--netns", f"cosemnet-scale-{os.getpid()}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    results = report["results"]
+    assert results["read_with_association"]["read"] == meters
+    assert results["summary"]["meters_per_s"] > 0 and results["memory"]["maxrss_delta_bytes_per_meter"] > 0
+    assert results["shared_socket"] is root
+    fds = results["fds"]
+    if root:
+        assert fds["with_fleet"] - fds["before_fleet"] <= 4
+    else:
+        assert fds["with_fleet"] - fds["before_fleet"] >= meters

@@ -141,6 +141,7 @@ async def run_mesh(
         "all_registered_after": None if all_registered_after is None else round(all_registered_after, 3),
         "registrations_per_second": None if rate is None else round(rate, 1),
         "group_gateway": None,
+        "sockets": "per-meter" if fleet.shared_socket is None else "shared",
         "fleet": fleet.stats.as_dict(),
         "meter_totals": totals,
     }
@@ -243,6 +244,13 @@ def _argv(params: dict[str, Any]) -> list[str]:
     "--anyip", "anyip", default=None, help="IPv6 prefix with an AnyIP local route: one address each"
 )
 @click.option(
+    "--sockets",
+    type=click.Choice(["auto", "shared", "per-meter"]),
+    default="auto",
+    show_default=True,
+    help="one socket for all meters (IPV6_PKTINFO, --anyip only) or one each; auto: shared with --anyip",
+)
+@click.option(
     "--churn", type=click.FloatRange(0), default=0.0, show_default=True, help="events/s, fleet-wide"
 )
 @click.option("--loss", type=click.FloatRange(0, 1), default=0.0, show_default=True)
@@ -297,6 +305,7 @@ def mesh_command(
     host: str,
     port_base: int,
     anyip: str | None,
+    sockets: str,
     churn: float,
     loss: float,
     duplicate: float,
@@ -331,6 +340,7 @@ def mesh_command(
             host=host,
             port_base=port_base,
             anyip_prefix=anyip,
+            sockets=sockets,
             churn=churn,
             loss=loss,
             duplicate=duplicate,

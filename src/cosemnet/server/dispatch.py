@@ -64,21 +64,30 @@ _REPLY_TO_HLS_SN_OFFSET: Final = 0x58
 class Dispatcher:
     """The service handlers of one association, in a table keyed by :class:`ApduTag`."""
 
-    __slots__ = ("_action", "_host", "_sn", "_table", "get")
+    __slots__ = ("_action", "_host", "_set", "_sn", "get")
 
     def __init__(self, host: ServiceHost, send: Callable[[list[bytes]], list[bytes]]) -> None:
         self._host = host
         self.get = GetService(host, send)
         self._action = ActionService(host)
-        self._sn = ShortNameService(host)
-        self._table: dict[int, Handler] = {
-            ApduTag.GET_REQUEST: self.get.handle,
-            ApduTag.SET_REQUEST: SetService(host).handle,
-            ApduTag.ACTION_REQUEST: self._action.handle,
-            ApduTag.READ_REQUEST: self._sn.read,
-            ApduTag.WRITE_REQUEST: self._sn.write,
-            ApduTag.UNCONFIRMED_WRITE_REQUEST: self._sn.write,
-        }
+        # created on first use (memory per association: a fleet of meters mostly serves GET)
+        self._set: SetService | None = None
+        self._sn: ShortNameService | None = None
+
+    def _handler(self, tag: int) -> Handler | None:
+        if tag == ApduTag.GET_REQUEST:
+            return self.get.handle
+        if tag == ApduTag.ACTION_REQUEST:
+            return self._action.handle
+        if tag == ApduTag.SET_REQUEST:
+            if self._set is None:
+                self._set = SetService(self._host)
+            return self._set.handle
+        if tag in (ApduTag.READ_REQUEST, ApduTag.WRITE_REQUEST, ApduTag.UNCONFIRMED_WRITE_REQUEST):
+            if self._sn is None:
+                self._sn = ShortNameService(self._host)
+            return self._sn.read if tag == ApduTag.READ_REQUEST else self._sn.write
+        return None
 
     def dispatch(self, plain: bytes, now: float) -> list[bytes]:
         """The responses to one plain request."""
@@ -89,7 +98,7 @@ class Dispatcher:
             raise malformed()
         if self._host.session.state is AssociationState.PENDING:
             return self._pending(plain, now)
-        handler = self._table.get(tag)
+        handler = self._handler(tag)
         if handler is not None:
             return handler(plain, now)
         if tag in _NOT_REQUESTS:
@@ -129,7 +138,7 @@ class Dispatcher:
                 and isinstance(items[0], VariableName | ParameterizedAccess)
                 and items[0].variable_name == target
             ):
-                return (
-                    self._sn.read(plain, now) if tag == ApduTag.READ_REQUEST else self._sn.write(plain, now)
-                )
+                handler = self._handler(tag)
+                assert handler is not None
+                return handler(plain, now)
         raise not_allowed()

@@ -161,7 +161,8 @@ class ServerConnection:
         """The peer's source address (connection caps count per source)."""
         self._stream = WrapperStream() if stream else None
         self._input = bytearray()  # received, not split into frames yet
-        self._frames: deque[WrapperFrame] = deque()  # split, not processed yet
+        # split, not processed yet (TCP only: a UDP pseudo-connection gets whole frames; memory per meter)
+        self._frames: deque[WrapperFrame] | None = deque() if stream else None
         self._outgoing: list[bytes] = []
         self.associations: dict[tuple[int, int], ServerAssociation] = {}
         """(client wPort, server wPort) -> association state."""
@@ -220,6 +221,7 @@ class ServerConnection:
         assert stream is not None
         budget = self.server.limits.output_budget
         frames = self._frames
+        assert frames is not None
         out: list[bytes] = []
         size = 0
         while size < budget and not self.closed:
@@ -313,7 +315,8 @@ class ServerConnection:
         for association in self.associations.values():
             association.release()
         self.associations.clear()
-        self._frames.clear()
+        if self._frames is not None:
+            self._frames.clear()
         self._input = bytearray()
         self.server._forget(self)
 

@@ -11,7 +11,12 @@ its own IPv6 address / UDP port and its own UDP socket. Design choices (decision
   own address ``prefix::100``, ``prefix::101``, ... on ``udp_port`` (default 61616) and an address
   change moves it to a new host number; this needs a local route for the prefix (``ip -6 route add
   local fd00:c05e::/64 dev lo``, root), which the fleet never adds by itself; the sockets bind with
-  ``IP_FREEBIND`` (Linux).
+  ``IP_FREEBIND`` (Linux). Sockets (``sockets``, decision docs/decisions/0118): in AnyIP mode one
+  socket serves the whole fleet by default (``"shared"``: bound to ``[shared_host]:udp_port``, the
+  destination address of each datagram from ``IPV6_PKTINFO``, each answer sent from its meter's own
+  address, see :mod:`cosemnet.simulator.shared_socket`), so the fleet's file descriptors do not
+  grow with its size; ``"per-meter"`` keeps one socket per meter (the only mode on ``::1``, where
+  meters are told apart by their ports).
 * **Group requests.** Loopback has no IPv6 multicast routing, so the fleet opens a *group gateway*
   socket emulating the mesh's multicast forwarding (MPL): a datagram sent to it is ``IPv6 multicast
   destination address (16 bytes) || wrapper frame``; the fleet delivers the frame to every online
@@ -40,8 +45,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as _dt
+import errno
 import heapq
 import ipaddress
+import logging
 import random
 import socket
 import time
@@ -58,6 +65,7 @@ from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
 from cosemnet.profiles.mesh.response_window import ResponseWindow
 from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
 from cosemnet.simulator.profile import ImageTransferConfig, parse_profile
+from cosemnet.simulator.shared_socket import SharedDatagramSocket
 from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
 
 __all__ = [
@@ -72,6 +80,8 @@ __all__ = [
     "fleet_profile",
     "group_gateway_datagram",
 ]
+
+logger = logging.getLogger(__name__)
 
 _IP_FREEBIND: Final = getattr(socket, "IP_FREEBIND", 15)
 """Linux IP_FREEBIND (also honoured by IPv6 sockets): bind an address that is not configured."""
@@ -139,6 +149,11 @@ class FleetConfig:
     anyip_prefix: str | None = None
     udp_port: int = MESH_UDP_PORT
     """The meters' port in AnyIP mode."""
+    sockets: str = "auto"
+    """``"shared"`` (one socket for every meter, AnyIP only), ``"per-meter"``, or ``"auto"``: shared
+    with ``anyip_prefix``, per meter without (docs/decisions/0118)."""
+    shared_host: str = "::"
+    """The address the shared socket binds (with ``udp_port``)."""
     churn: float = 0.0
     address_change_share: float = 0.5
     rejoin_after: float = 5.0
@@ -171,6 +186,10 @@ class FleetConfig:
     def __post_init__(self) -> None:
         if self.meters < 0:
             raise ValueError("meters must not be negative")
+        if self.sockets not in ("auto", "shared", "per-meter"):
+            raise ValueError("sockets must be auto, shared or per-meter")
+        if self.sockets == "shared" and not self.anyip_prefix:
+            raise ValueError("a shared socket needs an AnyIP prefix (one address per meter)")
         for name in ("loss", "duplicate", "reorder", "address_change_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -194,6 +213,8 @@ class FleetStats:
     address_changes: int = 0
     group_datagrams: int = 0
     send_errors: int = 0
+    unaddressed: int = 0
+    """Datagrams to the shared socket for an address no meter has (any more)."""
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -303,6 +324,16 @@ class MeshFleet:
         self._registered_count = 0
         self.observer: FrameObserver | None = None
         """Sees every datagram a meter sends or receives (``sim mesh --trace/--pcap``); None: no cost."""
+        self.shared_socket: SharedDatagramSocket | None = None
+        self._by_address: dict[bytes, int] = {}
+        """Shared-socket mode: meter index by its current address (16 bytes)."""
+
+    @property
+    def wants_shared_socket(self) -> bool:
+        """True when the configuration asks for one socket for every meter (docs/decisions/0118);
+        :attr:`shared_socket` is that socket once open."""
+        mode = self.config.sockets
+        return mode == "shared" or (mode == "auto" and self._prefix is not None)
 
     # ----------------------------------------------------------------------------------------------
     # Addresses
@@ -324,6 +355,9 @@ class MeshFleet:
         return cfg.host, 0
 
     async def _bind(self, index: int, host: str, port: int) -> tuple[str, int]:
+        if self.shared_socket is not None:
+            self._by_address[ipaddress.IPv6Address(host).packed] = index
+            return host, port
         loop = asyncio.get_running_loop()
         protocol = _MeterProtocol(self, index)
         if self._prefix is None:
@@ -342,6 +376,19 @@ class MeshFleet:
         sockname = transport.get_extra_info("sockname")
         self._protocols[index] = protocol
         return str(sockname[0]), int(sockname[1])
+
+    def _unbind(self, index: int) -> None:
+        """Meter ``index`` leaves its current address (its socket closes, or the shared socket stops
+        delivering that address to it)."""
+        if self.shared_socket is not None:
+            key = self.nodes[index].address.packed
+            if self._by_address.get(key) == index:
+                del self._by_address[key]
+            return
+        protocol = self._protocols[index]
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+        self._protocols[index] = None
 
     def endpoint(self, index: int) -> tuple[str, int]:
         """The (address, port) meter ``index`` currently listens on."""
@@ -373,6 +420,8 @@ class MeshFleet:
             RepetitionDelay.constant(cfg.repetition_delay),
         )
         ports = MeshPortConfig(udp_port=cfg.udp_port, head_end_udp_port=cfg.head_end[1])
+        if self.wants_shared_socket:
+            self._open_shared_socket()
         for i in range(cfg.meters):
             meter = build_meter(template, serial=i + 1, seed=cfg.seed + i, start=start)
             membership = GroupMembership.static([1 + i % cfg.groups]) if cfg.groups else GroupMembership(())
@@ -406,6 +455,25 @@ class MeshFleet:
             for i in range(cfg.meters):
                 self.join(i, now)
 
+    def _open_shared_socket(self) -> None:
+        """The fleet's one socket; in ``auto`` mode, when ``[shared_host]:udp_port`` is taken (a
+        head-end on the meters' port at an address of the same host: a wildcard bind conflicts with
+        it), one socket per meter instead (docs/decisions/0118)."""
+        cfg = self.config
+        shared = SharedDatagramSocket(self._shared_received)
+        try:
+            shared.open(cfg.shared_host, cfg.udp_port)
+        except OSError as exc:
+            if cfg.sockets == "shared" or exc.errno != errno.EADDRINUSE:
+                raise
+            logger.warning(
+                "[%s]:%d is in use: one socket per meter instead of a shared socket",
+                cfg.shared_host,
+                cfg.udp_port,
+            )
+            return
+        self.shared_socket = shared
+
     async def stop(self) -> None:
         self._closed = True
         if self._task is not None:
@@ -416,6 +484,8 @@ class MeshFleet:
         for protocol in self._protocols:
             if protocol is not None and protocol.transport is not None:
                 protocol.transport.close()
+        if self.shared_socket is not None:
+            self.shared_socket.close()
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
@@ -446,10 +516,7 @@ class MeshFleet:
 
     async def change_address(self, index: int) -> tuple[str, int]:
         """Move meter ``index`` to a new address (new socket); it pushes address update data."""
-        protocol = self._protocols[index]
-        if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
-        self._protocols[index] = None
+        self._unbind(index)
         host, port = await self._bind(index, *self._allocate())
         self.stats.address_changes += 1
         self.nodes[index].change_address(host, self.clock(), port)
@@ -508,10 +575,7 @@ class MeshFleet:
             if self.nodes[index].online:
                 continue
             if self.rng.random() < 0.5:
-                protocol = self._protocols[index]
-                if protocol is not None and protocol.transport is not None:
-                    protocol.transport.close()
-                self._protocols[index] = None
+                self._unbind(index)
                 host, port = await self._bind(index, *self._allocate())
                 self.nodes[index].address = ipaddress.IPv6Address(host)
                 self.nodes[index].udp_port = port
@@ -548,6 +612,13 @@ class MeshFleet:
         self.stats.datagrams_received += 1
         self.nodes[index].receive_datagram((str(addr[0]), int(addr[1])), data, self.clock())
         self._flush(index)
+
+    def _shared_received(self, data: bytes, local: bytes, peer: tuple[str, int]) -> None:
+        index = self._by_address.get(local)
+        if index is None:
+            self.stats.unaddressed += 1
+            return
+        self._received(index, data, peer)
 
     def _group_datagram(self, data: bytes, addr: Any) -> None:
         if len(data) <= GATEWAY_HEADER:
@@ -590,6 +661,15 @@ class MeshFleet:
                 asyncio.get_running_loop().call_later(at - now, self._transmit, index, item)
 
     def _transmit(self, index: int, item: Outgoing) -> None:
+        shared = self.shared_socket
+        if shared is not None:
+            if shared.send(item.datagram, self.nodes[index].address.packed, item.destination):
+                self.stats.datagrams_sent += 1
+                if self.observer is not None:
+                    self._observe(Direction.SENT, self.endpoint(index), item.destination, item.datagram)
+            else:
+                self.stats.send_errors += 1
+            return
         protocol = self._protocols[index]
         if protocol is None or protocol.transport is None or protocol.transport.is_closing():
             self.stats.send_errors += 1
