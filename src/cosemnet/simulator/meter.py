@@ -94,6 +94,7 @@ from cosemnet.cosem.logical_device import LOGICAL_DEVICE_NAME_LN, DeviceEffects,
 from cosemnet.cosem.profile_generic import ProfileGeneric
 from cosemnet.cosem.push_setup import MessageType, PushSetup, SendDestinationAndMethod, TransportService
 from cosemnet.cosem.register import Register
+from cosemnet.cosem.results import type_unmatched
 from cosemnet.cosem.sap_assignment import SapAssignment
 from cosemnet.cosem.script_table import ActionSpecification, Script, ScriptTable, ServiceId
 from cosemnet.cosem.security_setup import SecurityPolicy, SecuritySetup
@@ -403,6 +404,22 @@ class MeterClock(Clock):
         return result
 
 
+class AlarmRegister(Data):
+    """Alarm register (class 1, a double-long-unsigned bit field). A SET clears the bits set in the
+    written value and keeps the others, so a head-end acknowledging the alarms it stored never clears
+    one raised since (write-one-to-clear; docs/decisions/0127)."""
+
+    def raise_bits(self, bits: int) -> None:
+        assert isinstance(self.value, int)
+        self.value = DoubleLongUnsigned((self.value | bits) & 0xFFFFFFFF)
+
+    def _set(self, index: int, value: DataValue, ctx: AccessContext) -> None:
+        if not isinstance(value, DoubleLongUnsigned):
+            raise type_unmatched("the alarm register is written with a double-long-unsigned bit mask")
+        assert isinstance(self.value, int)
+        self.value = DoubleLongUnsigned(self.value & ~int(value) & 0xFFFFFFFF)
+
+
 def _own_entries(association: AssociationBase) -> None:
     """Copy-on-write: give an association its own object list before the first change."""
     if getattr(association, "shared_entries", False):
@@ -533,6 +550,8 @@ _CLASS_FOR_KIND: Final[dict[str, type[InterfaceClass]]] = {
     "image_transfer": ImageTransfer,
     "firmware": Data,
     "push_setup": PushSetup,
+    "alarm_register": Data,
+    "alarm_push": PushSetup,
 }
 
 # What an association with attributes = "read-write" / methods = "access" may write / invoke.
@@ -546,6 +565,8 @@ _WRITABLE: Final[dict[str, frozenset[int]]] = {
     "disconnect_scripts": frozenset({2}),
     "image_transfer": frozenset({5}),
     "push_setup": frozenset({2, 3, 4, 5, 6, 7}),
+    "alarm_register": frozenset({2}),
+    "alarm_push": frozenset({2, 3, 4, 5, 6, 7}),
 }
 _CALLABLE: Final[dict[str, frozenset[int]]] = {
     "association_ln": frozenset({1, 2}),
@@ -558,6 +579,7 @@ _CALLABLE: Final[dict[str, frozenset[int]]] = {
     "disconnect_scripts": frozenset({1}),
     "image_transfer": frozenset({1, 2, 3, 4}),
     "push_setup": frozenset({1}),
+    "alarm_push": frozenset({1}),
 }
 _WRITE_ONLY: Final[dict[str, frozenset[int]]] = {"association_ln": frozenset({7})}
 
@@ -576,6 +598,7 @@ class MeterTemplate:
     capture_objects: tuple[CaptureObjectDefinition, ...] = ()
     event_capture_objects: tuple[CaptureObjectDefinition, ...] = ()
     push_objects: tuple[CaptureObjectDefinition, ...] = ()
+    alarm_push_objects: tuple[CaptureObjectDefinition, ...] = ()
     disconnect_scripts: tuple[Script, ...] = ()
     value_classes: dict[Obis, ValueClass] = field(default_factory=dict)
     identity: Identity = field(default_factory=Identity)
@@ -618,6 +641,10 @@ def _specs(profile: MeterProfile) -> list[tuple[str, Obis, int]]:
             items.append(("firmware", profile.image_transfer.firmware_object, 0))
     if profile.push_setup is not None:
         items.append(("push_setup", profile.push_setup.logical_name, 0))
+    if profile.alarm is not None:
+        items.append(("alarm_register", profile.alarm.logical_name, 0))
+        if profile.alarm.push_setup is not None:
+            items.append(("alarm_push", profile.alarm.push_setup, 0))
     return items
 
 
@@ -796,6 +823,16 @@ def compile_profile(profile: MeterProfile) -> MeterTemplate:
         template.push_objects = _capture_definitions(
             profile.push_setup.push_objects, by_name, "push_setup.push_objects"
         )
+    if profile.alarm is not None and profile.alarm.push_setup is not None:
+        template.alarm_push_objects = (
+            CaptureObjectDefinition(PushSetup.CLASS_ID, profile.alarm.push_setup, 1, 0),
+            *(
+                (CaptureObjectDefinition(Data.CLASS_ID, profile.device_id, 2, 0),)
+                if profile.device_id is not None
+                else ()
+            ),
+            CaptureObjectDefinition(Data.CLASS_ID, profile.alarm.logical_name, 2, 0),
+        )
     if profile.disconnect_control is not None and profile.disconnect_control.script_table is not None:
         ln = profile.disconnect_control.logical_name
         template.disconnect_scripts = (
@@ -901,6 +938,8 @@ class SimulatedMeter:
         "_state",
         "_supply",
         "_trigger",
+        "alarm_push",
+        "alarm_register",
         "clock",
         "demand_registers",
         "device",
@@ -963,6 +1002,8 @@ class SimulatedMeter:
         self.disconnect_control: DisconnectControl | None = None
         self.image_transfer: ImageTransfer | None = None
         self.push_setup: PushSetup | None = None
+        self.alarm_register: AlarmRegister | None = None
+        self.alarm_push: PushSetup | None = None
         self._firmware: Data | None = None
         self.device.trusted_base_names = True
         self.demand_registers = self._build_objects(template, identity)
@@ -1157,6 +1198,12 @@ class SimulatedMeter:
             assert it is not None
             self._firmware = Data(ln, it.firmware_version, base_name=bn)
             obj = self._firmware
+        elif kind == "alarm_register":
+            self.alarm_register = AlarmRegister(ln, DoubleLongUnsigned(0), base_name=bn)
+            obj = self.alarm_register
+        elif kind == "alarm_push":
+            self.alarm_push = PushSetup(ln, template.alarm_push_objects, base_name=bn)
+            obj = self.alarm_push
         else:
             assert kind == "push_setup", kind
             ps = profile.push_setup
@@ -1503,6 +1550,18 @@ class SimulatedMeter:
         docs/decisions/0034): logged at ``at`` (the meter first catches up with it)."""
         self.catch_up(at)
         self.log_event(name, self._ctx(max(at.astimezone(_dt.UTC), self._now)))
+
+    def raise_alarm(self, bits: int, at: _dt.datetime | None = None) -> bool:
+        """Set ``bits`` in the alarm register at reference time ``at`` (default: now) and invoke the
+        alarm Push setup (its PushEvent waits in :meth:`pop_events`); False: no alarm register."""
+        if self.alarm_register is None:
+            return False
+        if at is not None:
+            self.catch_up(at)
+        self.alarm_register.raise_bits(bits)
+        if self.alarm_push is not None:
+            self.alarm_push.push(self._ctx(self._now))
+        return True
 
     def _queue(self, event: MeterEvent) -> None:
         self._events.append(event)

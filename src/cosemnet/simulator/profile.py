@@ -166,6 +166,8 @@ PUSH_SETUP_LN: Final = Obis.parse("0-0:25.9.0*255")
 SECURITY_SETUP_LN: Final = Obis.parse("0-0:43.0.0*255")
 SAP_ASSIGNMENT_LN: Final = Obis.parse("0-0:41.0.0*255")
 DEVICE_ID_LN: Final = Obis.parse("0-0:96.1.0*255")
+ALARM_REGISTER_LN: Final = Obis.parse("0-0:97.98.0*255")
+ALARM_PUSH_SETUP_LN: Final = Obis.parse("0-4:25.9.0*255")
 
 
 class ProfileError(CosemnetError):
@@ -348,6 +350,16 @@ class PushSetupConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmConfig:
+    """Alarm register (Data, a double-long-unsigned bit field) and the Push setup that sends it when an
+    alarm is raised: push objects the push setup's logical name, the device id and the register
+    (docs/decisions/0127). A SET of the register clears the bits set in the written value."""
+
+    logical_name: Obis = ALARM_REGISTER_LN
+    push_setup: Obis | None = ALARM_PUSH_SETUP_LN
+
+
+@dataclass(frozen=True, slots=True)
 class SecuritySetupConfig:
     logical_name: Obis = SECURITY_SETUP_LN
     security_policy: int = 0
@@ -393,6 +405,7 @@ class MeterProfile:
     disconnect_control: DisconnectConfig | None = None
     image_transfer: ImageTransferConfig | None = None
     push_setup: PushSetupConfig | None = None
+    alarm: AlarmConfig | None = None
     sap_assignment: Obis | None = SAP_ASSIGNMENT_LN
     device_id: Obis | None = DEVICE_ID_LN
 
@@ -760,6 +773,15 @@ def _parse_push(t: _Table) -> PushSetupConfig:
     return config
 
 
+def _parse_alarm(t: _Table) -> AlarmConfig:
+    config = AlarmConfig(
+        logical_name=t.obis_required("logical_name", ALARM_REGISTER_LN),
+        push_setup=t.obis("push_setup", ALARM_PUSH_SETUP_LN),
+    )
+    t.done()
+    return config
+
+
 def _parse_policy(t: _Table) -> int:
     value = t.raw("security_policy", [])
     if isinstance(value, int) and not isinstance(value, bool):
@@ -885,6 +907,7 @@ def parse_profile(source: str | Mapping[str, Any]) -> MeterProfile:
         disconnect_control=_parse_disconnect(dc) if dc is not None else None,
         image_transfer=_parse_image_transfer(it) if it is not None else None,
         push_setup=_parse_push(ps) if ps is not None else None,
+        alarm=_parse_alarm(al) if (al := optional("alarm")) is not None else None,
         sap_assignment=root.obis("sap_assignment", SAP_ASSIGNMENT_LN),
         device_id=root.obis("device_id", DEVICE_ID_LN),
     )
@@ -935,6 +958,7 @@ __all__ = [
     "MECHANISMS",
     "METHOD_MODES",
     "VALUE_TYPES",
+    "AlarmConfig",
     "AssociationConfig",
     "CaptureRef",
     "ClockConfig",
