@@ -84,7 +84,7 @@ from cosemnet.cosem.association_ln import (
 from cosemnet.cosem.association_sn import AssociationSN
 from cosemnet.cosem.base import InterfaceClass, SelectiveAccess, read_only
 from cosemnet.cosem.clock import Clock, ClockBase, resolve_dst_date
-from cosemnet.cosem.common import CaptureObjectDefinition
+from cosemnet.cosem.common import ActionItem, CaptureObjectDefinition
 from cosemnet.cosem.context import AccessContext, SideEffects
 from cosemnet.cosem.data import Data
 from cosemnet.cosem.demand_register import DemandRegister
@@ -98,6 +98,7 @@ from cosemnet.cosem.results import type_unmatched
 from cosemnet.cosem.sap_assignment import SapAssignment
 from cosemnet.cosem.script_table import ActionSpecification, Script, ScriptTable, ServiceId
 from cosemnet.cosem.security_setup import SecurityPolicy, SecuritySetup
+from cosemnet.cosem.single_action_schedule import SingleActionSchedule
 from cosemnet.security.keys import KeySet
 from cosemnet.security.suite import SecuritySuite
 from cosemnet.simulator.profile import (
@@ -547,6 +548,7 @@ _CLASS_FOR_KIND: Final[dict[str, type[InterfaceClass]]] = {
     "event_log": ProfileGeneric,
     "disconnect_control": DisconnectControl,
     "disconnect_scripts": ScriptTable,
+    "disconnect_schedule": SingleActionSchedule,
     "image_transfer": ImageTransfer,
     "firmware": Data,
     "push_setup": PushSetup,
@@ -563,6 +565,7 @@ _WRITABLE: Final[dict[str, frozenset[int]]] = {
     "load_profile": frozenset({4, 8}),
     "disconnect_control": frozenset({4}),
     "disconnect_scripts": frozenset({2}),
+    "disconnect_schedule": frozenset({2, 3, 4}),
     "image_transfer": frozenset({5}),
     "push_setup": frozenset({2, 3, 4, 5, 6, 7}),
     "alarm_register": frozenset({2}),
@@ -635,6 +638,8 @@ def _specs(profile: MeterProfile) -> list[tuple[str, Obis, int]]:
         items.append(("disconnect_control", profile.disconnect_control.logical_name, 0))
         if profile.disconnect_control.script_table is not None:
             items.append(("disconnect_scripts", profile.disconnect_control.script_table, 0))
+            if profile.disconnect_control.schedule is not None:
+                items.append(("disconnect_schedule", profile.disconnect_control.schedule, 0))
     if profile.image_transfer is not None:
         items.append(("image_transfer", profile.image_transfer.logical_name, 0))
         if profile.image_transfer.firmware_object is not None:
@@ -935,6 +940,7 @@ class SimulatedMeter:
         "_now",
         "_powered",
         "_quiet",
+        "_schedule_at",
         "_state",
         "_supply",
         "_trigger",
@@ -944,6 +950,7 @@ class SimulatedMeter:
         "demand_registers",
         "device",
         "disconnect_control",
+        "disconnect_schedule",
         "effects",
         "event_code",
         "event_log",
@@ -1000,6 +1007,8 @@ class SimulatedMeter:
         self.event_log: ProfileGeneric | None = None
         self.event_code: Data | None = None
         self.disconnect_control: DisconnectControl | None = None
+        self.disconnect_schedule: SingleActionSchedule | None = None
+        self._schedule_at: _dt.datetime | None = None
         self.image_transfer: ImageTransfer | None = None
         self.push_setup: PushSetup | None = None
         self.alarm_register: AlarmRegister | None = None
@@ -1188,6 +1197,11 @@ class SimulatedMeter:
             obj = self.disconnect_control
         elif kind == "disconnect_scripts":
             obj = ScriptTable(ln, template.disconnect_scripts, base_name=bn)
+        elif kind == "disconnect_schedule":
+            dc = profile.disconnect_control
+            assert dc is not None and dc.script_table is not None
+            self.disconnect_schedule = SingleActionSchedule(ln, ActionItem(dc.script_table, 1), base_name=bn)
+            obj = self.disconnect_schedule
         elif kind == "image_transfer":
             it = profile.image_transfer
             assert it is not None
@@ -1365,7 +1379,21 @@ class SimulatedMeter:
     def catch_up(self, now: _dt.datetime) -> None:
         """Run the meter up to reference time ``now`` (aware; events wait in :meth:`pop_events`);
         earlier times are ignored."""
-        target = now.astimezone(_dt.UTC)
+        self._advance(now.astimezone(_dt.UTC))
+        schedule = self.disconnect_schedule
+        if schedule is not None and schedule.execution_time:
+            # the execution times that passed run now (at most a catch-up late: minimal model)
+            ctx = self._ctx(self._now)
+            if self._schedule_at is None:
+                stamp = self.clock.now(ctx)
+                self._schedule_at = _dt.datetime(
+                    stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second
+                )
+            self._schedule_at, _ = schedule.tick(self._schedule_at, ctx)
+        else:
+            self._schedule_at = None
+
+    def _advance(self, target: _dt.datetime) -> None:
         while target > self._now:
             capture, push = self._next_capture(), self._next_push()
             candidates = [capture, push, *(d.next_deadline() for d in self.demand_registers)]

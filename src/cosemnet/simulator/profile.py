@@ -325,6 +325,9 @@ class DisconnectConfig:
     control_mode: int = 1
     script_table: Obis | None = DISCONNECTOR_SCRIPT_TABLE_LN
     """The disconnector script table (script 1 remote_disconnect, 2 remote_reconnect), or None."""
+    schedule: Obis | None = None
+    """A Single action schedule (class 22) running a script of the script table at its execution
+    times (default script 1, disconnect), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -741,7 +744,10 @@ def _parse_disconnect(t: _Table) -> DisconnectConfig:
         logical_name=t.obis_required("logical_name", DISCONNECT_CONTROL_LN),
         control_mode=t.int_("control_mode", 1, 0, 6),
         script_table=t.obis("script_table", DISCONNECTOR_SCRIPT_TABLE_LN),
+        schedule=t.obis("schedule", None),
     )
+    if config.schedule is not None and config.script_table is None:
+        raise t.error("schedule", "needs the script_table it runs")
     t.done()
     return config
 
