@@ -384,3 +384,6 @@ def _show_commissioned(summary: dict[str, Any]) -> None:
 
 
 __all__ = ["commission_command", "discover_command", "lon_group", "parse_meters_file", "parse_segment"]
+
+
+import cosemnet.cli.lon_ops  # noqa: E402, F401  (registers `lon set` and `lon action`)
