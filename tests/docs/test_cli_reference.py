@@ -8,7 +8,7 @@ from .cli_reference import END, START, commands, current, render
 def test_every_command_is_in_the_reference() -> None:
     text = current()
     paths = [path for path, _ in commands()]
-    assert len(paths) == 22  # decode ... hes (set, action, events, firmware), lon (2), sim, meter, wireshark
+    assert len(paths) == 24  # decode ... hes (set, action, events, firmware), lon (4), sim, meter, wireshark
     for path in paths:
         assert f"#### `{path}`" in text, path
 
