@@ -815,6 +815,13 @@ def compile_profile(profile: MeterProfile) -> MeterTemplate:
         object_lists=object_lists,
         identity=profile.identity,
     )
+    _derived_definitions(template, by_name)
+    return template
+
+
+def _derived_definitions(template: MeterTemplate, by_name: dict[Obis, ObjectSpec]) -> None:
+    """The template's capture / push object definitions, disconnector scripts and value classes."""
+    profile = template.profile
     if profile.load_profile is not None:
         template.capture_objects = _capture_definitions(
             profile.load_profile.capture_objects, by_name, "load_profile.capture_objects"
@@ -848,7 +855,6 @@ def compile_profile(profile: MeterProfile) -> MeterTemplate:
         template.value_classes[r.logical_name] = VALUE_CLASSES[r.value_type]
     for d in profile.demand_registers:
         template.value_classes[d.logical_name] = VALUE_CLASSES[d.value_type]
-    return template
 
 
 # --------------------------------------------------------------------------------------------------
