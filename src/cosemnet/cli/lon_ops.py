@@ -12,6 +12,7 @@ protected management association, which is the one that may write and invoke. Th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -40,7 +41,7 @@ Examples:
 """
 
 
-def _options(what: str) -> Any:
+def _options(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     def wrap(f: Any) -> Any:
         options = [
             click.option("--segment", required=True, metavar="HOST[:PORT]", help="The meter's CN/IP peer."),
