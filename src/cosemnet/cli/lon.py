@@ -41,7 +41,7 @@ UNIQUE_ID_LENGTH: Final = 6
 
 EPILOG = """\b
 Examples:
-  cosemnet sim lon --channel cnip --unconfigured --meters 5 --port 16280 &
+  cosemnet sim lon --channel cnip --unconfigured --meters 5 --port 16280   (in another terminal)
   cosemnet lon discover --segment 127.0.0.1:16280
   cosemnet lon discover --segment 127.0.0.1:16280 --json > found.json
   cosemnet lon commission --segment 127.0.0.1:16280 --test-keys --json

@@ -33,7 +33,7 @@ __all__ = ["lon_action_command", "lon_set_command"]
 
 EPILOG = """\b
 Examples:
-  cosemnet sim lon --channel cnip --meters 2 --port 16280 --key-file keys.json --json &
+  cosemnet sim lon --channel cnip --meters 2 --port 16280 --key-file keys.json --json   (another terminal)
   cosemnet lon action --segment 127.0.0.1:16301 --node 1/3 --local 127.0.0.1:16280 \\
       --key-file keys.json --obis 70/0-0:96.3.10*255/1 --value integer:0
   cosemnet lon set --segment 127.0.0.1:16301 --node 1/3 --local 127.0.0.1:16280 \\
