@@ -128,3 +128,41 @@ def test_fleet_disconnect_ten_percent_and_alarms_stored_and_cleared(tmp_path: Pa
             store.close()
 
     asyncio.run(main())
+
+
+def test_alarm_of_an_unreachable_meter_stays_pending_then_is_cleared(tmp_path: Path) -> None:
+    async def main() -> None:
+        book = AddressBook(tmp_path / "hes.db", synchronous="NORMAL")
+        throttle = ThrottleConfig(max_retries=1, rto_min=0.05, rto_max=0.3, rto_initial=0.2)
+        head_end = HeadEnd(book, config=HeadEndConfig(throttle=throttle))
+        service = HeadEndService(head_end)
+        await service.start("::1", 0)
+        fleet = MeshFleet(FleetConfig(meters=3, head_end=service.local_address, gateway_port=None))
+        await fleet.start()
+        acks = AlarmAcknowledger()
+        head_end.on_push = acks.on_push
+        try:
+            assert await fleet.wait_registered(30)
+            title = fleet.nodes[1].meter.system_title
+            assert fleet.raise_alarm(1, 0x10)
+            deadline = time.monotonic() + 10
+            while not acks.pending and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert acks.pending == {title: 0x10}
+            fleet.leave(1)  # off the mesh: the clearing SET gets no answer
+            (run_id,) = await acknowledge_round(service, acks)
+            (row,) = head_end.store.operation_results(run_id)
+            assert row.system_title == title and row.result == "no-answer"
+            alarm = fleet.nodes[1].meter.alarm_register
+            assert alarm is not None and alarm.value == 0x10  # not cleared, still pending
+            assert acks.pending == {title: 0x10} and acks.cleared == 0
+            fleet.join(1)
+            (run_id,) = await acknowledge_round(service, acks)
+            assert [r.result for r in head_end.store.operation_results(run_id)] == ["success"]
+            assert alarm.value == 0 and acks.pending == {} and acks.cleared == 1
+        finally:
+            await fleet.stop()
+            await service.close()
+            book.close()
+
+    asyncio.run(main())

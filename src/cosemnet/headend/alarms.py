@@ -129,10 +129,9 @@ async def acknowledge_round(service: HeadEndService, acks: AlarmAcknowledger) ->
         ref = AttributeRef(1, acks.config.register, 2)
         run = await service.collect([ref], system_titles=titles, operation=operation)
         runs.append(run.run_id)
-        for row in store.operation_results(run.run_id):
-            acks.done(row.system_title, mask, row.result)
-        for title in set(titles) - {r.system_title for r in store.operation_results(run.run_id)}:
-            acks.done(title, mask, "no-answer")
+        results = {row.system_title: row.result for row in store.operation_results(run.run_id)}
+        for title in titles:
+            acks.done(title, mask, results.get(title, "no-answer"))
     return runs
 
 
