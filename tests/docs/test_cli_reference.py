@@ -9,8 +9,8 @@ def test_every_command_is_in_the_reference() -> None:
     text = current()
     paths = [path for path, _ in commands()]
     # decode ... hes (set, action, events, firmware, run, profile, rotate-broadcast-key, retire, worker),
-    # lon (2), sim, meter, wireshark
-    assert len(paths) == 27
+    # lon (discover, commission, set, action), sim, meter, wireshark
+    assert len(paths) == 29
     for path in paths:
         assert f"#### `{path}`" in text, path
 

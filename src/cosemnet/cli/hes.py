@@ -78,6 +78,7 @@ from cosemnet.headend import (
     KeyStore,
     RegistrationEvent,
 )
+from cosemnet.headend.alarms import AlarmAcknowledger, AlarmConfig, acknowledge_alarms
 from cosemnet.profiles.mesh import (
     MESH_UDP_PORT,
     AddressBook,
@@ -227,6 +228,12 @@ def hes_group() -> None:
 @hes_group.command("listen")
 @_common
 @click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option(
+    "--clear-alarms/--no-clear-alarms",
+    default=True,
+    show_default=True,
+    help="Acknowledge stored alarm pushes: clear those bits of the meter's alarm register (SET).",
+)
 @reported
 def listen_command(
     db: str,
@@ -244,12 +251,14 @@ def listen_command(
     pcap: Path | None,
     metrics_port: int | None,
     duration: float | None,
+    clear_alarms: bool,
 ) -> None:
     """Serve meter registrations and address updates into the address book.
 
     Prints one line per registration (``--json``: one JSON object per line) and confirms each one to
-    the meter, and one line per authenticated push (alarms, events: stored, see ``hes events``). Runs
-    until Ctrl-C or ``--duration`` seconds.
+    the meter, and one line per authenticated push (alarms, events: stored, see ``hes events``); a
+    stored alarm push is acknowledged by clearing its bits in the meter's alarm register (SET, result in
+    ``operation_results``; docs/decisions/0127). Runs until Ctrl-C or ``--duration`` seconds.
 
     \b
     Examples:
@@ -262,7 +271,8 @@ def listen_command(
             head_end = open_shared_listener(db, keys, accept_plain=accept_plain_registrations)
         else:
             head_end = _open(db, keys, accept_plain=accept_plain_registrations)
-        asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration))
+        acks = AlarmAcknowledger(AlarmConfig(clear=clear_alarms))
+        asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration, acks))
 
 
 async def _listen(
@@ -273,6 +283,7 @@ async def _listen(
     db: str,
     as_json: bool,
     duration: float | None,
+    acks: AlarmAcknowledger,
 ) -> None:
     """Serve registrations until a signal or ``duration`` seconds."""
     service = HeadEndService(head_end, observer=observation.observer)
@@ -284,6 +295,7 @@ async def _listen(
     head_end.on_registration = registered
     head_end.on_push = lambda e: click.echo(json.dumps(e.to_json()) if as_json else e.describe())
     await _start(service, bind, port)
+    acknowledging = asyncio.create_task(acknowledge_alarms(service, acks))
     host, bound = service.local_address
     click.echo(
         json.dumps({"event": "listening", "address": host, "port": bound})
@@ -299,6 +311,9 @@ async def _listen(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), duration)
     finally:
+        acknowledging.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acknowledging
         await service.close()
         head_end.book.close()
 

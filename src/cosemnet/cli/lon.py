@@ -41,7 +41,7 @@ UNIQUE_ID_LENGTH: Final = 6
 
 EPILOG = """\b
 Examples:
-  cosemnet sim lon --channel cnip --unconfigured --meters 5 --port 16280 &
+  cosemnet sim lon --channel cnip --unconfigured --meters 5 --port 16280   (in another terminal)
   cosemnet lon discover --segment 127.0.0.1:16280
   cosemnet lon discover --segment 127.0.0.1:16280 --json > found.json
   cosemnet lon commission --segment 127.0.0.1:16280 --test-keys --json
@@ -384,3 +384,6 @@ def _show_commissioned(summary: dict[str, Any]) -> None:
 
 
 __all__ = ["commission_command", "discover_command", "lon_group", "parse_meters_file", "parse_segment"]
+
+
+import cosemnet.cli.lon_ops  # noqa: E402, F401  (registers `lon set` and `lon action`)

@@ -215,6 +215,21 @@ class LonCnipClient:
 
         return cast(DataValue, self._loop.run_until_complete(self._call(get)))
 
+    def set_attribute(self, class_id: int, instance: Obis, attribute_id: int, value: DataValue) -> None:
+        """SET one attribute (LN; ``cosemnet lon set``); a refusal raises the client's AccessError."""
+        self._run(lambda c: c.set(class_id, instance, attribute_id, value))
+
+    def invoke_method(
+        self, class_id: int, instance: Obis, method_id: int, parameters: DataValue
+    ) -> DataValue:
+        """ACTION on one method (LN; ``cosemnet lon action``): its return parameters (None: none)."""
+        return cast(DataValue, self._run(lambda c: c.action(class_id, instance, method_id, parameters)))
+
+    def _run(self, request: Request) -> object:
+        if self._loop is None:
+            raise ClientError("the client is not open")
+        return self._loop.run_until_complete(self._call(request))
+
     def _close(self) -> None:
         loop = self._loop
         if loop is None:

@@ -63,7 +63,7 @@ from cosemnet.profiles.mesh.meter_node import MeshMeterNode, Outgoing
 from cosemnet.profiles.mesh.ports import MESH_UDP_PORT, MeshPortConfig
 from cosemnet.profiles.mesh.push_schedule import PushSchedule, RepetitionDelay
 from cosemnet.profiles.mesh.response_window import ResponseWindow
-from cosemnet.simulator.meter import MeterTemplate, build_meter, compile_profile
+from cosemnet.simulator.meter import MeterTemplate, PushEvent, SimulatedMeter, build_meter, compile_profile
 from cosemnet.simulator.profile import ImageTransferConfig, parse_profile
 from cosemnet.simulator.shared_socket import SharedDatagramSocket
 from cosemnet.trace import Direction, FrameObserver, FrameRecord, Transport
@@ -523,6 +523,21 @@ class MeshFleet:
         self._track(index)
         self._reschedule(index)
         return host, port
+
+    def raise_alarm(self, index: int, bits: int) -> bool:
+        """Raise ``bits`` in meter ``index``'s alarm register; its alarm Push setup pushes the register
+        to the head-end (general-glo, like a registration). False: nothing was sent."""
+        node, now = self.nodes[index], self.clock()
+        meter = node.meter
+        assert isinstance(meter, SimulatedMeter)
+        if not meter.raise_alarm(bits, node.anchor + _dt.timedelta(seconds=now)):
+            return False
+        sent = False
+        for event in meter.pop_events():  # the meter's other events are dropped, as on requests
+            if isinstance(event, PushEvent):
+                sent = node.send_push(event.data_notification().encode(), now) or sent
+        self._flush(index)
+        return sent
 
     @property
     def registered(self) -> int:

@@ -84,7 +84,7 @@ from cosemnet.cosem.association_ln import (
 from cosemnet.cosem.association_sn import AssociationSN
 from cosemnet.cosem.base import InterfaceClass, SelectiveAccess, read_only
 from cosemnet.cosem.clock import Clock, ClockBase, resolve_dst_date
-from cosemnet.cosem.common import CaptureObjectDefinition
+from cosemnet.cosem.common import ActionItem, CaptureObjectDefinition
 from cosemnet.cosem.context import AccessContext, SideEffects
 from cosemnet.cosem.data import Data
 from cosemnet.cosem.demand_register import DemandRegister
@@ -94,9 +94,11 @@ from cosemnet.cosem.logical_device import LOGICAL_DEVICE_NAME_LN, DeviceEffects,
 from cosemnet.cosem.profile_generic import ProfileGeneric
 from cosemnet.cosem.push_setup import MessageType, PushSetup, SendDestinationAndMethod, TransportService
 from cosemnet.cosem.register import Register
+from cosemnet.cosem.results import type_unmatched
 from cosemnet.cosem.sap_assignment import SapAssignment
 from cosemnet.cosem.script_table import ActionSpecification, Script, ScriptTable, ServiceId
 from cosemnet.cosem.security_setup import SecurityPolicy, SecuritySetup
+from cosemnet.cosem.single_action_schedule import SingleActionSchedule
 from cosemnet.security.keys import KeySet
 from cosemnet.security.suite import SecuritySuite
 from cosemnet.simulator.profile import (
@@ -403,6 +405,22 @@ class MeterClock(Clock):
         return result
 
 
+class AlarmRegister(Data):
+    """Alarm register (class 1, a double-long-unsigned bit field). A SET clears the bits set in the
+    written value and keeps the others, so a head-end acknowledging the alarms it stored never clears
+    one raised since (write-one-to-clear; docs/decisions/0127)."""
+
+    def raise_bits(self, bits: int) -> None:
+        assert isinstance(self.value, int)
+        self.value = DoubleLongUnsigned((self.value | bits) & 0xFFFFFFFF)
+
+    def _set(self, index: int, value: DataValue, ctx: AccessContext) -> None:
+        if not isinstance(value, DoubleLongUnsigned):
+            raise type_unmatched("the alarm register is written with a double-long-unsigned bit mask")
+        assert isinstance(self.value, int)
+        self.value = DoubleLongUnsigned(self.value & ~int(value) & 0xFFFFFFFF)
+
+
 def _own_entries(association: AssociationBase) -> None:
     """Copy-on-write: give an association its own object list before the first change."""
     if getattr(association, "shared_entries", False):
@@ -535,9 +553,12 @@ _CLASS_FOR_KIND: Final[dict[str, type[InterfaceClass]]] = {
     "event_log": ProfileGeneric,
     "disconnect_control": DisconnectControl,
     "disconnect_scripts": ScriptTable,
+    "disconnect_schedule": SingleActionSchedule,
     "image_transfer": ImageTransfer,
     "firmware": Data,
     "push_setup": PushSetup,
+    "alarm_register": Data,
+    "alarm_push": PushSetup,
 }
 
 # What an association with attributes = "read-write" / methods = "access" may write / invoke.
@@ -549,8 +570,11 @@ _WRITABLE: Final[dict[str, frozenset[int]]] = {
     "load_profile": frozenset({4, 8}),
     "disconnect_control": frozenset({4}),
     "disconnect_scripts": frozenset({2}),
+    "disconnect_schedule": frozenset({2, 3, 4}),
     "image_transfer": frozenset({5}),
     "push_setup": frozenset({2, 3, 4, 5, 6, 7}),
+    "alarm_register": frozenset({2}),
+    "alarm_push": frozenset({2, 3, 4, 5, 6, 7}),
 }
 _CALLABLE: Final[dict[str, frozenset[int]]] = {
     "association_ln": frozenset({1, 2}),
@@ -563,6 +587,7 @@ _CALLABLE: Final[dict[str, frozenset[int]]] = {
     "disconnect_scripts": frozenset({1}),
     "image_transfer": frozenset({1, 2, 3, 4}),
     "push_setup": frozenset({1}),
+    "alarm_push": frozenset({1}),
 }
 _WRITE_ONLY: Final[dict[str, frozenset[int]]] = {"association_ln": frozenset({7})}
 
@@ -581,6 +606,7 @@ class MeterTemplate:
     capture_objects: tuple[CaptureObjectDefinition, ...] = ()
     event_capture_objects: tuple[CaptureObjectDefinition, ...] = ()
     push_objects: tuple[CaptureObjectDefinition, ...] = ()
+    alarm_push_objects: tuple[CaptureObjectDefinition, ...] = ()
     disconnect_scripts: tuple[Script, ...] = ()
     value_classes: dict[Obis, ValueClass] = field(default_factory=dict)
     identity: Identity = field(default_factory=Identity)
@@ -617,12 +643,18 @@ def _specs(profile: MeterProfile) -> list[tuple[str, Obis, int]]:
         items.append(("disconnect_control", profile.disconnect_control.logical_name, 0))
         if profile.disconnect_control.script_table is not None:
             items.append(("disconnect_scripts", profile.disconnect_control.script_table, 0))
+            if profile.disconnect_control.schedule is not None:
+                items.append(("disconnect_schedule", profile.disconnect_control.schedule, 0))
     if profile.image_transfer is not None:
         items.append(("image_transfer", profile.image_transfer.logical_name, 0))
         if profile.image_transfer.firmware_object is not None:
             items.append(("firmware", profile.image_transfer.firmware_object, 0))
     if profile.push_setup is not None:
         items.append(("push_setup", profile.push_setup.logical_name, 0))
+    if profile.alarm is not None:
+        items.append(("alarm_register", profile.alarm.logical_name, 0))
+        if profile.alarm.push_setup is not None:
+            items.append(("alarm_push", profile.alarm.push_setup, 0))
     return items
 
 
@@ -788,6 +820,13 @@ def compile_profile(profile: MeterProfile) -> MeterTemplate:
         object_lists=object_lists,
         identity=profile.identity,
     )
+    _derived_definitions(template, by_name)
+    return template
+
+
+def _derived_definitions(template: MeterTemplate, by_name: dict[Obis, ObjectSpec]) -> None:
+    """The template's capture / push object definitions, disconnector scripts and value classes."""
+    profile = template.profile
     if profile.load_profile is not None:
         template.capture_objects = _capture_definitions(
             profile.load_profile.capture_objects, by_name, "load_profile.capture_objects"
@@ -801,6 +840,16 @@ def compile_profile(profile: MeterProfile) -> MeterTemplate:
         template.push_objects = _capture_definitions(
             profile.push_setup.push_objects, by_name, "push_setup.push_objects"
         )
+    if profile.alarm is not None and profile.alarm.push_setup is not None:
+        template.alarm_push_objects = (
+            CaptureObjectDefinition(PushSetup.CLASS_ID, profile.alarm.push_setup, 1, 0),
+            *(
+                (CaptureObjectDefinition(Data.CLASS_ID, profile.device_id, 2, 0),)
+                if profile.device_id is not None
+                else ()
+            ),
+            CaptureObjectDefinition(Data.CLASS_ID, profile.alarm.logical_name, 2, 0),
+        )
     if profile.disconnect_control is not None and profile.disconnect_control.script_table is not None:
         ln = profile.disconnect_control.logical_name
         template.disconnect_scripts = (
@@ -811,7 +860,6 @@ def compile_profile(profile: MeterProfile) -> MeterTemplate:
         template.value_classes[r.logical_name] = VALUE_CLASSES[r.value_type]
     for d in profile.demand_registers:
         template.value_classes[d.logical_name] = VALUE_CLASSES[d.value_type]
-    return template
 
 
 # --------------------------------------------------------------------------------------------------
@@ -903,13 +951,17 @@ class SimulatedMeter:
         "_now",
         "_powered",
         "_quiet",
+        "_schedule_at",
         "_state",
         "_supply",
         "_trigger",
+        "alarm_push",
+        "alarm_register",
         "clock",
         "demand_registers",
         "device",
         "disconnect_control",
+        "disconnect_schedule",
         "effects",
         "event_code",
         "event_log",
@@ -966,8 +1018,12 @@ class SimulatedMeter:
         self.event_log: ProfileGeneric | None = None
         self.event_code: Data | None = None
         self.disconnect_control: DisconnectControl | None = None
+        self.disconnect_schedule: SingleActionSchedule | None = None
+        self._schedule_at: _dt.datetime | None = None
         self.image_transfer: ImageTransfer | None = None
         self.push_setup: PushSetup | None = None
+        self.alarm_register: AlarmRegister | None = None
+        self.alarm_push: PushSetup | None = None
         self._firmware: Data | None = None
         self.device.trusted_base_names = True
         self.demand_registers = self._build_objects(template, identity)
@@ -1152,6 +1208,11 @@ class SimulatedMeter:
             obj = self.disconnect_control
         elif kind == "disconnect_scripts":
             obj = ScriptTable(ln, template.disconnect_scripts, base_name=bn)
+        elif kind == "disconnect_schedule":
+            dc = profile.disconnect_control
+            assert dc is not None and dc.script_table is not None
+            self.disconnect_schedule = SingleActionSchedule(ln, ActionItem(dc.script_table, 1), base_name=bn)
+            obj = self.disconnect_schedule
         elif kind == "image_transfer":
             it = profile.image_transfer
             assert it is not None
@@ -1162,6 +1223,12 @@ class SimulatedMeter:
             assert it is not None
             self._firmware = Data(ln, it.firmware_version, base_name=bn)
             obj = self._firmware
+        elif kind == "alarm_register":
+            self.alarm_register = AlarmRegister(ln, DoubleLongUnsigned(0), base_name=bn)
+            obj = self.alarm_register
+        elif kind == "alarm_push":
+            self.alarm_push = PushSetup(ln, template.alarm_push_objects, base_name=bn)
+            obj = self.alarm_push
         else:
             assert kind == "push_setup", kind
             ps = profile.push_setup
@@ -1323,7 +1390,21 @@ class SimulatedMeter:
     def catch_up(self, now: _dt.datetime) -> None:
         """Run the meter up to reference time ``now`` (aware; events wait in :meth:`pop_events`);
         earlier times are ignored."""
-        target = now.astimezone(_dt.UTC)
+        self._advance(now.astimezone(_dt.UTC))
+        schedule = self.disconnect_schedule
+        if schedule is not None and schedule.execution_time:
+            # the execution times that passed run now (at most a catch-up late: minimal model)
+            ctx = self._ctx(self._now)
+            if self._schedule_at is None:
+                stamp = self.clock.now(ctx)
+                self._schedule_at = _dt.datetime(
+                    stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second
+                )
+            self._schedule_at, _ = schedule.tick(self._schedule_at, ctx)
+        else:
+            self._schedule_at = None
+
+    def _advance(self, target: _dt.datetime) -> None:
         while target > self._now:
             capture, push = self._next_capture(), self._next_push()
             candidates = [capture, push, *(d.next_deadline() for d in self.demand_registers)]
@@ -1508,6 +1589,18 @@ class SimulatedMeter:
         docs/decisions/0034): logged at ``at`` (the meter first catches up with it)."""
         self.catch_up(at)
         self.log_event(name, self._ctx(max(at.astimezone(_dt.UTC), self._now)))
+
+    def raise_alarm(self, bits: int, at: _dt.datetime | None = None) -> bool:
+        """Set ``bits`` in the alarm register at reference time ``at`` (default: now) and invoke the
+        alarm Push setup (its PushEvent waits in :meth:`pop_events`); False: no alarm register."""
+        if self.alarm_register is None:
+            return False
+        if at is not None:
+            self.catch_up(at)
+        self.alarm_register.raise_bits(bits)
+        if self.alarm_push is not None:
+            self.alarm_push.push(self._ctx(self._now))
+        return True
 
     def _queue(self, event: MeterEvent) -> None:
         self._events.append(event)

@@ -166,6 +166,8 @@ PUSH_SETUP_LN: Final = Obis.parse("0-0:25.9.0*255")
 SECURITY_SETUP_LN: Final = Obis.parse("0-0:43.0.0*255")
 SAP_ASSIGNMENT_LN: Final = Obis.parse("0-0:41.0.0*255")
 DEVICE_ID_LN: Final = Obis.parse("0-0:96.1.0*255")
+ALARM_REGISTER_LN: Final = Obis.parse("0-0:97.98.0*255")
+ALARM_PUSH_SETUP_LN: Final = Obis.parse("0-4:25.9.0*255")
 
 
 class ProfileError(CosemnetError):
@@ -323,6 +325,9 @@ class DisconnectConfig:
     control_mode: int = 1
     script_table: Obis | None = DISCONNECTOR_SCRIPT_TABLE_LN
     """The disconnector script table (script 1 remote_disconnect, 2 remote_reconnect), or None."""
+    schedule: Obis | None = None
+    """A Single action schedule (class 22) running a script of the script table at its execution
+    times (default script 1, disconnect), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +350,16 @@ class PushSetupConfig:
     randomisation_start_interval: int = 0
     number_of_retries: int = 0
     repetition_delay: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmConfig:
+    """Alarm register (Data, a double-long-unsigned bit field) and the Push setup that sends it when an
+    alarm is raised: push objects the push setup's logical name, the device id and the register
+    (docs/decisions/0127). A SET of the register clears the bits set in the written value."""
+
+    logical_name: Obis = ALARM_REGISTER_LN
+    push_setup: Obis | None = ALARM_PUSH_SETUP_LN
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +408,7 @@ class MeterProfile:
     disconnect_control: DisconnectConfig | None = None
     image_transfer: ImageTransferConfig | None = None
     push_setup: PushSetupConfig | None = None
+    alarm: AlarmConfig | None = None
     sap_assignment: Obis | None = SAP_ASSIGNMENT_LN
     device_id: Obis | None = DEVICE_ID_LN
 
@@ -728,7 +744,10 @@ def _parse_disconnect(t: _Table) -> DisconnectConfig:
         logical_name=t.obis_required("logical_name", DISCONNECT_CONTROL_LN),
         control_mode=t.int_("control_mode", 1, 0, 6),
         script_table=t.obis("script_table", DISCONNECTOR_SCRIPT_TABLE_LN),
+        schedule=t.obis("schedule", None),
     )
+    if config.schedule is not None and config.script_table is None:
+        raise t.error("schedule", "needs the script_table it runs")
     t.done()
     return config
 
@@ -755,6 +774,15 @@ def _parse_push(t: _Table) -> PushSetupConfig:
         randomisation_start_interval=t.int_("randomisation_start_interval", 0, 0, 0xFFFF),
         number_of_retries=t.int_("number_of_retries", 0, 0, 0xFF),
         repetition_delay=t.int_("repetition_delay", 0, 0, 0xFFFF),
+    )
+    t.done()
+    return config
+
+
+def _parse_alarm(t: _Table) -> AlarmConfig:
+    config = AlarmConfig(
+        logical_name=t.obis_required("logical_name", ALARM_REGISTER_LN),
+        push_setup=t.obis("push_setup", ALARM_PUSH_SETUP_LN),
     )
     t.done()
     return config
@@ -885,6 +913,7 @@ def parse_profile(source: str | Mapping[str, Any]) -> MeterProfile:
         disconnect_control=_parse_disconnect(dc) if dc is not None else None,
         image_transfer=_parse_image_transfer(it) if it is not None else None,
         push_setup=_parse_push(ps) if ps is not None else None,
+        alarm=_parse_alarm(al) if (al := optional("alarm")) is not None else None,
         sap_assignment=root.obis("sap_assignment", SAP_ASSIGNMENT_LN),
         device_id=root.obis("device_id", DEVICE_ID_LN),
     )
@@ -935,6 +964,7 @@ __all__ = [
     "MECHANISMS",
     "METHOD_MODES",
     "VALUE_TYPES",
+    "AlarmConfig",
     "AssociationConfig",
     "CaptureRef",
     "ClockConfig",

@@ -771,6 +771,25 @@ class MeshMeterNode:
         if self.registration.state is PushState.EXHAUSTED and before is not PushState.EXHAUSTED:
             self.stats.registration_exhausted += 1
 
+    def send_push(self, apdu: bytes, now: float) -> bool:
+        """Send a meter-initiated push (the data-notification of a Push setup: an alarm) to the
+        head-end, protected general-glo as registrations are and never plain when
+        ``protect_registrations`` (decision 0036); False: not sent (off the mesh, no security)."""
+        if not self.online:
+            return False
+        if self.protect_registrations:
+            context = self._security()
+            try:
+                if context is None:
+                    raise SecurityError("no Security setup on the management association")
+                apdu = protect_apdu(apdu, context, "general-glo", security_control=0x30 | int(context.suite))
+            except (SecurityError, EncodeError):
+                self.stats.dropped += 1
+                return False
+        frame = WrapperFrame(self.ports.server_wport, self.ports.push_client_wport, apdu)
+        self._queue(Outgoing(self.head_end, frame.encode(), now))
+        return True
+
     def pending(self) -> int:
         """Datagrams queued for later (delayed group answers, not yet due)."""
         return len(self._heap)
