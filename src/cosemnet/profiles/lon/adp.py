@@ -180,25 +180,25 @@ def _check_common(direction: AdpDirection, client_sap: int, server_sap: int, sui
         check_int("security_suite_id", suite_id, 0, 255)
 
 
-def _control_header_start(
-    kind: AdpKind,
-    direction: AdpDirection,
-    client_sap: int,
-    server_sap: int,
-    message_id: int,
-    suite_id: int | None,
-) -> bytearray:
-    """Control byte, SAPs and message id of a SEGMENT_ACK or ABORT header (the caller adds its own byte
-    and the suite id)."""
-    _check_common(direction, client_sap, server_sap, suite_id)
+def _control_header_start(pdu: AdpSegmentAck | AdpAbort) -> bytearray:
+    """Control byte, SAPs and message id of a SEGMENT_ACK or ABORT header (the caller adds its own byte,
+    then :func:`_with_suite_id`)."""
+    _check_common(pdu.direction, pdu.client_sap, pdu.server_sap, pdu.security_suite_id)
     return bytearray(
         (
-            _control(suite_id is not None, Segmentation.UNSEGMENTED, direction, False, kind),
-            client_sap,
-            server_sap,
-            check_int("message_id", message_id, 0, 255),
+            _control(pdu.protected, Segmentation.UNSEGMENTED, pdu.direction, False, pdu.KIND),
+            pdu.client_sap,
+            pdu.server_sap,
+            check_int("message_id", pdu.message_id, 0, 255),
         )
     )
+
+
+def _with_suite_id(out: bytearray, suite_id: int | None) -> bytes:
+    """The header in ``out`` ended with the security suite id of the protected form."""
+    if suite_id is not None:
+        out.append(suite_id)
+    return bytes(out)
 
 
 def _control_payload(payload: bytes, protected: bool, name: str) -> bytes:
@@ -271,9 +271,7 @@ class AdpData:
             out += check_int("total_length", self.total_length, 0, 0xFFFF).to_bytes(2, "big")
         if self.segment_number is not None:
             out.append(check_int("segment_number", self.segment_number, 1, 255))
-        if self.security_suite_id is not None:
-            out.append(self.security_suite_id)
-        return bytes(out)
+        return _with_suite_id(out, self.security_suite_id)
 
     def encode(self) -> bytes:
         return self.encode_header() + check_bytes("payload", self.payload)
@@ -311,18 +309,9 @@ class AdpSegmentAck:
         return self.security_suite_id is not None
 
     def encode_header(self) -> bytes:
-        out = _control_header_start(
-            self.KIND,
-            self.direction,
-            self.client_sap,
-            self.server_sap,
-            self.message_id,
-            self.security_suite_id,
-        )
+        out = _control_header_start(self)
         out.append(check_int("segment_number", self.segment_number, 0, 255))
-        if self.security_suite_id is not None:
-            out.append(self.security_suite_id)
-        return bytes(out)
+        return _with_suite_id(out, self.security_suite_id)
 
     def encode(self) -> bytes:
         payload = _control_payload(self.payload, self.protected, "SEGMENT_ACK")
@@ -357,18 +346,9 @@ class AdpAbort:
         return self.security_suite_id is not None
 
     def encode_header(self) -> bytes:
-        out = _control_header_start(
-            self.KIND,
-            self.direction,
-            self.client_sap,
-            self.server_sap,
-            self.message_id,
-            self.security_suite_id,
-        )
+        out = _control_header_start(self)
         out.append(check_enum(AbortReason, self.reason, "reason"))
-        if self.security_suite_id is not None:
-            out.append(self.security_suite_id)
-        return bytes(out)
+        return _with_suite_id(out, self.security_suite_id)
 
     def encode(self) -> bytes:
         payload = _control_payload(self.payload, self.protected, "ABORT")

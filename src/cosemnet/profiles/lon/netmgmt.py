@@ -118,12 +118,10 @@ def _reader_for(data: Buffer, tag: int, name: str) -> Reader:
     return reader
 
 
-class _NmApdu:
-    """``to_apdu()`` / ``from_apdu()`` of a message carried as a generic :class:`NetworkManagement` APDU
-    (every NM request and the service pin message)."""
+class _Message:
+    """An NM/ND message: ``encode()`` gives the whole APDU, ``decode(data)`` reads one exactly."""
 
     __slots__ = ()
-    TAG: ClassVar[int]
 
     def encode(self) -> bytes:
         raise NotImplementedError
@@ -131,6 +129,14 @@ class _NmApdu:
     @classmethod
     def decode(cls, data: Buffer) -> Self:
         raise NotImplementedError
+
+
+class _NmApdu(_Message):
+    """``to_apdu()`` / ``from_apdu()`` of a message carried as a generic :class:`NetworkManagement` APDU
+    (every NM request and the service pin message)."""
+
+    __slots__ = ()
+    TAG: ClassVar[int]
 
     def to_apdu(self) -> NetworkManagement:
         return NetworkManagement(self.TAG, self.encode()[1:])
@@ -140,18 +146,11 @@ class _NmApdu:
         return cls.decode(apdu.encode())
 
 
-class _ApplicationApdu:
+class _ApplicationApdu(_Message):
     """``to_apdu()`` / ``from_apdu()`` of a message carried as a generic :class:`ApplicationMessage` APDU
     (the NM and ND responses, whose codes fall in the application-message range)."""
 
     __slots__ = ()
-
-    def encode(self) -> bytes:
-        raise NotImplementedError
-
-    @classmethod
-    def decode(cls, data: Buffer) -> Self:
-        raise NotImplementedError
 
     def to_apdu(self) -> ApplicationMessage:
         encoded = self.encode()
