@@ -285,6 +285,7 @@ _AARE_COMPONENTS: Final = {
 _RELEASE_COMPONENTS: Final = {0: False, 30: True}
 
 E = TypeVar("E", bound=IntEnum)
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,6 +331,23 @@ def _user_information(
         return bytes(data)
     expected = ", ".join(f"{t:#04x}" for t in sorted({c.TAG for c in plain} | ciphered))
     raise DecodeError(f"unexpected xDLMS APDU tag {tag:#04x} in user-information", 0, expected)
+
+
+def _request_user_information(data: bytes | None) -> InitiateRequest | bytes | None:
+    """The InitiateRequest in an AARQ/RLRQ user-information; raw bytes if ciphered; None if absent."""
+    if data is None:
+        return None
+    return _user_information(data, (InitiateRequest,), CIPHERED_REQUEST_TAGS)  # type: ignore[return-value]
+
+
+def _response_user_information(data: bytes | None) -> InitiateResponse | ConfirmedServiceError | bytes | None:
+    """The InitiateResponse or ConfirmedServiceError in an AARE/RLRE user-information; raw bytes if
+    ciphered; None if absent."""
+    if data is None:
+        return None
+    return _user_information(  # type: ignore[return-value]
+        data, (InitiateResponse, ConfirmedServiceError), CIPHERED_RESPONSE_TAGS
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -489,9 +507,12 @@ def _oid_or_hex(data: Buffer, start: int, end: int) -> str:
         return bytes(data[start:end]).hex().upper() or "(empty)"
 
 
-def _finish_decode(name: str, data: Buffer, end: int) -> None:
+def _decode_exact(decoded: tuple[T, int], name: str, data: Buffer) -> T:
+    """The value of ``decode_from(data, 0)`` when it filled ``data`` exactly."""
+    value, end = decoded
     if end != len(data):
         raise DecodeError(f"{len(data) - end} trailing octet(s) after the {name}", end, "end of input")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -775,9 +796,7 @@ class AARQ:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("AARQ", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "AARQ", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
@@ -812,9 +831,7 @@ class AARQ:
 
         DecodeError offsets count from the start of :attr:`user_information`.
         """
-        if self.user_information is None:
-            return None
-        return _user_information(self.user_information, (InitiateRequest,), CIPHERED_REQUEST_TAGS)  # type: ignore[return-value]
+        return _request_user_information(self.user_information)
 
 
 _AARQ_NAMES: Final = {
@@ -891,9 +908,7 @@ class AARE:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("AARE", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "AARE", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
@@ -938,11 +953,7 @@ class AARE:
 
         None if absent. DecodeError offsets count from the start of :attr:`user_information`.
         """
-        if self.user_information is None:
-            return None
-        return _user_information(  # type: ignore[return-value]
-            self.user_information, (InitiateResponse, ConfirmedServiceError), CIPHERED_RESPONSE_TAGS
-        )
+        return _response_user_information(self.user_information)
 
 
 _AARE_NAMES: Final = {
@@ -1006,9 +1017,7 @@ class RLRQ:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("RLRQ", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "RLRQ", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
@@ -1019,9 +1028,7 @@ class RLRQ:
 
     def decode_user_information(self) -> InitiateRequest | bytes | None:
         """The InitiateRequest in user-information; raw bytes if it is ciphered; None if absent."""
-        if self.user_information is None:
-            return None
-        return _user_information(self.user_information, (InitiateRequest,), CIPHERED_REQUEST_TAGS)  # type: ignore[return-value]
+        return _request_user_information(self.user_information)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1041,9 +1048,7 @@ class RLRE:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("RLRE", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "RLRE", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
@@ -1054,11 +1059,7 @@ class RLRE:
 
     def decode_user_information(self) -> InitiateResponse | ConfirmedServiceError | bytes | None:
         """The InitiateResponse (or ConfirmedServiceError) in user-information; raw bytes if ciphered."""
-        if self.user_information is None:
-            return None
-        return _user_information(  # type: ignore[return-value]
-            self.user_information, (InitiateResponse, ConfirmedServiceError), CIPHERED_RESPONSE_TAGS
-        )
+        return _response_user_information(self.user_information)
 
 
 ACSE_APDU_TYPES: Final[dict[int, type[AARQ] | type[AARE] | type[RLRQ] | type[RLRE]]] = {
