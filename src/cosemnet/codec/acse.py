@@ -604,24 +604,19 @@ def _enum_value(enum_cls: type[E], value: int, what: str) -> E:
 # Components AARQ and AARE share
 
 
-def _write_ae_names(
-    w: _Writer,
-    out: bytearray,
-    first: int,
-    ap_title: bytes | None,
-    ae_qualifier: bytes | None,
-    ap_invocation_id: int | None,
-    ae_invocation_id: int | None,
-) -> None:
-    """AP-title, AE-qualifier, AP- and AE-invocation-id as components ``first`` to ``first + 3``."""
-    if ap_title is not None:
-        w.octets(out, first, ap_title)
-    if ae_qualifier is not None:
-        w.octets(out, first + 1, ae_qualifier)
-    if ap_invocation_id is not None:
-        w.integer(out, first + 2, ap_invocation_id)
-    if ae_invocation_id is not None:
-        w.integer(out, first + 3, ae_invocation_id)
+_AeNames = tuple[bytes | None, bytes | None, int | None, int | None]
+"""AP-title, AE-qualifier, AP-invocation-id, AE-invocation-id (each None when absent)."""
+
+
+def _write_ae_names(w: _Writer, out: bytearray, first: int, names: _AeNames) -> None:
+    """The four AE names as components ``first`` to ``first + 3``."""
+    ap_title, ae_qualifier, ap_invocation_id, ae_invocation_id = names
+    for number, octets in ((first, ap_title), (first + 1, ae_qualifier)):
+        if octets is not None:
+            w.octets(out, number, octets)
+    for number, integer in ((first + 2, ap_invocation_id), (first + 3, ae_invocation_id)):
+        if integer is not None:
+            w.integer(out, number, integer)
 
 
 def _write_authentication_and_tail(
@@ -675,19 +670,14 @@ class _AssociationFields:
     )
 
     def __init__(
-        self,
-        r: _Reader,
-        names: dict[int, str],
-        title_numbers: tuple[int, ...],
-        first: int,
-        auth_name: str,
+        self, r: _Reader, names: dict[int, str], titles: tuple[int, ...], first: int, auth: str
     ) -> None:
         self._r = r
         self._names = names
-        self._title_numbers = title_numbers
-        self._id_numbers = tuple(n for n in names if n not in title_numbers)
+        self._title_numbers = titles
+        self._id_numbers = tuple(n for n in names if n not in titles)
         self._first = first
-        self._auth_name = auth_name
+        self._auth_name = auth
         self.protocol_version: BerBitString | None = None
         self.application_context_name: ApplicationContextName | None = None
         self.titles: dict[int, bytes] = {}
@@ -768,19 +758,23 @@ class AARQ:
             w,
             out,
             2,
-            self.called_ap_title,
-            self.called_ae_qualifier,
-            self.called_ap_invocation_id,
-            self.called_ae_invocation_id,
+            (
+                self.called_ap_title,
+                self.called_ae_qualifier,
+                self.called_ap_invocation_id,
+                self.called_ae_invocation_id,
+            ),
         )
         _write_ae_names(
             w,
             out,
             6,
-            self.calling_ap_title,
-            self.calling_ae_qualifier,
-            self.calling_ap_invocation_id,
-            self.calling_ae_invocation_id,
+            (
+                self.calling_ap_title,
+                self.calling_ae_qualifier,
+                self.calling_ap_invocation_id,
+                self.calling_ae_invocation_id,
+            ),
         )
         _write_authentication_and_tail(
             w,
@@ -889,10 +883,12 @@ class AARE:
             w,
             out,
             4,
-            self.responding_ap_title,
-            self.responding_ae_qualifier,
-            self.responding_ap_invocation_id,
-            self.responding_ae_invocation_id,
+            (
+                self.responding_ap_title,
+                self.responding_ae_qualifier,
+                self.responding_ap_invocation_id,
+                self.responding_ae_invocation_id,
+            ),
         )
         _write_authentication_and_tail(
             w,
