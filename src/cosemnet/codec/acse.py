@@ -285,6 +285,7 @@ _AARE_COMPONENTS: Final = {
 _RELEASE_COMPONENTS: Final = {0: False, 30: True}
 
 E = TypeVar("E", bound=IntEnum)
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,6 +331,23 @@ def _user_information(
         return bytes(data)
     expected = ", ".join(f"{t:#04x}" for t in sorted({c.TAG for c in plain} | ciphered))
     raise DecodeError(f"unexpected xDLMS APDU tag {tag:#04x} in user-information", 0, expected)
+
+
+def _request_user_information(data: bytes | None) -> InitiateRequest | bytes | None:
+    """The InitiateRequest in an AARQ/RLRQ user-information; raw bytes if ciphered; None if absent."""
+    if data is None:
+        return None
+    return _user_information(data, (InitiateRequest,), CIPHERED_REQUEST_TAGS)  # type: ignore[return-value]
+
+
+def _response_user_information(data: bytes | None) -> InitiateResponse | ConfirmedServiceError | bytes | None:
+    """The InitiateResponse or ConfirmedServiceError in an AARE/RLRE user-information; raw bytes if
+    ciphered; None if absent."""
+    if data is None:
+        return None
+    return _user_information(  # type: ignore[return-value]
+        data, (InitiateResponse, ConfirmedServiceError), CIPHERED_RESPONSE_TAGS
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -489,9 +507,12 @@ def _oid_or_hex(data: Buffer, start: int, end: int) -> str:
         return bytes(data[start:end]).hex().upper() or "(empty)"
 
 
-def _finish_decode(name: str, data: Buffer, end: int) -> None:
+def _decode_exact(decoded: tuple[T, int], name: str, data: Buffer) -> T:
+    """The value of ``decode_from(data, 0)`` when it filled ``data`` exactly."""
+    value, end = decoded
     if end != len(data):
         raise DecodeError(f"{len(data) - end} trailing octet(s) after the {name}", end, "end of input")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -580,6 +601,126 @@ def _enum_value(enum_cls: type[E], value: int, what: str) -> E:
 
 
 # --------------------------------------------------------------------------------------------------
+# Components AARQ and AARE share
+
+
+_AeNames = tuple[bytes | None, bytes | None, int | None, int | None]
+"""AP-title, AE-qualifier, AP-invocation-id, AE-invocation-id (each None when absent)."""
+
+
+def _write_ae_names(w: _Writer, out: bytearray, first: int, names: _AeNames) -> None:
+    """The four AE names as components ``first`` to ``first + 3``."""
+    ap_title, ae_qualifier, ap_invocation_id, ae_invocation_id = names
+    for number, octets in ((first, ap_title), (first + 1, ae_qualifier)):
+        if octets is not None:
+            w.octets(out, number, octets)
+    for number, integer in ((first + 2, ap_invocation_id), (first + 3, ae_invocation_id)):
+        if integer is not None:
+            w.integer(out, number, integer)
+
+
+def _write_authentication_and_tail(
+    w: _Writer,
+    out: bytearray,
+    first: int,
+    acse_requirements: BerBitString | None,
+    mechanism_name: MechanismName | None,
+    authentication_value: bytes | BerBitString | None,
+    implementation_information: bytes | None,
+    user_information: bytes | None,
+) -> None:
+    """ACSE-requirements, mechanism-name and authentication-value as components ``first`` to
+    ``first + 2``, then implementation-information [29] and user-information [30]."""
+    if acse_requirements is not None:
+        w.bit_string(out, first, acse_requirements)
+    if mechanism_name is not None:
+        w.mechanism_name(out, first + 1, mechanism_name)
+    if authentication_value is not None:
+        w.authentication_value(out, first + 2, authentication_value)
+    if implementation_information is not None:
+        w.graphic_string(out, 29, implementation_information)
+    if user_information is not None:
+        w.octets(out, 30, user_information)
+
+
+class _AssociationFields:
+    """The components AARQ and AARE share, gathered while decoding one of them.
+
+    ``titles`` and ``ids`` hold the AP-title/AE-qualifier and invocation-id components by number;
+    ``first`` is the number of the ACSE-requirements component (mechanism-name and authentication-value
+    follow it).
+    """
+
+    __slots__ = (
+        "_auth_name",
+        "_first",
+        "_id_numbers",
+        "_names",
+        "_r",
+        "_title_numbers",
+        "acse_requirements",
+        "application_context_name",
+        "authentication_value",
+        "ids",
+        "implementation_information",
+        "mechanism_name",
+        "protocol_version",
+        "titles",
+        "user_information",
+    )
+
+    def __init__(
+        self, r: _Reader, names: dict[int, str], titles: tuple[int, ...], first: int, auth: str
+    ) -> None:
+        self._r = r
+        self._names = names
+        self._title_numbers = titles
+        self._id_numbers = tuple(n for n in names if n not in titles)
+        self._first = first
+        self._auth_name = auth
+        self.protocol_version: BerBitString | None = None
+        self.application_context_name: ApplicationContextName | None = None
+        self.titles: dict[int, bytes] = {}
+        self.ids: dict[int, int] = {}
+        self.acse_requirements: BerBitString | None = None
+        self.mechanism_name: MechanismName | None = None
+        self.authentication_value: bytes | BerBitString | None = None
+        self.implementation_information: bytes | None = None
+        self.user_information: bytes | None = None
+
+    def take(self, data: Buffer, number: int, s: int, e: int) -> bool:
+        """Read component ``number`` (content ``s``..``e``) if it is a shared one; False if it is not."""
+        r = self._r
+        if number == 0:
+            self.protocol_version = decode_bit_string(data, s, e)
+        elif number == 1:
+            self.application_context_name = r.application_context_name(s, e)
+        elif number in self._title_numbers:
+            self.titles[number] = r.octet_string(s, e, self._names[number])
+        elif number in self._id_numbers:
+            self.ids[number] = r.integer(s, e, self._names[number])
+        elif number == self._first:
+            self.acse_requirements = decode_bit_string(data, s, e)
+        elif number == self._first + 1:
+            self.mechanism_name = r.mechanism_name(s, e)
+        elif number == self._first + 2:
+            self.authentication_value = r.authentication_value(s, e, self._auth_name)
+        elif number == 29:
+            self.implementation_information = bytes(data[s:e])
+        elif number == 30:
+            self.user_information = r.octet_string(s, e, "user-information")
+        else:
+            return False
+        return True
+
+    def context_name(self, name: str, top: TlvHeader) -> ApplicationContextName:
+        """The application-context-name, which both APDUs require."""
+        if self.application_context_name is None:
+            raise DecodeError(f"{name} without application-context-name", top.content_start, "[1] component")
+        return self.application_context_name
+
+
+# --------------------------------------------------------------------------------------------------
 # AARQ
 
 
@@ -613,77 +754,55 @@ class AARQ:
         if self.protocol_version is not None:
             w.bit_string(out, 0, self.protocol_version)
         w.application_context_name(out, self.application_context_name)
-        if self.called_ap_title is not None:
-            w.octets(out, 2, self.called_ap_title)
-        if self.called_ae_qualifier is not None:
-            w.octets(out, 3, self.called_ae_qualifier)
-        if self.called_ap_invocation_id is not None:
-            w.integer(out, 4, self.called_ap_invocation_id)
-        if self.called_ae_invocation_id is not None:
-            w.integer(out, 5, self.called_ae_invocation_id)
-        if self.calling_ap_title is not None:
-            w.octets(out, 6, self.calling_ap_title)
-        if self.calling_ae_qualifier is not None:
-            w.octets(out, 7, self.calling_ae_qualifier)
-        if self.calling_ap_invocation_id is not None:
-            w.integer(out, 8, self.calling_ap_invocation_id)
-        if self.calling_ae_invocation_id is not None:
-            w.integer(out, 9, self.calling_ae_invocation_id)
-        if self.sender_acse_requirements is not None:
-            w.bit_string(out, 10, self.sender_acse_requirements)
-        if self.mechanism_name is not None:
-            w.mechanism_name(out, 11, self.mechanism_name)
-        if self.calling_authentication_value is not None:
-            w.authentication_value(out, 12, self.calling_authentication_value)
-        if self.implementation_information is not None:
-            w.graphic_string(out, 29, self.implementation_information)
-        if self.user_information is not None:
-            w.octets(out, 30, self.user_information)
+        _write_ae_names(
+            w,
+            out,
+            2,
+            (
+                self.called_ap_title,
+                self.called_ae_qualifier,
+                self.called_ap_invocation_id,
+                self.called_ae_invocation_id,
+            ),
+        )
+        _write_ae_names(
+            w,
+            out,
+            6,
+            (
+                self.calling_ap_title,
+                self.calling_ae_qualifier,
+                self.calling_ap_invocation_id,
+                self.calling_ae_invocation_id,
+            ),
+        )
+        _write_authentication_and_tail(
+            w,
+            out,
+            10,
+            self.sender_acse_requirements,
+            self.mechanism_name,
+            self.calling_authentication_value,
+            self.implementation_information,
+            self.user_information,
+        )
         return w.apdu(self.TAG, out, top)
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("AARQ", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "AARQ", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
         r = _Reader(data, "AARQ")
         top = r.outer(offset, cls.TAG)
-        protocol_version: BerBitString | None = None
-        application_context_name: ApplicationContextName | None = None
-        titles: dict[int, bytes] = {}
-        ids: dict[int, int] = {}
-        sender_acse_requirements: BerBitString | None = None
-        mechanism_name: MechanismName | None = None
-        authentication_value: bytes | BerBitString | None = None
-        implementation_information: bytes | None = None
-        user_information: bytes | None = None
+        f = _AssociationFields(r, _AARQ_NAMES, (2, 3, 6, 7), 10, "calling-authentication-value")
         for number, s, e in r.components(top.content_start, top.content_end, _AARQ_COMPONENTS):
-            if number == 0:
-                protocol_version = decode_bit_string(data, s, e)
-            elif number == 1:
-                application_context_name = r.application_context_name(s, e)
-            elif number in (2, 3, 6, 7):
-                titles[number] = r.octet_string(s, e, _AARQ_NAMES[number])
-            elif number in (4, 5, 8, 9):
-                ids[number] = r.integer(s, e, _AARQ_NAMES[number])
-            elif number == 10:
-                sender_acse_requirements = decode_bit_string(data, s, e)
-            elif number == 11:
-                mechanism_name = r.mechanism_name(s, e)
-            elif number == 12:
-                authentication_value = r.authentication_value(s, e, "calling-authentication-value")
-            elif number == 29:
-                implementation_information = bytes(data[s:e])
-            else:
-                user_information = r.octet_string(s, e, "user-information")
-        if application_context_name is None:
-            raise DecodeError("AARQ without application-context-name", top.content_start, "[1] component")
+            f.take(data, number, s, e)
+        titles, ids = f.titles, f.ids
         value = cls(
-            protocol_version=protocol_version,
-            application_context_name=application_context_name,
+            protocol_version=f.protocol_version,
+            application_context_name=f.context_name("AARQ", top),
             called_ap_title=titles.get(2),
             called_ae_qualifier=titles.get(3),
             called_ap_invocation_id=ids.get(4),
@@ -692,11 +811,11 @@ class AARQ:
             calling_ae_qualifier=titles.get(7),
             calling_ap_invocation_id=ids.get(8),
             calling_ae_invocation_id=ids.get(9),
-            sender_acse_requirements=sender_acse_requirements,
-            mechanism_name=mechanism_name,
-            calling_authentication_value=authentication_value,
-            implementation_information=implementation_information,
-            user_information=user_information,
+            sender_acse_requirements=f.acse_requirements,
+            mechanism_name=f.mechanism_name,
+            calling_authentication_value=f.authentication_value,
+            implementation_information=f.implementation_information,
+            user_information=f.user_information,
             ber_length_octets=r.hints(),
         )
         return value, top.content_end
@@ -706,9 +825,7 @@ class AARQ:
 
         DecodeError offsets count from the start of :attr:`user_information`.
         """
-        if self.user_information is None:
-            return None
-        return _user_information(self.user_information, (InitiateRequest,), CIPHERED_REQUEST_TAGS)  # type: ignore[return-value]
+        return _request_user_information(self.user_information)
 
 
 _AARQ_NAMES: Final = {
@@ -762,78 +879,55 @@ class AARE:
         )
         choice = _DIAG_PROVIDER if diagnostic.alternative == 2 else _DIAG_USER
         w.nested(out, (_ctx(3, True), choice, _UNIV_INTEGER), encode_integer(diagnostic.code))
-        if self.responding_ap_title is not None:
-            w.octets(out, 4, self.responding_ap_title)
-        if self.responding_ae_qualifier is not None:
-            w.octets(out, 5, self.responding_ae_qualifier)
-        if self.responding_ap_invocation_id is not None:
-            w.integer(out, 6, self.responding_ap_invocation_id)
-        if self.responding_ae_invocation_id is not None:
-            w.integer(out, 7, self.responding_ae_invocation_id)
-        if self.responder_acse_requirements is not None:
-            w.bit_string(out, 8, self.responder_acse_requirements)
-        if self.mechanism_name is not None:
-            w.mechanism_name(out, 9, self.mechanism_name)
-        if self.responding_authentication_value is not None:
-            w.authentication_value(out, 10, self.responding_authentication_value)
-        if self.implementation_information is not None:
-            w.graphic_string(out, 29, self.implementation_information)
-        if self.user_information is not None:
-            w.octets(out, 30, self.user_information)
+        _write_ae_names(
+            w,
+            out,
+            4,
+            (
+                self.responding_ap_title,
+                self.responding_ae_qualifier,
+                self.responding_ap_invocation_id,
+                self.responding_ae_invocation_id,
+            ),
+        )
+        _write_authentication_and_tail(
+            w,
+            out,
+            8,
+            self.responder_acse_requirements,
+            self.mechanism_name,
+            self.responding_authentication_value,
+            self.implementation_information,
+            self.user_information,
+        )
         return w.apdu(self.TAG, out, top)
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("AARE", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "AARE", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
         r = _Reader(data, "AARE")
         top = r.outer(offset, cls.TAG)
-        protocol_version: BerBitString | None = None
-        application_context_name: ApplicationContextName | None = None
+        f = _AssociationFields(r, _AARE_NAMES, (4, 5), 8, "responding-authentication-value")
         result: AssociationResult | None = None
         diagnostic: AssociateSourceDiagnostic | None = None
-        titles: dict[int, bytes] = {}
-        ids: dict[int, int] = {}
-        responder_acse_requirements: BerBitString | None = None
-        mechanism_name: MechanismName | None = None
-        authentication_value: bytes | BerBitString | None = None
-        implementation_information: bytes | None = None
-        user_information: bytes | None = None
         for number, s, e in r.components(top.content_start, top.content_end, _AARE_COMPONENTS):
-            if number == 0:
-                protocol_version = decode_bit_string(data, s, e)
-            elif number == 1:
-                application_context_name = r.application_context_name(s, e)
-            elif number == 2:
+            if f.take(data, number, s, e):
+                continue
+            if number == 2:
                 result = r.enum_of(AssociationResult, s, r.integer(s, e, "result"), "result")
-            elif number == 3:
-                diagnostic = r.diagnostic(s, e)
-            elif number in (4, 5):
-                titles[number] = r.octet_string(s, e, _AARE_NAMES[number])
-            elif number in (6, 7):
-                ids[number] = r.integer(s, e, _AARE_NAMES[number])
-            elif number == 8:
-                responder_acse_requirements = decode_bit_string(data, s, e)
-            elif number == 9:
-                mechanism_name = r.mechanism_name(s, e)
-            elif number == 10:
-                authentication_value = r.authentication_value(s, e, "responding-authentication-value")
-            elif number == 29:
-                implementation_information = bytes(data[s:e])
             else:
-                user_information = r.octet_string(s, e, "user-information")
-        if application_context_name is None:
-            raise DecodeError("AARE without application-context-name", top.content_start, "[1] component")
+                diagnostic = r.diagnostic(s, e)
+        application_context_name = f.context_name("AARE", top)
         if result is None:
             raise DecodeError("AARE without result", top.content_start, "[2] component")
         if diagnostic is None:
             raise DecodeError("AARE without result-source-diagnostic", top.content_start, "[3] component")
+        titles, ids = f.titles, f.ids
         value = cls(
-            protocol_version=protocol_version,
+            protocol_version=f.protocol_version,
             application_context_name=application_context_name,
             result=result,
             result_source_diagnostic=diagnostic,
@@ -841,11 +935,11 @@ class AARE:
             responding_ae_qualifier=titles.get(5),
             responding_ap_invocation_id=ids.get(6),
             responding_ae_invocation_id=ids.get(7),
-            responder_acse_requirements=responder_acse_requirements,
-            mechanism_name=mechanism_name,
-            responding_authentication_value=authentication_value,
-            implementation_information=implementation_information,
-            user_information=user_information,
+            responder_acse_requirements=f.acse_requirements,
+            mechanism_name=f.mechanism_name,
+            responding_authentication_value=f.authentication_value,
+            implementation_information=f.implementation_information,
+            user_information=f.user_information,
             ber_length_octets=r.hints(),
         )
         return value, top.content_end
@@ -855,11 +949,7 @@ class AARE:
 
         None if absent. DecodeError offsets count from the start of :attr:`user_information`.
         """
-        if self.user_information is None:
-            return None
-        return _user_information(  # type: ignore[return-value]
-            self.user_information, (InitiateResponse, ConfirmedServiceError), CIPHERED_RESPONSE_TAGS
-        )
+        return _response_user_information(self.user_information)
 
 
 _AARE_NAMES: Final = {
@@ -923,9 +1013,7 @@ class RLRQ:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("RLRQ", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "RLRQ", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
@@ -936,9 +1024,7 @@ class RLRQ:
 
     def decode_user_information(self) -> InitiateRequest | bytes | None:
         """The InitiateRequest in user-information; raw bytes if it is ciphered; None if absent."""
-        if self.user_information is None:
-            return None
-        return _user_information(self.user_information, (InitiateRequest,), CIPHERED_REQUEST_TAGS)  # type: ignore[return-value]
+        return _request_user_information(self.user_information)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -958,9 +1044,7 @@ class RLRE:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        value, end = cls.decode_from(data, 0)
-        _finish_decode("RLRE", data, end)
-        return value
+        return _decode_exact(cls.decode_from(data, 0), "RLRE", data)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
@@ -971,11 +1055,7 @@ class RLRE:
 
     def decode_user_information(self) -> InitiateResponse | ConfirmedServiceError | bytes | None:
         """The InitiateResponse (or ConfirmedServiceError) in user-information; raw bytes if ciphered."""
-        if self.user_information is None:
-            return None
-        return _user_information(  # type: ignore[return-value]
-            self.user_information, (InitiateResponse, ConfirmedServiceError), CIPHERED_RESPONSE_TAGS
-        )
+        return _response_user_information(self.user_information)
 
 
 ACSE_APDU_TYPES: Final[dict[int, type[AARQ] | type[AARE] | type[RLRQ] | type[RLRE]]] = {

@@ -14,6 +14,7 @@ Incoming: SET/ACTION blocks carry the Data value (or the SEQUENCE OF Data of the
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING, Final, Protocol
 
 from cosemnet.codec.axdr import decode_data, decode_data_exact, decode_length, encode_data, encode_length
@@ -41,22 +42,26 @@ from cosemnet.cosem.results import CosemAccessError
 from cosemnet.errors import DecodeError
 from cosemnet.server.exceptions import pdu_too_long
 from cosemnet.server.protection import send_limit
-from cosemnet.server.session import AssociationSession, LongResponse, Target
+from cosemnet.server.session import AssociationSession, LongRequest, LongResponse, Target
 
 if TYPE_CHECKING:
     from cosemnet.cosem.logical_device import LogicalDevice
 
 __all__ = [
     "BLOCK_HEADER",
+    "BlockCheck",
     "ServiceHost",
     "action_failure",
     "action_refusal",
     "decode_values",
     "encode_values",
     "first_block_refusal",
+    "last_block_values",
     "maybe_blocks",
     "next_block",
     "set_refusal",
+    "take_first_block",
+    "take_next_block",
 ]
 
 BLOCK_HEADER: Final = 12  # tag, choice, invoke-id, last-block, block-number(4), choice, length(<=3)
@@ -176,6 +181,77 @@ def first_block_refusal(
             codes.append(0)
     host.end_access()
     return codes if any(codes) else None
+
+
+class BlockCheck(Enum):
+    """What became of an incoming SET/ACTION block (each service answers a refusal its own way)."""
+
+    TAKEN = "taken"
+    FIRST_NUMBER_INVALID = "first block number is not 1"
+    REFUSED = "refused by access rights or the size cap"
+    NO_TRANSFER = "no block transfer of this service in progress"
+    OUT_OF_SEQUENCE = "block number out of sequence"
+    TOO_LARGE = "the transfer would exceed max_block_transfer"
+
+
+def take_first_block(
+    host: ServiceHost,
+    service: int,
+    invoke_byte: int,
+    targets: list[Target],
+    with_list: bool,
+    block: DataBlockSA,
+    now: float,
+) -> tuple[BlockCheck, list[int] | None]:
+    """Start a SET (``service`` SET_REQUEST) or ACTION block transfer with its first block: TAKEN (the
+    session holds the transfer), FIRST_NUMBER_INVALID, or REFUSED with the per-target codes of
+    :func:`first_block_refusal`."""
+    host.session.long_request = None
+    if block.block_number != 1:
+        return BlockCheck.FIRST_NUMBER_INVALID, None
+    method = service == ApduTag.ACTION_REQUEST
+    refused = first_block_refusal(host, targets, method, now, len(block.raw_data))
+    if refused is not None:
+        return BlockCheck.REFUSED, refused
+    host.session.long_request = LongRequest(
+        service, invoke_byte, targets, with_list, bytearray(block.raw_data), 1
+    )
+    return BlockCheck.TAKEN, None
+
+
+def take_next_block(
+    host: ServiceHost, service: int, block: DataBlockSA, what: str
+) -> tuple[BlockCheck, LongRequest | None]:
+    """Append a following block to the ``service`` transfer in progress: TAKEN, NO_TRANSFER,
+    OUT_OF_SEQUENCE or TOO_LARGE (the last two end the transfer), with the transfer (None for
+    NO_TRANSFER). ``what`` names the transfer in the size-limit log."""
+    session = host.session
+    long = session.long_request
+    if long is None or long.service != service:
+        return BlockCheck.NO_TRANSFER, None
+    if block.block_number != long.block_number + 1:
+        session.long_request = None
+        return BlockCheck.OUT_OF_SEQUENCE, long
+    if len(long.data) + len(block.raw_data) > host.max_block_transfer:
+        session.long_request = None
+        host.log_limit(what, len(long.data) + len(block.raw_data))
+        return BlockCheck.TOO_LARGE, long
+    long.data += block.raw_data
+    long.block_number = block.block_number
+    return BlockCheck.TAKEN, long
+
+
+def last_block_values(host: ServiceHost, long: LongRequest) -> list[DataValue] | None:
+    """End the transfer ``long`` at its last block: its values, one per target, or None when they do
+    not decode or their count does not match the targets."""
+    host.session.long_request = None
+    try:
+        values: list[DataValue] | None = decode_values(bytes(long.data), long.with_list)
+    except DecodeError:
+        values = None
+    if values is None or len(values) != len(long.targets):
+        return None
+    return values
 
 
 def check_block_target(

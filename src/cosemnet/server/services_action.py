@@ -24,18 +24,20 @@ from cosemnet.codec.xdlms import (
 from cosemnet.codec.xdlms.common import IIP_FIELDS, ActionResult
 from cosemnet.cosem.context import AccessContext
 from cosemnet.cosem.results import CosemAccessError
-from cosemnet.errors import CosemnetError, DecodeError, EncodeError
+from cosemnet.errors import CosemnetError, EncodeError
 from cosemnet.server.blocks import (
+    BlockCheck,
     ServiceHost,
     action_failure,
     action_refusal,
-    decode_values,
-    first_block_refusal,
+    last_block_values,
     maybe_blocks,
     next_block,
+    take_first_block,
+    take_next_block,
 )
 from cosemnet.server.exceptions import decode_request, malformed
-from cosemnet.server.session import LongRequest, Target
+from cosemnet.server.session import Target
 
 __all__ = ["ActionService"]
 
@@ -159,36 +161,23 @@ class ActionService:
             ]
             block = first_list.pblock
             with_list = True
-        host.session.long_request = None
-        if block.block_number != 1:
+        check, refused = take_first_block(host, _ACTION_REQUEST, invoke_byte, targets, with_list, block, now)
+        if check is BlockCheck.FIRST_NUMBER_INVALID:
             return [action_failure(invoke_byte, ActionResult.OTHER_REASON)]
-        refused = first_block_refusal(host, targets, True, now, len(block.raw_data))
         if refused is not None:
             return [action_refusal(invoke_byte, with_list, refused)]
-        host.session.long_request = LongRequest(
-            _ACTION_REQUEST, invoke_byte, targets, with_list, bytearray(block.raw_data), 1
-        )
         return self._block_done(block, now)
 
     def _next_block(self, plain: bytes, now: float) -> list[bytes]:
         host = self._host
         invoke_byte = plain[2]
         host.require(Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION)
-        following = decode_request(ActionRequestWithPblock, plain)
-        session = host.session
-        long = session.long_request
-        block = following.pblock
-        if long is None or long.service != _ACTION_REQUEST:
+        block = decode_request(ActionRequestWithPblock, plain).pblock
+        check, _ = take_next_block(host, _ACTION_REQUEST, block, "ACTION block transfer")
+        if check is BlockCheck.NO_TRANSFER:
             return [action_failure(invoke_byte, ActionResult.NO_LONG_ACTION_IN_PROGRESS)]
-        if block.block_number != long.block_number + 1:
-            session.long_request = None
+        if check is not BlockCheck.TAKEN:
             return [action_failure(invoke_byte, ActionResult.LONG_ACTION_ABORTED)]
-        if len(long.data) + len(block.raw_data) > host.max_block_transfer:
-            session.long_request = None
-            host.log_limit("ACTION block transfer", len(long.data) + len(block.raw_data))
-            return [action_failure(invoke_byte, ActionResult.LONG_ACTION_ABORTED)]
-        long.data += block.raw_data
-        long.block_number = block.block_number
         return self._block_done(block, now)
 
     def _block_done(self, block: DataBlockSA, now: float) -> list[bytes]:
@@ -200,12 +189,8 @@ class ActionService:
             return [
                 ActionResponseNextPblock(iid, block.block_number, service_class, priority, reserved).encode()
             ]
-        host.session.long_request = None
-        try:
-            values: list[DataValue] | None = decode_values(bytes(long.data), long.with_list)
-        except DecodeError:
-            values = None
-        if values is None or len(values) != len(long.targets):
+        values = last_block_values(host, long)
+        if values is None:
             return [action_failure(long.invoke_byte, ActionResult.TYPE_UNMATCHED)]
         ctx = host.access_context(now)
         responses = [

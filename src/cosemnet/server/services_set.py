@@ -25,10 +25,17 @@ from cosemnet.codec.xdlms import (
 from cosemnet.codec.xdlms.common import IIP_FIELDS
 from cosemnet.cosem.context import AccessContext
 from cosemnet.cosem.results import CosemAccessError
-from cosemnet.errors import CosemnetError, DecodeError
-from cosemnet.server.blocks import ServiceHost, decode_values, first_block_refusal, set_refusal
+from cosemnet.errors import CosemnetError
+from cosemnet.server.blocks import (
+    BlockCheck,
+    ServiceHost,
+    last_block_values,
+    set_refusal,
+    take_first_block,
+    take_next_block,
+)
 from cosemnet.server.exceptions import decode_request, malformed
-from cosemnet.server.session import LongRequest, Target
+from cosemnet.server.session import Target
 
 __all__ = ["SetService"]
 
@@ -140,43 +147,32 @@ class SetService:
             ]
             block = first_list.datablock
             with_list = True
-        host.session.long_request = None
-        if block.block_number != 1:
+        check, refused = take_first_block(host, _SET_REQUEST, invoke_byte, targets, with_list, block, now)
+        if check is BlockCheck.FIRST_NUMBER_INVALID:
             return [
                 _last_datablock(invoke_byte, DataAccessResult.DATA_BLOCK_NUMBER_INVALID, block.block_number)
             ]
-        refused = first_block_refusal(host, targets, False, now, len(block.raw_data))
         if refused is not None:
             return [set_refusal(invoke_byte, with_list, refused, block.block_number)]
-        host.session.long_request = LongRequest(
-            _SET_REQUEST, invoke_byte, targets, with_list, bytearray(block.raw_data), 1
-        )
         return self._block_done(block, now)
 
     def _next_block(self, plain: bytes, now: float) -> list[bytes]:
         host = self._host
         invoke_byte = plain[2]
         host.require(Conformance.SET | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE)
-        following = decode_request(SetRequestWithDatablock, plain)
-        session = host.session
-        long = session.long_request
-        block = following.datablock
-        if long is None or long.service != _SET_REQUEST:
+        block = decode_request(SetRequestWithDatablock, plain).datablock
+        check, long = take_next_block(host, _SET_REQUEST, block, "SET block transfer")
+        if check is BlockCheck.NO_TRANSFER:
             return [
                 _last_datablock(invoke_byte, DataAccessResult.NO_LONG_SET_IN_PROGRESS, block.block_number)
             ]
-        if block.block_number != long.block_number + 1:
-            session.long_request = None
+        if check is BlockCheck.OUT_OF_SEQUENCE:
             return [
                 _last_datablock(invoke_byte, DataAccessResult.DATA_BLOCK_NUMBER_INVALID, block.block_number)
             ]
-        if len(long.data) + len(block.raw_data) > host.max_block_transfer:
-            session.long_request = None
-            host.log_limit("SET block transfer", len(long.data) + len(block.raw_data))
+        if check is BlockCheck.TOO_LARGE and long is not None:
             aborted = [int(DataAccessResult.LONG_SET_ABORTED)] * len(long.targets)
             return [set_refusal(invoke_byte, long.with_list, aborted, block.block_number)]
-        long.data += block.raw_data
-        long.block_number = block.block_number
         return self._block_done(block, now)
 
     def _block_done(self, block: DataBlockSA, now: float) -> list[bytes]:
@@ -186,12 +182,8 @@ class SetService:
         iid, service_class, priority, reserved = IIP_FIELDS[long.invoke_byte]
         if not block.last_block:
             return [SetResponseDatablock(iid, block.block_number, service_class, priority, reserved).encode()]
-        host.session.long_request = None
-        try:
-            values: list[DataValue] | None = decode_values(bytes(long.data), long.with_list)
-        except DecodeError:
-            values = None
-        if values is None or len(values) != len(long.targets):
+        values = last_block_values(host, long)
+        if values is None:
             unmatched = [int(DataAccessResult.TYPE_UNMATCHED)] * len(long.targets)
             return [set_refusal(long.invoke_byte, long.with_list, unmatched, block.block_number)]
         ctx = host.access_context(now)

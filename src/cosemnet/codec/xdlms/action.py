@@ -21,22 +21,25 @@ from cosemnet.codec.xdlms.common import (
     DataBlockSA,
     Priority,
     ServiceClass,
-    check_header,
-    header,
+    decode_block_number_apdu,
+    decode_datablock_apdu,
+    encode_block_number_apdu,
+    encode_datablock_apdu,
     read_action_result,
     read_data_list,
     read_element_list,
-    read_flag,
     read_get_data_result,
-    read_iip,
-    read_u32,
+    read_header,
+    read_method_list,
+    read_optional_value,
+    start,
     write_action_result,
     write_data_list,
     write_element_list,
     write_get_data_result,
-    write_u32,
+    write_method_list,
+    write_optional_value,
 )
-from cosemnet.errors import EncodeError
 
 __all__ = [
     "ActionRequest",
@@ -74,11 +77,6 @@ class ActionResponse(ChoiceApdu):
     NAME: ClassVar[str] = "action-response"
 
 
-def _check_explicit_null(value: object, explicit_null: bool, name: str) -> None:
-    if explicit_null and value is not None:
-        raise EncodeError(f"explicit_null is only meaningful when {name} is None")
-
-
 @dataclass(slots=True)
 class ActionResponseWithOptionalData:
     """Action-Response-With-Optional-Data {result Action-Result, return-parameters Get-Data-Result
@@ -94,29 +92,17 @@ class ActionResponseWithOptionalData:
 
     def encode_into(self, out: bytearray) -> None:
         write_action_result(out, self.result)
-        value = self.return_parameters
-        if value is None and not self.explicit_null:
-            out.append(0)
-            return
-        _check_explicit_null(value, self.explicit_null, "return_parameters")
-        out.append(1)
-        write_get_data_result(out, value)
+        write_optional_value(
+            out, self.return_parameters, self.explicit_null, "return_parameters", write_get_data_result
+        )
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
         result = read_action_result(data, offset)
-        if not read_flag(data, offset + 1, "the return-parameters usage flag"):
-            return cls(result), offset + 2
-        value, end = read_get_data_result(data, offset + 2)
-        return cls(result, value, value is None), end
-
-
-def _write_method_list(out: bytearray, items: list[CosemMethodDescriptor]) -> None:
-    write_element_list(out, items, "cosem-method-descriptor-list")
-
-
-def _read_method_list(data: Buffer, offset: int) -> tuple[list[CosemMethodDescriptor], int]:
-    return read_element_list(data, offset, CosemMethodDescriptor.decode_from, "cosem-method-descriptor-list")
+        value, explicit_null, end = read_optional_value(
+            data, offset + 1, "the return-parameters usage flag", read_get_data_result
+        )
+        return cls(result, value, explicit_null), end
 
 
 @dataclass(slots=True)
@@ -135,29 +121,24 @@ class ActionRequestNormal(ActionRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC3, 1, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC3, 1)
         self.cosem_method_descriptor.encode_into(out)
-        value = self.method_invocation_parameters
-        if value is None and not self.explicit_null:
-            out.append(0)
-        else:
-            _check_explicit_null(value, self.explicit_null, "method_invocation_parameters")
-            out.append(1)
-            encode_data_into(out, value)
+        write_optional_value(
+            out,
+            self.method_invocation_parameters,
+            self.explicit_null,
+            "method_invocation_parameters",
+            encode_data_into,
+        )
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC3, 1, "action-request-normal")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC3, 1, "action-request-normal")
         descriptor, pos = CosemMethodDescriptor.decode_from(data, offset + 3)
-        value: DataValue = None
-        explicit_null = False
-        if read_flag(data, pos, "the method-invocation-parameters usage flag"):
-            value, pos = decode_data(data, pos + 1)
-            explicit_null = value is None
-        else:
-            pos += 1
+        value, explicit_null, pos = read_optional_value(
+            data, pos, "the method-invocation-parameters usage flag", decode_data
+        )
         return cls(iip[0], descriptor, value, explicit_null, iip[1], iip[2], iip[3]), pos
 
 
@@ -174,16 +155,12 @@ class ActionRequestNextPblock(ActionRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC3, 2, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_u32(out, self.block_number, "block-number")
-        return bytes(out)
+        return encode_block_number_apdu(self, 0xC3, 2, self.block_number)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC3, 2, "action-request-next-pblock")
-        iip = read_iip(data, offset + 2)
-        block_number = read_u32(data, offset + 3, "block-number")
-        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), offset + 7
+        iip, block_number, end = decode_block_number_apdu(data, offset, 0xC3, 2, "action-request-next-pblock")
+        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), end
 
 
 @dataclass(slots=True)
@@ -201,16 +178,15 @@ class ActionRequestWithList(ActionRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC3, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
-        _write_method_list(out, self.cosem_method_descriptor_list)
+        out = start(self, 0xC3, 3)
+        write_method_list(out, self.cosem_method_descriptor_list)
         write_data_list(out, self.method_invocation_parameters, "method-invocation-parameters")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC3, 3, "action-request-with-list")
-        iip = read_iip(data, offset + 2)
-        descriptors, pos = _read_method_list(data, offset + 3)
+        iip = read_header(data, offset, 0xC3, 3, "action-request-with-list")
+        descriptors, pos = read_method_list(data, offset + 3)
         values, pos = read_data_list(data, pos, "method-invocation-parameters")
         return cls(iip[0], descriptors, values, iip[1], iip[2], iip[3]), pos
 
@@ -230,15 +206,14 @@ class ActionRequestWithFirstPblock(ActionRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC3, 4, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC3, 4)
         self.cosem_method_descriptor.encode_into(out)
         self.pblock.encode_into(out)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC3, 4, "action-request-with-first-pblock")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC3, 4, "action-request-with-first-pblock")
         descriptor, pos = CosemMethodDescriptor.decode_from(data, offset + 3)
         pblock, pos = DataBlockSA.decode_from(data, pos)
         return cls(iip[0], descriptor, pblock, iip[1], iip[2], iip[3]), pos
@@ -259,16 +234,15 @@ class ActionRequestWithListAndFirstPblock(ActionRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC3, 5, self.invoke_id, self.service_class, self.priority, self.reserved)
-        _write_method_list(out, self.cosem_method_descriptor_list)
+        out = start(self, 0xC3, 5)
+        write_method_list(out, self.cosem_method_descriptor_list)
         self.pblock.encode_into(out)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC3, 5, "action-request-with-list-and-first-pblock")
-        iip = read_iip(data, offset + 2)
-        descriptors, pos = _read_method_list(data, offset + 3)
+        iip = read_header(data, offset, 0xC3, 5, "action-request-with-list-and-first-pblock")
+        descriptors, pos = read_method_list(data, offset + 3)
         pblock, pos = DataBlockSA.decode_from(data, pos)
         return cls(iip[0], descriptors, pblock, iip[1], iip[2], iip[3]), pos
 
@@ -286,16 +260,12 @@ class ActionRequestWithPblock(ActionRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC3, 6, self.invoke_id, self.service_class, self.priority, self.reserved)
-        self.pblock.encode_into(out)
-        return bytes(out)
+        return encode_datablock_apdu(self, 0xC3, 6, self.pblock)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC3, 6, "action-request-with-pblock")
-        iip = read_iip(data, offset + 2)
-        pblock, pos = DataBlockSA.decode_from(data, offset + 3)
-        return cls(iip[0], pblock, iip[1], iip[2], iip[3]), pos
+        iip, pblock, end = decode_datablock_apdu(data, offset, 0xC3, 6, "action-request-with-pblock")
+        return cls(iip[0], pblock, iip[1], iip[2], iip[3]), end
 
 
 @dataclass(slots=True)
@@ -311,14 +281,13 @@ class ActionResponseNormal(ActionResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC7, 1, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC7, 1)
         self.single_response.encode_into(out)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC7, 1, "action-response-normal")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC7, 1, "action-response-normal")
         response, pos = ActionResponseWithOptionalData.decode_from(data, offset + 3)
         return cls(iip[0], response, iip[1], iip[2], iip[3]), pos
 
@@ -336,16 +305,12 @@ class ActionResponseWithPblock(ActionResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC7, 2, self.invoke_id, self.service_class, self.priority, self.reserved)
-        self.pblock.encode_into(out)
-        return bytes(out)
+        return encode_datablock_apdu(self, 0xC7, 2, self.pblock)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC7, 2, "action-response-with-pblock")
-        iip = read_iip(data, offset + 2)
-        pblock, pos = DataBlockSA.decode_from(data, offset + 3)
-        return cls(iip[0], pblock, iip[1], iip[2], iip[3]), pos
+        iip, pblock, end = decode_datablock_apdu(data, offset, 0xC7, 2, "action-response-with-pblock")
+        return cls(iip[0], pblock, iip[1], iip[2], iip[3]), end
 
 
 @dataclass(slots=True)
@@ -362,14 +327,13 @@ class ActionResponseWithList(ActionResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC7, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC7, 3)
         write_element_list(out, self.list_of_responses, "list-of-responses")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC7, 3, "action-response-with-list")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC7, 3, "action-response-with-list")
         responses, pos = read_element_list(
             data, offset + 3, ActionResponseWithOptionalData.decode_from, "list-of-responses"
         )
@@ -389,16 +353,14 @@ class ActionResponseNextPblock(ActionResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC7, 4, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_u32(out, self.block_number, "block-number")
-        return bytes(out)
+        return encode_block_number_apdu(self, 0xC7, 4, self.block_number)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC7, 4, "action-response-next-pblock")
-        iip = read_iip(data, offset + 2)
-        block_number = read_u32(data, offset + 3, "block-number")
-        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), offset + 7
+        iip, block_number, end = decode_block_number_apdu(
+            data, offset, 0xC7, 4, "action-response-next-pblock"
+        )
+        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), end
 
 
 ActionRequest.CHOICES = {

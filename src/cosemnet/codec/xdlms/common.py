@@ -117,6 +117,34 @@ def decode_invoke_id_and_priority(value: int) -> tuple[int, ServiceClass, Priori
     return IIP_FIELDS[value]
 
 
+class HasInvokeIdAndPriority(Protocol):
+    """An APDU carrying the four Invoke-Id-And-Priority fields (every GET/SET/ACTION variant)."""
+
+    @property
+    def invoke_id(self) -> int: ...
+    @property
+    def service_class(self) -> int: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def reserved(self) -> int: ...
+
+
+def start(apdu: HasInvokeIdAndPriority, tag: int, choice: int) -> bytearray:
+    """A new buffer holding tag, CHOICE byte and the APDU's Invoke-Id-And-Priority."""
+    return header(tag, choice, apdu.invoke_id, apdu.service_class, apdu.priority, apdu.reserved)
+
+
+def read_header(
+    data: Buffer, offset: int, tag: int, choice: int, name: str
+) -> tuple[int, ServiceClass, Priority, int]:
+    """Check tag and CHOICE byte at ``offset`` and read the Invoke-Id-And-Priority after them."""
+    if offset + 3 <= len(data) and data[offset] == tag and data[offset + 1] == choice:
+        return IIP_FIELDS[data[offset + 2]]
+    check_header(data, offset, tag, choice, name)
+    return read_iip(data, offset + 2)
+
+
 # --------------------------------------------------------------------------------------------------
 # Result enumerations
 
@@ -283,6 +311,7 @@ class ListElement(Protocol):
 
 
 E = TypeVar("E")
+V = TypeVar("V")
 
 
 def write_element_list(out: bytearray, items: Sequence[ListElement], what: str) -> None:
@@ -554,6 +583,120 @@ class DataBlockSA:
         block_number = read_u32(data, offset + 1, "block-number")
         raw_data, end = read_octet_string(data, offset + 5, "raw-data")
         return cls(last_block, block_number, raw_data), end
+
+
+def encode_block_number_apdu(apdu: HasInvokeIdAndPriority, tag: int, choice: int, block_number: int) -> bytes:
+    """An APDU that is its header and a block-number Unsigned32 (the *-Next* and *-Datablock* acks)."""
+    out = start(apdu, tag, choice)
+    write_u32(out, block_number, "block-number")
+    return bytes(out)
+
+
+def decode_block_number_apdu(
+    data: Buffer, offset: int, tag: int, choice: int, name: str
+) -> tuple[tuple[int, ServiceClass, Priority, int], int, int]:
+    """(Invoke-Id-And-Priority fields, block-number, end) of an APDU built by encode_block_number_apdu."""
+    iip = read_header(data, offset, tag, choice, name)
+    return iip, read_u32(data, offset + 3, "block-number"), offset + 7
+
+
+def encode_datablock_apdu(apdu: HasInvokeIdAndPriority, tag: int, choice: int, block: DataBlockSA) -> bytes:
+    """An APDU that is its header and a DataBlock-SA (SET/ACTION requests and ACTION responses)."""
+    out = start(apdu, tag, choice)
+    block.encode_into(out)
+    return bytes(out)
+
+
+def decode_datablock_apdu(
+    data: Buffer, offset: int, tag: int, choice: int, name: str
+) -> tuple[tuple[int, ServiceClass, Priority, int], DataBlockSA, int]:
+    """(Invoke-Id-And-Priority fields, DataBlock-SA, end) of an APDU built by encode_datablock_apdu."""
+    iip = read_header(data, offset, tag, choice, name)
+    block, end = DataBlockSA.decode_from(data, offset + 3)
+    return iip, block, end
+
+
+# --------------------------------------------------------------------------------------------------
+# With-list helpers
+
+
+def write_descriptor_list(out: bytearray, items: Sequence[CosemAttributeDescriptorWithSelection]) -> None:
+    write_element_list(out, items, "attribute-descriptor-list")
+
+
+def read_descriptor_list(
+    data: Buffer, offset: int
+) -> tuple[list[CosemAttributeDescriptorWithSelection], int]:
+    return read_element_list(
+        data, offset, CosemAttributeDescriptorWithSelection.decode_from, "attribute-descriptor-list"
+    )
+
+
+def write_method_list(out: bytearray, items: Sequence[CosemMethodDescriptor]) -> None:
+    write_element_list(out, items, "cosem-method-descriptor-list")
+
+
+def read_method_list(data: Buffer, offset: int) -> tuple[list[CosemMethodDescriptor], int]:
+    return read_element_list(data, offset, CosemMethodDescriptor.decode_from, "cosem-method-descriptor-list")
+
+
+def write_data_access_results(out: bytearray, results: Sequence[DataAccessResult]) -> None:
+    """A SEQUENCE OF Data-Access-Result."""
+    write_count(out, results, "result list")
+    for result in results:
+        write_data_access_result(out, result)
+
+
+def read_data_access_results(data: Buffer, offset: int) -> tuple[list[DataAccessResult], int]:
+    """A SEQUENCE OF Data-Access-Result."""
+    count, pos = read_count(data, offset, "result list")
+    results = [read_data_access_result(data, pos + i) for i in range(count)]
+    return results, pos + count
+
+
+def write_get_data_results(out: bytearray, results: Sequence[DataAccessResult | DataValue]) -> None:
+    """A SEQUENCE OF Get-Data-Result."""
+    write_count(out, results, "result list")
+    for item in results:
+        write_get_data_result(out, item)
+
+
+def read_get_data_results(data: Buffer, offset: int) -> tuple[list[DataAccessResult | DataValue], int]:
+    """A SEQUENCE OF Get-Data-Result."""
+    count, pos = read_count(data, offset, "result list")
+    items: list[DataAccessResult | DataValue] = []
+    for _ in range(count):
+        item, pos = read_get_data_result(data, pos)
+        items.append(item)
+    return items, pos
+
+
+def write_optional_value(
+    out: bytearray,
+    value: V,
+    explicit_null: bool,
+    name: str,
+    write_value: Callable[[bytearray, V], None],
+) -> None:
+    """An OPTIONAL Data-like component where ``None`` means absent unless ``explicit_null`` (then it is
+    present, null-data); see :mod:`cosemnet.codec.xdlms.action`."""
+    if value is None and not explicit_null:
+        out.append(0)
+        return
+    if explicit_null and value is not None:
+        raise EncodeError(f"explicit_null is only meaningful when {name} is None")
+    out.append(1)
+    write_value(out, value)
+
+
+def read_optional_value(
+    data: Buffer, offset: int, what: str, read_value: Callable[[Buffer, int], tuple[V, int]]
+) -> tuple[V | None, bool, int]:
+    """(value, explicit_null, end) of a component written by :func:`write_optional_value`."""
+    if not read_flag(data, offset, what):
+        return None, False, offset + 1
+    value, end = read_value(data, offset + 1)
+    return value, value is None, end
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,18 +24,16 @@ from cosemnet.codec.xdlms.common import (
     Priority,
     SelectiveAccessDescriptor,
     ServiceClass,
-    check_header,
-    header,
+    decode_block_number_apdu,
+    encode_block_number_apdu,
     new_obis,
-    read_count,
-    read_element_list,
+    read_descriptor_list,
     read_get_data_result,
-    read_iip,
-    read_u32,
-    write_count,
-    write_element_list,
-    write_get_data_result,
-    write_u32,
+    read_get_data_results,
+    read_header,
+    start,
+    write_descriptor_list,
+    write_get_data_results,
 )
 from cosemnet.errors import DecodeError, EncodeError
 
@@ -144,7 +142,7 @@ class GetRequestNormal(GetRequest):
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC0, 1, "get-request-normal")
+        read_header(data, offset, 0xC0, 1, "get-request-normal")
         end = offset + _REQUEST_NORMAL_SIZE
         if end > len(data):
             raise DecodeError("input ends inside get-request-normal", offset + 3, "attribute descriptor")
@@ -172,16 +170,12 @@ class GetRequestNext(GetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC0, 2, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_u32(out, self.block_number, "block-number")
-        return bytes(out)
+        return encode_block_number_apdu(self, 0xC0, 2, self.block_number)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC0, 2, "get-request-next")
-        iip = read_iip(data, offset + 2)
-        block_number = read_u32(data, offset + 3, "block-number")
-        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), offset + 7
+        iip, block_number, end = decode_block_number_apdu(data, offset, 0xC0, 2, "get-request-next")
+        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), end
 
 
 @dataclass(slots=True)
@@ -198,17 +192,14 @@ class GetRequestWithList(GetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC0, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_element_list(out, self.attribute_descriptor_list, "attribute-descriptor-list")
+        out = start(self, 0xC0, 3)
+        write_descriptor_list(out, self.attribute_descriptor_list)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC0, 3, "get-request-with-list")
-        iip = read_iip(data, offset + 2)
-        items, pos = read_element_list(
-            data, offset + 3, CosemAttributeDescriptorWithSelection.decode_from, "attribute-descriptor-list"
-        )
+        iip = read_header(data, offset, 0xC0, 3, "get-request-with-list")
+        items, pos = read_descriptor_list(data, offset + 3)
         return cls(iip[0], items, iip[1], iip[2], iip[3]), pos
 
 
@@ -228,7 +219,7 @@ class GetResponseNormal(GetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC4, 1, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC4, 1)
         result = self.result
         if type(result) is DataAccessResult:
             out.append(1)
@@ -240,8 +231,7 @@ class GetResponseNormal(GetResponse):
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC4, 1, "get-response-normal")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC4, 1, "get-response-normal")
         if offset + 3 < len(data) and data[offset + 3] == 0:
             result, end = decode_data(data, offset + 4)
         else:
@@ -262,14 +252,13 @@ class GetResponseWithDataBlock(GetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC4, 2, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC4, 2)
         self.result.encode_into(out)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC4, 2, "get-response-with-datablock")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC4, 2, "get-response-with-datablock")
         result, end = DataBlockG.decode_from(data, offset + 3)
         return cls(iip[0], result, iip[1], iip[2], iip[3]), end
 
@@ -287,21 +276,14 @@ class GetResponseWithList(GetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC4, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_count(out, self.result, "result list")
-        for item in self.result:
-            write_get_data_result(out, item)
+        out = start(self, 0xC4, 3)
+        write_get_data_results(out, self.result)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC4, 3, "get-response-with-list")
-        iip = read_iip(data, offset + 2)
-        count, pos = read_count(data, offset + 3, "result list")
-        items: list[DataAccessResult | DataValue] = []
-        for _ in range(count):
-            item, pos = read_get_data_result(data, pos)
-            items.append(item)
+        iip = read_header(data, offset, 0xC4, 3, "get-response-with-list")
+        items, pos = read_get_data_results(data, offset + 3)
         return cls(iip[0], items, iip[1], iip[2], iip[3]), pos
 
 

@@ -20,19 +20,22 @@ from cosemnet.codec.xdlms.common import (
     Priority,
     SelectiveAccessDescriptor,
     ServiceClass,
-    check_header,
-    header,
-    read_count,
+    decode_block_number_apdu,
+    decode_datablock_apdu,
+    encode_block_number_apdu,
+    encode_datablock_apdu,
     read_data_access_result,
+    read_data_access_results,
     read_data_list,
-    read_element_list,
-    read_iip,
+    read_descriptor_list,
+    read_header,
     read_optional_selection,
     read_u32,
-    write_count,
+    start,
     write_data_access_result,
+    write_data_access_results,
     write_data_list,
-    write_element_list,
+    write_descriptor_list,
     write_optional_selection,
     write_u32,
 )
@@ -72,30 +75,6 @@ class SetResponse(ChoiceApdu):
     NAME: ClassVar[str] = "set-response"
 
 
-def _write_descriptor_list(out: bytearray, items: list[CosemAttributeDescriptorWithSelection]) -> None:
-    write_element_list(out, items, "attribute-descriptor-list")
-
-
-def _read_descriptor_list(
-    data: Buffer, offset: int
-) -> tuple[list[CosemAttributeDescriptorWithSelection], int]:
-    return read_element_list(
-        data, offset, CosemAttributeDescriptorWithSelection.decode_from, "attribute-descriptor-list"
-    )
-
-
-def _write_results(out: bytearray, results: list[DataAccessResult]) -> None:
-    write_count(out, results, "result list")
-    for result in results:
-        write_data_access_result(out, result)
-
-
-def _read_results(data: Buffer, offset: int) -> tuple[list[DataAccessResult], int]:
-    count, pos = read_count(data, offset, "result list")
-    results = [read_data_access_result(data, pos + i) for i in range(count)]
-    return results, pos + count
-
-
 @dataclass(slots=True)
 class SetRequestNormal(SetRequest):
     """Set-Request-Normal {invoke-id-and-priority, cosem-attribute-descriptor, access-selection OPTIONAL,
@@ -112,7 +91,7 @@ class SetRequestNormal(SetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC1, 1, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC1, 1)
         self.cosem_attribute_descriptor.encode_into(out)
         write_optional_selection(out, self.access_selection)
         encode_data_into(out, self.value)
@@ -120,8 +99,7 @@ class SetRequestNormal(SetRequest):
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC1, 1, "set-request-normal")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC1, 1, "set-request-normal")
         descriptor, pos = CosemAttributeDescriptor.decode_from(data, offset + 3)
         selection, pos = read_optional_selection(data, pos)
         value, pos = decode_data(data, pos)
@@ -144,7 +122,7 @@ class SetRequestWithFirstDatablock(SetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC1, 2, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC1, 2)
         self.cosem_attribute_descriptor.encode_into(out)
         write_optional_selection(out, self.access_selection)
         self.datablock.encode_into(out)
@@ -152,8 +130,7 @@ class SetRequestWithFirstDatablock(SetRequest):
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC1, 2, "set-request-with-first-datablock")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC1, 2, "set-request-with-first-datablock")
         descriptor, pos = CosemAttributeDescriptor.decode_from(data, offset + 3)
         selection, pos = read_optional_selection(data, pos)
         datablock, pos = DataBlockSA.decode_from(data, pos)
@@ -173,16 +150,12 @@ class SetRequestWithDatablock(SetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC1, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
-        self.datablock.encode_into(out)
-        return bytes(out)
+        return encode_datablock_apdu(self, 0xC1, 3, self.datablock)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC1, 3, "set-request-with-datablock")
-        iip = read_iip(data, offset + 2)
-        datablock, pos = DataBlockSA.decode_from(data, offset + 3)
-        return cls(iip[0], datablock, iip[1], iip[2], iip[3]), pos
+        iip, datablock, end = decode_datablock_apdu(data, offset, 0xC1, 3, "set-request-with-datablock")
+        return cls(iip[0], datablock, iip[1], iip[2], iip[3]), end
 
 
 @dataclass(slots=True)
@@ -200,16 +173,15 @@ class SetRequestWithList(SetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC1, 4, self.invoke_id, self.service_class, self.priority, self.reserved)
-        _write_descriptor_list(out, self.attribute_descriptor_list)
+        out = start(self, 0xC1, 4)
+        write_descriptor_list(out, self.attribute_descriptor_list)
         write_data_list(out, self.value_list, "value-list")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC1, 4, "set-request-with-list")
-        iip = read_iip(data, offset + 2)
-        descriptors, pos = _read_descriptor_list(data, offset + 3)
+        iip = read_header(data, offset, 0xC1, 4, "set-request-with-list")
+        descriptors, pos = read_descriptor_list(data, offset + 3)
         values, pos = read_data_list(data, pos, "value-list")
         return cls(iip[0], descriptors, values, iip[1], iip[2], iip[3]), pos
 
@@ -229,16 +201,15 @@ class SetRequestWithListAndFirstDatablock(SetRequest):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC1, 5, self.invoke_id, self.service_class, self.priority, self.reserved)
-        _write_descriptor_list(out, self.attribute_descriptor_list)
+        out = start(self, 0xC1, 5)
+        write_descriptor_list(out, self.attribute_descriptor_list)
         self.datablock.encode_into(out)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC1, 5, "set-request-with-list-and-first-datablock")
-        iip = read_iip(data, offset + 2)
-        descriptors, pos = _read_descriptor_list(data, offset + 3)
+        iip = read_header(data, offset, 0xC1, 5, "set-request-with-list-and-first-datablock")
+        descriptors, pos = read_descriptor_list(data, offset + 3)
         datablock, pos = DataBlockSA.decode_from(data, pos)
         return cls(iip[0], descriptors, datablock, iip[1], iip[2], iip[3]), pos
 
@@ -256,14 +227,13 @@ class SetResponseNormal(SetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC5, 1, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC5, 1)
         write_data_access_result(out, self.result)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC5, 1, "set-response-normal")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC5, 1, "set-response-normal")
         result = read_data_access_result(data, offset + 3)
         return cls(iip[0], result, iip[1], iip[2], iip[3]), offset + 4
 
@@ -281,16 +251,12 @@ class SetResponseDatablock(SetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC5, 2, self.invoke_id, self.service_class, self.priority, self.reserved)
-        write_u32(out, self.block_number, "block-number")
-        return bytes(out)
+        return encode_block_number_apdu(self, 0xC5, 2, self.block_number)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC5, 2, "set-response-datablock")
-        iip = read_iip(data, offset + 2)
-        block_number = read_u32(data, offset + 3, "block-number")
-        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), offset + 7
+        iip, block_number, end = decode_block_number_apdu(data, offset, 0xC5, 2, "set-response-datablock")
+        return cls(iip[0], block_number, iip[1], iip[2], iip[3]), end
 
 
 @dataclass(slots=True)
@@ -308,15 +274,14 @@ class SetResponseLastDatablock(SetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC5, 3, self.invoke_id, self.service_class, self.priority, self.reserved)
+        out = start(self, 0xC5, 3)
         write_data_access_result(out, self.result)
         write_u32(out, self.block_number, "block-number")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC5, 3, "set-response-last-datablock")
-        iip = read_iip(data, offset + 2)
+        iip = read_header(data, offset, 0xC5, 3, "set-response-last-datablock")
         result = read_data_access_result(data, offset + 3)
         block_number = read_u32(data, offset + 4, "block-number")
         return cls(iip[0], result, block_number, iip[1], iip[2], iip[3]), offset + 8
@@ -337,16 +302,15 @@ class SetResponseLastDatablockWithList(SetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC5, 4, self.invoke_id, self.service_class, self.priority, self.reserved)
-        _write_results(out, self.result)
+        out = start(self, 0xC5, 4)
+        write_data_access_results(out, self.result)
         write_u32(out, self.block_number, "block-number")
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC5, 4, "set-response-last-datablock-with-list")
-        iip = read_iip(data, offset + 2)
-        results, pos = _read_results(data, offset + 3)
+        iip = read_header(data, offset, 0xC5, 4, "set-response-last-datablock-with-list")
+        results, pos = read_data_access_results(data, offset + 3)
         block_number = read_u32(data, pos, "block-number")
         return cls(iip[0], results, block_number, iip[1], iip[2], iip[3]), pos + 4
 
@@ -364,15 +328,14 @@ class SetResponseWithList(SetResponse):
     reserved: int = field(default=0, repr=False)
 
     def encode(self) -> bytes:
-        out = header(0xC5, 5, self.invoke_id, self.service_class, self.priority, self.reserved)
-        _write_results(out, self.result)
+        out = start(self, 0xC5, 5)
+        write_data_access_results(out, self.result)
         return bytes(out)
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int = 0) -> tuple[Self, int]:
-        check_header(data, offset, 0xC5, 5, "set-response-with-list")
-        iip = read_iip(data, offset + 2)
-        results, pos = _read_results(data, offset + 3)
+        iip = read_header(data, offset, 0xC5, 5, "set-response-with-list")
+        results, pos = read_data_access_results(data, offset + 3)
         return cls(iip[0], results, iip[1], iip[2], iip[3]), pos
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Final, Protocol, Self
+from typing import ClassVar, Final, Protocol, Self, TypeVar
 
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.lon._codec import Buffer, Reader, check_bytes, check_enum, check_int, to_bytes
@@ -180,6 +180,45 @@ def _check_common(direction: AdpDirection, client_sap: int, server_sap: int, sui
         check_int("security_suite_id", suite_id, 0, 255)
 
 
+def _control_header_start(pdu: AdpSegmentAck | AdpAbort) -> bytearray:
+    """Control byte, SAPs and message id of a SEGMENT_ACK or ABORT header (the caller adds its own byte,
+    then :func:`_with_suite_id`)."""
+    _check_common(pdu.direction, pdu.client_sap, pdu.server_sap, pdu.security_suite_id)
+    return bytearray(
+        (
+            _control(pdu.protected, Segmentation.UNSEGMENTED, pdu.direction, False, pdu.KIND),
+            pdu.client_sap,
+            pdu.server_sap,
+            check_int("message_id", pdu.message_id, 0, 255),
+        )
+    )
+
+
+def _with_suite_id(out: bytearray, suite_id: int | None) -> bytes:
+    """The header in ``out`` ended with the security suite id of the protected form."""
+    if suite_id is not None:
+        out.append(suite_id)
+    return bytes(out)
+
+
+def _control_payload(payload: bytes, protected: bool, name: str) -> bytes:
+    """The payload of a SEGMENT_ACK or ABORT: only the protected form has one (the suite's output)."""
+    payload = check_bytes("payload", payload)
+    if payload and not protected:
+        raise EncodeError(f"an unprotected {name} carries no payload")
+    return payload
+
+
+P = TypeVar("P")
+
+
+def _of_kind(pdu: AdpData | AdpSegmentAck | AdpAbort, kind: type[P], offset: int, name: str) -> P:
+    """``pdu`` if it is a ``kind``, else DecodeError (naming ``name``, the kind expected)."""
+    if not isinstance(pdu, kind):
+        raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", offset, name)
+    return pdu
+
+
 @dataclass(slots=True)
 class AdpData:
     """ADP DATA PDU: a whole APDU (``UNSEGMENTED``) or one segment of it.
@@ -232,27 +271,20 @@ class AdpData:
             out += check_int("total_length", self.total_length, 0, 0xFFFF).to_bytes(2, "big")
         if self.segment_number is not None:
             out.append(check_int("segment_number", self.segment_number, 1, 255))
-        if self.security_suite_id is not None:
-            out.append(self.security_suite_id)
-        return bytes(out)
+        return _with_suite_id(out, self.security_suite_id)
 
     def encode(self) -> bytes:
         return self.encode_header() + check_bytes("payload", self.payload)
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        pdu = decode_adp_pdu(data)
-        if not isinstance(pdu, cls):
-            raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", 0, "DATA")
-        return pdu
+        return _of_kind(decode_adp_pdu(data), cls, 0, "DATA")
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
         """Decode the PDU filling ``data[offset:]`` (an ADP PDU extends to the end of its message)."""
         pdu, end = decode_adp_pdu_from(data, offset)
-        if not isinstance(pdu, cls):
-            raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", offset, "DATA")
-        return pdu, end
+        return _of_kind(pdu, cls, offset, "DATA"), end
 
 
 @dataclass(slots=True)
@@ -277,39 +309,22 @@ class AdpSegmentAck:
         return self.security_suite_id is not None
 
     def encode_header(self) -> bytes:
-        _check_common(self.direction, self.client_sap, self.server_sap, self.security_suite_id)
-        out = bytearray(
-            (
-                _control(self.protected, Segmentation.UNSEGMENTED, self.direction, False, self.KIND),
-                self.client_sap,
-                self.server_sap,
-                check_int("message_id", self.message_id, 0, 255),
-                check_int("segment_number", self.segment_number, 0, 255),
-            )
-        )
-        if self.security_suite_id is not None:
-            out.append(self.security_suite_id)
-        return bytes(out)
+        out = _control_header_start(self)
+        out.append(check_int("segment_number", self.segment_number, 0, 255))
+        return _with_suite_id(out, self.security_suite_id)
 
     def encode(self) -> bytes:
-        payload = check_bytes("payload", self.payload)
-        if payload and not self.protected:
-            raise EncodeError("an unprotected SEGMENT_ACK carries no payload")
+        payload = _control_payload(self.payload, self.protected, "SEGMENT_ACK")
         return self.encode_header() + payload
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        pdu = decode_adp_pdu(data)
-        if not isinstance(pdu, cls):
-            raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", 0, "SEGMENT_ACK")
-        return pdu
+        return _of_kind(decode_adp_pdu(data), cls, 0, "SEGMENT_ACK")
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
         pdu, end = decode_adp_pdu_from(data, offset)
-        if not isinstance(pdu, cls):
-            raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", offset, "SEGMENT_ACK")
-        return pdu, end
+        return _of_kind(pdu, cls, offset, "SEGMENT_ACK"), end
 
 
 @dataclass(slots=True)
@@ -331,39 +346,22 @@ class AdpAbort:
         return self.security_suite_id is not None
 
     def encode_header(self) -> bytes:
-        _check_common(self.direction, self.client_sap, self.server_sap, self.security_suite_id)
-        out = bytearray(
-            (
-                _control(self.protected, Segmentation.UNSEGMENTED, self.direction, False, self.KIND),
-                self.client_sap,
-                self.server_sap,
-                check_int("message_id", self.message_id, 0, 255),
-                check_enum(AbortReason, self.reason, "reason"),
-            )
-        )
-        if self.security_suite_id is not None:
-            out.append(self.security_suite_id)
-        return bytes(out)
+        out = _control_header_start(self)
+        out.append(check_enum(AbortReason, self.reason, "reason"))
+        return _with_suite_id(out, self.security_suite_id)
 
     def encode(self) -> bytes:
-        payload = check_bytes("payload", self.payload)
-        if payload and not self.protected:
-            raise EncodeError("an unprotected ABORT carries no payload")
+        payload = _control_payload(self.payload, self.protected, "ABORT")
         return self.encode_header() + payload
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        pdu = decode_adp_pdu(data)
-        if not isinstance(pdu, cls):
-            raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", 0, "ABORT")
-        return pdu
+        return _of_kind(decode_adp_pdu(data), cls, 0, "ABORT")
 
     @classmethod
     def decode_from(cls, data: Buffer, offset: int) -> tuple[Self, int]:
         pdu, end = decode_adp_pdu_from(data, offset)
-        if not isinstance(pdu, cls):
-            raise DecodeError(f"ADP PDU kind is {pdu.KIND.name}", offset, "ABORT")
-        return pdu, end
+        return _of_kind(pdu, cls, offset, "ABORT"), end
 
 
 AdpPdu = AdpData | AdpSegmentAck | AdpAbort

@@ -118,6 +118,49 @@ def _reader_for(data: Buffer, tag: int, name: str) -> Reader:
     return reader
 
 
+class _Message:
+    """An NM/ND message: ``encode()`` gives the whole APDU, ``decode(data)`` reads one exactly."""
+
+    __slots__ = ()
+
+    def encode(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def decode(cls, data: Buffer) -> Self:
+        raise NotImplementedError
+
+
+class _NmApdu(_Message):
+    """``to_apdu()`` / ``from_apdu()`` of a message carried as a generic :class:`NetworkManagement` APDU
+    (every NM request and the service pin message)."""
+
+    __slots__ = ()
+    TAG: ClassVar[int]
+
+    def to_apdu(self) -> NetworkManagement:
+        return NetworkManagement(self.TAG, self.encode()[1:])
+
+    @classmethod
+    def from_apdu(cls, apdu: NetworkManagement) -> Self:
+        return cls.decode(apdu.encode())
+
+
+class _ApplicationApdu(_Message):
+    """``to_apdu()`` / ``from_apdu()`` of a message carried as a generic :class:`ApplicationMessage` APDU
+    (the NM and ND responses, whose codes fall in the application-message range)."""
+
+    __slots__ = ()
+
+    def to_apdu(self) -> ApplicationMessage:
+        encoded = self.encode()
+        return ApplicationMessage(encoded[0], encoded[1:])
+
+    @classmethod
+    def from_apdu(cls, apdu: ApplicationMessage) -> Self:
+        return cls.decode(apdu.encode())
+
+
 @dataclass(slots=True)
 class QueryIdMemoryMatch:
     """Optional memory match of a query ID request: answer only if memory at ``offset`` equals ``data``."""
@@ -135,7 +178,7 @@ class QueryIdMemoryMatch:
 
 
 @dataclass(slots=True)
-class QueryIdRequest:
+class QueryIdRequest(_NmApdu):
     """NM query ID (0x61)."""
 
     selector: int = QueryIdSelector.UNCONFIGURED
@@ -162,13 +205,6 @@ class QueryIdRequest:
         reader.expect_end("query ID request")
         return cls(selector, match)
 
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
-
 
 @dataclass(slots=True)
 class _IdentityMessage:
@@ -194,35 +230,21 @@ class _IdentityMessage:
 
 
 @dataclass(slots=True)
-class QueryIdResponse(_IdentityMessage):
+class QueryIdResponse(_IdentityMessage, _ApplicationApdu):
     """Successful response to a query ID (0x21): unique node ID + program ID."""
 
     TAG: ClassVar[int] = NM_SUCCESS | (NM_QUERY_ID & 0x1F)
 
-    def to_apdu(self) -> ApplicationMessage:
-        return ApplicationMessage(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: ApplicationMessage) -> Self:
-        return cls.decode(apdu.encode())
-
 
 @dataclass(slots=True)
-class ServicePinMessage(_IdentityMessage):
+class ServicePinMessage(_IdentityMessage, _NmApdu):
     """Service pin message / manual service request (0x7F): unique node ID + program ID."""
 
     TAG: ClassVar[int] = NM_SERVICE_PIN
 
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
-
 
 @dataclass(slots=True)
-class RespondToQueryRequest:
+class RespondToQueryRequest(_NmApdu):
     """NM respond to query (0x62): turn responding to selected query-ID requests on or off."""
 
     respond: bool
@@ -241,13 +263,6 @@ class RespondToQueryRequest:
             raise DecodeError(f"respond-to-query flag {flag}", at, "0 or 1")
         reader.expect_end("respond to query request")
         return cls(bool(flag))
-
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
 
 
 @dataclass(slots=True)
@@ -304,7 +319,7 @@ class DomainEntry:
 
 
 @dataclass(slots=True)
-class UpdateDomainRequest:
+class UpdateDomainRequest(_NmApdu):
     """NM update domain (0x63): write domain table entry ``domain_index``."""
 
     domain_index: int
@@ -325,16 +340,9 @@ class UpdateDomainRequest:
         reader.expect_end("update domain request")
         return cls(index, domain)
 
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
-
 
 @dataclass(slots=True)
-class UpdateKeyRequest:
+class UpdateKeyRequest(_NmApdu):
     """NM update key (0x65): add ``key_increment`` byte-wise (mod 256) to the key of ``domain_index``."""
 
     domain_index: int
@@ -360,13 +368,6 @@ class UpdateKeyRequest:
         increment = reader.take(KEY_LENGTH, "key increment")
         reader.expect_end("update key request")
         return cls(index, increment)
-
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
 
 
 class NodeMode(IntEnum):
@@ -440,7 +441,7 @@ class GroupAddressEntry:
 
 
 @dataclass(slots=True)
-class UpdateGroupAddressRequest:
+class UpdateGroupAddressRequest(_NmApdu):
     """NM update group address (0x69): one group-format address table entry."""
 
     entry: GroupAddressEntry
@@ -459,16 +460,9 @@ class UpdateGroupAddressRequest:
         reader.expect_end("update group address request")
         return cls(entry)
 
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
-
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
-
 
 @dataclass(slots=True)
-class SetNodeModeRequest:
+class SetNodeModeRequest(_NmApdu):
     """NM set node mode (0x6C): mode, plus the new state for :attr:`NodeMode.CHANGE_STATE`."""
 
     mode: int
@@ -492,16 +486,16 @@ class SetNodeModeRequest:
         reader.expect_end("set node mode request")
         return cls(mode, state)
 
-    def to_apdu(self) -> NetworkManagement:
-        return NetworkManagement(self.TAG, self.encode()[1:])
 
-    @classmethod
-    def from_apdu(cls, apdu: NetworkManagement) -> Self:
-        return cls.decode(apdu.encode())
+def _read_response_code(data: Buffer, what: str) -> tuple[int, bytes]:
+    """The code byte of an NM or ND response and the data after it."""
+    buf = to_bytes(data)
+    reader = Reader(buf, 0, len(buf))
+    return reader.u8(what), reader.rest()
 
 
 @dataclass(slots=True)
-class NmResponse:
+class NmResponse(_ApplicationApdu):
     """Response to an NM request: ``0x20 | code`` on success, ``code & 0x1F`` on failure, then data."""
 
     request_code: int
@@ -517,23 +511,14 @@ class NmResponse:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        buf = to_bytes(data)
-        reader = Reader(buf, 0, len(buf))
-        code = reader.u8("NM response code")
+        code, rest = _read_response_code(data, "NM response code")
         if code > 0x3F:
             raise DecodeError(f"0x{code:02X} is not an NM response code", 0, "0x00..0x3F")
-        return cls(0x60 | code & 0x1F, bool(code & NM_SUCCESS), reader.rest())
-
-    def to_apdu(self) -> ApplicationMessage:
-        return ApplicationMessage(self.code, check_bytes("data", self.data))
-
-    @classmethod
-    def from_apdu(cls, apdu: ApplicationMessage) -> Self:
-        return cls.decode(apdu.encode())
+        return cls(0x60 | code & 0x1F, bool(code & NM_SUCCESS), rest)
 
 
 @dataclass(slots=True)
-class NdResponse:
+class NdResponse(_ApplicationApdu):
     """Response to an ND request: ``0x30 | code`` on success, ``0x10 | code`` on failure, then data."""
 
     request_code: int
@@ -549,19 +534,10 @@ class NdResponse:
 
     @classmethod
     def decode(cls, data: Buffer) -> Self:
-        buf = to_bytes(data)
-        reader = Reader(buf, 0, len(buf))
-        code = reader.u8("ND response code")
+        code, rest = _read_response_code(data, "ND response code")
         if code & 0xC0 or not code & ND_FAILURE:
             raise DecodeError(f"0x{code:02X} is not an ND response code", 0, "0x10..0x1F or 0x30..0x3F")
-        return cls(0x50 | code & 0x0F, bool(code & 0x20), reader.rest())
-
-    def to_apdu(self) -> ApplicationMessage:
-        return ApplicationMessage(self.code, check_bytes("data", self.data))
-
-    @classmethod
-    def from_apdu(cls, apdu: ApplicationMessage) -> Self:
-        return cls.decode(apdu.encode())
+        return cls(0x50 | code & 0x0F, bool(code & 0x20), rest)
 
 
 NmRequest = (
@@ -601,4 +577,4 @@ def nm_request_to_apdu(request: NmRequest) -> NetworkManagement:
     """The generic APDU carrying ``request``."""
     if not isinstance(request, tuple(NM_REQUEST_TYPES.values())):
         raise EncodeError(f"not a modelled NM request: {type(request).__name__}")
-    return NetworkManagement(request.TAG, request.encode()[1:])
+    return request.to_apdu()

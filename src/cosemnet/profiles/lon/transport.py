@@ -35,10 +35,10 @@ versions 1 and 3, which no public source describes].
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final, Self
+from typing import Final, Protocol, Self, TypeVar
 
 from cosemnet.errors import DecodeError, EncodeError
 from cosemnet.profiles.lon._codec import Buffer, Reader, check_bytes, check_enum, check_int, to_bytes
@@ -157,6 +157,57 @@ def _decode_body(reader: Reader, body: tuple[bool, bool], what: str) -> tuple[by
     return m_list, apdu
 
 
+K = TypeVar("K", bound=IntEnum)
+
+
+def _encode_layer_pdu(
+    out: bytearray,
+    what: str,
+    kind: IntEnum,
+    body: tuple[bool, bool],
+    pdu: Tpdu | Spdu,
+    enhanced: bool,
+) -> None:
+    """A TPDU or SPDU: header, transaction number, then the M_List and APDU its type carries."""
+    _encode_transaction(out, (0x80 if pdu.auth else 0) | kind << 4, pdu.transaction_number, enhanced)
+    _encode_body(out, what, kind.name, body, pdu.m_list, pdu.apdu)
+
+
+def _read_layer_pdu(
+    reader: Reader,
+    what: str,
+    kinds: type[K],
+    bodies: Mapping[K, tuple[bool, bool]],
+    expected: str,
+    enhanced: bool,
+) -> tuple[K, int, bytes | None, Apdu | None, bool]:
+    """(type, transaction number, M_List, APDU, auth) of the TPDU or SPDU filling the rest of ``reader``."""
+    at = reader.pos
+    header = reader.u8(f"{what} header")
+    raw_type = header >> 4 & 0x07
+    if raw_type not in bodies:
+        raise DecodeError(f"unknown {what} type {raw_type}", at, expected)
+    kind = kinds(raw_type)
+    transaction = _decode_transaction(reader, header, enhanced)
+    m_list, apdu = _decode_body(reader, bodies[kind], f"{what} {kind.name}")
+    return kind, transaction, m_list, apdu, bool(header & 0x80)
+
+
+class _Encodable(Protocol):
+    def encode_into(self, out: bytearray, *, enhanced: bool = False) -> None: ...
+
+
+def _encode(pdu: _Encodable, enhanced: bool) -> bytes:
+    out = bytearray()
+    pdu.encode_into(out, enhanced=enhanced)
+    return bytes(out)
+
+
+def _reader(data: Buffer) -> Reader:
+    buf = to_bytes(data)
+    return Reader(buf, 0, len(buf))
+
+
 @dataclass(slots=True)
 class Tpdu:
     """Transport-layer PDU (acknowledged and unacknowledged-repeated services)."""
@@ -169,31 +220,22 @@ class Tpdu:
 
     def encode_into(self, out: bytearray, *, enhanced: bool = False) -> None:
         kind = check_enum(TpduType, self.tpdu_type, "tpdu_type")
-        _encode_transaction(out, (0x80 if self.auth else 0) | kind << 4, self.transaction_number, enhanced)
-        _encode_body(out, "TPDU", kind.name, _TPDU_BODY[kind], self.m_list, self.apdu)
+        _encode_layer_pdu(out, "TPDU", kind, _TPDU_BODY[kind], self, enhanced)
 
     def encode(self, *, enhanced: bool = False) -> bytes:
-        out = bytearray()
-        self.encode_into(out, enhanced=enhanced)
-        return bytes(out)
+        return _encode(self, enhanced)
 
     @classmethod
     def read(cls, reader: Reader, *, enhanced: bool = False) -> Self:
         """Read the TPDU filling the rest of ``reader`` (offsets stay absolute in the outer buffer)."""
-        at = reader.pos
-        header = reader.u8("TPDU header")
-        raw_type = header >> 4 & 0x07
-        if raw_type not in _TPDU_BODY:
-            raise DecodeError(f"unknown TPDU type {raw_type}", at, "TPDU type 0, 1, 2, 4 or 5")
-        kind = TpduType(raw_type)
-        transaction = _decode_transaction(reader, header, enhanced)
-        m_list, apdu = _decode_body(reader, _TPDU_BODY[kind], f"TPDU {kind.name}")
-        return cls(kind, transaction, apdu, m_list, bool(header & 0x80))
+        kind, transaction, m_list, apdu, auth = _read_layer_pdu(
+            reader, "TPDU", TpduType, _TPDU_BODY, "TPDU type 0, 1, 2, 4 or 5", enhanced
+        )
+        return cls(kind, transaction, apdu, m_list, auth)
 
     @classmethod
     def decode(cls, data: Buffer, *, enhanced: bool = False) -> Self:
-        buf = to_bytes(data)
-        return cls.read(Reader(buf, 0, len(buf)), enhanced=enhanced)
+        return cls.read(_reader(data), enhanced=enhanced)
 
 
 @dataclass(slots=True)
@@ -208,31 +250,22 @@ class Spdu:
 
     def encode_into(self, out: bytearray, *, enhanced: bool = False) -> None:
         kind = check_enum(SpduType, self.spdu_type, "spdu_type")
-        _encode_transaction(out, (0x80 if self.auth else 0) | kind << 4, self.transaction_number, enhanced)
-        _encode_body(out, "SPDU", kind.name, _SPDU_BODY[kind], self.m_list, self.apdu)
+        _encode_layer_pdu(out, "SPDU", kind, _SPDU_BODY[kind], self, enhanced)
 
     def encode(self, *, enhanced: bool = False) -> bytes:
-        out = bytearray()
-        self.encode_into(out, enhanced=enhanced)
-        return bytes(out)
+        return _encode(self, enhanced)
 
     @classmethod
     def read(cls, reader: Reader, *, enhanced: bool = False) -> Self:
         """Read the SPDU filling the rest of ``reader`` (offsets stay absolute in the outer buffer)."""
-        at = reader.pos
-        header = reader.u8("SPDU header")
-        raw_type = header >> 4 & 0x07
-        if raw_type not in _SPDU_BODY:
-            raise DecodeError(f"unknown SPDU type {raw_type}", at, "SPDU type 0, 2, 4 or 5")
-        kind = SpduType(raw_type)
-        transaction = _decode_transaction(reader, header, enhanced)
-        m_list, apdu = _decode_body(reader, _SPDU_BODY[kind], f"SPDU {kind.name}")
-        return cls(kind, transaction, apdu, m_list, bool(header & 0x80))
+        kind, transaction, m_list, apdu, auth = _read_layer_pdu(
+            reader, "SPDU", SpduType, _SPDU_BODY, "SPDU type 0, 2, 4 or 5", enhanced
+        )
+        return cls(kind, transaction, apdu, m_list, auth)
 
     @classmethod
     def decode(cls, data: Buffer, *, enhanced: bool = False) -> Self:
-        buf = to_bytes(data)
-        return cls.read(Reader(buf, 0, len(buf)), enhanced=enhanced)
+        return cls.read(_reader(data), enhanced=enhanced)
 
 
 @dataclass(slots=True)
@@ -258,9 +291,7 @@ class AuthPdu:
             raise EncodeError("only an AuthPDU for a group message (format 1) carries a group number")
 
     def encode(self, *, enhanced: bool = False) -> bytes:
-        out = bytearray()
-        self.encode_into(out, enhanced=enhanced)
-        return bytes(out)
+        return _encode(self, enhanced)
 
     @classmethod
     def read(cls, reader: Reader, *, enhanced: bool = False) -> Self:
@@ -276,5 +307,4 @@ class AuthPdu:
 
     @classmethod
     def decode(cls, data: Buffer, *, enhanced: bool = False) -> Self:
-        buf = to_bytes(data)
-        return cls.read(Reader(buf, 0, len(buf)), enhanced=enhanced)
+        return cls.read(_reader(data), enhanced=enhanced)
