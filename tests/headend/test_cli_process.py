@@ -4,6 +4,7 @@ read-only commands that do not create databases, and keys only when given (issue
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,30 @@ def test_sim_mesh_prints_periodic_status_on_stderr_only() -> None:
     assert json.loads(sim.stdout)["meters"] == 2  # stdout: the result only
     status = [line for line in sim.stderr.splitlines() if "online 2/2" in line]
     assert len(status) >= 2 and status[0].startswith("[")
+
+
+BIND = ("--bind", "[::1]:0", "--json")
+
+
+def test_listen_exits_143_on_sigterm_and_130_on_sigint(tmp_path: Path) -> None:
+    """`hes listen` runs until stopped: a signal is an interruption, 128 + the signal (decision 0130)."""
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        db = tmp_path / f"hes-{code}.db"
+        process = subprocess.Popen(
+            [*cosemnet_command(), "hes", "listen", "--db", str(db), "--test-keys", *BIND],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()  # the handlers are installed before this line
+            assert json.loads(first)["event"] == "listening", first
+            process.send_signal(sig)
+            _, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == code, err
+        assert "Traceback" not in err, err

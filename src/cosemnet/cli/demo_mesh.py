@@ -49,6 +49,7 @@ from rich.table import Table
 from cosemnet.codec.obis import Obis
 from cosemnet.codec.types import DoubleLongUnsigned
 from cosemnet.headend import AttributeRef, CollectRun, HeadEnd, HeadEndConfig, HeadEndService
+from cosemnet.headend.keys import StaticKeyStore
 from cosemnet.profiles.mesh import AddressBook, ResponseWindow, ThrottleConfig
 from cosemnet.simulator.mesh_fleet import FleetConfig, MeshFleet
 
@@ -255,6 +256,7 @@ async def _demo(meters: int, console: Console | None) -> dict[str, Any]:
     book = AddressBook()
     head_end = HeadEnd(
         book,
+        keys=StaticKeyStore(),  # the simulated meters' published test keys: the demo is a lab
         config=HeadEndConfig(
             # the meters share this process with the head-end: round trips jitter with the event loop,
             # so the learned timeout gets a 50 ms floor (decision 0080: spurious retries otherwise)

@@ -272,7 +272,9 @@ def listen_command(
         else:
             head_end = _open(db, keys, accept_plain=accept_plain_registrations)
         acks = AlarmAcknowledger(AlarmConfig(clear=clear_alarms))
-        asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration, acks))
+        received = asyncio.run(_listen(head_end, observation, bind, port, db, as_json, duration, acks))
+    if received:  # stopped by SIGINT / SIGTERM: 130 / 143 (docs/decisions/0130)
+        sys.exit(received)
 
 
 async def _listen(
@@ -284,8 +286,11 @@ async def _listen(
     as_json: bool,
     duration: float | None,
     acks: AlarmAcknowledger,
-) -> None:
-    """Serve registrations until a signal or ``duration`` seconds."""
+) -> int:
+    """Serve registrations until a signal or ``duration`` seconds; the exit status of the signal (0:
+    none). The handlers are installed before the "listening" line, so a signal sent on seeing it is
+    never missed."""
+    stop = stop_on_signals()
     service = HeadEndService(head_end, observer=observation.observer)
 
     def registered(event: RegistrationEvent) -> None:
@@ -303,7 +308,6 @@ async def _listen(
         else f"listening on udp [{host}]:{bound}, {len(head_end.book)} meters in {db}"
     )
     sys.stdout.flush()
-    stop = stop_on_signals()
     try:
         if duration is None:
             await stop.wait()
@@ -316,6 +320,7 @@ async def _listen(
             await acknowledging
         await service.close()
         head_end.book.close()
+    return stop.exit_code
 
 
 def _resume_attributes(

@@ -79,6 +79,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import logging
 import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -210,6 +211,8 @@ _EXPECTED_RESPONSE: Final[dict[RequestKind | None, int]] = {
 """GET, SET, ACTION requests (HLS pass 3 is an ACTION): the plain tag of their answer (else an
 exception-response or GBT)."""
 
+logger = logging.getLogger(__name__)
+
 
 @functools.lru_cache(maxsize=65536)
 def _normalise(address: str) -> str:
@@ -323,6 +326,8 @@ class HeadEnd:
         self._counter_source = counters
         """(counter owner, key label) -> our sending counter; None: blocks of the book's counter
         store. Collector workers give blocks from the shared storage (docs/decisions/0120)."""
+        if keys is None:  # a lab default: say so (the hes commands refuse to start without keys)
+            logger.warning("head-end without a key store: using the published test keys (lab only)")
         self.keys: KeyStore = keys if keys is not None else StaticKeyStore()
         self.config = config if config is not None else HeadEndConfig()
         self.store = store if store is not None else HeadEndStore(book.path if book.path else ":memory:")
