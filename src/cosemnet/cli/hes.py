@@ -448,14 +448,7 @@ def collect_command(
         raise click.BadParameter("needs --group", param_hint="--member")
     scaled = not no_scaler and group is None
     if enqueue or uses_shared_storage(db):  # queued for `hes worker` (decision 0120)
-        if needs_lookup(specs):
-            raise click.BadParameter(
-                "a queued collect does not read object lists: give CLASS/OBIS/ATTR or --class-id",
-                param_hint="--obis",
-            )
-        requested = resolve(specs, {})
-        attributes = with_scaler_units(requested) if scaled else requested
-        enqueue_if_shared(ctx, db, attributes, as_json, enqueue=enqueue, resume=resume, group=group)
+        _enqueue(ctx, db, specs, scaled, as_json, enqueue=enqueue, resume=resume, group=group)
     throttle = _throttle_config(
         max_in_flight,
         max_per_prefix,
@@ -487,6 +480,29 @@ def collect_command(
     if status is None:
         status = print_collect_summary(summary, as_json)
     ctx.exit(stop.exit_code or status)
+
+
+def _enqueue(
+    ctx: click.Context,
+    db: str,
+    specs: list[AttributeSpecValue],
+    scaled: bool,
+    as_json: bool,
+    *,
+    enqueue: bool,
+    resume: int | None,
+    group: int | None,
+) -> None:
+    """``collect --enqueue`` (or any collect on the shared storage): the jobs for ``hes worker``, then
+    exit; the classes must be given, as nothing is read from a meter here."""
+    if needs_lookup(specs):
+        raise click.BadParameter(
+            "a queued collect does not read object lists: give CLASS/OBIS/ATTR or --class-id",
+            param_hint="--obis",
+        )
+    requested = resolve(specs, {})
+    attributes = with_scaler_units(requested) if scaled else requested
+    enqueue_if_shared(ctx, db, attributes, as_json, enqueue=enqueue, resume=resume, group=group)
 
 
 @dataclass(slots=True)
