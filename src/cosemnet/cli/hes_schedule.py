@@ -9,7 +9,6 @@ import contextlib
 import csv
 import datetime as _dt
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from cosemnet.cli.hes_common import existing_db, load_hes_keys, reported
 from cosemnet.cli.hes_common import throttle_config as _throttle_config
 from cosemnet.cli.hes_common import throttle_options as _throttle_options
 from cosemnet.cli.params import EndpointValue
-from cosemnet.cli.signals import on_signals
+from cosemnet.cli.signals import SignalStop, on_signals
 from cosemnet.client.objects import unit_symbol
 from cosemnet.codec.obis import Obis
 from cosemnet.errors import DecodeError
@@ -32,54 +31,30 @@ from cosemnet.headend.schedule import Job, ScheduleError, Scheduler, load_schedu
 __all__ = ["profile_command", "run_command"]
 
 
-class _Stop:
-    """SIGINT / SIGTERM: the job in progress ends cleanly (no new requests, ``--grace`` seconds for
-    those in flight, what was answered stored), then the command exits 130 / 143."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.signals: list[int] = []
-
-    def install(self) -> None:
-        on_signals(self._received)
-
-    def _received(self, sig: int) -> None:
-        self.signals.append(sig)
-        self.event.set()
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signals[0] if self.signals else 0
-
-    @property
-    def reason(self) -> str | None:
-        return signal.Signals(self.signals[0]).name if self.signals else None
-
-
 def _iso(at: float) -> str:
     return _dt.datetime.fromtimestamp(at, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _run_job(service: HeadEndService, job: Job, stop: _Stop, grace: float) -> dict[str, Any]:
+async def _run_job(service: HeadEndService, job: Job, stop: SignalStop, grace: float) -> dict[str, Any]:
     """One run of ``job``; its summary (``failed``: meters without an answer)."""
     started = service.clock()
     line: dict[str, Any] = {"job": job.name, "kind": job.kind, "started": _iso(started)}
     if job.kind == "profile":
         assert job.obis is not None
         config = ProfileConfig() if job.backfill is None else ProfileConfig(backfill=job.backfill)
-        report = await collect_profile(service, job.obis, config=config, stop=stop.event, grace=grace)
+        report = await collect_profile(service, job.obis, config=config, stop=stop, grace=grace)
         line |= report.as_dict()
     else:
         run = service.start_collect(list(job.attributes))
-        await wait_runs(service, [run], stop.event, grace)
+        await wait_runs(service, [run], stop, grace)
         line |= {
             "run_id": run.run_id,
             "meters": run.total,
             "answered": len(run.results),
             "failed": {t.hex().upper(): r for t, r in sorted(run.failed.items())},
         }
-    if stop.reason is not None:
-        line["stopped"] = stop.reason
+    if stop.name is not None:
+        line["stopped"] = stop.name
     line["seconds"] = round(service.clock() - started, 3)
     return line
 
@@ -99,7 +74,7 @@ def _echo(line: dict[str, Any], as_json: bool) -> None:
 
 
 async def _serve(
-    service: HeadEndService, jobs: list[Job], once: bool, stop: _Stop, grace: float, as_json: bool
+    service: HeadEndService, jobs: list[Job], once: bool, stop: SignalStop, grace: float, as_json: bool
 ) -> int:
     """Run the jobs (every one once, or each when due until a signal); the number of job runs that
     left a meter without an answer."""
@@ -113,17 +88,17 @@ async def _serve(
 
     if once:
         for job in jobs:
-            if not stop.event.is_set():
+            if not stop.is_set():
                 await run(job)
         return partial
     scheduler = Scheduler(jobs, service.clock())
-    while not stop.event.is_set():
+    while not stop.is_set():
         deadline = scheduler.get_timer()
         delay = None if deadline is None else max(0.0, deadline - service.clock())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.event.wait(), delay)
+            await asyncio.wait_for(stop.wait(), delay)
         for job in scheduler.due(service.clock()):
-            if stop.event.is_set():
+            if stop.is_set():
                 break
             await run(job)
             scheduler.finished(job, service.clock())
@@ -191,11 +166,11 @@ def run_command(
     trace, pcap, metrics_port = throttle.pop("trace"), throttle.pop("pcap"), throttle.pop("metrics_port")
     keys = load_hes_keys(key_file, test_keys, ek, ak, broadcast_key, master_key, needs_broadcast=False)
     head_end = _open(db, keys, _throttle_config(**throttle), accept_plain=accept_plain_registrations)
-    stop = _Stop()
+    stop = SignalStop()
     observation = _observation(trace, pcap, metrics_port, bind, keys)
 
     async def main() -> int:
-        stop.install()
+        on_signals(stop.receive)
         service = HeadEndService(head_end, group_gateway=_gateway(gateway), observer=observation.observer)
         await _start(service, bind, port)
         host, bound = service.local_address
@@ -203,7 +178,7 @@ def run_command(
         try:
             if listen_first > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.event.wait(), listen_first)
+                    await asyncio.wait_for(stop.wait(), listen_first)
             return await _serve(service, jobs, once, stop, grace, as_json)
         finally:
             await service.close()
