@@ -167,10 +167,16 @@ def test_two_workers_one_killed_and_restarted_store_every_reading_once(dsn: str,
             held = _count(dsn, "jobs", "state = 'leased' AND owner = 'A'")
             return held > 0 and _count(dsn, "jobs", "state = 'done'") >= METERS // 5
 
-        _until(killed_mid_run, 60, "worker A holding leases after a fifth of the run")
+        # stopped first, so the leases it holds cannot complete between the check and the kill
+        held_at_kill: set[bytes] = set()
+        while not held_at_kill:
+            _until(killed_mid_run, 60, "worker A holding leases after a fifth of the run")
+            os.kill(killed.pid, signal.SIGSTOP)
+            held_at_kill = {j.system_title for j in store.jobs(run_id, JobState.LEASED) if j.owner == "A"}
+            if not held_at_kill:
+                os.kill(killed.pid, signal.SIGCONT)
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait(timeout=10)
-        held_at_kill = {j.system_title for j in store.jobs(run_id, JobState.LEASED) if j.owner == "A"}
         done_at_kill = {j.job_id: (j.attempts, j.owner) for j in store.jobs(run_id, JobState.DONE)}
         restarted = _worker(procs, dsn, "A2")
 
