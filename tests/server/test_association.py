@@ -804,3 +804,29 @@ def test_association_status_is_per_association() -> None:
         ExceptionResponse.decode(one(first, status)).service_error
         == ExceptionServiceError.OPERATION_NOT_POSSIBLE
     )
+
+
+def test_a_retransmitted_hls_aarq_gets_the_same_aare_and_pass_3_on_it_succeeds() -> None:
+    """A client whose timeout crossed our AARE sends the same AARQ again: it gets the same challenge,
+    so its pass 3 (computed on the first AARE) verifies, and no authentication failure is counted
+    (before: a new challenge, pass 3 refused, and after three of those the decision 0034 back-off)."""
+    device = make_device(management_context=CONTEXT_LN_NO_CIPHERING, client_system_title=CLIENT_TITLE)
+    challenges = iter([STOC, bytes(reversed(STOC))])
+    association = ServerAssociation(ServedDevice(device), 1, challenge_factory=lambda: next(challenges))
+    hls = aarq(mechanism=MechanismName.HIGH_GMAC, value=CTOS, calling_ap_title=CLIENT_TITLE)
+    first = one(association, hls)
+    assert one(association, hls) == first  # the retransmission: same AARE, same challenge
+    assert AARE.decode(first).responding_authentication_value == STOC
+    request = ActionRequestNormal(
+        1, CosemMethodDescriptor(15, Obis.parse("0-0:40.0.0*255"), 1), CLIENT_F_STOC
+    )
+    reply = ActionResponseNormal.decode(one(association, request.encode()))
+    assert reply.single_response.result == ActionResult.SUCCESS
+    assert association.state is AssociationState.ASSOCIATED
+    # once associated, the same AARQ again still changes nothing; a new client challenge starts over
+    assert one(association, hls) == first and association.state is AssociationState.ASSOCIATED
+    fresh = aarq(
+        mechanism=MechanismName.HIGH_GMAC, value=bytes(reversed(CTOS)), calling_ap_title=CLIENT_TITLE
+    )
+    assert AARE.decode(one(association, fresh)).responding_authentication_value == bytes(reversed(STOC))
+    assert association.state is AssociationState.PENDING

@@ -441,11 +441,21 @@ class ServerAssociation:
         return out
 
     def _aarq(self, data: bytes, now: float) -> bytes:
-        """An AARQ always starts over: the association in progress is dropped first."""
+        """An AARQ starts over: the association in progress is dropped first. Except for HLS: the AARQ
+        that opened the current HLS association, received again byte for byte (the same client
+        challenge), is a retransmission crossing our answer; it gets the same AARE and changes nothing
+        (a new challenge would fail the client's pass 3 computed on the first one, and the back-off of
+        decision 0034 would follow). A client that means to start over sends a new challenge."""
+        session = self._session
+        exchange = session.aarq_exchange
+        if exchange is not None and session.hls is not None and exchange[0] == data:
+            return exchange[1]
         self.release()
-        aare, session = self._acceptor.handle_aarq(data, now, self.pdu_size_limit)
-        if session is not None:
-            self._session = session
+        aare, accepted = self._acceptor.handle_aarq(data, now, self.pdu_size_limit)
+        if accepted is not None:
+            self._session = accepted
+            if accepted.hls is not None:
+                accepted.aarq_exchange = (bytes(data), aare)
         return aare
 
     def _rlrq(self, data: bytes) -> bytes:

@@ -115,3 +115,6 @@ class AssociationSession:
     gbt: GbtSession = field(default_factory=GbtSession)
     objects: dict[tuple[int, bytes], InterfaceClass] = field(default_factory=dict)
     """Objects resolved on this association (the fast GET path)."""
+    aarq_exchange: tuple[bytes, bytes] | None = None
+    """HLS: the AARQ that opened this association and our AARE; the same AARQ again (a retransmission
+    that crossed our answer) gets the same AARE and restarts nothing (docs/decisions/0008)."""
