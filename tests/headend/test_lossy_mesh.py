@@ -121,8 +121,9 @@ def test_latency_and_loss_every_meter_read_once_with_its_own_timer(tmp_path: Pat
             assert len(rows) == meters and len({r.system_title for r in rows}) == meters
             assert fleet.stats.lost > 5 and head_end.throttle.timeouts > 0
             delays = [fleet.link.latency(i) for i in range(meters)]
-            slow, fast = (fleet.nodes[delays.index(f(delays))] for f in (max, min))
-            assert max(delays) > 2 * min(delays)
+            by_delay = sorted(range(meters), key=delays.__getitem__)
+            fast, slow = by_delay[:5], by_delay[-5:]  # five of each end: one meter's samples are noisy
+            assert min(delays[i] for i in slow) > 2 * max(delays[i] for i in fast)
 
             def rto(node: object) -> float:
                 title = node.meter.identity.system_title  # type: ignore[attr-defined]
@@ -130,7 +131,8 @@ def test_latency_and_loss_every_meter_read_once_with_its_own_timer(tmp_path: Pat
                 assert entry is not None
                 return head_end.throttle.rto(entry.primary_address, entry.binding.border_router, title)
 
-            assert rto(slow) > rto(fast)
+            learned = sorted(rto(fleet.nodes[i]) for i in slow), sorted(rto(fleet.nodes[i]) for i in fast)
+            assert learned[0][2] > learned[1][2], learned  # the slow meters' median timer is the longer
         finally:
             await fleet.stop()
             await service.close()
