@@ -73,9 +73,9 @@ def test_no_datagram_leaves_when_the_commit_failed(pg: tuple[Storage, Storage]) 
     head_end, book, _ = open_shared_head_end(writer, StaticKeyStore(), batch_writes=True)
     assert isinstance(head_end, SharedHeadEnd)
     failing = _FailingCommit(writer)
-    book._holder = failing  # noqa: SLF001 -- the commit of the burst fails
+    book._holder = failing  # the commit of the burst fails
     failing.held = True
-    head_end._out.append(Outgoing("::1", 4059, b"confirmation"))  # noqa: SLF001
+    head_end._out.append(Outgoing("::1", 4059, b"confirmation"))
     assert head_end.pop_outgoing() == [] and book.batch_failures == 1
-    head_end._out.append(Outgoing("::1", 4059, b"next"))  # noqa: SLF001 -- nothing held: sent
+    head_end._out.append(Outgoing("::1", 4059, b"next"))  # nothing held: sent
     assert [o.data for o in head_end.pop_outgoing()] == [b"next"]
