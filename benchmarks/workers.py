@@ -124,9 +124,13 @@ async def _register(meters: int, storage: Storage, anyip: str | None = None) -> 
     head_end = _head_end()
     service = HeadEndService(head_end)
     await service.start("::1", 0)
-    fleet = FleetProcess(meters, service.local_address, anyip, False)
+    # as mesh_fleet.py --scale: registrations spread over meters/1000 s and retried for 150 s, so a
+    # large fleet does not outrun a head-end sharing the machine
+    fleet = FleetProcess(
+        meters, service.local_address, anyip, False, max(1, meters // 1000), retries=30, repetition_delay=5
+    )
     await fleet.read()  # started
-    seconds = await _wait_registered(head_end, meters, 600)
+    seconds = await _wait_registered(head_end, meters, 300 + meters / 50, stall=200)
     messages = [
         AddressRegistrationData(
             e.system_title,
