@@ -4,7 +4,7 @@
 into the shared storage; ``hes collect --enqueue`` queues one job per meter; two ``hes worker``
 processes read the fleet, one is killed with SIGKILL mid-run and a restarted one finishes with the
 other: every meter's reading is stored exactly once, the killed worker's leases expire, completed jobs
-are never read again. The fleet has the issue's 5,000 meters (about 35 s on a quiet machine; the
+are never read again. The fleet has the issue's 5,000 meters (25-35 s on a quiet machine; the
 listener commits a burst of registrations at once, decision 0131).
 """
 
