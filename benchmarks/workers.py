@@ -5,13 +5,18 @@
     .venv/bin/python benchmarks/workers.py                     # 10,000 meters, 1 and 2 workers
     .venv/bin/python benchmarks/workers.py --meters 2000 --json
     .venv/bin/python benchmarks/workers.py --db postgresql://hes@db/hes --workers 1,2,4
+    .venv/bin/python benchmarks/workers.py --meters 100000 --anyip fd00:c05e::/64 --netns cosemnet-w  # root
 
 Layout: the fleet is the one of benchmarks/mesh_fleet.py (a separate process, one UDP socket per meter
-on ``::1``). It registers with a head-end in this process (an in-memory address book: registering
-through ``hes listen --db postgresql://`` costs one transaction per registration and is not what is
-measured here), whose bindings are then written to the shared storage in one ``upsert_bindings`` batch
-and whose invocation counter is moved past in the storage (a block reserved above every value it
-used). Then, for each worker count K: ``hes collect --enqueue`` queues one job per meter
+on ``::1``; with ``--anyip PREFIX`` one shared socket serving every meter at an address of the prefix,
+decision 0118, so more meters than file descriptors; ``--netns NS`` (root) runs the whole benchmark in
+a network namespace created with that prefix routed to ``lo``, as mesh_fleet.py ``--scale`` does).
+
+It registers with a head-end in this process (an in-memory address book: registering through
+``hes listen --db postgresql://``, a held transaction per burst of registrations, decision 0131, is
+not what is measured here), whose bindings are then written to the shared storage in one
+``upsert_bindings`` batch and whose invocation counter is moved past in the storage (a block reserved
+above every value it used). Then, for each worker count K: ``hes collect --enqueue`` queues one job per meter
 (3/1-0:1.8.0*255/2), K ``hes worker --until-idle`` processes read the fleet (fresh associations: AARQ,
 HLS pass 3/4, GET; fixed 5 s timers and 512 requests in flight, as in mesh_fleet.py), and the figures are
 
@@ -46,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cosemnet.headend import HeadEndService, StaticKeyStore
 from cosemnet.headend.storage import JobState, Storage, open_storage
 from cosemnet.profiles.mesh import AddressRegistrationData
-from mesh_fleet import ENERGY, FleetProcess, _head_end, _wait_registered
+from mesh_fleet import ENERGY, FleetProcess, _head_end, _wait_registered, _without_netns
 
 PG_BIN = Path(os.environ.get("COSEMNET_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -100,14 +105,32 @@ def _cosemnet() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "cosemnet.cli"]
 
 
-async def _register(meters: int, storage: Storage) -> dict[str, Any]:
+def _in_netns(name: str, prefix: str, argv: list[str]) -> int:
+    """This benchmark again inside network namespace ``name`` (lo up, ``prefix`` routed to lo)."""
+    if os.geteuid() != 0:
+        raise SystemExit("--netns needs root (ip netns add, ip route add local)")
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for step in (["link", "set", "lo", "up"], ["-6", "route", "add", "local", prefix, "dev", "lo"]):
+            subprocess.run(["ip", "-n", name, *step], check=True)
+        command = ["ip", "netns", "exec", name, sys.executable, os.path.abspath(__file__), *argv]
+        return subprocess.run(command, check=False).returncode
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+async def _register(meters: int, storage: Storage, anyip: str | None = None) -> dict[str, Any]:
     """The fleet registers with an in-process head-end; its bindings go to the storage in one batch."""
     head_end = _head_end()
     service = HeadEndService(head_end)
     await service.start("::1", 0)
-    fleet = FleetProcess(meters, service.local_address, None, False)
+    # as mesh_fleet.py --scale: registrations spread over meters/1000 s and retried for 150 s, so a
+    # large fleet does not outrun a head-end sharing the machine
+    fleet = FleetProcess(
+        meters, service.local_address, anyip, False, max(1, meters // 1000), retries=30, repetition_delay=5
+    )
     await fleet.read()  # started
-    seconds = await _wait_registered(head_end, meters, 600)
+    seconds = await _wait_registered(head_end, meters, 300 + meters / 50, stall=200)
     messages = [
         AddressRegistrationData(
             e.system_title,
@@ -189,7 +212,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     storage = open_storage(dsn)
     fleet: FleetProcess | None = None
     try:
-        registered = await _register(args.meters, storage)
+        registered = await _register(args.meters, storage, args.anyip)
         fleet = registered.pop("fleet")
         results = []
         for k in args.workers:
@@ -223,7 +246,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="meters leased at a time per worker")
     parser.add_argument("--db", help="an existing PostgreSQL DSN (default: a throwaway cluster)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--anyip", help="the fleet on one shared socket serving this prefix (route in place)")
+    parser.add_argument("--netns", help="run inside this network namespace with the --anyip route (root)")
     args = parser.parse_args()
+    if args.netns:
+        if not args.anyip:
+            parser.error("--netns needs --anyip")
+        raise SystemExit(_in_netns(args.netns, args.anyip, _without_netns(sys.argv[1:])))
     args.workers = [int(k) for k in args.workers.split(",")]
     report = asyncio.run(_main(args))
     if args.json:

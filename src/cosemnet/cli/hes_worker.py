@@ -24,7 +24,7 @@ from cosemnet.cli.hes_common import throttle_options as _throttle_options
 from cosemnet.cli.params import EXIT_OK, EXIT_PARTIAL, Endpoint, EndpointValue, describe_os_error
 from cosemnet.cli.signals import stop_on_signals
 from cosemnet.headend import AttributeRef, HeadEnd, HeadEndConfig, HeadEndService, KeyStore
-from cosemnet.headend.shared import DiscardingStore, LeasedCounters, StorageAddressBook
+from cosemnet.headend.shared import DiscardingStore, LeasedCounters, SharedHeadEnd, StorageAddressBook
 from cosemnet.headend.storage import Storage, StorageError, is_postgres_dsn, open_storage
 from cosemnet.headend.worker import CollectorWorker, WorkerConfig, run_worker
 from cosemnet.profiles.mesh import ThrottleConfig
@@ -69,13 +69,17 @@ def open_shared_head_end(
     accept_plain: bool = False,
     touch_writes: bool = False,
     block_size: int = 4096,
+    batch_writes: bool = False,
 ) -> tuple[HeadEnd, StorageAddressBook, LeasedCounters]:
-    """A head-end core whose address book, counters and pushes are in ``storage`` (decision 0120)."""
-    book = StorageAddressBook(storage, touch_writes=touch_writes)
+    """A head-end core whose address book, counters and pushes are in ``storage`` (decision 0120);
+    ``batch_writes``: a burst of registrations is one transaction, confirmed after its commit (0131)."""
+    book = StorageAddressBook(storage, touch_writes=touch_writes, batch_writes=batch_writes)
     counters = LeasedCounters(storage, block_size=block_size)
     book.refresh_counters = counters
     config = HeadEndConfig(throttle=throttle or ThrottleConfig(), accept_plain_registrations=accept_plain)
-    head_end = HeadEnd(book, keys=keys, config=config, store=DiscardingStore(storage), counters=counters)
+    head_end = SharedHeadEnd(
+        book, keys=keys, config=config, store=DiscardingStore(storage), counters=counters
+    )
     return head_end, book, counters
 
 
@@ -84,7 +88,7 @@ def open_shared_listener(db: str, keys: KeyStore, *, accept_plain: bool = False)
     the head-end's book). A registration updates the binding's "last seen"; other pushes do not (one
     transaction per meter at exit otherwise)."""
     storage = _open_storage(db)
-    head_end, book, _ = open_shared_head_end(storage, keys, accept_plain=accept_plain)
+    head_end, book, _ = open_shared_head_end(storage, keys, accept_plain=accept_plain, batch_writes=True)
     book.owns_storage = True
     if accept_plain:
         click.echo("warning: accepting plain (unauthenticated) registrations: lab use only", err=True)

@@ -13,6 +13,11 @@ head-end processes (``hes listen`` and ``hes worker``) on any number of machines
   processes never use the same value with the same key, across crashes. A block is given up
   (:meth:`LeasedCounters.refresh`) whenever the process takes new meters, so a meter never sees an
   older counter after another process talked to it (see docs/decisions/0120).
+* :class:`SharedHeadEnd` -- the head-end core whose datagrams are released only after the
+  registrations they confirm are committed: with ``StorageAddressBook(batch_writes=True)`` (the
+  shared listener) a burst of registrations is one PostgreSQL transaction, committed when the adapter
+  takes the core's datagrams (``pop_outgoing``); nothing is confirmed that is not stored
+  (docs/decisions/0131).
 * :class:`DiscardingStore` -- an in-memory :class:`HeadEndStore` that keeps no readings: a worker
   writes them to the storage itself from the core's typed events (with the run's nominal capture
   time, so a retried read is stored once).
@@ -24,17 +29,28 @@ import ipaddress
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from cosemnet.codec.types import DataValue
-from cosemnet.headend.storage import BlockInvocationCounter, Event, Storage
+from cosemnet.headend.headend import HeadEnd, Outgoing
+from cosemnet.headend.storage import BlockInvocationCounter, Event, Storage, StorageError
 from cosemnet.headend.store import HeadEndStore, ReadingRow
 from cosemnet.profiles.mesh.address_book import AddressBook, AddressBookEntry, HistoryEntry, UpsertResult
 from cosemnet.profiles.mesh.registration import RegistrationMessage
 from cosemnet.security.keys import KeyRole
 
-__all__ = ["DiscardingStore", "LeasedCounters", "StorageAddressBook"]
+__all__ = ["DiscardingStore", "LeasedCounters", "SharedHeadEnd", "StorageAddressBook", "TransactionHolder"]
 
 logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class TransactionHolder(Protocol):
+    """A storage that can group writes into one commit (PostgreSQL; decision 0131)."""
+
+    def hold_transaction(self) -> None: ...
+
+    def commit_held(self) -> bool: ...
 
 
 class LeasedCounters:
@@ -66,12 +82,21 @@ class StorageAddressBook(AddressBook):
     (replaced by :class:`LeasedCounters`).
 
     ``touch_writes``: write the core's "last seen" times to the storage (one transaction per meter
-    when the core saves its state; off by default: registrations update "last seen" anyway)."""
+    when the core saves its state; off by default: registrations update "last seen" anyway).
 
-    def __init__(self, storage: Storage, *, touch_writes: bool = False) -> None:
+    ``batch_writes``: registrations join one held transaction (a storage that is a
+    :class:`TransactionHolder`), committed by :meth:`commit_batch`, which :class:`SharedHeadEnd` calls
+    before any datagram leaves (decision 0131)."""
+
+    def __init__(self, storage: Storage, *, touch_writes: bool = False, batch_writes: bool = False) -> None:
         super().__init__(":memory:")
         self.storage = storage
         self.touch_writes = touch_writes
+        self._holder = storage if batch_writes and isinstance(storage, TransactionHolder) else None
+        self.batches = 0
+        """Held transactions committed (each one a burst of registrations)."""
+        self.batch_failures = 0
+        """Held transactions whose commit failed (their confirmations were never sent)."""
         self._cache: dict[bytes, AddressBookEntry] = {}
         self._version = 0
         self.owns_storage = False
@@ -88,6 +113,22 @@ class StorageAddressBook(AddressBook):
         super().close()
         if self.owns_storage:
             self.storage.close()
+
+    def commit_batch(self) -> bool:
+        """Commit the registrations held since the last call: False when the commit failed (they are
+        not stored, must not be confirmed; the counter blocks in hand are dropped too)."""
+        if self._holder is None:
+            return True
+        try:
+            if self._holder.commit_held():
+                self.batches += 1
+        except StorageError as exc:
+            self.batch_failures += 1
+            logger.warning("registrations not stored, their confirmations dropped: %s", exc)
+            if self.refresh_counters is not None:
+                self.refresh_counters.refresh()
+            return False
+        return True
 
     # -- what the core reads --------------------------------------------------------------------
 
@@ -134,10 +175,15 @@ class StorageAddressBook(AddressBook):
     ) -> list[UpsertResult]:
         """Registrations go to the storage (its bindings do not yet carry 0036's ``authenticated``
         flag: the core accepts plain ones only with the lab option)."""
+        if self._holder is not None:
+            self._holder.hold_transaction()
         results = self.storage.upsert_bindings(messages, now, force=force)
         self._version += 1
         for m in messages:
             self._cache.pop(m.system_title, None)
+        if self._holder is not None:  # the core looks the entries up twice next: one query (0131)
+            titles = list({bytes(m.system_title) for m in messages})
+            self._cache.update((e.system_title, e) for e in self.storage.bindings(titles))
         at = time.time() if now is None else now
         if self.refresh_counters is not None and at - self._refreshed_at >= self.refresh_interval:
             self._refreshed_at = at
@@ -167,6 +213,20 @@ class StorageAddressBook(AddressBook):
 
     def received_counter(self, system_title: bytes, key_role: KeyRole) -> int | None:
         return self.storage.received_floors(system_title).get((bytes(system_title), key_role))
+
+
+class SharedHeadEnd(HeadEnd):
+    """The head-end core on the shared storage: its datagrams (confirmations above all) are handed to
+    the adapter only after :meth:`StorageAddressBook.commit_batch` committed the registrations they
+    answer; when that commit fails they are dropped (the meters repeat their registrations;
+    docs/decisions/0131)."""
+
+    def pop_outgoing(self) -> list[Outgoing]:
+        book = self.book
+        if isinstance(book, StorageAddressBook) and not book.commit_batch():
+            super().pop_outgoing()
+            return []
+        return super().pop_outgoing()
 
 
 class DiscardingStore(HeadEndStore):

@@ -11,7 +11,11 @@ Any number of head-end processes on any number of machines share one database (d
   committed before they are returned;
 * readings are written with ``COPY`` into a temporary table, then ``INSERT ... ON CONFLICT DO
   NOTHING`` (idempotent);
-* the schema is migrated under an advisory lock, so workers starting together migrate once.
+* the schema is migrated under an advisory lock, so workers starting together migrate once;
+* :meth:`PostgresStorage.hold_transaction` lets a caller group many writes into one commit (the
+  shared listener's registrations, decision 0131): the writes join the held transaction as savepoints
+  until :meth:`PostgresStorage.commit_held`; a counter block is never part of it (committed first, then
+  reserved in its own transaction).
 
 One instance holds one connection; threads may share it (an internal lock), processes open their own.
 """
@@ -23,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Final, TypeVar
 
 import psycopg
@@ -88,6 +93,15 @@ def _binding_lock_key(system_title: bytes) -> int:
     )
 
 
+def _execute_many(cur: psycopg.Cursor[Any], sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany``, or one ``execute`` for one row (a pipeline costs more round trips: the shared
+    listener writes one registration at a time, decision 0131)."""
+    if len(rows) == 1:
+        cur.execute(sql, rows[0])
+    elif rows:
+        cur.executemany(sql, rows)
+
+
 def _job(row: Sequence[Any]) -> Job:
     job_id, run_id, title, attribute, state, owner, attempts, until, error = row
     return Job(
@@ -136,6 +150,7 @@ class PostgresStorage:
         self.dsn = dsn
         self._lock = threading.RLock()
         self._staging = False
+        self._held: AbstractContextManager[Any] | None = None
         try:
             self._conn: Conn = psycopg.connect(
                 dsn, autocommit=True, connect_timeout=max(1, round(connect_timeout))
@@ -176,8 +191,33 @@ class PostgresStorage:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
+    def hold_transaction(self) -> None:
+        """Open a transaction that the following writes join (each as a savepoint) until
+        :meth:`commit_held`; nothing is durable before that commit (decision 0131)."""
+        with self._lock:
+            if self._held is None:
+                held = self._conn.transaction()
+                held.__enter__()
+                self._held = held
+
+    def commit_held(self) -> bool:
+        """Commit the held transaction (True when there was one). A failed commit raises StorageError:
+        its writes are lost and the caller must not confirm them."""
+        with self._lock:
+            held, self._held = self._held, None
+            if held is None:
+                return False
+            try:
+                held.__exit__(None, None, None)
+            except psycopg.Error as exc:
+                raise StorageError(f"PostgreSQL commit failed: {exc}".strip()) from None
+            return True
+
     def close(self) -> None:
         with self._lock:
+            if self._held is not None:  # never committed: rolled back by the close
+                logger.warning("closing with uncommitted held writes: rolled back")
+                self._held = None
             self._conn.close()
 
     def __enter__(self) -> PostgresStorage:
@@ -257,7 +297,8 @@ class PostgresStorage:
     def _store_states(conn: Conn, states: Mapping[bytes, BindingState], history: list[HistoryRow]) -> None:
         touched = [(t, states[t]) for t in sorted(t for t, s in states.items() if s.touched)]
         with conn.cursor() as cur:
-            cur.executemany(
+            _execute_many(
+                cur,
                 f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (system_title) DO UPDATE SET addresses=excluded.addresses, "
                 "wport=excluded.wport, udp_port=excluded.udp_port, border_router=excluded.border_router, "
@@ -269,20 +310,25 @@ class PostgresStorage:
             existing = [t for t, s in changed if s.exists]
             if existing:
                 cur.execute("DELETE FROM addresses WHERE system_title = ANY(%s)", (existing,))
-            cur.executemany(
-                "INSERT INTO addresses (address, system_title, prefix64) VALUES (%s,%s,%s) "
-                "ON CONFLICT DO NOTHING",
-                [
-                    (s.packed[i : i + 16], t, s.packed[i : i + 8])
-                    for t, s in changed
-                    for i in range(0, len(s.packed), 18)
-                ],
-            )
-            cur.executemany(
-                "INSERT INTO history (system_title, at, reason, sequence_number, old_binding, new_binding) "
-                "VALUES (%s,%s,%s,%s,%s,%s)",
-                history,
-            )
+            addresses = [
+                (s.packed[i : i + 16], t, s.packed[i : i + 8])
+                for t, s in changed
+                for i in range(0, len(s.packed), 18)
+            ]
+            if addresses:
+                _execute_many(
+                    cur,
+                    "INSERT INTO addresses (address, system_title, prefix64) VALUES (%s,%s,%s) "
+                    "ON CONFLICT DO NOTHING",
+                    addresses,
+                )
+            if history:
+                _execute_many(
+                    cur,
+                    "INSERT INTO history (system_title, at, reason, sequence_number, old_binding, "
+                    "new_binding) VALUES (%s,%s,%s,%s,%s,%s)",
+                    history,
+                )
 
     def binding(self, system_title: bytes) -> AddressBookEntry | None:
         rows = self._query(
@@ -341,6 +387,7 @@ class PostgresStorage:
 
     def reserve_counter_block(self, system_title: bytes, key_label: str, size: int) -> tuple[int, int]:
         key = (bytes(system_title), key_label)
+        self.commit_held()  # a block is committed on its own before it is returned (decision 0131)
 
         def op(conn: Conn) -> tuple[int, int]:
             conn.execute(
