@@ -34,6 +34,7 @@ convert from and to the generic :mod:`cosemnet.profiles.lon.lon_apdu` classes.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Final, Self
@@ -118,17 +119,18 @@ def _reader_for(data: Buffer, tag: int, name: str) -> Reader:
     return reader
 
 
-class _Message:
-    """An NM/ND message: ``encode()`` gives the whole APDU, ``decode(data)`` reads one exactly."""
+class _Message(ABC):
+    """An NM/ND message: ``encode()`` gives the whole APDU, ``decode(data)`` reads one exactly (every
+    concrete message defines both)."""
 
     __slots__ = ()
 
-    def encode(self) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def encode(self) -> bytes: ...
 
     @classmethod
-    def decode(cls, data: Buffer) -> Self:
-        raise NotImplementedError
+    @abstractmethod
+    def decode(cls, data: Buffer) -> Self: ...
 
 
 class _NmApdu(_Message):
